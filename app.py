@@ -1,0 +1,71 @@
+"""Composition root: settings → Studio → FastAPI (health, readiness) with the Gradio UI at "/".
+
+python app.py            # same as `python -m studio serve`
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from studio.config import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    import gradio as gr
+
+    from studio.api import Studio
+    from studio.ui import build_ui
+
+    settings = settings or load_settings()
+    studio = Studio(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        studio.close()
+
+    api = FastAPI(title="AI Film Studio", lifespan=lifespan)
+    api.state.studio = studio
+
+    @api.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @api.get("/readyz")
+    def readyz() -> Any:
+        """Readiness: database, storage and queue reachable."""
+        checks = studio.readiness()
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ready else "unavailable", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    blocks = build_ui(studio)
+    return gr.mount_gradio_app(
+        api,
+        blocks,
+        path="/",
+        allowed_paths=[str(settings.resolved_storage_root)],
+        footer_links=[],
+        theme=gr.themes.Soft(),
+        css=_CSS,
+    )
+
+
+_CSS = """
+.shot-card img { border-radius: 6px; }
+.cache-hit { color: #0a7; font-weight: 600; }
+"""
+
+
+if __name__ == "__main__":
+    from studio.cli import main
+
+    raise SystemExit(main(["serve"]))

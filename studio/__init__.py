@@ -1,0 +1,23 @@
+"""AI Film Studio core: script → storyboard → render queue → film.
+
+Import-light on purpose: `from studio import Studio` loads the core lazily, and nothing here
+imports torch, diffusers or gradio.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["Studio", "__version__"]
+
+if TYPE_CHECKING:
+    from studio.api import Studio
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Studio":
+        from studio.api import Studio
+
+        return Studio
+    raise AttributeError(f"module 'studio' has no attribute {name!r}")

@@ -1,0 +1,628 @@
+"""`Studio`: the Python API over the core. The UI, the CLI and notebooks all go through it.
+
+from studio import Studio
+s = Studio.local("my-studio")
+p = s.create_project("Short", script=open("script.txt").read())
+s.breakdown(p.id)
+s.render(p.id, wait=True)
+film = s.assemble(p.id, wait=True)
+print(s.artifact_path(film.artifact_id))
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from credits.pricing import estimate_cost
+from pipelines.catalogue import Catalogue
+from storage.base import Storage, StorageError
+from storage.local import LocalStorage
+from studio import lifecycle
+from studio.artifacts import store_file
+from studio.breakdown import ScriptError, break_down
+from studio.config import Settings, load_settings
+from studio.db import make_engine, session_scope, upgrade
+from studio.errors import InvalidInput, NotFound
+from studio.models import Artifact, JobKind, JobStatus, Priority, Project, RenderJob, Shot, utcnow
+from studio.params import resolve_clip, resolve_preview
+from studio.queue import InlineQueue
+from studio.runner import JobRunner
+from studio.validation import number, project_fields, shot_fields, text
+
+AUDIO_SUFFIXES = {".wav", ".mp3", ".ogg", ".m4a", ".flac", ".aac", ".opus"}
+
+
+class Studio:
+    """One studio: settings, database, storage, catalogue and a queue, wired once."""
+
+    def __init__(self, settings: Settings, *, start_worker: bool = True, migrate: bool = True):
+        self.settings = settings
+        url = settings.resolved_database_url
+        if migrate:
+            upgrade(url)
+        self.engine = make_engine(url)
+        self.storage: Storage = LocalStorage(settings.resolved_storage_root)
+        self.catalogue = Catalogue.load(settings.pipelines_file)
+        self.runner = JobRunner(self.engine, self.storage, self.catalogue, settings.lease_seconds)
+        self.queue = InlineQueue(self.engine, self.runner, settings.lease_seconds)
+        if start_worker:
+            self.queue.start()
+
+    @classmethod
+    def local(
+        cls, data_dir: str | Path | None = None, *, start_worker: bool = True, **overrides: Any
+    ) -> Studio:
+        """A studio on embedded defaults (SQLite, local storage, inline queue) in `data_dir`."""
+        if data_dir is not None:
+            overrides["data_dir"] = Path(data_dir)
+        return cls(load_settings(**overrides), start_worker=start_worker)
+
+    def close(self) -> None:
+        self.queue.stop()
+        self.engine.dispose()
+
+    def __enter__(self) -> Studio:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _session(self) -> Any:
+        return session_scope(self.engine)
+
+    # ---- projects -------------------------------------------------------------------------
+    def create_project(self, name: str, script: str = "", **fields: Any) -> Project:
+        values = project_fields(
+            self.settings,
+            self.catalogue.names(),
+            {"name": name, **fields},
+            fields.get("aspect_ratio", "16:9"),
+            fields.get("height", 360),
+        )
+        script = self._check_script(script) if script else ""
+        with self._session() as session:
+            project = Project(**values, script=script)
+            session.add(project)
+            session.flush()
+            return project
+
+    def projects(self) -> list[Project]:
+        with self._session() as session:
+            return list(session.exec(select(Project).order_by(col(Project.id).desc())).all())
+
+    def project(self, project_id: int) -> Project:
+        with self._session() as session:
+            return self._project(session, project_id)
+
+    def update_project(self, project_id: int, **changes: Any) -> Project:
+        with self._session() as session:
+            project = self._project(session, project_id)
+            values = project_fields(
+                self.settings, self.catalogue.names(), changes, project.aspect_ratio, project.height
+            )
+            for key, value in values.items():
+                setattr(project, key, value)
+            project.updated_at = utcnow()
+            session.add(project)
+            return project
+
+    def delete_project(self, project_id: int) -> None:
+        with self._session() as session:
+            project = self._project(session, project_id)
+            jobs = session.exec(select(RenderJob).where(RenderJob.project_id == project_id)).all()
+            for job in jobs:
+                if job.status in lifecycle.ACTIVE:
+                    lifecycle.cancel(session, job.id)  # type: ignore[arg-type]
+                session.delete(job)
+            for shot in session.exec(select(Shot).where(Shot.project_id == project_id)).all():
+                session.delete(shot)
+            session.flush()
+            session.delete(project)
+
+    def _project(self, session: Session, project_id: int) -> Project:
+        project = session.get(Project, project_id) if isinstance(project_id, int) else None
+        if project is None:
+            raise NotFound(f"No project #{project_id}")
+        return project
+
+    # ---- script and shots -----------------------------------------------------------------
+    def _check_script(self, script: str | bytes) -> str:
+        from studio.breakdown import MAX_SCRIPT_CHARS, decode_script
+
+        if isinstance(script, bytes):
+            script = decode_script(script)
+        if len(script) > MAX_SCRIPT_CHARS:
+            raise InvalidInput(
+                f"The script is {len(script):,} characters; the limit is {MAX_SCRIPT_CHARS:,}",
+                "script",
+            )
+        return script
+
+    def breakdown(self, project_id: int, script: str | bytes | None = None) -> list[Shot]:
+        """Replace the project's shots with a fresh breakdown of its script (or `script`)."""
+        with self._session() as session:
+            project = self._project(session, project_id)
+            text_ = self._check_script(script) if script is not None else project.script
+            try:
+                drafts = break_down(text_)
+            except ScriptError as exc:
+                raise InvalidInput(str(exc), "script") from None
+            project.script, project.updated_at = text_, utcnow()
+            self._clear_shots(session, project_id)
+            shots = []
+            for position, draft in enumerate(drafts):
+                shot = Shot(
+                    project_id=project_id,
+                    position=position,
+                    scene=draft.scene,
+                    prompt=draft.prompt,
+                    dialogue=draft.dialogue,
+                    characters=list(draft.characters),
+                    duration=draft.duration,
+                    shot_size=draft.shot_size,
+                    camera_move=draft.camera_move,
+                    seed=draft.seed,
+                )
+                session.add(shot)
+                shots.append(shot)
+            session.add(project)
+            session.flush()
+            return shots
+
+    def _clear_shots(self, session: Session, project_id: int) -> None:
+        for shot in session.exec(select(Shot).where(Shot.project_id == project_id)).all():
+            self._detach_shot(session, shot)
+            session.delete(shot)
+        session.flush()
+
+    def _detach_shot(self, session: Session, shot: Shot) -> None:
+        # Jobs outlive the shot (history, cache); active ones are cancelled.
+        for job in session.exec(select(RenderJob).where(RenderJob.shot_id == shot.id)).all():
+            if job.status in lifecycle.ACTIVE:
+                lifecycle.cancel(session, job.id)  # type: ignore[arg-type]
+            job.shot_id = None
+            session.add(job)
+        session.flush()
+
+    def shots(self, project_id: int) -> list[Shot]:
+        with self._session() as session:
+            self._project(session, project_id)
+            return self._shots(session, project_id)
+
+    def _shots(self, session: Session, project_id: int) -> list[Shot]:
+        query = select(Shot).where(Shot.project_id == project_id)
+        return list(session.exec(query.order_by(col(Shot.position), col(Shot.id))).all())
+
+    def shot(self, shot_id: int) -> Shot:
+        with self._session() as session:
+            return self._shot(session, shot_id)
+
+    def _shot(self, session: Session, shot_id: int) -> Shot:
+        shot = session.get(Shot, shot_id) if isinstance(shot_id, int) else None
+        if shot is None:
+            raise NotFound(f"No shot #{shot_id}")
+        return shot
+
+    def add_shot(
+        self, project_id: int, prompt: str = "", position: int | None = None, **fields: Any
+    ) -> Shot:
+        values = shot_fields(self.settings, self.catalogue.names(), {"prompt": prompt, **fields})
+        with self._session() as session:
+            self._project(session, project_id)
+            shots = self._shots(session, project_id)
+            index = len(shots) if position is None else max(0, min(int(position), len(shots)))
+            shot = Shot(project_id=project_id, **values)
+            shots.insert(index, shot)
+            self._renumber(session, shots)
+            return shot
+
+    def update_shot(self, shot_id: int, **changes: Any) -> Shot:
+        position = changes.pop("position", None)
+        values = shot_fields(self.settings, self.catalogue.names(), changes)
+        with self._session() as session:
+            shot = self._shot(session, shot_id)
+            for key, value in values.items():
+                setattr(shot, key, value)
+            session.add(shot)
+            if position is not None:
+                self._move(session, shot, position)
+            return shot
+
+    def move_shot(self, shot_id: int, position: int) -> Shot:
+        with self._session() as session:
+            shot = self._shot(session, shot_id)
+            self._move(session, shot, position)
+            return shot
+
+    def _move(self, session: Session, shot: Shot, position: Any) -> None:
+        shots = [s for s in self._shots(session, shot.project_id) if s.id != shot.id]
+        index = int(number(position, "Position", 0, 100_000, integer=True))
+        shots.insert(min(index, len(shots)), shot)
+        self._renumber(session, shots)
+
+    def _renumber(self, session: Session, shots: list[Shot]) -> None:
+        for position, item in enumerate(shots):
+            item.position = position
+            session.add(item)
+        session.flush()
+
+    def delete_shot(self, shot_id: int) -> None:
+        with self._session() as session:
+            shot = self._shot(session, shot_id)
+            self._detach_shot(session, shot)
+            session.delete(shot)
+            session.flush()
+            self._renumber(session, self._shots(session, shot.project_id))
+
+    # ---- rendering ------------------------------------------------------------------------
+    def preview(
+        self,
+        project_id: int,
+        shot_ids: Sequence[int] | None = None,
+        *,
+        wait: bool = False,
+        priority: int = Priority.normal,
+    ) -> list[RenderJob]:
+        """Queue preview frames for the shots (all when `shot_ids` is None)."""
+        return self._submit_shots(JobKind.preview, project_id, shot_ids, wait, priority)
+
+    def render(
+        self,
+        project_id: int,
+        shot_ids: Sequence[int] | None = None,
+        *,
+        wait: bool = False,
+        priority: int = Priority.normal,
+    ) -> list[RenderJob]:
+        """Queue clips (takes) for the shots (all when `shot_ids` is None)."""
+        return self._submit_shots(JobKind.clip, project_id, shot_ids, wait, priority)
+
+    def _submit_shots(
+        self,
+        kind: JobKind,
+        project_id: int,
+        shot_ids: Sequence[int] | None,
+        wait: bool,
+        priority: int,
+    ) -> list[RenderJob]:
+        with self._session() as session:
+            project = self._project(session, project_id)
+            shots = self._shots(session, project_id)
+            if not shots:
+                raise InvalidInput("The project has no shots yet: break down a script or add one")
+            numbers = {s.id: i + 1 for i, s in enumerate(shots)}
+            if shot_ids is not None:
+                wanted = set(shot_ids)
+                missing = wanted - set(numbers)
+                if missing:
+                    raise NotFound(
+                        f"No shot(s) {', '.join(map(str, sorted(missing)))} in "
+                        f"project #{project_id}"
+                    )
+                shots = [s for s in shots if s.id in wanted]
+            jobs = []
+            for shot in shots:
+                number_ = numbers[shot.id]
+                resolve = resolve_preview if kind == JobKind.preview else resolve_clip
+                params = resolve(self.catalogue, project, shot, number_)
+                request = params["request"]
+                frames = (
+                    1 if kind == JobKind.preview else max(1, round(shot.duration * project.fps))
+                )
+                self._check_size(request["width"], request["height"], shot.duration)
+                cost = estimate_cost(
+                    kind.value,
+                    width=request["width"],
+                    height=request["height"],
+                    frames=frames,
+                    cost_factor=params["pipeline"]["cost_factor"],
+                )
+                jobs.append(
+                    lifecycle.submit(
+                        session,
+                        kind=kind,
+                        project_id=project_id,
+                        shot_id=shot.id,
+                        params=params,
+                        priority=priority,
+                        max_attempts=self.settings.max_attempts,
+                        cost=cost,
+                        artifact_available=self._artifact_available,
+                    )
+                )
+        self._wake(jobs)
+        return self.wait(jobs) if wait else jobs
+
+    def _check_size(self, width: int, height: int, duration: float) -> None:
+        if width * height > self.settings.max_pixels:
+            raise InvalidInput(
+                f"{width}×{height} exceeds the {self.settings.max_pixels:,}-pixel limit", "height"
+            )
+        if not 0 < duration <= self.settings.max_duration:
+            raise InvalidInput(
+                f"Shot duration {duration:g}s is outside 0–{self.settings.max_duration:g}s",
+                "duration",
+            )
+
+    def _artifact_available(self, artifact: Artifact) -> bool:
+        try:
+            return self.storage.exists(artifact.key)
+        except StorageError:
+            return False
+
+    def _wake(self, jobs: Iterable[RenderJob]) -> None:
+        for job in jobs:
+            if job.status == JobStatus.queued.value:
+                self.queue.enqueue(job.id)  # type: ignore[arg-type]
+
+    def assemble(
+        self,
+        project_id: int,
+        *,
+        crossfade: float = 0.0,
+        title: str | None = None,
+        title_seconds: float = 2.0,
+        audio: str | Path | None = None,
+        wait: bool = False,
+        priority: int = Priority.normal,
+    ) -> RenderJob:
+        """Queue the film: each shot's chosen take (else its newest take), in shot order."""
+        crossfade = number(crossfade, "Crossfade (s)", 0, 5)
+        title_seconds = number(title_seconds, "Title card (s)", 0.5, 10)
+        title = text(title, "Title", 200) or None
+        audio_artifact = self._store_audio(Path(audio)) if audio else None
+        with self._session() as session:
+            project = self._project(session, project_id)
+            takes = []
+            missing = []
+            for number_, shot in enumerate(self._shots(session, project_id), start=1):
+                take = self._take_for(session, shot)
+                if take is None:
+                    missing.append(str(number_))
+                    continue
+                artifact = session.get(Artifact, take.artifact_id)
+                assert artifact is not None
+                takes.append(
+                    {
+                        "shot_id": shot.id,
+                        "job_id": take.id,
+                        "key": artifact.key,
+                        "sha256": artifact.sha256,
+                    }
+                )
+            if missing or not takes:
+                raise InvalidInput(
+                    "Render these shots first (no take yet): shot " + ", ".join(missing)
+                    if missing
+                    else "The project has no shots"
+                )
+            if crossfade and crossfade * 2 > min(
+                self._shot_duration(session, t["shot_id"]) for t in takes
+            ):
+                raise InvalidInput("Crossfade must be at most half the shortest shot", "crossfade")
+            if audio_artifact is not None:
+                session.add(audio_artifact)
+                session.flush()
+            params = {
+                "version": 1,
+                "kind": JobKind.film.value,
+                "project": project.id,
+                "pipeline": {"name": "assembly", "model_id": "", "revision": "1"},
+                "takes": takes,
+                "crossfade": crossfade,
+                "title": title,
+                "title_seconds": title_seconds if title else 0.0,
+                "audio": {"key": audio_artifact.key, "sha256": audio_artifact.sha256}
+                if audio_artifact
+                else None,
+                "request": {"prompt": project.name, "negative_prompt": "", "seed": 0},
+            }
+            job = lifecycle.submit(
+                session,
+                kind=JobKind.film,
+                project_id=project_id,
+                shot_id=None,
+                params=params,
+                priority=priority,
+                max_attempts=self.settings.max_attempts,
+                artifact_available=self._artifact_available,
+            )
+        self._wake([job])
+        return self.wait([job])[0] if wait else job
+
+    def _shot_duration(self, session: Session, shot_id: int) -> float:
+        return self._shot(session, shot_id).duration
+
+    def _take_for(self, session: Session, shot: Shot) -> RenderJob | None:
+        if shot.chosen_take_id is not None:
+            chosen = session.get(RenderJob, shot.chosen_take_id)
+            if chosen is not None and chosen.status == JobStatus.succeeded.value:
+                return chosen
+        takes = self._takes(session, shot.id)  # type: ignore[arg-type]
+        return takes[0] if takes else None
+
+    def _store_audio(self, path: Path) -> Artifact:
+        if not path.is_file():
+            raise InvalidInput(f"Audio file not found: {path.name}", "audio")
+        if path.suffix.lower() not in AUDIO_SUFFIXES:
+            raise InvalidInput(f"Audio must be one of {', '.join(sorted(AUDIO_SUFFIXES))}", "audio")
+        size = path.stat().st_size
+        if size > self.settings.max_audio_bytes:
+            raise InvalidInput(
+                f"Audio file is {size / 1e6:.1f} MB; the limit is "
+                f"{self.settings.max_audio_bytes / 1e6:.0f} MB",
+                "audio",
+            )
+        _check_audio(path)
+        prov = {"kind": "audio", "source_name": path.name}
+        return store_file(
+            self.storage,
+            path,
+            f"audio/{path.suffix.lower().lstrip('.')}",
+            prov,
+            "local",
+            suffix=path.suffix.lower(),
+        )
+
+    # ---- jobs and takes -------------------------------------------------------------------
+    def jobs(
+        self,
+        project_id: int | None = None,
+        statuses: Iterable[str] | None = None,
+        kinds: Iterable[str] | None = None,
+        limit: int = 500,
+    ) -> list[RenderJob]:
+        with self._session() as session:
+            query = select(RenderJob)
+            if project_id is not None:
+                query = query.where(RenderJob.project_id == project_id)
+            if statuses:
+                query = query.where(col(RenderJob.status).in_(list(statuses)))
+            if kinds:
+                query = query.where(col(RenderJob.kind).in_(list(kinds)))
+            return list(session.exec(query.order_by(col(RenderJob.id).desc()).limit(limit)).all())
+
+    def job(self, job_id: int) -> RenderJob:
+        with self._session() as session:
+            return lifecycle.get_job(session, job_id)
+
+    def queue_position(self, job_id: int) -> int | None:
+        with self._session() as session:
+            return lifecycle.queue_position(session, lifecycle.get_job(session, job_id))
+
+    def cancel(self, job_id: int) -> RenderJob:
+        with self._session() as session:
+            return lifecycle.cancel(session, job_id)
+
+    def retry(self, job_id: int) -> RenderJob:
+        with self._session() as session:
+            job = lifecycle.retry(session, job_id)
+        self._wake([job])
+        return job
+
+    def set_priority(self, job_id: int, priority: int) -> RenderJob:
+        with self._session() as session:
+            return lifecycle.set_priority(session, job_id, priority)
+
+    def raise_priority(self, job_id: int) -> RenderJob:
+        """Move a queued job to the front: one above the highest queued priority."""
+        with self._session() as session:
+            top = session.exec(
+                select(RenderJob.priority)
+                .where(RenderJob.status == JobStatus.queued.value)
+                .order_by(col(RenderJob.priority).desc())
+            ).first()
+            job = lifecycle.get_job(session, job_id)
+            return lifecycle.set_priority(session, job_id, max(job.priority, (top or 0) + 1))
+
+    def takes(self, shot_id: int) -> list[RenderJob]:
+        with self._session() as session:
+            self._shot(session, shot_id)
+            return self._takes(session, shot_id)
+
+    def _takes(self, session: Session, shot_id: int) -> list[RenderJob]:
+        query = select(RenderJob).where(
+            RenderJob.shot_id == shot_id,
+            RenderJob.kind == JobKind.clip.value,
+            RenderJob.status == JobStatus.succeeded.value,
+        )
+        return list(session.exec(query.order_by(col(RenderJob.id).desc())).all())
+
+    def choose_take(self, shot_id: int, job_id: int) -> Shot:
+        with self._session() as session:
+            shot = self._shot(session, shot_id)
+            if job_id not in {t.id for t in self._takes(session, shot_id)}:
+                raise InvalidInput(f"Job #{job_id} is not a finished take of shot #{shot_id}")
+            shot.chosen_take_id = job_id
+            session.add(shot)
+            return shot
+
+    def artifact(self, artifact_id: int) -> Artifact:
+        with self._session() as session:
+            artifact = session.get(Artifact, artifact_id)
+            if artifact is None:
+                raise NotFound(f"No artifact #{artifact_id}")
+            return artifact
+
+    def artifact_path(self, artifact_id: int) -> Path:
+        return self.storage.local_path(self.artifact(artifact_id).key)
+
+    def preview_path(self, shot: Shot) -> Path | None:
+        """The file of a shot's latest preview frame, if it has one."""
+        if shot.preview_job_id is None:
+            return None
+        job = self.job(shot.preview_job_id)
+        return self.artifact_path(job.artifact_id) if job.artifact_id else None
+
+    def wait(
+        self,
+        jobs: Sequence[RenderJob],
+        *,
+        progress: bool = True,
+        timeout: float | None = None,
+        poll: float = 0.2,
+    ) -> list[RenderJob]:
+        """Block until every job finishes, with a tqdm bar; returns the jobs' final state."""
+        from tqdm.auto import tqdm
+
+        ids = [j.id for j in jobs]
+        if not ids:
+            return []
+        if not self.queue.running and any(j.status in lifecycle.ACTIVE for j in jobs):
+            raise RuntimeError(
+                "This studio has no render worker running (start_worker=False); "
+                "start one or wait from the process that renders"
+            )
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = tqdm(total=len(ids), desc="Rendering", unit="job", disable=not progress)
+        try:
+            while True:
+                with self._session() as session:
+                    current = [lifecycle.get_job(session, i) for i in ids]  # type: ignore[arg-type]
+                bar.n = sum(j.progress if not JobStatus(j.status).finished else 1 for j in current)
+                bar.refresh()
+                if all(JobStatus(j.status).finished for j in current):
+                    return current
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"Jobs still running after {timeout}s")
+                time.sleep(poll)
+        finally:
+            bar.close()
+
+    # ---- health ---------------------------------------------------------------------------
+    def readiness(self) -> dict[str, str]:
+        """'ok' or the error for each dependency: database, storage, queue."""
+        from sqlalchemy import text as sql
+
+        checks: dict[str, str] = {}
+        for name, probe in (
+            ("database", lambda: self._ping_db(sql)),
+            ("storage", self.storage.ping),
+            ("queue", self.queue.ping),
+        ):
+            try:
+                probe()
+                checks[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - readiness reports, it never raises
+                checks[name] = f"error: {exc}"
+        return checks
+
+    def _ping_db(self, sql: Any) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sql("SELECT 1"))
+
+
+def _check_audio(path: Path) -> None:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise InvalidInput(f"{path.name} has no audio stream", "audio")
+    except av.FFmpegError:
+        raise InvalidInput(f"{path.name} is not an audio file PyAV can decode", "audio") from None

@@ -1,0 +1,140 @@
+"""`python -m studio` (also `studio`): serve, demo, db upgrade. Errors print one line, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from studio.config import ConfigError, load_settings
+from studio.errors import StudioError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (StudioError, ConfigError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="studio", description="AI Film Studio")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the studio UI, health checks and API")
+    serve.add_argument("--host", help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 7860, or $PORT)")
+    _data_dir(serve)
+    serve.set_defaults(func=_serve)
+
+    demo = sub.add_parser("demo", help="run script → storyboard → renders → film headless")
+    demo.add_argument("--script", required=True, type=Path, help="screenplay or prose, UTF-8")
+    demo.add_argument("--out", required=True, type=Path, help="where to write the film (.mp4)")
+    demo.add_argument("--title", help="optional title card text")
+    demo.add_argument("--crossfade", type=float, default=0.0, help="seconds between shots")
+    demo.add_argument("--audio", type=Path, help="optional soundtrack file")
+    _data_dir(demo, "default: a temporary directory")
+    demo.set_defaults(func=_demo)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    up = db_sub.add_parser("upgrade", help="apply migrations up to the latest")
+    _data_dir(up)
+    up.set_defaults(func=_db_upgrade)
+    return parser
+
+
+def _data_dir(
+    parser: argparse.ArgumentParser, note: str = "default $STUDIO_DATA_DIR or ./data"
+) -> None:
+    parser.add_argument("--data-dir", type=Path, help=f"studio data directory ({note})")
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Any:
+    overrides = {k: v for k, v in extra.items() if v is not None}
+    if getattr(args, "data_dir", None) is not None:
+        overrides["data_dir"] = args.data_dir
+    return load_settings(**overrides)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app import create_app
+
+    settings = _settings(args, host=args.host, port=args.port)
+    print(
+        f"AI Film Studio on http://{settings.host}:{settings.port}  (data: {settings.data_dir})",
+        file=sys.stderr,
+    )
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from studio.db import upgrade
+
+    settings = _settings(args)
+    upgrade(settings.resolved_database_url)
+    print(f"database at head: {settings.resolved_database_url}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from studio.api import Studio
+    from studio.models import ident
+
+    script = args.script.read_bytes()
+    if args.out.suffix.lower() != ".mp4":
+        raise StudioError(f"--out must name an .mp4 file, not {args.out.name!r}")
+    with tempfile.TemporaryDirectory(prefix="studio-demo-") as tmp:
+        data_dir = args.data_dir or Path(tmp)
+        with Studio.local(data_dir) as studio:
+            project = studio.create_project(args.script.stem[:200] or "Demo")
+            pid = ident(project)
+            shots = studio.breakdown(pid, script)
+            print(f"{len(shots)} shots", file=sys.stderr)
+            _check(studio.preview(pid, wait=True), "preview")
+            _check(studio.render(pid, wait=True), "render")
+            film = studio.assemble(
+                pid,
+                title=args.title,
+                crossfade=args.crossfade,
+                audio=args.audio,
+                wait=True,
+            )
+            _check([film], "film")
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(studio.artifact_path(film.artifact_id), args.out)  # type: ignore[arg-type]
+            artifact = studio.artifact(film.artifact_id)  # type: ignore[arg-type]
+    seconds = artifact.provenance.get("assembly", {}).get("seconds")
+    print(
+        json.dumps(
+            {
+                "shots": len(shots),
+                "seconds": seconds,
+                "film": str(args.out.resolve()),
+                "project": pid,
+                "sha256": artifact.sha256,
+            }
+        )
+    )
+    return 0
+
+
+def _check(jobs: Sequence[Any], what: str) -> None:
+    failed = [j for j in jobs if j.status != "succeeded"]
+    if failed:
+        raise StudioError(
+            f"{what} failed for job #{failed[0].id}: {failed[0].error or failed[0].status}"
+        )

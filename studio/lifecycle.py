@@ -1,0 +1,298 @@
+"""Every job state change lives here; UI, API, CLI and workers call these, nobody else writes
+`status`. The database is the source of truth: queues only carry job ids.
+
+    submit ─► queued ─► running ─► succeeded
+                 │         ├─► failed     (error, or crashed max_attempts times: quarantined)
+                 └─────────┴─► cancelled
+
+Every function takes the caller's Session and leaves committing to it (one transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from studio.errors import Conflict, NotFound
+from studio.models import Artifact, JobKind, JobStatus, RenderJob, Shot, utcnow
+from studio.params import params_hash
+
+ACTIVE = (JobStatus.queued.value, JobStatus.running.value)
+RETRYABLE = (JobStatus.failed.value, JobStatus.cancelled.value)
+
+
+def get_job(session: Session, job_id: int) -> RenderJob:
+    job = session.get(RenderJob, job_id)
+    if job is None:
+        raise NotFound(f"No render job #{job_id}")
+    return job
+
+
+def submit(
+    session: Session,
+    *,
+    kind: JobKind,
+    project_id: int,
+    shot_id: int | None,
+    params: dict[str, Any],
+    owner: str = "local",
+    priority: int = 0,
+    max_attempts: int = 3,
+    cost: float = 0.0,
+    artifact_available: Callable[[Artifact], bool] = lambda _a: True,
+) -> RenderJob:
+    """Insert a job, or reuse: an identical active job, or a succeeded one (render cache)."""
+    digest = params_hash(params)
+    same = select(RenderJob).where(RenderJob.params_hash == digest, RenderJob.owner == owner)
+    active = session.exec(same.where(col(RenderJob.status).in_(ACTIVE))).first()
+    if active is not None and active.shot_id == shot_id:
+        return active
+    job = RenderJob(
+        kind=kind.value,
+        project_id=project_id,
+        shot_id=shot_id,
+        params=params,
+        params_hash=digest,
+        owner=owner,
+        priority=priority,
+        max_attempts=max_attempts,
+        cost=cost,
+    )
+    done = session.exec(
+        same.where(RenderJob.status == JobStatus.succeeded.value).order_by(col(RenderJob.id).desc())
+    ).all()
+    for earlier in done:
+        artifact = session.get(Artifact, earlier.artifact_id) if earlier.artifact_id else None
+        if artifact is not None and artifact_available(artifact):
+            now = utcnow()
+            job.status, job.cache_hit, job.artifact_id = (
+                JobStatus.succeeded.value,
+                True,
+                artifact.id,
+            )
+            job.progress, job.cost, job.started_at, job.finished_at = 1.0, 0.0, now, now
+            job.message = f"Reused the result of job #{earlier.id} (render cache)"
+            session.add(job)
+            session.flush()
+            _link_result(session, job)
+            return job
+    session.add(job)
+    session.flush()
+    return job
+
+
+def claim_next(session: Session, worker: str, lease_seconds: float) -> RenderJob | None:
+    """Atomically move the next queued job (priority, then age) to running for `worker`."""
+    for _ in range(5):
+        candidate = session.exec(
+            select(RenderJob.id)
+            .where(RenderJob.status == JobStatus.queued.value)
+            .order_by(col(RenderJob.priority).desc(), col(RenderJob.queued_at), col(RenderJob.id))
+            .limit(1)
+        ).first()
+        if candidate is None:
+            return None
+        now = utcnow()
+        # Conditional update: only one claimant wins even with several workers.
+        claimed = session.execute(
+            update(RenderJob)
+            .where(col(RenderJob.id) == candidate, col(RenderJob.status) == JobStatus.queued.value)
+            .values(
+                status=JobStatus.running.value,
+                worker=worker,
+                started_at=now,
+                attempts=RenderJob.attempts + 1,
+                progress=0.0,
+                message="Starting",
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+            )
+        )
+        if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            session.flush()
+            job = session.get(RenderJob, candidate)
+            assert job is not None
+            session.refresh(job)
+            return job
+    return None
+
+
+def _running_for(session: Session, job_id: int, worker: str) -> RenderJob | None:
+    job = session.get(RenderJob, job_id)
+    if job is None or job.status != JobStatus.running.value or job.worker != worker:
+        return None  # lease lost: someone else owns it now, or it finished
+    return job
+
+
+def report_progress(
+    session: Session,
+    job_id: int,
+    worker: str,
+    progress: float,
+    message: str,
+    lease_seconds: float,
+) -> bool:
+    """Record progress and renew the lease; returns True when the job should stop."""
+    job = _running_for(session, job_id, worker)
+    if job is None:
+        return True
+    job.progress = max(0.0, min(1.0, progress))
+    job.message = message[:500]
+    job.lease_expires_at = utcnow() + timedelta(seconds=lease_seconds)
+    session.add(job)
+    return job.cancel_requested
+
+
+def heartbeat(session: Session, worker: str, lease_seconds: float) -> int:
+    result = session.execute(
+        update(RenderJob)
+        .where(col(RenderJob.worker) == worker, col(RenderJob.status) == JobStatus.running.value)
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def succeed(session: Session, job_id: int, artifact: Artifact, message: str = "Done") -> RenderJob:
+    """Idempotent: completing a job twice changes nothing."""
+    job = get_job(session, job_id)
+    if job.status == JobStatus.succeeded.value:
+        return job
+    if job.status != JobStatus.running.value:
+        raise Conflict(f"Job #{job_id} is {job.status}, it cannot succeed")
+    session.add(artifact)
+    session.flush()
+    job.status, job.artifact_id, job.progress = JobStatus.succeeded.value, artifact.id, 1.0
+    job.message, job.error, job.finished_at, job.lease_expires_at = message, None, utcnow(), None
+    session.add(job)
+    _link_result(session, job)
+    return job
+
+
+def _link_result(session: Session, job: RenderJob) -> None:
+    """A fresh preview becomes the shot's preview; a shot's first take becomes its choice."""
+    if job.shot_id is None:
+        return
+    shot = session.get(Shot, job.shot_id)
+    if shot is None:
+        return
+    if job.kind == JobKind.preview.value:
+        shot.preview_job_id = job.id
+    elif job.kind == JobKind.clip.value and shot.chosen_take_id is None:
+        shot.chosen_take_id = job.id
+    session.add(shot)
+
+
+def fail(session: Session, job_id: int, error: str) -> RenderJob:
+    job = get_job(session, job_id)
+    if JobStatus(job.status).finished:
+        return job
+    job.status, job.error, job.finished_at = JobStatus.failed.value, error[:10_000], utcnow()
+    job.message, job.lease_expires_at = "Failed", None
+    session.add(job)
+    return job
+
+
+def mark_cancelled(session: Session, job_id: int) -> RenderJob:
+    job = get_job(session, job_id)
+    if JobStatus(job.status).finished:
+        return job
+    job.status, job.finished_at, job.message = JobStatus.cancelled.value, utcnow(), "Cancelled"
+    job.lease_expires_at = None
+    session.add(job)
+    return job
+
+
+def cancel(session: Session, job_id: int) -> RenderJob:
+    """Queued jobs stop at once; running ones are asked to stop at their next progress step."""
+    job = get_job(session, job_id)
+    if job.status == JobStatus.queued.value:
+        return mark_cancelled(session, job_id)
+    if job.status == JobStatus.running.value:
+        job.cancel_requested, job.message = True, "Cancelling…"
+        session.add(job)
+        return job
+    raise Conflict(f"Job #{job_id} already {job.status}; nothing to cancel")
+
+
+def retry(session: Session, job_id: int) -> RenderJob:
+    job = get_job(session, job_id)
+    if job.status not in RETRYABLE:
+        raise Conflict(
+            f"Job #{job_id} is {job.status}; only failed or cancelled jobs can be retried"
+        )
+    job.status, job.error, job.progress, job.message = JobStatus.queued.value, None, 0.0, "Queued"
+    job.attempts, job.cancel_requested, job.worker = 0, False, None
+    job.queued_at, job.started_at, job.finished_at = utcnow(), None, None
+    session.add(job)
+    return job
+
+
+def set_priority(session: Session, job_id: int, priority: int) -> RenderJob:
+    job = get_job(session, job_id)
+    if job.status != JobStatus.queued.value:
+        raise Conflict(f"Job #{job_id} is {job.status}; only queued jobs can be reprioritised")
+    job.priority = priority
+    session.add(job)
+    return job
+
+
+def queue_position(session: Session, job: RenderJob) -> int | None:
+    """1-based position among queued jobs, in the order workers take them."""
+    if job.status != JobStatus.queued.value:
+        return None
+    ahead = session.exec(
+        select(func.count())
+        .select_from(RenderJob)
+        .where(RenderJob.status == JobStatus.queued.value)
+        .where(
+            (col(RenderJob.priority) > job.priority)
+            | (
+                (col(RenderJob.priority) == job.priority)
+                & (col(RenderJob.queued_at) < job.queued_at)
+            )
+            | (
+                (col(RenderJob.priority) == job.priority)
+                & (col(RenderJob.queued_at) == job.queued_at)
+                & (col(RenderJob.id) < job.id)
+            )
+        )
+    ).one()
+    return int(ahead) + 1
+
+
+def requeue_abandoned(
+    session: Session,
+    *,
+    now: datetime | None = None,
+    dead_workers: Callable[[str], bool] | None = None,
+) -> list[RenderJob]:
+    """Running jobs whose lease expired (or whose worker is known dead) go back to the queue,
+    or are quarantined as failed once they used up their attempts."""
+    now = now or utcnow()
+    running = session.exec(
+        select(RenderJob).where(RenderJob.status == JobStatus.running.value)
+    ).all()
+    moved = []
+    for job in running:
+        expired = job.lease_expires_at is None or job.lease_expires_at < now
+        dead = dead_workers is not None and job.worker is not None and dead_workers(job.worker)
+        if not (expired or dead):
+            continue
+        if job.cancel_requested:
+            mark_cancelled(session, job.id)  # type: ignore[arg-type]
+        elif job.attempts >= job.max_attempts:
+            fail(
+                session,
+                job.id,  # type: ignore[arg-type]
+                f"Quarantined: its worker stopped during each of {job.attempts} attempts "
+                f"(last worker {job.worker})",
+            )
+        else:
+            job.status, job.worker, job.lease_expires_at = JobStatus.queued.value, None, None
+            job.message = f"Re-queued after its worker stopped (attempt {job.attempts})"
+            session.add(job)
+        moved.append(job)
+    return moved

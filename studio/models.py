@@ -1,0 +1,141 @@
+"""The studio's tables (SQLModel). Schema changes go through Alembic (studio/migrations).
+
+A *take* is a succeeded `clip` job of a shot; a *film* is a `film` job of a project. Both are
+RenderJobs, so one lifecycle (studio/lifecycle.py) governs every render.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobKind(StrEnum):
+    preview = "preview"
+    clip = "clip"
+    film = "film"
+
+
+class JobStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+
+
+class Priority:
+    low = -10
+    normal = 0
+    high = 10
+
+
+ASPECT_RATIOS: dict[str, tuple[int, int]] = {
+    "16:9": (16, 9),
+    "9:16": (9, 16),
+    "1:1": (1, 1),
+    "4:3": (4, 3),
+    "2.39:1": (239, 100),
+}
+
+
+class Project(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = Field(default="local", index=True, max_length=64)
+    name: str = Field(max_length=200)
+    script: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    style_prompt: str = Field(default="", max_length=1000)
+    negative_prompt: str = Field(default="", max_length=1000)
+    aspect_ratio: str = Field(default="16:9", max_length=16)
+    height: int = 360
+    fps: int = 24
+    preview_pipeline: str = Field(default="draft", max_length=100)
+    clip_pipeline: str = Field(default="draft", max_length=100)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def width(self) -> int:
+        w, h = ASPECT_RATIOS[self.aspect_ratio]
+        # Even dimensions: H.264 yuv420p needs them.
+        return max(2, round(self.height * w / h / 2) * 2)
+
+
+class Shot(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    position: int = 0
+    scene: str = Field(default="", max_length=300)
+    prompt: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    negative_prompt: str = Field(default="", max_length=1000)
+    dialogue: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    characters: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    duration: float = 3.0
+    shot_size: str = Field(default="medium", max_length=32)
+    camera_move: str = Field(default="static", max_length=32)
+    seed: int = 0
+    preview_pipeline: str | None = Field(default=None, max_length=100)
+    clip_pipeline: str | None = Field(default=None, max_length=100)
+    # Plain ids, not foreign keys: shot ↔ job would be a cycle; lifecycle keeps them valid.
+    preview_job_id: int | None = None
+    chosen_take_id: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Artifact(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = Field(default="local", index=True, max_length=64)
+    key: str = Field(max_length=300, index=True)
+    content_type: str = Field(max_length=100)
+    bytes: int
+    sha256: str = Field(max_length=64, index=True)
+    provenance: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class RenderJob(SQLModel, table=True):
+    __table_args__ = (Index("ix_renderjob_status_priority", "status", "priority", "queued_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = Field(default="local", index=True, max_length=64)
+    kind: str = Field(max_length=16)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    shot_id: int | None = Field(default=None, foreign_key="shot.id", index=True)
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    params_hash: str = Field(max_length=64, index=True)
+    status: str = Field(default=JobStatus.queued, max_length=16, index=True)
+    progress: float = 0.0
+    message: str = Field(default="", max_length=500)
+    attempts: int = 0
+    max_attempts: int = 3
+    priority: int = Priority.normal
+    cost: float = 0.0
+    worker: str | None = Field(default=None, max_length=200)
+    lease_expires_at: datetime | None = None
+    cancel_requested: bool = False
+    cache_hit: bool = False
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    artifact_id: int | None = Field(default=None, foreign_key="artifact.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    queued_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+def ident(row: Project | Shot | Artifact | RenderJob) -> int:
+    """The primary key of a saved row (typed `int`, not `int | None`)."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has not been saved yet")
+    return row.id

@@ -1,0 +1,86 @@
+"""Resolve a shot (or a film) into the full parameters of a job, and hash them.
+
+The hash is the render-cache key: two jobs with equal resolved params produce the same
+artifact, so the second is served from the first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pipelines.catalogue import Catalogue, UnknownPipelineError
+from pipelines.requests import RenderRequest
+from studio.errors import InvalidInput
+from studio.models import JobKind, Project, Shot
+
+PARAMS_VERSION = 1  # bump when the meaning of params changes, to invalidate the cache
+
+
+def params_hash(params: dict[str, Any]) -> str:
+    canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def join_prompt(*parts: str) -> str:
+    return ", ".join(p.strip().strip(",").strip() for p in parts if p and p.strip())
+
+
+def shot_request(project: Project, shot: Shot, shot_number: int) -> RenderRequest:
+    return RenderRequest(
+        prompt=join_prompt(shot.prompt, project.style_prompt),
+        negative_prompt=join_prompt(shot.negative_prompt, project.negative_prompt),
+        seed=shot.seed,
+        width=project.width,
+        height=project.height,
+        shot_number=shot_number,
+        shot_size=shot.shot_size,
+        camera_move=shot.camera_move,
+        duration=shot.duration,
+        fps=project.fps,
+    )
+
+
+def pipeline_params(catalogue: Catalogue, name: str, task: str) -> dict[str, Any]:
+    try:
+        entry = catalogue.get(name)
+    except UnknownPipelineError as exc:
+        raise InvalidInput(str(exc), field="pipeline") from None
+    if not entry.supports(task):
+        raise InvalidInput(f"Pipeline {name!r} cannot do {task}", field="pipeline")
+    return {
+        "name": entry.name,
+        "model_id": entry.model_id,
+        "revision": entry.revision,
+        "implementation": entry.implementation,
+        "cost_factor": entry.cost_factor,
+    }
+
+
+def resolve_preview(
+    catalogue: Catalogue, project: Project, shot: Shot, number: int
+) -> dict[str, Any]:
+    pipeline = shot.preview_pipeline or project.preview_pipeline
+    return {
+        "version": PARAMS_VERSION,
+        "kind": JobKind.preview.value,
+        "pipeline": pipeline_params(catalogue, pipeline, "text-to-image"),
+        "request": shot_request(project, shot, number).as_dict(),
+    }
+
+
+def resolve_clip(catalogue: Catalogue, project: Project, shot: Shot, number: int) -> dict[str, Any]:
+    pipeline = shot.clip_pipeline or project.clip_pipeline
+    return {
+        "version": PARAMS_VERSION,
+        "kind": JobKind.clip.value,
+        "pipeline": pipeline_params(catalogue, pipeline, "image-to-video"),
+        # The clip is conditioned on the preview frame, so its params are part of the clip's.
+        "preview": resolve_preview(catalogue, project, shot, number),
+        "request": shot_request(project, shot, number).as_dict(),
+    }
+
+
+def request_from(params: dict[str, Any]) -> RenderRequest:
+    return RenderRequest(**params["request"])

@@ -1,0 +1,170 @@
+"""Execute one claimed job: render with its pipeline, store the artifact, complete the job.
+
+Runs wherever a worker runs (the inline thread today). Only lifecycle functions change state.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+from sqlalchemy.engine import Engine
+
+from pipelines.catalogue import Catalogue, load_pipeline
+from pipelines.requests import Cancelled, RenderRequest
+from storage.base import Storage
+from studio import lifecycle, provenance
+from studio.artifacts import store_file
+from studio.db import session_scope
+from studio.errors import StudioError
+from studio.models import Artifact, JobKind, RenderJob, ident
+from studio.params import request_from
+
+log = logging.getLogger(__name__)
+PROGRESS_INTERVAL = 0.25  # seconds between progress writes: keeps the database calm
+
+
+class JobFailed(StudioError):
+    """A render that cannot succeed; the message is shown to the creator."""
+
+
+class ProgressReporter:
+    """Throttled progress writes that double as the cancel check and lease renewal."""
+
+    def __init__(self, engine: Engine, job: RenderJob, worker: str, lease_seconds: float):
+        self.engine, self.job_id, self.worker, self.lease = engine, ident(job), worker, lease_seconds
+        self._last = 0.0
+
+    def __call__(self, fraction: float, message: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < PROGRESS_INTERVAL:
+            return
+        self._last = now
+        with session_scope(self.engine) as session:
+            stop = lifecycle.report_progress(
+                session, self.job_id, self.worker, fraction, message, self.lease
+            )
+        if stop:
+            raise Cancelled()
+
+    def stage(self, start: float, end: float, label: str) -> Callable[[int, int], None]:
+        """A (done, total) callback mapping a stage's progress into [start, end]."""
+
+        def report(done: int, total: int) -> None:
+            self(start + (end - start) * done / max(total, 1), f"{label} {done}/{total}")
+
+        return report
+
+
+class JobRunner:
+    def __init__(
+        self, engine: Engine, storage: Storage, catalogue: Catalogue, lease_seconds: float
+    ):
+        self.engine, self.storage, self.catalogue = engine, storage, catalogue
+        self.lease_seconds = lease_seconds
+        self._pipelines: dict[str, Any] = {}
+
+    def pipeline(self, name: str) -> Any:
+        # Loaded once per process: the next job on the same pipeline reuses it.
+        if name not in self._pipelines:
+            self._pipelines[name] = load_pipeline(self.catalogue.get(name))
+        return self._pipelines[name]
+
+    def run(self, job: RenderJob, worker: str) -> None:
+        report = ProgressReporter(self.engine, job, worker, self.lease_seconds)
+        try:
+            with tempfile.TemporaryDirectory(prefix=f"job-{job.id}-") as tmp:
+                artifact = self._render(job, Path(tmp), report)
+                with session_scope(self.engine) as session:
+                    lifecycle.succeed(session, job.id, artifact)  # type: ignore[arg-type]
+        except Cancelled:
+            with session_scope(self.engine) as session:
+                lifecycle.mark_cancelled(session, ident(job))
+        except Exception as exc:  # noqa: BLE001 - any render error fails the job, never the worker
+            log.warning("job %s failed: %s", job.id, exc)
+            detail = (
+                str(exc)
+                if isinstance(exc, StudioError | ValueError)
+                else (f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}")
+            )
+            with session_scope(self.engine) as session:
+                lifecycle.fail(session, job.id, detail)  # type: ignore[arg-type]
+
+    def _render(self, job: RenderJob, tmp: Path, report: ProgressReporter) -> Artifact:
+        prov = provenance.record(ident(job), job.params, job.params_hash)
+        if job.kind == JobKind.preview.value:
+            image = self._frame(job.params, report.stage(0.0, 0.9, "Drawing"))
+            path = tmp / "preview.png"
+            save_png(image, path, provenance.file_tags(prov))
+            report(0.95, "Storing", force=True)
+            return store_file(self.storage, path, "image/png", prov, job.owner)
+        if job.kind == JobKind.clip.value:
+            return self._clip(job, tmp, report, prov)
+        if job.kind == JobKind.film.value:
+            return self._film(job, tmp, report, prov)
+        raise JobFailed(f"Unknown job kind {job.kind!r}")
+
+    def _frame(
+        self, params: dict[str, Any], on_progress: Callable[[int, int], None]
+    ) -> Image.Image:
+        pipeline = self.pipeline(params["pipeline"]["name"])
+        image: Image.Image = pipeline.render_frame(request_from(params), on_progress=on_progress)
+        return image
+
+    def _clip(
+        self, job: RenderJob, tmp: Path, report: ProgressReporter, prov: dict[str, Any]
+    ) -> Artifact:
+        from studio.video import encode_video
+
+        image = self._frame(job.params["preview"], report.stage(0.0, 0.1, "Preview frame"))
+        request: RenderRequest = request_from(job.params)
+        pipeline = self.pipeline(job.params["pipeline"]["name"])
+        # The progress callback raises Cancelled on request; it unwinds through the frame
+        # generator and the encoder, which leaves no partial file behind.
+        frames = pipeline.render_clip(
+            request, image=image, on_progress=report.stage(0.1, 0.9, "Frame")
+        )
+        path = tmp / "clip.mp4"
+        encode_video(frames, path, fps=request.fps, metadata=provenance.file_tags(prov))
+        report(0.95, "Storing", force=True)
+        return store_file(self.storage, path, "video/mp4", prov, job.owner)
+
+    def _film(
+        self, job: RenderJob, tmp: Path, report: ProgressReporter, prov: dict[str, Any]
+    ) -> Artifact:
+        from studio.film import AssemblyError, FilmSpec, assemble
+
+        params = job.params
+        clips = [self.storage.local_path(take["key"]) for take in params["takes"]]
+        audio = self.storage.local_path(params["audio"]["key"]) if params.get("audio") else None
+        out = tmp / "film.mp4"
+        spec = FilmSpec(
+            clips=clips,
+            out=out,
+            crossfade=float(params.get("crossfade", 0.0)),
+            title=params.get("title") or None,
+            title_seconds=float(params.get("title_seconds", 2.0)),
+            audio=audio,
+            metadata=provenance.file_tags(prov),
+        )
+        try:
+            result = assemble(spec, on_progress=report.stage(0.0, 0.9, "Assembling"))
+        except AssemblyError as exc:
+            raise JobFailed(str(exc)) from exc
+        prov["assembly"] = {"method": result.method, "seconds": result.info.duration}
+        report(0.95, "Storing", force=True)
+        return store_file(self.storage, out, "video/mp4", prov, job.owner)
+
+
+def save_png(image: Image.Image, path: Path, tags: dict[str, str]) -> None:
+    info = PngInfo()
+    for key, value in tags.items():
+        info.add_itxt(key, value)  # iTXt: UTF-8, so non-ASCII prompts survive
+    image.save(path, format="PNG", pnginfo=info)

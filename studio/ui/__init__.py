@@ -1,0 +1,65 @@
+"""The Gradio UI: a project bar over four tabs (Script, Storyboard, Render queue, Film).
+
+Every handler calls the `Studio` Python API — the UI holds no logic of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from studio.api import Studio
+from studio.ui import film_tab, queue_tab, script_tab, storyboard_tab
+from studio.ui.common import guarded, project_choices
+
+
+def build_ui(studio: Studio) -> gr.Blocks:
+    with gr.Blocks(title="AI Film Studio") as blocks:
+        gr.Markdown("# AI Film Studio\nScript → storyboard → render queue → film.")
+        with gr.Row(equal_height=True):
+            project = gr.Dropdown(
+                label="Project",
+                choices=[],
+                value=None,
+                scale=3,
+                elem_id="project-select",
+                interactive=True,
+            )
+            new_name = gr.Textbox(
+                label="New project name",
+                placeholder="My short film",
+                scale=2,
+                elem_id="new-project-name",
+            )
+            create = gr.Button(
+                "Create project", variant="primary", scale=1, elem_id="create-project"
+            )
+        with gr.Tabs():
+            with gr.Tab("Script & shots", id="script"):
+                script = script_tab.build(studio, project)
+            with gr.Tab("Storyboard", id="storyboard"):
+                board = storyboard_tab.build(studio, project)
+            with gr.Tab("Render queue", id="queue"):
+                queue = queue_tab.build(studio, project)
+            with gr.Tab("Film", id="film"):
+                film = film_tab.build(studio, project)
+
+        @guarded
+        def create_project(name: str) -> tuple[Any, str]:
+            created = studio.create_project(name)
+            return gr.Dropdown(choices=project_choices(studio), value=created.id), ""
+
+        def reload_projects(current: Any) -> Any:
+            choices = project_choices(studio)
+            ids = [value for _label, value in choices]
+            value = current if current in ids else (ids[0] if ids else None)
+            return gr.Dropdown(choices=choices, value=value)
+
+        create.click(create_project, new_name, [project, new_name])
+        new_name.submit(create_project, new_name, [project, new_name])
+        blocks.load(reload_projects, project, project)
+        # Changing project refreshes every tab.
+        for tab in (script, board, queue, film):
+            project.change(tab.refresh, project, tab.outputs)
+    return blocks

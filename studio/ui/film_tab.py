@@ -1,0 +1,68 @@
+"""Film tab: assemble the chosen takes in shot order, play and download the film."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from studio.api import Studio
+from studio.models import JobKind, JobStatus
+from studio.ui.common import Refresh, guarded, require_project, summary, wait_with_progress
+
+
+def latest_film(studio: Studio, project_id: int | None) -> str | None:
+    if project_id is None:
+        return None
+    films = studio.jobs(
+        project_id, statuses=[JobStatus.succeeded.value], kinds=[JobKind.film.value]
+    )
+    return (
+        str(studio.artifact_path(films[0].artifact_id)) if films and films[0].artifact_id else None
+    )
+
+
+def build(studio: Studio, project: gr.Dropdown) -> Refresh:
+    with gr.Row():
+        with gr.Column(scale=1):
+            title = gr.Textbox(label="Title card (optional)", elem_id="film-title")
+            crossfade = gr.Slider(0, 2, value=0, step=0.1, label="Crossfade between shots (s)")
+            audio = gr.File(
+                label="Soundtrack (optional; trimmed or padded to the film)",
+                file_types=[".wav", ".mp3", ".ogg", ".m4a", ".flac"],
+                type="filepath",
+            )
+            assemble = gr.Button("Assemble film", variant="primary", elem_id="assemble")
+            status = gr.Markdown("", elem_id="film-status")
+        with gr.Column(scale=2):
+            video = gr.Video(label="Film", interactive=False, elem_id="film-video", height=400)
+            download = gr.File(label="Download", interactive=False, elem_id="film-download")
+
+    def refresh(project_id: Any) -> list[Any]:
+        path = latest_film(studio, None if project_id in (None, "") else int(project_id))
+        return [path, path, ""]
+
+    @guarded
+    def on_assemble(
+        project_id: Any,
+        title_text: str,
+        fade: float,
+        audio_path: str | None,
+        progress: gr.Progress = gr.Progress(),
+    ) -> list[Any]:
+        pid = require_project(project_id)
+        job = studio.assemble(pid, title=title_text, crossfade=fade or 0.0, audio=audio_path)
+        (job,) = wait_with_progress(studio, [job], progress, "Film")
+        if job.status != JobStatus.succeeded.value:
+            raise gr.Error(summary([job], "Film"), print_exception=False)
+        path = str(studio.artifact_path(job.artifact_id))  # type: ignore[arg-type]
+        seconds = studio.artifact(job.artifact_id).provenance.get("assembly", {})  # type: ignore[arg-type]
+        note = " (served from the render cache)" if job.cache_hit else ""
+        return [
+            path,
+            path,
+            f"Film ready{note}: {seconds.get('seconds', 0):.1f} s, {seconds.get('method', '')}.",
+        ]
+
+    assemble.click(on_assemble, [project, title, crossfade, audio], [video, download, status])
+    return Refresh(refresh, [video, download, status])

@@ -1,0 +1,230 @@
+"""Script & shots tab: project style, the script, "Break down", and a shot editor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from pipelines.requests import CAMERA_MOVES, SHOT_SIZES
+from studio.api import Studio
+from studio.breakdown import decode_script
+from studio.models import ASPECT_RATIOS
+from studio.ui.common import Refresh, guarded, project_or_none, require_project, shot_choices
+
+HEIGHTS = [240, 360, 480, 576, 720, 1080]
+TABLE_HEADERS = ["#", "Scene", "Prompt", "Dialogue", "Size", "Camera", "Duration (s)", "Seed"]
+
+
+def shot_rows(studio: Studio, project_id: int | None) -> list[list[Any]]:
+    if project_id is None:
+        return []
+    return [
+        [i, s.scene, s.prompt, s.dialogue, s.shot_size, s.camera_move, round(s.duration, 2), s.seed]
+        for i, s in enumerate(studio.shots(project_id), 1)
+    ]
+
+
+def build(studio: Studio, project: gr.Dropdown) -> Refresh:
+    pipelines_for = {
+        task: [e.name for e in studio.catalogue.for_task(task)]
+        for task in ("text-to-image", "image-to-video")
+    }
+    with gr.Accordion("Project style and format", open=False):
+        with gr.Row():
+            style = gr.Textbox(
+                label="Style prompt (appended to every shot)",
+                lines=2,
+                placeholder="35mm film, moody lighting",
+                elem_id="style-prompt",
+            )
+            negative = gr.Textbox(label="Global negative prompt", lines=2)
+        with gr.Row():
+            aspect = gr.Dropdown(list(ASPECT_RATIOS), value="16:9", label="Aspect ratio")
+            height = gr.Dropdown(HEIGHTS, value=360, label="Height (px)")
+            fps = gr.Number(value=24, label="Frames per second", precision=0, minimum=1)
+            preview_pipe = gr.Dropdown(
+                pipelines_for["text-to-image"], value="draft", label="Preview pipeline"
+            )
+            clip_pipe = gr.Dropdown(
+                pipelines_for["image-to-video"], value="draft", label="Clip pipeline"
+            )
+        save_style = gr.Button("Save project settings")
+    with gr.Row():
+        with gr.Column(scale=2):
+            script = gr.Textbox(
+                label="Script",
+                lines=14,
+                max_lines=30,
+                elem_id="script-text",
+                placeholder="INT. KITCHEN - NIGHT\n\nAnna stands by the window...",
+            )
+            with gr.Row():
+                upload = gr.File(
+                    label="…or upload a script (.txt, .fountain)",
+                    file_types=[".txt", ".fountain", ".md"],
+                    type="filepath",
+                )
+                breakdown = gr.Button("Break down", variant="primary", elem_id="break-down")
+        with gr.Column(scale=3):
+            status = gr.Markdown("", elem_id="script-status")
+            table = gr.Dataframe(
+                headers=TABLE_HEADERS,
+                value=[],
+                interactive=False,
+                wrap=True,
+                type="array",
+                label="Shots",
+                elem_id="shot-table",
+            )
+    with gr.Accordion("Edit a shot", open=True):
+        with gr.Row():
+            shot = gr.Dropdown(label="Shot", choices=[], elem_id="shot-select", scale=3)
+            position = gr.Number(label="Position (1 = first)", precision=0, minimum=1, scale=1)
+        prompt = gr.Textbox(label="Prompt", lines=2, elem_id="shot-prompt")
+        shot_negative = gr.Textbox(label="Negative prompt")
+        with gr.Row():
+            duration = gr.Number(label="Duration (s)", minimum=0.1, elem_id="shot-duration")
+            size = gr.Dropdown(list(SHOT_SIZES), label="Shot size")
+            move = gr.Dropdown(list(CAMERA_MOVES), label="Camera move")
+            seed = gr.Number(label="Seed", precision=0, minimum=0)
+        with gr.Row():
+            save_shot = gr.Button("Save shot", variant="primary", elem_id="save-shot")
+            add_shot = gr.Button("Add shot after this one")
+            delete_shot = gr.Button("Delete shot", variant="stop")
+
+    editor = [shot, position, prompt, shot_negative, duration, size, move, seed]
+
+    def editor_values(project_id: int | None, shot_id: Any = None) -> list[Any]:
+        choices = shot_choices(studio, project_id)
+        ids = [value for _label, value in choices]
+        if shot_id not in ids:
+            shot_id = ids[0] if ids else None
+        if shot_id is None:
+            return [gr.Dropdown(choices=choices, value=None), None, "", "", None, None, None, None]
+        s = studio.shot(shot_id)
+        return [
+            gr.Dropdown(choices=choices, value=shot_id),
+            ids.index(shot_id) + 1,
+            s.prompt,
+            s.negative_prompt,
+            s.duration,
+            s.shot_size,
+            s.camera_move,
+            s.seed,
+        ]
+
+    def refresh(project_id: Any) -> list[Any]:
+        p = project_or_none(studio, project_id)
+        if p is None:
+            return ["", "", "16:9", 360, 24, "draft", "draft", "", "", [], *editor_values(None)]
+        return [
+            p.style_prompt,
+            p.negative_prompt,
+            p.aspect_ratio,
+            p.height,
+            p.fps,
+            p.preview_pipeline,
+            p.clip_pipeline,
+            p.script,
+            "",
+            shot_rows(studio, p.id),
+            *editor_values(p.id),
+        ]
+
+    outputs = [
+        style,
+        negative,
+        aspect,
+        height,
+        fps,
+        preview_pipe,
+        clip_pipe,
+        script,
+        status,
+        table,
+        *editor,
+    ]
+
+    @guarded
+    def on_save_style(project_id: Any, *values: Any) -> str:
+        pid = require_project(project_id)
+        keys = [
+            "style_prompt",
+            "negative_prompt",
+            "aspect_ratio",
+            "height",
+            "fps",
+            "preview_pipeline",
+            "clip_pipeline",
+        ]
+        studio.update_project(pid, **dict(zip(keys, values, strict=True)))
+        return "Project settings saved."
+
+    @guarded
+    def on_upload(path: str | None) -> str:
+        if not path:
+            return gr.skip()  # type: ignore[no-any-return]
+        return decode_script(Path(path).read_bytes())
+
+    @guarded
+    def on_breakdown(project_id: Any, text: str) -> list[Any]:
+        pid = require_project(project_id)
+        shots = studio.breakdown(pid, text)
+        seconds = sum(s.duration for s in shots)
+        note = (
+            f"**{len(shots)} shots**, {seconds:.1f} s in all. Preview them in the Storyboard tab."
+        )
+        return [note, shot_rows(studio, pid), *editor_values(pid)]
+
+    @guarded
+    def on_select(project_id: Any, shot_id: Any) -> list[Any]:
+        return editor_values(require_project(project_id), shot_id)[1:]
+
+    @guarded
+    def on_save_shot(project_id: Any, shot_id: Any, pos: Any, *values: Any) -> list[Any]:
+        pid = require_project(project_id)
+        if shot_id is None:
+            raise gr.Error("Choose a shot to edit.", print_exception=False)
+        keys = ["prompt", "negative_prompt", "duration", "shot_size", "camera_move", "seed"]
+        changes = dict(zip(keys, values, strict=True))
+        if pos not in (None, ""):
+            changes["position"] = int(pos) - 1
+        studio.update_shot(shot_id, **changes)
+        return ["Shot saved.", shot_rows(studio, pid), *editor_values(pid, shot_id)]
+
+    @guarded
+    def on_add(project_id: Any, shot_id: Any) -> list[Any]:
+        pid = require_project(project_id)
+        ids = [s.id for s in studio.shots(pid)]
+        after = ids.index(shot_id) + 1 if shot_id in ids else len(ids)
+        new = studio.add_shot(
+            pid, "New shot: describe what the camera sees", position=after, duration=3.0
+        )
+        return ["Shot added.", shot_rows(studio, pid), *editor_values(pid, new.id)]
+
+    @guarded
+    def on_delete(project_id: Any, shot_id: Any) -> list[Any]:
+        pid = require_project(project_id)
+        if shot_id is None:
+            raise gr.Error("Choose a shot to delete.", print_exception=False)
+        studio.delete_shot(shot_id)
+        return ["Shot deleted.", shot_rows(studio, pid), *editor_values(pid)]
+
+    save_style.click(
+        on_save_style,
+        [project, style, negative, aspect, height, fps, preview_pipe, clip_pipe],
+        status,
+    )
+    upload.change(on_upload, upload, script)
+    breakdown.click(on_breakdown, [project, script], [status, table, *editor])
+    shot.input(on_select, [project, shot], editor[1:])
+    save_shot.click(
+        on_save_shot,
+        [project, shot, position, prompt, shot_negative, duration, size, move, seed],
+        [status, table, *editor],
+    )
+    add_shot.click(on_add, [project, shot], [status, table, *editor])
+    delete_shot.click(on_delete, [project, shot], [status, table, *editor])
+    return Refresh(refresh, outputs)

@@ -1,0 +1,87 @@
+"""Storyboard tab: a grid of shot cards with preview frames; preview all, regenerate one."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from studio.api import Studio
+from studio.ui.common import Refresh, guarded, require_project, summary, wait_with_progress
+from studio.validation import MAX_SEED
+
+
+def _placeholder(width: int, height: int) -> Image.Image:
+    return Image.new("RGB", (max(width // 4, 16), max(height // 4, 16)), (200, 200, 205))
+
+
+def cards(studio: Studio, project_id: int | None) -> list[tuple[Any, str]]:
+    if project_id is None:
+        return []
+    project = studio.project(project_id)
+    items: list[tuple[Any, str]] = []
+    for number, shot in enumerate(studio.shots(project_id), 1):
+        path = studio.preview_path(shot)
+        caption = (
+            f"{number}. [{shot.shot_size}, {shot.camera_move}, {shot.duration:g}s] {shot.prompt}"
+        )
+        items.append(
+            (
+                str(path) if path else _placeholder(project.width, project.height),
+                caption if path else caption + " — no preview yet",
+            )
+        )
+    return items
+
+
+def build(studio: Studio, project: gr.Dropdown) -> Refresh:
+    with gr.Row():
+        preview_all = gr.Button("Preview all", variant="primary", elem_id="preview-all")
+        regenerate = gr.Button("Regenerate selected (new seed)", elem_id="regenerate")
+    status = gr.Markdown("Select a card to regenerate it.", elem_id="storyboard-status")
+    gallery = gr.Gallery(
+        label="Storyboard",
+        columns=4,
+        height="auto",
+        object_fit="contain",
+        format="png",
+        elem_id="storyboard",
+        elem_classes=["shot-card"],
+        allow_preview=True,
+    )
+    selected = gr.State(None)
+
+    def refresh(project_id: Any) -> list[Any]:
+        pid = None if project_id in (None, "") else int(project_id)
+        return [cards(studio, pid), None]
+
+    @guarded
+    def on_preview_all(project_id: Any, progress: gr.Progress = gr.Progress()) -> list[Any]:
+        pid = require_project(project_id)
+        jobs = wait_with_progress(studio, studio.preview(pid), progress, "Previews")
+        return [cards(studio, pid), summary(jobs, "Previews")]
+
+    def on_select(project_id: Any, evt: gr.SelectData) -> tuple[Any, str]:
+        shots = studio.shots(require_project(project_id))
+        if evt.index is None or not 0 <= int(evt.index) < len(shots):  # type: ignore[arg-type]
+            return None, ""
+        shot = shots[int(evt.index)]  # type: ignore[arg-type]
+        return shot.id, f"Selected shot {int(evt.index) + 1}."  # type: ignore[arg-type]
+
+    @guarded
+    def on_regenerate(
+        project_id: Any, shot_id: Any, progress: gr.Progress = gr.Progress()
+    ) -> list[Any]:
+        pid = require_project(project_id)
+        if shot_id is None:
+            raise gr.Error("Select a card first.", print_exception=False)
+        studio.update_shot(shot_id, seed=random.randint(0, MAX_SEED))
+        jobs = wait_with_progress(studio, studio.preview(pid, [shot_id]), progress, "Preview")
+        return [cards(studio, pid), summary(jobs, "Preview")]
+
+    preview_all.click(on_preview_all, project, [gallery, status])
+    gallery.select(on_select, project, [selected, status])
+    regenerate.click(on_regenerate, [project, selected], [gallery, status])
+    return Refresh(refresh, [gallery, selected])

@@ -1,0 +1,71 @@
+"""Shared test fixtures: real services, skipped (or failed in CI) when unavailable."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TypeVar
+
+import pytest
+
+from tests import services
+
+T = TypeVar("T")
+
+_HINTS = {
+    "PostgreSQL": "set STUDIO_TEST_POSTGRES_URL or install postgresql (initdb/pg_ctl)",
+    "Redis": "set STUDIO_TEST_REDIS_URL or install redis-server",
+    "Chromium": "set STUDIO_TEST_CHROMIUM or install chromium",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "integration: talks to real services (PostgreSQL, Redis)")
+    config.addinivalue_line("markers", "e2e: drives the real UI in headless Chromium")
+
+
+def services_required() -> bool:
+    """CI sets STUDIO_REQUIRE_SERVICES=1: a missing service is then a failure, not a skip."""
+    return os.environ.get("STUDIO_REQUIRE_SERVICES", "") not in ("", "0")
+
+
+def require_service(name: str, value: T | None) -> T:
+    """Return `value`, or skip the test (fail it when services are required) if it is None."""
+    if value is not None:
+        return value
+    reason = services.REASONS.get(name.lower(), "")
+    message = f"{name} not available: {_HINTS.get(name, 'see tests/services.py')}"
+    message += f" ({reason})" if reason else ""
+    if services_required():
+        pytest.fail(f"{message} [STUDIO_REQUIRE_SERVICES is set]", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> str:
+    """SQLAlchemy URL of the server's admin database (create databases here, not tables)."""
+    return require_service("PostgreSQL", services.postgres_server_url())
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh database for this test session (dropped at the end)."""
+    with services.temporary_database(postgres_server_url) as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh database for one test (dropped after it)."""
+    with services.temporary_database(postgres_server_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return require_service("Redis", services.redis_url())
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    return require_service("Chromium", services.chromium_path())

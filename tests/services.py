@@ -1,0 +1,221 @@
+"""Find (or start) the real services integration tests talk to.
+
+Each finder returns None when the service is unavailable and records why in `REASONS`.
+Order: an explicit env variable, the instance on the dev/CI machine, a throw-away instance
+started from local binaries (stopped at interpreter exit). Results are cached per process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import glob
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+REASONS: dict[str, str] = {}
+
+DEFAULT_POSTGRES_USERS = ("postgres", "root")
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+# ----------------------------------------------------------------------------- PostgreSQL
+
+
+def libpq_url(sqlalchemy_url: str) -> str:
+    """`postgresql+psycopg://...` → `postgresql://...` for psycopg.connect."""
+    scheme, sep, rest = sqlalchemy_url.partition("://")
+    return scheme.split("+", 1)[0] + sep + rest
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL pointing at database `name`."""
+    parts = urlsplit(url)
+    return parts._replace(path="/" + name).geturl()
+
+
+def _postgres_answers(url: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(libpq_url(url), connect_timeout=2) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except psycopg.Error as exc:
+        REASONS["postgres"] = f"{url}: {exc}".strip()
+        return False
+
+
+def _postgres_bin(name: str) -> str | None:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=_version_key)
+    return found[-1] if found else shutil.which(name)
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    version = Path(path).parent.parent.name
+    return tuple(int(p) for p in version.split(".") if p.isdigit())
+
+
+def _start_postgres() -> str | None:
+    initdb, pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        REASONS["postgres"] = "no server answered and initdb/pg_ctl are not installed"
+        return None
+    # initdb refuses to run as root: run the cluster as the `postgres` system user.
+    run_as: list[str] = []
+    owner: pwd.struct_passwd | None = None
+    if os.geteuid() == 0:
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            REASONS["postgres"] = "running as root and there is no `postgres` user for initdb"
+            return None
+        run_as = ["runuser", "-u", "postgres", "--"]
+    root = Path(tempfile.mkdtemp(prefix="studio-pg-"))
+    if owner is not None:
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+    data, port = root / "data", _free_port()
+    commands = [
+        [initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+        [pg_ctl, "-D", str(data), "-l", str(root / "log"), "-w", "-t", "30", "start",
+         "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"],
+    ]  # fmt: skip
+    for cmd in commands:
+        done = subprocess.run(run_as + cmd, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            REASONS["postgres"] = f"{Path(cmd[0]).name} failed: {done.stderr.strip()[-500:]}"
+            shutil.rmtree(root, ignore_errors=True)
+            return None
+
+    def stop() -> None:
+        stop_cmd = [pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]
+        subprocess.run(run_as + stop_cmd, capture_output=True, timeout=60, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+    atexit.register(stop)
+    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+
+
+@functools.cache
+def postgres_server_url() -> str | None:
+    """SQLAlchemy URL of a database on a server where the tests may CREATE DATABASE."""
+    if env := os.environ.get("STUDIO_TEST_POSTGRES_URL"):
+        return env  # explicit: use it even if down, so the tests fail loudly
+    for user in DEFAULT_POSTGRES_USERS:
+        url = f"postgresql+psycopg://{user}@127.0.0.1:5432/test"
+        if _postgres_answers(url):
+            return url
+    return _start_postgres()
+
+
+@contextlib.contextmanager
+def temporary_database(server_url: str) -> Iterator[str]:
+    """Create `studio_test_<random>` on the server, yield its URL, drop it afterwards."""
+    import psycopg
+
+    name = f"studio_test_{secrets.token_hex(6)}"
+    with psycopg.connect(libpq_url(server_url), autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield with_database(server_url, name)
+    finally:
+        with psycopg.connect(libpq_url(server_url), autocommit=True, connect_timeout=5) as conn:
+            # FORCE: a test that leaked a connection must not leave the database behind.
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# ---------------------------------------------------------------------------------- Redis
+
+
+def redis_ping(url: str, timeout: float = 2.0) -> bool:
+    """PING over a raw socket (the redis package may not be installed)."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or 6379), timeout=timeout
+        ) as s:
+            if parts.password:
+                user = parts.username or "default"
+                s.sendall(f"AUTH {user} {parts.password}\r\n".encode())
+                s.recv(64)
+            s.sendall(b"PING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+    except OSError as exc:
+        REASONS["redis"] = f"{url}: {exc}"
+        return False
+
+
+def _start_redis() -> str | None:
+    binary = shutil.which("redis-server")
+    if not binary:
+        REASONS["redis"] = "no server answered and redis-server is not installed"
+        return None
+    root = Path(tempfile.mkdtemp(prefix="studio-redis-"))
+    port = _free_port()
+    # Foreground child, not --daemonize: we own its pid and can stop and reap it.
+    log = root / "redis.log"
+    cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+           "--appendonly", "no", "--dir", str(root), "--logfile", str(log)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+
+    def stop() -> None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(root, ignore_errors=True)
+
+    atexit.register(stop)
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while proc.poll() is None and time.monotonic() < deadline:
+        if redis_ping(url, timeout=0.5):
+            return url
+        time.sleep(0.05)
+    tail = log.read_text(errors="replace")[-500:] if log.exists() else ""
+    REASONS["redis"] = f"redis-server did not start: {tail.strip()}"
+    return None
+
+
+@functools.cache
+def redis_url() -> str | None:
+    """URL of a Redis server the tests may use."""
+    if env := os.environ.get("STUDIO_TEST_REDIS_URL"):
+        return env
+    url = "redis://127.0.0.1:6379/0"
+    return url if redis_ping(url) else _start_redis()
+
+
+# ------------------------------------------------------------------------------- Chromium
+
+
+@functools.cache
+def chromium_path() -> str | None:
+    """Path of a Chromium binary for the headless browser tests."""
+    if env := os.environ.get("STUDIO_TEST_CHROMIUM"):
+        return env
+    for candidate in CHROMIUM_CANDIDATES:
+        path = candidate if os.path.isabs(candidate) else shutil.which(candidate)
+        if path and os.access(path, os.X_OK):
+            return path
+    REASONS["chromium"] = "no chromium binary found"
+    return None
