@@ -5,6 +5,7 @@ python app.py            # same as `python -m studio serve`
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,6 +23,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from studio.ui import build_ui
 
     settings = settings or load_settings()
+    # Gradio copies served files into its temp dir; keep those inside the studio's data dir.
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(settings.data_dir / "cache" / "gradio"))
     studio = Studio(settings)
 
     @asynccontextmanager

@@ -94,9 +94,7 @@ class DraftPipeline:
         subject = _scene(canvas, request.shot_size, horizon, palette, rng)
         progress(2, steps)
         # 2. Guides: thirds, framing box, camera-move arrow (drawn at 2× too).
-        overlay = Image.new("RGBA", canvas.size, (0, 0, 0, 0))
-        _guides(overlay, subject, request.camera_move)
-        canvas = Image.alpha_composite(canvas.convert("RGBA"), overlay).convert("RGB")
+        _guides(canvas, subject, request.camera_move)
         panel = canvas.reduce(scale)
         progress(3, steps)
         # 3. Text at final size: FreeType anti-aliases it already.
@@ -114,7 +112,7 @@ class DraftPipeline:
         """`request.frame_count` H×W×3 uint8 frames moving over the panel per the camera move."""
         _check(request)
         size = (request.width, request.height)
-        panel = (image.convert("RGB") if image is not None else self.render_frame(request))
+        panel = image.convert("RGB") if image is not None else self.render_frame(request)
         if panel.size != size:
             panel = panel.resize(size, Image.Resampling.LANCZOS)
         total = request.frame_count
@@ -137,8 +135,10 @@ def camera_boxes(move: str, width: int, height: int, frames: int) -> list[Box]:
     """Per frame, the panel region (x0, y0, x1, y1) shown full-frame for a camera move."""
     if move not in CAMERA_MOVES:
         raise ValueError(f"unknown camera move {move!r}; expected one of {CAMERA_MOVES}")
-    return [_box(move, width, height, _ease(i / (frames - 1) if frames > 1 else 0.0))
-            for i in range(frames)]  # fmt: skip
+    return [
+        _box(move, width, height, _ease(i / (frames - 1) if frames > 1 else 0.0))
+        for i in range(frames)
+    ]
 
 
 def _ease(t: float) -> float:
@@ -196,21 +196,22 @@ def _palette(rng: np.random.Generator) -> _Palette:
     )
 
 
-def _gradient(top: Color, bottom: Color, rows: int, width: int) -> np.ndarray:
-    ramp = np.linspace(0.0, 1.0, max(rows, 1), dtype=np.float32)[:, None]
-    colors = np.asarray(top, np.float32) * (1 - ramp) + np.asarray(bottom, np.float32) * ramp
-    return np.repeat(colors[:, None, :], width, axis=1)[:rows]
+def _gradient(top: Color, bottom: Color, rows: int) -> np.ndarray:
+    ramp = np.linspace(0.0, 1.0, rows, dtype=np.float32)[:, None]
+    return np.asarray(top, np.float32) * (1 - ramp) + np.asarray(bottom, np.float32) * ramp
 
 
 def _background(width: int, height: int, horizon: int, palette: _Palette) -> Image.Image:
+    """Sky and ground gradients: one column computed, stretched sideways (cheap at 4K)."""
     sky_rows = min(max(horizon, 0), height)
-    pixels = np.concatenate(
+    column = np.concatenate(
         [
-            _gradient(palette.sky_top, palette.sky_bottom, sky_rows, width),
-            _gradient(palette.ground_top, palette.ground_bottom, height - sky_rows, width),
+            _gradient(palette.sky_top, palette.sky_bottom, sky_rows),
+            _gradient(palette.ground_top, palette.ground_bottom, height - sky_rows),
         ]
     )
-    return Image.fromarray(np.rint(pixels).astype(np.uint8), "RGB")
+    strip = Image.fromarray(np.rint(column).astype(np.uint8)[:, None, :], "RGB")
+    return strip.resize((width, height), Image.Resampling.NEAREST)
 
 
 def _horizon(height: int, shot_size: str, rng: np.random.Generator) -> int:
@@ -225,10 +226,22 @@ def _scene(
     draw = ImageDraw.Draw(canvas)
     if shot_size in ("extreme-wide", "wide"):
         _sun(draw, width, height, horizon, palette, rng)
-        _ridge(draw, width, horizon, height * (0.22 if shot_size == "extreme-wide" else 0.1),
-               palette.far, rng)  # fmt: skip
-        _trees(draw, width, horizon, height * (0.04 if shot_size == "extreme-wide" else 0.2),
-               palette, rng)  # fmt: skip
+        _ridge(
+            draw,
+            width,
+            horizon,
+            height * (0.22 if shot_size == "extreme-wide" else 0.1),
+            palette.far,
+            rng,
+        )
+        _trees(
+            draw,
+            width,
+            horizon,
+            height * (0.04 if shot_size == "extreme-wide" else 0.2),
+            palette,
+            rng,
+        )
     else:
         _bokeh(canvas, palette, rng)
     figure_height, top = _FIGURE[shot_size]
@@ -238,8 +251,7 @@ def _scene(
     if shot_size in ("extreme-wide", "wide", "medium") and rng.random() < 0.6:
         other = width - third if third != width / 2 else width * float(rng.choice([0.2, 0.8]))
         scale = rng.uniform(0.75, 0.95)
-        _figure(draw, other, head_top + size * (1 - scale) * 0.6, size * scale,
-                palette.far, rng)  # fmt: skip
+        _figure(draw, other, head_top + size * (1 - scale) * 0.6, size * scale, palette.far, rng)
     subject = _figure(draw, third, head_top, size, palette.figure, rng)
     if shot_size == "extreme-close-up":
         _eyes(draw, third, head_top, size, palette)
@@ -272,7 +284,8 @@ def _ridge(
     walk = np.cumsum(rng.normal(0, 1, points))
     walk = (walk - walk.min()) / (np.ptp(walk) or 1.0)
     xs = np.linspace(0, width, points)
-    outline = [(float(x), float(horizon - amplitude * (0.3 + 0.7 * y))) for x, y in zip(xs, walk)]
+    tops = horizon - amplitude * (0.3 + 0.7 * walk)
+    outline = [(float(x), float(y)) for x, y in zip(xs, tops, strict=True)]
     draw.polygon([(0, horizon), *outline, (width, horizon)], fill=color)
 
 
@@ -287,23 +300,28 @@ def _trees(
     for _ in range(int(rng.integers(1, 4))):
         x, tall = width * rng.uniform(0.05, 0.95), size * rng.uniform(0.7, 1.3)
         base = horizon + size * 0.1
-        draw.rectangle((x - tall * 0.04, base - tall * 0.35, x + tall * 0.04, base),
-                       fill=palette.figure)  # fmt: skip
-        draw.polygon([(x - tall * 0.22, base - tall * 0.3), (x, base - tall),
-                      (x + tall * 0.22, base - tall * 0.3)], fill=palette.ground_bottom)  # fmt: skip
+        draw.rectangle(
+            (x - tall * 0.04, base - tall * 0.35, x + tall * 0.04, base), fill=palette.figure
+        )
+        crown = [
+            (x - tall * 0.22, base - tall * 0.3),
+            (x, base - tall),
+            (x + tall * 0.22, base - tall * 0.3),
+        ]
+        draw.polygon(crown, fill=palette.ground_bottom)
 
 
 def _bokeh(canvas: Image.Image, palette: _Palette, rng: np.random.Generator) -> None:
     """Out-of-focus discs behind close shots, translucent so the gradient shows through."""
     width, height = canvas.size
-    layer = Image.new("RGBA", canvas.size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(layer)
+    draw = ImageDraw.Draw(canvas, "RGBA")  # RGBA fills blend onto the RGB canvas
     for _ in range(int(rng.integers(4, 9))):
         radius = min(width, height) * rng.uniform(0.04, 0.12)
         cx, cy = width * rng.random(), height * rng.uniform(0.0, 0.8)
-        draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius),
-                     fill=(*palette.accent, int(rng.integers(40, 110))))  # fmt: skip
-    canvas.paste(Image.alpha_composite(canvas.convert("RGBA"), layer).convert("RGB"))
+        draw.ellipse(
+            (cx - radius, cy - radius, cx + radius, cy + radius),
+            fill=(*palette.accent, int(rng.integers(40, 110))),
+        )
 
 
 def _figure(
@@ -321,23 +339,41 @@ def _figure(
     hips = head_top + size * 0.53
     feet = head_top + size
     shoulder, waist = size * rng.uniform(0.12, 0.15), size * rng.uniform(0.08, 0.1)
-    draw.ellipse((cx - head_r * 0.85, head_top, cx + head_r * 0.85, head_top + 2 * head_r),
-                 fill=color)  # fmt: skip
-    draw.rectangle((cx - head_r * 0.35, head_cy, cx + head_r * 0.35, neck + size * 0.02),
-                   fill=color)  # fmt: skip
-    draw.polygon([(cx - shoulder, neck + size * 0.03), (cx - shoulder * 0.8, neck),
-                  (cx + shoulder * 0.8, neck), (cx + shoulder, neck + size * 0.03),
-                  (cx + waist, hips), (cx - waist, hips)], fill=color)  # fmt: skip
+    draw.ellipse(
+        (cx - head_r * 0.85, head_top, cx + head_r * 0.85, head_top + 2 * head_r), fill=color
+    )
+    draw.rectangle(
+        (cx - head_r * 0.35, head_cy, cx + head_r * 0.35, neck + size * 0.02), fill=color
+    )
+    draw.polygon(
+        [
+            (cx - shoulder, neck + size * 0.03),
+            (cx - shoulder * 0.8, neck),
+            (cx + shoulder * 0.8, neck),
+            (cx + shoulder, neck + size * 0.03),
+            (cx + waist, hips),
+            (cx - waist, hips),
+        ],
+        fill=color,
+    )
     for side in (-1, 1):
         arm = size * 0.06
         hand = (cx + side * (shoulder + size * rng.uniform(0.0, 0.06)), hips + size * 0.02)
-        draw.line([(cx + side * shoulder * 0.92, neck + size * 0.04), hand], fill=color,
-                  width=max(1, round(arm)))  # fmt: skip
+        draw.line(
+            [(cx + side * shoulder * 0.92, neck + size * 0.04), hand],
+            fill=color,
+            width=max(1, round(arm)),
+        )
         stride = size * rng.uniform(0.02, 0.08)
-        draw.polygon([(cx + side * waist * 0.1, hips), (cx + side * waist, hips),
-                      (cx + side * (waist * 0.6 + stride), feet),
-                      (cx + side * (waist * 0.6 + stride - size * 0.06), feet)],
-                     fill=color)  # fmt: skip
+        draw.polygon(
+            [
+                (cx + side * waist * 0.1, hips),
+                (cx + side * waist, hips),
+                (cx + side * (waist * 0.6 + stride), feet),
+                (cx + side * (waist * 0.6 + stride - size * 0.06), feet),
+            ],
+            fill=color,
+        )
     return (cx - shoulder * 1.2, head_top - size * 0.02, cx + shoulder * 1.2, hips)
 
 
@@ -349,24 +385,29 @@ def _eyes(
     eye_y, gap, eye = head_top + head_r * 1.05, head_r * 0.36, head_r * 0.17
     for side in (-1, 1):
         ex = cx + side * gap
-        draw.ellipse((ex - eye, eye_y - eye * 0.5, ex + eye, eye_y + eye * 0.5),
-                     fill=palette.accent)  # fmt: skip
-        draw.ellipse((ex - eye * 0.4, eye_y - eye * 0.4, ex + eye * 0.4, eye_y + eye * 0.4),
-                     fill=(20, 20, 20))  # fmt: skip
+        draw.ellipse(
+            (ex - eye, eye_y - eye * 0.5, ex + eye, eye_y + eye * 0.5), fill=palette.accent
+        )
+        draw.ellipse(
+            (ex - eye * 0.4, eye_y - eye * 0.4, ex + eye * 0.4, eye_y + eye * 0.4),
+            fill=(20, 20, 20),
+        )
 
 
 # -- storyboard marks ---------------------------------------------------------------------
 
 
-def _guides(overlay: Image.Image, subject: Box, camera_move: str) -> None:
-    width, height = overlay.size
-    draw = ImageDraw.Draw(overlay)
+def _guides(canvas: Image.Image, subject: Box, camera_move: str) -> None:
+    width, height = canvas.size
+    draw = ImageDraw.Draw(canvas, "RGBA")  # translucent marks blend onto the picture
     line = max(1, round(min(width, height) / 300))
     for i in (1, 2):  # rule of thirds
-        draw.line([(width * i / 3, 0), (width * i / 3, height)], fill=(255, 255, 255, 70),
-                  width=line)  # fmt: skip
-        draw.line([(0, height * i / 3), (width, height * i / 3)], fill=(255, 255, 255, 70),
-                  width=line)  # fmt: skip
+        draw.line(
+            [(width * i / 3, 0), (width * i / 3, height)], fill=(255, 255, 255, 70), width=line
+        )
+        draw.line(
+            [(0, height * i / 3), (width, height * i / 3)], fill=(255, 255, 255, 70), width=line
+        )
     _brackets(draw, _clip_box(subject, width, height, line * 3), line * 2)
     _camera_mark(draw, camera_move, width, height, max(2, line * 3))
 
@@ -398,8 +439,11 @@ def _arrow(
     head = min(length * 0.45, width * 4.0)
     base = (x1 - ux * head, y1 - uy * head)
     wing = (-uy * head * 0.6, ux * head * 0.6)
-    triangle = [(x1, y1), (base[0] + wing[0], base[1] + wing[1]),
-                (base[0] - wing[0], base[1] - wing[1])]  # fmt: skip
+    triangle = [
+        (x1, y1),
+        (base[0] + wing[0], base[1] + wing[1]),
+        (base[0] - wing[0], base[1] - wing[1]),
+    ]
     for color, extra in (((20, 20, 20, 200), max(2, width // 2)), ((*_INK, 255), 0)):
         draw.line([start, base], fill=color, width=width + 2 * extra)
         draw.polygon(triangle, fill=color, outline=color, width=extra or 1)
@@ -449,9 +493,7 @@ def _clean(text: str) -> str:
     Characters the default font lacks (CJK, emoji) still draw, as boxes.
     """
     folded = unicodedata.normalize("NFKD", text.translate(_FOLD))
-    kept = "".join(
-        c for c in folded if c.isspace() or unicodedata.category(c)[0] not in ("C", "M")
-    )
+    kept = "".join(c for c in folded if c.isspace() or unicodedata.category(c)[0] not in ("C", "M"))
     return " ".join(kept.split())
 
 
@@ -471,13 +513,14 @@ def _annotate(panel: Image.Image, request: RenderRequest, subject: Box) -> None:
     badge_text = f"SHOT {request.shot_number}" if width >= 160 else f"#{request.shot_number}"
     badge_font = _fit_font(badge_text, max(7, round(unit * 0.06)), width * 0.4)
     bx0, by0, bx1, by1 = draw.textbbox((pad * 2, pad * 2), badge_text, font=badge_font)
-    draw.rounded_rectangle((bx0 - pad, by0 - pad, bx1 + pad, by1 + pad), radius=pad,
-                           fill=(*_PAPER, 235))  # fmt: skip
+    draw.rounded_rectangle(
+        (bx0 - pad, by0 - pad, bx1 + pad, by1 + pad), radius=pad, fill=(*_PAPER, 235)
+    )
     draw.text((pad * 2, pad * 2), badge_text, font=badge_font, fill=(20, 20, 20))
     # Shot size and camera move, top right; the framing label sits on the subject box.
     label = f"{request.shot_size.replace('-', ' ').upper()} · {_move_label(request.camera_move)}"
     label_font = _fit_font(label, max(7, round(unit * 0.045)), width - (bx1 + pad * 4))
-    ly = pad * 2
+    ly: float = pad * 2
     if label_font.getlength(label) > width - (bx1 + pad * 4):  # no room beside the badge
         label_font, ly = _fit_font(label, 6, width - pad * 4), by1 + pad * 3
     lx = width - pad * 2 - label_font.getlength(label)
@@ -486,8 +529,14 @@ def _annotate(panel: Image.Image, request: RenderRequest, subject: Box) -> None:
     draw.text((lx, ly), label, font=label_font, fill=_PAPER)
     tag_font = _font(max(6, round(unit * 0.035)))
     sx, sy = max(pad, subject[0]), max(by1 + pad * 2, subject[1])
-    draw.text((sx, sy), _SHOT_LABEL[request.shot_size], font=tag_font, fill=(*_INK, 255),
-              stroke_width=1, stroke_fill=(20, 20, 20, 255))  # fmt: skip
+    draw.text(
+        (sx, sy),
+        _SHOT_LABEL[request.shot_size],
+        font=tag_font,
+        fill=(*_INK, 255),
+        stroke_width=1,
+        stroke_fill=(20, 20, 20, 255),
+    )
     _caption(draw, _clean(request.prompt) or "(no prompt)", width, height, pad)
 
 

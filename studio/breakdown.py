@@ -193,6 +193,7 @@ _CUE_STOPWORDS = frozenset(
     ]
 )
 _OFFSCREEN = re.compile(r"\b(?:V\.?\s?O|O\.?\s?S|O\.?\s?C|OFF)\b", re.IGNORECASE)
+_INLINE_PAREN = re.compile(r"\(\s*([^()]*?)\s*\)")
 _NOT_VISUAL_PAREN = frozenset(
     {"beat", "a beat", "pause", "a pause", "continuing", "cont'd", "cont’d", "then"}
 )
@@ -221,8 +222,6 @@ def _cue_name(line: str) -> tuple[str, bool] | None:
 
 
 def _scene_hint(rest: str) -> str:
-    rest = re.sub(r"#[^#]*#\s*$", "", rest)  # Fountain scene number "#12#"
-    rest = re.sub(r"\s+\d+[A-Z]?\s*$", "", rest)  # printed scene number at line end
     parts = [p.strip(" .()").lower() for p in re.split(r"\s+[-–—]+\s+|\s*[-–—]{2,}\s*", rest)]
     return ", ".join(p for p in parts if p and p not in _NOT_VISUAL_TIME)
 
@@ -251,6 +250,15 @@ class _Dialogue:
 _Element = _Heading | _Action | _Dialogue
 
 
+def _heading(line: str) -> _Heading:
+    scene = re.sub(r"\s*#[^#]*#$", "", " ".join(line.split()))  # Fountain "#12#"
+    if number := re.match(r"(\d+[A-Z]?)\s+", scene, re.IGNORECASE):
+        # A printed scene number repeats at the end: "12 INT. HOUSE - DAY 12".
+        scene = re.sub(rf"\s+{re.escape(number[1])}$", "", scene[number.end() :])
+    match = _HEADING.match(scene)
+    return _Heading(scene.upper(), _scene_hint(match["rest"] if match else ""))
+
+
 def _parse(text: str) -> Iterator[_Element]:
     lines = [ln.strip() for ln in text.split("\n")]
     paragraph: list[str] = []
@@ -274,9 +282,7 @@ def _parse(text: str) -> Iterator[_Element]:
             yield from flush()
             block_start = True
             if heading:
-                scene = " ".join(line.split()).upper()
-                scene = re.sub(r"^\d+[A-Z]?\s+", "", scene)
-                yield _Heading(scene, _scene_hint(heading["rest"]))
+                yield _heading(line)
             continue
         cue = _cue_name(line) if block_start and not line.startswith("!") else None
         if cue and i < len(lines) and lines[i] and not _HEADING.match(lines[i]):
@@ -679,8 +685,10 @@ class _Builder:
         )
 
     def dialogue(self, d: _Dialogue, pending: _Group | None) -> None:
-        spoken = " ".join(t for is_paren, t in d.parts if not is_paren)
-        line = " ".join(f"[{t}]" if is_paren else t for is_paren, t in d.parts)
+        line = " ".join(
+            f"[{t}]" if is_paren else _INLINE_PAREN.sub(r"[\1]", t) for is_paren, t in d.parts
+        )
+        spoken = re.sub(r"\[[^\]]*\]", " ", line)
         manner = ", ".join(
             t for is_paren, t in d.parts if is_paren and t.lower() not in _NOT_VISUAL_PAREN
         )
@@ -704,11 +712,11 @@ class _Builder:
 
 def break_down(script: str, *, base_seed: int = 0) -> list[ShotDraft]:
     """Break a screenplay or prose into shots (rules in the module docstring)."""
-    if not script.strip():
-        raise ScriptError("The script is empty: write or upload some text first.")
     text = _clean_input(script)
     if len(text) > MAX_SCRIPT_CHARS:
         raise ScriptError(_too_long_message(f"{len(text):,} characters"))
+    if not text.strip():
+        raise ScriptError("The script is empty: write or upload some text first.")
     elements = list(_parse(text))
     names: list[str] = []
     for el in elements:

@@ -165,8 +165,12 @@ def _check_audio(path: Path) -> None:
 def _can_remux(spec: FilmSpec, clips: Sequence[_Clip]) -> bool:
     if spec.force_reencode or spec.crossfade > 0:
         return False
-    first = clips[0].params
-    return clips[0].info.codec in _REMUXABLE and all(c.params == first for c in clips)
+    first = clips[0]
+    return (
+        first.info.codec in _REMUXABLE
+        and first.time_base > 0
+        and all(c.params == first.params for c in clips)
+    )
 
 
 def _seconds_to_frames(seconds: float, fps: Fraction) -> int:
@@ -194,9 +198,14 @@ def _title_image(text: str, width: int, height: int) -> Image.Image:
     font = ImageFont.load_default(size=max(8, min(height // 9, width // 14)))
     lines = _wrap(" ".join(text.split()), font, width * 0.9)
     draw.multiline_text(
-        (width / 2, height / 2), "\n".join(lines), font=font, fill="white",
-        anchor="mm", align="center", spacing=max(2, height // 60),
-    )  # fmt: skip
+        (width / 2, height / 2),
+        "\n".join(lines),
+        font=font,
+        fill="white",
+        anchor="mm",
+        align="center",
+        spacing=max(2, height // 60),
+    )
     return image
 
 
@@ -235,11 +244,12 @@ def _remux(spec: FilmSpec, clips: Sequence[_Clip], progress: Progress) -> None:
             with av.open(str(clip.path)) as source:
                 stream = source.streams.video[0]
                 start = stream.start_time or 0
+                frame_ticks = round(1 / (clip.info.fps * time_base))  # for packets without one
                 end = start
                 for packet in source.demux(stream):
                     if packet.size == 0 or packet.pts is None or packet.dts is None:
                         continue  # the demuxer's trailing flush packet
-                    end = max(end, packet.pts + packet.duration)
+                    end = max(end, packet.pts + (packet.duration or frame_ticks))
                     packet.pts += offset - start
                     packet.dts += offset - start
                     packet.stream = out_stream
@@ -257,7 +267,9 @@ def _remux(spec: FilmSpec, clips: Sequence[_Clip], progress: Progress) -> None:
 
 
 def _reencode(spec: FilmSpec, clips: Sequence[_Clip], progress: Progress) -> None:
-    width, height, fps = clips[0].info.width, clips[0].info.height, clips[0].info.fps
+    first = clips[0].info
+    # yuv420p needs even sizes: a clip of odd size from elsewhere loses its last row/column.
+    width, height, fps = first.width - first.width % 2, first.height - first.height % 2, first.fps
     overlap = _overlap_frames(spec, fps)
     sources: list[tuple[int, Iterable[np.ndarray]]] = []
     if spec.title is not None:

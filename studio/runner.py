@@ -39,7 +39,12 @@ class ProgressReporter:
     """Throttled progress writes that double as the cancel check and lease renewal."""
 
     def __init__(self, engine: Engine, job: RenderJob, worker: str, lease_seconds: float):
-        self.engine, self.job_id, self.worker, self.lease = engine, ident(job), worker, lease_seconds
+        self.engine, self.job_id, self.worker, self.lease = (
+            engine,
+            ident(job),
+            worker,
+            lease_seconds,
+        )
         self._last = 0.0
 
     def __call__(self, fraction: float, message: str, force: bool = False) -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Final
 
 import av
 import av.container
@@ -30,7 +31,7 @@ __all__ = [
     "to_rgb_array",
 ]
 
-CODEC = "libx264"
+CODEC: Final = "libx264"
 PIX_FMT = "yuv420p"
 X264_OPTIONS = {"preset": "veryfast", "crf": "20"}
 # `use_metadata_tags` keeps arbitrary keys (the mp4 muxer drops unknown ones otherwise);
@@ -190,8 +191,8 @@ def read_metadata(path: Path) -> dict[str, str]:
         return {k: v for k, v in container.metadata.items() if k not in _MUXER_TAGS}
 
 
-def read_frames(path: Path) -> Iterator[np.ndarray]:
-    """Decode the first video stream as H×W×3 uint8 RGB arrays."""
+def read_frames(path: Path) -> Generator[np.ndarray, None, None]:
+    """Decode the first video stream as H×W×3 uint8 RGB arrays (close() releases the file)."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"

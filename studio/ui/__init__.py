@@ -45,21 +45,28 @@ def build_ui(studio: Studio) -> gr.Blocks:
             with gr.Tab("Film", id="film"):
                 film = film_tab.build(studio, project)
 
-        @guarded
-        def create_project(name: str) -> tuple[Any, str]:
-            created = studio.create_project(name)
-            return gr.Dropdown(choices=project_choices(studio), value=created.id), ""
+        tabs = (script, board, queue, film)
+        tab_outputs = [component for tab in tabs for component in tab.outputs]
 
-        def reload_projects(current: Any) -> Any:
+        def refresh_tabs(project_id: Any) -> list[Any]:
+            return [value for tab in tabs for value in tab.refresh(project_id)]
+
+        @guarded
+        def create_project(name: str) -> list[Any]:
+            created = studio.create_project(name)
+            choices = project_choices(studio)
+            return [gr.Dropdown(choices=choices, value=created.id), "", *refresh_tabs(created.id)]
+
+        def load(current: Any) -> list[Any]:
             choices = project_choices(studio)
             ids = [value for _label, value in choices]
             value = current if current in ids else (ids[0] if ids else None)
-            return gr.Dropdown(choices=choices, value=value)
+            return [gr.Dropdown(choices=choices, value=value), *refresh_tabs(value)]
 
-        create.click(create_project, new_name, [project, new_name])
-        new_name.submit(create_project, new_name, [project, new_name])
-        blocks.load(reload_projects, project, project)
-        # Changing project refreshes every tab.
-        for tab in (script, board, queue, film):
-            project.change(tab.refresh, project, tab.outputs)
+        # One event updates the project bar and every tab together, so nothing a creator
+        # types right after creating a project is overwritten by a late refresh.
+        create.click(create_project, new_name, [project, new_name, *tab_outputs])
+        new_name.submit(create_project, new_name, [project, new_name, *tab_outputs])
+        project.input(refresh_tabs, project, tab_outputs)
+        blocks.load(load, project, [project, *tab_outputs])
     return blocks

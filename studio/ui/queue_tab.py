@@ -84,7 +84,9 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     status = gr.Markdown("", elem_id="queue-status")
     table = gr.HTML("<p>No project selected.</p>", elem_id="queue")
     with gr.Row():
-        job_id = gr.Number(label="Job #", precision=0, minimum=1, scale=1, elem_id="job-id")
+        job_id = gr.Number(
+            label="Job #", value=None, precision=0, minimum=1, scale=1, elem_id="job-id"
+        )
         cancel = gr.Button("Cancel", variant="stop")
         retry = gr.Button("Retry")
         bump = gr.Button("Raise priority")
