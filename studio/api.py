@@ -24,7 +24,7 @@ from storage.base import Storage, StorageError
 from storage.local import LocalStorage
 from studio import lifecycle
 from studio.artifacts import store_file
-from studio.breakdown import ScriptError, break_down
+from studio.breakdown import break_down
 from studio.config import Settings, load_settings
 from studio.db import make_engine, session_scope, upgrade
 from studio.errors import InvalidInput, NotFound
@@ -148,10 +148,7 @@ class Studio:
         with self._session() as session:
             project = self._project(session, project_id)
             text_ = self._check_script(script) if script is not None else project.script
-            try:
-                drafts = break_down(text_)
-            except ScriptError as exc:
-                raise InvalidInput(str(exc), "script") from None
+            drafts = break_down(text_)
             project.script, project.updated_at = text_, utcnow()
             self._clear_shots(session, project_id)
             shots = []

@@ -64,6 +64,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from pipelines.requests import CAMERA_MOVES, SHOT_SIZES
+from studio.errors import InvalidInput
 
 MAX_SCRIPT_CHARS = 200_000
 MAX_SHOTS = 500
@@ -75,8 +76,11 @@ ACTION_SECONDS_PER_WORD = 0.25
 MIN_SHOT_WORDS = 3
 
 
-class ScriptError(ValueError):
+class ScriptError(InvalidInput):
     """The script cannot be broken down; the message is meant for the user."""
+
+    def __init__(self, message: str):
+        super().__init__(message, field="script")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,214 @@
+"""The job lifecycle: every state change, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from studio import lifecycle
+from studio.db import session_scope
+from studio.errors import Conflict, NotFound
+from studio.models import Artifact, JobKind, JobStatus, Project, RenderJob, Shot, utcnow
+
+LEASE = 30.0
+
+
+def make_project(engine: Engine) -> tuple[int, int]:
+    with session_scope(engine) as session:
+        project = Project(name="p")
+        session.add(project)
+        session.flush()
+        shot = Shot(project_id=project.id, prompt="a cat")
+        session.add(shot)
+        session.flush()
+        return project.id, shot.id  # type: ignore[return-value]
+
+
+def submit(engine: Engine, n: int = 0, priority: int = 0, **kw: object) -> RenderJob:
+    project_id, shot_id = make_project(engine)
+    with session_scope(engine) as session:
+        return lifecycle.submit(
+            session,
+            kind=JobKind.preview,
+            project_id=project_id,
+            shot_id=shot_id,
+            params={"n": n},
+            priority=priority,
+            **kw,
+        )  # type: ignore[arg-type]
+
+
+def claim(engine: Engine, worker: str = "w1") -> RenderJob | None:
+    with session_scope(engine) as session:
+        return lifecycle.claim_next(session, worker, LEASE)
+
+
+def status(engine: Engine, job_id: int) -> RenderJob:
+    with Session(engine) as session:
+        job = session.get(RenderJob, job_id)
+        assert job is not None
+        return job
+
+
+def test_submit_queues_and_claim_takes_priority_then_age(engine: Engine) -> None:
+    first = submit(engine, 1)
+    second = submit(engine, 2)
+    urgent = submit(engine, 3, priority=10)
+    assert first.status == JobStatus.queued
+    order = [claim(engine), claim(engine), claim(engine), claim(engine)]
+    assert [j.id if j else None for j in order] == [urgent.id, first.id, second.id, None]
+    running = status(engine, first.id)  # type: ignore[arg-type]
+    assert running.status == JobStatus.running and running.attempts == 1
+    assert running.worker == "w1" and running.lease_expires_at is not None
+
+
+def test_concurrent_claims_never_share_a_job(engine: Engine) -> None:
+    jobs = [submit(engine, i) for i in range(12)]
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def worker(name: str) -> None:
+        while (job := claim(engine, name)) is not None:
+            with lock:
+                claimed.append(job.id)  # type: ignore[arg-type]
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == sorted(j.id for j in jobs)  # each exactly once
+
+
+def test_identical_active_job_is_reused_not_duplicated(engine: Engine) -> None:
+    project_id, shot_id = make_project(engine)
+    with session_scope(engine) as session:
+        a = lifecycle.submit(
+            session, kind=JobKind.clip, project_id=project_id, shot_id=shot_id, params={"x": 1}
+        )
+        b = lifecycle.submit(
+            session, kind=JobKind.clip, project_id=project_id, shot_id=shot_id, params={"x": 1}
+        )
+    assert a.id == b.id
+
+
+def _artifact() -> Artifact:
+    return Artifact(key="artifacts/aa/x.png", content_type="image/png", bytes=1, sha256="a" * 64)
+
+
+def test_succeed_is_idempotent_and_links_the_preview(engine: Engine) -> None:
+    job = submit(engine)
+    claim(engine)
+    with session_scope(engine) as session:
+        lifecycle.succeed(session, job.id, _artifact())  # type: ignore[arg-type]
+    with session_scope(engine) as session:
+        again = lifecycle.succeed(session, job.id, _artifact())  # type: ignore[arg-type]
+    done = status(engine, job.id)  # type: ignore[arg-type]
+    assert done.status == JobStatus.succeeded and again.artifact_id == done.artifact_id
+    with Session(engine) as session:
+        assert len(session.exec(select(Artifact)).all()) == 1
+        shot = session.get(Shot, job.shot_id)
+        assert shot is not None and shot.preview_job_id == job.id
+
+
+def test_render_cache_reuses_a_succeeded_artifact(engine: Engine) -> None:
+    job = submit(engine, 7)
+    claim(engine)
+    with session_scope(engine) as session:
+        lifecycle.succeed(session, job.id, _artifact())  # type: ignore[arg-type]
+    project_id, shot_id = make_project(engine)
+    with session_scope(engine) as session:
+        hit = lifecycle.submit(
+            session, kind=JobKind.preview, project_id=project_id, shot_id=shot_id, params={"n": 7}
+        )
+    assert hit.status == JobStatus.succeeded and hit.cache_hit
+    assert hit.artifact_id == status(engine, job.id).artifact_id  # type: ignore[arg-type]
+    assert "render cache" in hit.message and hit.cost == 0
+    # A missing artifact file is no cache hit: the job is queued for real.
+    with session_scope(engine) as session:
+        miss = lifecycle.submit(
+            session,
+            kind=JobKind.preview,
+            project_id=project_id,
+            shot_id=None,
+            params={"n": 7},
+            artifact_available=lambda a: False,
+        )
+    assert miss.status == JobStatus.queued and not miss.cache_hit
+
+
+def test_cancel_queued_running_and_finished(engine: Engine) -> None:
+    queued = submit(engine, 1)
+    with session_scope(engine) as session:
+        assert lifecycle.cancel(session, queued.id).status == JobStatus.cancelled  # type: ignore[arg-type]
+    running = submit(engine, 2)
+    claim(engine)
+    with session_scope(engine) as session:
+        job = lifecycle.cancel(session, running.id)  # type: ignore[arg-type]
+        assert job.status == JobStatus.running and job.cancel_requested
+    with session_scope(engine) as session:
+        stop = lifecycle.report_progress(session, running.id, "w1", 0.5, "half", LEASE)  # type: ignore[arg-type]
+    assert stop is True
+    with session_scope(engine) as session:
+        lifecycle.mark_cancelled(session, running.id)  # type: ignore[arg-type]
+    with session_scope(engine) as session, pytest.raises(Conflict):
+        lifecycle.cancel(session, running.id)  # type: ignore[arg-type]
+
+
+def test_fail_then_retry_requeues_with_error_cleared(engine: Engine) -> None:
+    job = submit(engine)
+    claim(engine)
+    with session_scope(engine) as session:
+        lifecycle.fail(session, job.id, "model not found")  # type: ignore[arg-type]
+    failed = status(engine, job.id)  # type: ignore[arg-type]
+    assert failed.status == JobStatus.failed and failed.error == "model not found"
+    with session_scope(engine) as session:
+        lifecycle.retry(session, job.id)  # type: ignore[arg-type]
+    again = status(engine, job.id)  # type: ignore[arg-type]
+    assert again.status == JobStatus.queued and again.error is None
+    with session_scope(engine) as session, pytest.raises(Conflict):
+        lifecycle.retry(session, job.id)  # type: ignore[arg-type]
+
+
+def test_priority_and_queue_position(engine: Engine) -> None:
+    jobs = [submit(engine, i) for i in range(3)]
+    with Session(engine) as session:
+        assert [lifecycle.queue_position(session, status(engine, j.id)) for j in jobs] == [1, 2, 3]  # type: ignore[arg-type]
+    with session_scope(engine) as session:
+        lifecycle.set_priority(session, jobs[2].id, 5)  # type: ignore[arg-type]
+    with Session(engine) as session:
+        assert lifecycle.queue_position(session, status(engine, jobs[2].id)) == 1  # type: ignore[arg-type]
+        assert lifecycle.queue_position(session, status(engine, jobs[0].id)) == 2  # type: ignore[arg-type]
+    claim(engine)
+    with session_scope(engine) as session, pytest.raises(Conflict):
+        lifecycle.set_priority(session, jobs[2].id, 1)  # type: ignore[arg-type]
+
+
+def test_abandoned_jobs_are_requeued_then_quarantined(engine: Engine) -> None:
+    job = submit(engine, max_attempts=2)
+    for attempt in (1, 2):
+        claimed = claim(engine, f"dead-{attempt}")
+        assert claimed is not None and claimed.id == job.id and claimed.attempts == attempt
+        later = utcnow() + timedelta(seconds=LEASE + 1)
+        with session_scope(engine) as session:
+            lifecycle.requeue_abandoned(session, now=later)
+    final = status(engine, job.id)  # type: ignore[arg-type]
+    assert final.status == JobStatus.failed and "Quarantined" in (final.error or "")
+    assert final.attempts == 2
+
+
+def test_live_lease_is_left_alone(engine: Engine) -> None:
+    job = submit(engine)
+    claim(engine)
+    with session_scope(engine) as session:
+        assert lifecycle.requeue_abandoned(session) == []
+    assert status(engine, job.id).status == JobStatus.running  # type: ignore[arg-type]
+
+
+def test_unknown_job_is_not_found(engine: Engine) -> None:
+    with session_scope(engine) as session, pytest.raises(NotFound):
+        lifecycle.cancel(session, 999)

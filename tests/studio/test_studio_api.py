@@ -1,0 +1,225 @@
+"""The `Studio` Python API end to end: what notebooks, the CLI and the UI rely on."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlmodel import Session, func, select
+
+from studio import Studio
+from studio.errors import InvalidInput, NotFound
+from studio.models import JobStatus, Project, RenderJob, Shot
+from studio.video import probe, read_metadata
+
+SCRIPT = """INT. KITCHEN - NIGHT
+
+Anna stands by the window. Close-up on her hands around a cup.
+
+EXT. STREET - NIGHT
+
+Wide shot of the empty street. The camera pans left to a parked car.
+"""
+
+
+@pytest.fixture
+def studio(tmp_path: Path, database_url: str) -> Iterator[Studio]:
+    with Studio.local(tmp_path / "data", database_url=database_url, height=96) as s:
+        yield s
+
+
+@pytest.fixture
+def sqlite_studio(tmp_path: Path) -> Iterator[Studio]:
+    with Studio.local(tmp_path / "data") as s:
+        yield s
+
+
+def small_project(studio: Studio, **fields: object) -> int:
+    project = studio.create_project("Rain", height=96, fps=12, **fields)
+    studio.breakdown(project.id, SCRIPT)  # type: ignore[arg-type]
+    return project.id  # type: ignore[return-value]
+
+
+def test_script_to_film_with_provenance_everywhere(studio: Studio) -> None:
+    pid = small_project(studio, style_prompt="charcoal sketch")
+    shots = studio.shots(pid)
+    assert len(shots) >= 3 and [s.position for s in shots] == list(range(len(shots)))
+
+    previews = studio.preview(
+        pid,
+        wait=True,
+    )
+    assert {j.status for j in previews} == {"succeeded"}
+    png = studio.preview_path(studio.shot(shots[0].id))  # type: ignore[arg-type]
+    assert png is not None
+    with Image.open(png) as image:
+        assert image.size == (studio.project(pid).width, 96)
+        embedded = json.loads(image.text["studio_provenance"])  # type: ignore[attr-defined]
+    assert "charcoal sketch" in embedded["prompt"] and embedded["seed"] == shots[0].seed
+    assert embedded["pipeline"] == "draft" and "pillow" in embedded["libraries"]
+    sidecar = json.loads(png.with_name(png.name + ".json").read_text())
+    assert sidecar["params_hash"] == previews[0].params_hash
+
+    clips = studio.render(pid, wait=True)
+    assert {j.status for j in clips} == {"succeeded"}
+    for shot, take in zip(studio.shots(pid), clips, strict=True):
+        assert studio.shot(shot.id).chosen_take_id == take.id  # type: ignore[arg-type]
+        info = probe(studio.artifact_path(take.artifact_id))  # type: ignore[arg-type]
+        assert info.frames == round(shot.duration * 12) and info.fps == 12
+    tags = read_metadata(studio.artifact_path(clips[0].artifact_id))  # type: ignore[arg-type]
+    assert json.loads(tags["studio_provenance"])["seed"] == shots[0].seed
+
+    film = studio.assemble(pid, title="Rain", wait=True)
+    assert film.status == "succeeded", film.error
+    info = probe(studio.artifact_path(film.artifact_id))  # type: ignore[arg-type]
+    expected = sum(s.duration for s in studio.shots(pid)) + 2.0
+    assert abs(info.duration - expected) < 0.2
+    assert studio.artifact(film.artifact_id).provenance["kind"] == "film"  # type: ignore[arg-type]
+
+
+def test_rendering_again_is_served_from_the_cache(sqlite_studio: Studio, tmp_path: Path) -> None:
+    studio = sqlite_studio
+    pid = small_project(studio)
+    first = studio.render(pid, wait=True)
+    files = sorted((tmp_path / "data" / "artifacts").rglob("*.mp4"))
+    again = studio.render(pid)  # no wait needed: cache hits finish at submit
+    assert all(j.cache_hit and j.status == "succeeded" for j in again)
+    assert [j.artifact_id for j in again] == [j.artifact_id for j in first]
+    assert sorted((tmp_path / "data" / "artifacts").rglob("*.mp4")) == files
+    # Changing a shot changes its params: only that shot renders anew.
+    shot = studio.shots(pid)[0]
+    studio.update_shot(shot.id, prompt="a different picture")  # type: ignore[arg-type]
+    third = studio.render(pid)
+    assert [j.cache_hit for j in third] == [False] + [True] * (len(third) - 1)
+    studio.wait(third, progress=False)
+
+
+def test_takes_are_kept_and_the_creator_chooses(sqlite_studio: Studio) -> None:
+    studio = sqlite_studio
+    pid = small_project(studio)
+    shot = studio.shots(pid)[0]
+    (take1,) = studio.render(pid, [shot.id], wait=True)  # type: ignore[list-item]
+    studio.update_shot(shot.id, seed=shot.seed + 1)  # type: ignore[arg-type]
+    (take2,) = studio.render(pid, [shot.id], wait=True)  # type: ignore[list-item]
+    assert [t.id for t in studio.takes(shot.id)] == [take2.id, take1.id]  # type: ignore[arg-type]
+    assert studio.shot(shot.id).chosen_take_id == take1.id  # type: ignore[arg-type]
+    studio.choose_take(shot.id, take2.id)  # type: ignore[arg-type]
+    assert studio.shot(shot.id).chosen_take_id == take2.id  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput):
+        studio.choose_take(shot.id, 12345)  # type: ignore[arg-type]
+
+
+def test_cancel_a_running_render(sqlite_studio: Studio) -> None:
+    studio = sqlite_studio
+    pid = small_project(studio)
+    shot = studio.shots(pid)[0]
+    studio.update_shot(shot.id, duration=60)  # type: ignore[arg-type]
+    (job,) = studio.render(pid, [shot.id])  # type: ignore[list-item]
+    while studio.job(job.id).status != "running":  # type: ignore[arg-type]
+        pass
+    studio.cancel(job.id)  # type: ignore[arg-type]
+    (done,) = studio.wait([job], progress=False, timeout=60)
+    assert done.status == JobStatus.cancelled and done.artifact_id is None
+    retried = studio.retry(job.id)  # type: ignore[arg-type]
+    assert retried.status == "queued"
+    studio.cancel(job.id)  # type: ignore[arg-type]
+
+
+def test_a_failed_film_shows_its_error_and_retries(sqlite_studio: Studio) -> None:
+    studio = sqlite_studio
+    pid = small_project(studio)
+    takes = studio.render(pid, wait=True)
+    lost = studio.artifact_path(takes[0].artifact_id)  # type: ignore[arg-type]
+    saved = lost.read_bytes()
+    lost.unlink()  # the take's file is unreachable (e.g. a storage outage)
+    film = studio.assemble(pid, wait=True)
+    assert film.status == "failed" and "No object stored" in (film.error or "")
+    lost.write_bytes(saved)  # storage is back
+    studio.retry(film.id)  # type: ignore[arg-type]
+    (film,) = studio.wait([film], progress=False)
+    assert film.status == "succeeded" and film.attempts == 1
+
+
+def test_a_take_whose_file_is_gone_renders_again(sqlite_studio: Studio) -> None:
+    studio = sqlite_studio
+    pid = small_project(studio)
+    (take,) = studio.render(pid, [studio.shots(pid)[0].id], wait=True)  # type: ignore[list-item]
+    studio.artifact_path(take.artifact_id).unlink()  # type: ignore[arg-type]
+    (again,) = studio.render(pid, [take.shot_id], wait=True)  # type: ignore[list-item]
+    assert again.id != take.id and not again.cache_hit and again.status == "succeeded"
+    assert studio.artifact_path(again.artifact_id).exists()  # type: ignore[arg-type]
+
+
+def _rows(studio: Studio) -> tuple[int, int, int]:
+    with Session(studio.engine) as session:
+        return (
+            session.exec(select(func.count()).select_from(Project)).one(),
+            session.exec(select(func.count()).select_from(Shot)).one(),
+            session.exec(select(func.count()).select_from(RenderJob)).one(),
+        )
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda s, p: s.breakdown(p, ""), "empty"),
+        (lambda s, p: s.breakdown(p, "x" * 1_000_000), "limit"),
+        (lambda s, p: s.breakdown(p, b"INT. ROOM\n\xff\xfe bad"), "UTF-8"),
+        (lambda s, p: s.update_shot(s.shots(p)[0].id, duration=0), "Duration"),
+        (lambda s, p: s.update_shot(s.shots(p)[0].id, duration=-3), "Duration"),
+        (lambda s, p: s.update_shot(s.shots(p)[0].id, duration=1e9), "Duration"),
+        (lambda s, p: s.update_shot(s.shots(p)[0].id, duration=float("nan")), "finite"),
+        (lambda s, p: s.update_shot(s.shots(p)[0].id, camera_move="barrel roll"), "Camera"),
+        (lambda s, p: s.update_shot(s.shots(p)[0].id, seed=-1), "Seed"),
+        (lambda s, p: s.update_shot(s.shots(p)[0].id, clip_pipeline="sdxl-nope"), "Pipeline"),
+        (lambda s, p: s.update_project(p, fps=0), "Frames per second"),
+        (lambda s, p: s.update_project(p, fps=10_000), "Frames per second"),
+        (lambda s, p: s.update_project(p, height=4320), "pixels"),
+        (lambda s, p: s.update_project(p, aspect_ratio="7:3"), "Aspect"),
+        (lambda s, p: s.update_project(p, preview_pipeline="nope"), "Preview pipeline"),
+        (lambda s, p: s.create_project("   "), "empty"),
+        (lambda s, p: s.assemble(p), "Render these shots first"),
+        (lambda s, p: s.assemble(p, crossfade=-1), "Crossfade"),
+    ],
+)
+def test_bad_input_is_refused_and_changes_nothing(
+    sqlite_studio: Studio, call: object, message: str
+) -> None:
+    studio = sqlite_studio
+    pid = small_project(studio)
+    before = _rows(studio)
+    shots_before = [s.model_dump() for s in studio.shots(pid)]
+    with pytest.raises(InvalidInput, match=message):
+        call(studio, pid)  # type: ignore[operator]
+    assert _rows(studio) == before
+    assert [s.model_dump() for s in studio.shots(pid)] == shots_before
+
+
+def test_missing_ids_are_not_found(sqlite_studio: Studio) -> None:
+    with pytest.raises(NotFound, match="project #42"):
+        sqlite_studio.breakdown(42, SCRIPT)
+    with pytest.raises(NotFound):
+        sqlite_studio.update_shot(42, prompt="x")
+    with pytest.raises(NotFound):
+        sqlite_studio.cancel(42)
+    pid = small_project(sqlite_studio)
+    with pytest.raises(NotFound, match="No shot"):
+        sqlite_studio.render(pid, [9999])
+
+
+def test_shot_editing_add_move_delete(sqlite_studio: Studio) -> None:
+    studio = sqlite_studio
+    pid = small_project(studio)
+    original = [s.id for s in studio.shots(pid)]
+    new = studio.add_shot(pid, "a lighthouse at dawn", position=1, duration=2.5)
+    assert [s.id for s in studio.shots(pid)] == [original[0], new.id, *original[1:]]
+    studio.move_shot(new.id, 99)  # type: ignore[arg-type]
+    assert [s.id for s in studio.shots(pid)][-1] == new.id
+    studio.update_shot(original[0], position=2)
+    assert [s.id for s in studio.shots(pid)].index(original[0]) == 2
+    studio.delete_shot(new.id)  # type: ignore[arg-type]
+    assert new.id not in [s.id for s in studio.shots(pid)]
+    assert [s.position for s in studio.shots(pid)] == list(range(len(original)))
