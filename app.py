@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api,
         blocks,
         path="/",
-        allowed_paths=[str(settings.resolved_storage_root)],
+        allowed_paths=[str(settings.resolved_storage_root), str(studio.exports_dir)],
         footer_links=[],
         theme=gr.themes.Soft(),
         css=_CSS,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -26,8 +27,10 @@ def estimate_cost(
     policy: PricingPolicy = PricingPolicy(),
 ) -> float:
     """Credits a job of this shape costs; rounded to 0.01."""
-    if min(width, height, frames, steps) < 1 or cost_factor < 0 or seconds < 0:
-        raise ValueError("width, height, frames and steps must be ≥ 1; factors ≥ 0")
+    if min(width, height, frames, steps) < 1 or not (
+        math.isfinite(cost_factor) and math.isfinite(seconds) and cost_factor >= 0 and seconds >= 0
+    ):
+        raise ValueError("width, height, frames and steps must be ≥ 1; factors finite and ≥ 0")
     if kind == "film":
         return round(policy.film_per_second * seconds, 2)
     megapixel_frames = width * height * frames / 1_000_000

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
-_KEY = re.compile(r"^[a-z0-9][a-z0-9/_.-]{0,250}$")
+_KEY = re.compile(r"[a-z0-9][a-z0-9/_.-]{0,250}")
 
 
 class StorageError(RuntimeError):
@@ -19,7 +19,7 @@ class InvalidKeyError(StorageError, ValueError):
 
 def check_key(key: str) -> str:
     parts = key.split("/")
-    if not _KEY.match(key) or any(p in ("", ".", "..") for p in parts):
+    if not _KEY.fullmatch(key) or any(p in ("", ".", "..") for p in parts):
         raise InvalidKeyError(f"Invalid storage key: {key!r}")
     return key
 

@@ -11,6 +11,8 @@ print(s.artifact_path(film.artifact_id))
 
 from __future__ import annotations
 
+import re
+import shutil
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -492,6 +494,11 @@ class Studio:
         with self._session() as session:
             return lifecycle.queue_position(session, lifecycle.get_job(session, job_id))
 
+    def queue_positions(self) -> dict[int, int]:
+        """Position in the queue (1 = next) of every queued job."""
+        with self._session() as session:
+            return lifecycle.queue_positions(session)
+
     def cancel(self, job_id: int) -> RenderJob:
         with self._session() as session:
             return lifecycle.cancel(session, job_id)
@@ -549,6 +556,21 @@ class Studio:
     def artifact_path(self, artifact_id: int) -> Path:
         return self.storage.local_path(self.artifact(artifact_id).key)
 
+    def export(self, artifact_id: int, name: str) -> Path:
+        """A copy of an artifact under data_dir/exports with a readable file name."""
+        artifact = self.artifact(artifact_id)
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:80] or "export"
+        suffix = Path(artifact.key).suffix
+        target = self.exports_dir / f"{slug}-{artifact.sha256[:8]}{suffix}"
+        if not target.exists():
+            self.exports_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.storage.local_path(artifact.key), target)
+        return target
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.settings.data_dir / "exports"
+
     def preview_path(self, shot: Shot) -> Path | None:
         """The file of a shot's latest preview frame, if it has one."""
         if shot.preview_job_id is None:
@@ -570,13 +592,23 @@ class Studio:
         ids = [j.id for j in jobs]
         if not ids:
             return []
+        kinds = {j.kind for j in jobs}
+        desc = {"preview": "Previews", "clip": "Clips", "film": "Film"}.get(
+            kinds.pop() if len(kinds) == 1 else "", "Renders"
+        )
         if not self.queue.running and any(j.status in lifecycle.ACTIVE for j in jobs):
             raise RuntimeError(
                 "This studio has no render worker running (start_worker=False); "
                 "start one or wait from the process that renders"
             )
         deadline = None if timeout is None else time.monotonic() + timeout
-        bar = tqdm(total=len(ids), desc="Rendering", unit="job", disable=not progress)
+        bar = tqdm(
+            total=len(ids),
+            desc=desc,
+            unit="job",
+            disable=not progress,
+            bar_format="{l_bar}{bar}| {n:.1f}/{total} jobs [{elapsed}<{remaining}]",
+        )
         try:
             while True:
                 with self._session() as session:

@@ -263,6 +263,16 @@ def queue_position(session: Session, job: RenderJob) -> int | None:
     return int(ahead) + 1
 
 
+def queue_positions(session: Session) -> dict[int, int]:
+    """1-based positions of every queued job, in one query (the queue page polls this)."""
+    ids = session.exec(
+        select(RenderJob.id)
+        .where(RenderJob.status == JobStatus.queued.value)
+        .order_by(col(RenderJob.priority).desc(), col(RenderJob.queued_at), col(RenderJob.id))
+    ).all()
+    return {job_id: n for n, job_id in enumerate(ids, 1) if job_id is not None}
+
+
 def requeue_abandoned(
     session: Session,
     *,

@@ -55,7 +55,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         (job,) = wait_with_progress(studio, [job], progress, "Film")
         if job.status != JobStatus.succeeded.value:
             raise gr.Error(summary([job], "Film"), print_exception=False)
-        path = str(studio.artifact_path(job.artifact_id))  # type: ignore[arg-type]
+        path = str(studio.export(job.artifact_id, studio.project(pid).name))  # type: ignore[arg-type]
         seconds = studio.artifact(job.artifact_id).provenance.get("assembly", {})  # type: ignore[arg-type]
         note = " (served from the render cache)" if job.cache_hit else ""
         return [

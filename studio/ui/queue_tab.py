@@ -27,7 +27,8 @@ def queue_html(studio: Studio, project_id: int | None) -> str:
     if not jobs:
         return "<p id='queue-empty'>No renders yet. Render a shot to start the queue.</p>"
     numbers = {s.id: i for i, s in enumerate(studio.shots(project_id), 1)}
-    rows = "".join(_row(studio, job, numbers) for job in jobs)
+    positions = studio.queue_positions()
+    rows = "".join(_row(job, numbers, positions) for job in jobs)
     return (
         "<table id='queue-table' style='width:100%;border-collapse:collapse'><thead><tr>"
         "<th>Job</th><th>Kind</th><th>Shot</th><th>Status</th><th style='width:22%'>Progress"
@@ -36,10 +37,10 @@ def queue_html(studio: Studio, project_id: int | None) -> str:
     )
 
 
-def _row(studio: Studio, job: RenderJob, numbers: dict[int | None, int]) -> str:
+def _row(job: RenderJob, numbers: dict[int | None, int], positions: dict[int, int]) -> str:
     pct = round(job.progress * 100)
     colour = STATUS_COLOURS.get(job.status, "#888")
-    position = studio.queue_position(job.id) if job.status == "queued" else None  # type: ignore[arg-type]
+    position = positions.get(job.id) if job.id is not None else None
     detail = job.error if job.status == JobStatus.failed.value else job.message
     cache = "<span class='cache-hit'>⚡ render cache</span> " if job.cache_hit else ""
     shot = numbers.get(job.shot_id, "—") if job.shot_id else "—"
