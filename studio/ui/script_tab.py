@@ -85,7 +85,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         prompt = gr.Textbox(label="Prompt", lines=2, elem_id="shot-prompt")
         shot_negative = gr.Textbox(label="Negative prompt")
         with gr.Row():
-            duration = gr.Number(label="Duration (s)", minimum=0.1, elem_id="shot-duration")
+            duration = gr.Number(label="Duration (s)", elem_id="shot-duration")
             size = gr.Dropdown(list(SHOT_SIZES), label="Shot size")
             move = gr.Dropdown(list(CAMERA_MOVES), label="Camera move")
             seed = gr.Number(label="Seed", precision=0, minimum=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
@@ -23,8 +24,14 @@ def test_one_megapixel_frame_at_25_steps_costs_one_credit() -> None:
         ({"cost_factor": 2.5}, 2.5),  # a heavier pipeline
     ],
 )
-def test_cost_is_proportional_to_each_dimension(shape: dict[str, float], factor: float) -> None:
-    base = {"width": 1000, "height": 1000, "frames": 1, "steps": 25, "cost_factor": 1.0}
+def test_cost_is_proportional_to_each_dimension(shape: dict[str, Any], factor: float) -> None:
+    base: dict[str, Any] = {
+        "width": 1000,
+        "height": 1000,
+        "frames": 1,
+        "steps": 25,
+        "cost_factor": 1.0,
+    }
     assert estimate_cost("clip", **base) == 1.0
     assert estimate_cost("clip", **{**base, **shape}) == pytest.approx(factor)
 
@@ -64,7 +71,13 @@ def test_film_is_free_under_the_default_policy() -> None:
 
 
 def test_same_shape_same_price() -> None:
-    args = {"width": 768, "height": 432, "frames": 96, "steps": 20, "cost_factor": 1.2}
+    args: dict[str, Any] = {
+        "width": 768,
+        "height": 432,
+        "frames": 96,
+        "steps": 20,
+        "cost_factor": 1.2,
+    }
     assert estimate_cost("clip", **args) == estimate_cost("clip", **args)
 
 
@@ -82,8 +95,14 @@ def test_same_shape_same_price() -> None:
     ],
 )
 @pytest.mark.parametrize("kind", ["preview", "clip", "film"])
-def test_invalid_shapes_raise_value_error(kind: str, shape: dict[str, float]) -> None:
-    args = {"width": 640, "height": 360, "frames": 24, "steps": 25, "cost_factor": 1.0}
+def test_invalid_shapes_raise_value_error(kind: str, shape: dict[str, Any]) -> None:
+    args: dict[str, Any] = {
+        "width": 640,
+        "height": 360,
+        "frames": 24,
+        "steps": 25,
+        "cost_factor": 1.0,
+    }
     with pytest.raises(ValueError):
         estimate_cost(kind, **{**args, **shape})
 
@@ -102,8 +121,8 @@ def test_invalid_shapes_raise_value_error(kind: str, shape: dict[str, float]) ->
         {"seconds": math.inf, "kind": "film"},
     ],
 )
-def test_non_finite_inputs_raise_value_error(shape: dict[str, float]) -> None:
-    args: dict[str, object] = {"kind": "clip", "width": 640, "height": 360, **shape}
-    kind = str(args.pop("kind"))
+def test_non_finite_inputs_raise_value_error(shape: dict[str, Any]) -> None:
+    args: dict[str, Any] = {"kind": "clip", "width": 640, "height": 360, **shape}
+    kind = args.pop("kind")
     with pytest.raises(ValueError):
-        estimate_cost(kind, **args)  # type: ignore[arg-type]
+        estimate_cost(kind, **args)

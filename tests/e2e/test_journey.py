@@ -75,12 +75,19 @@ def test_script_to_film_in_the_browser(server: StudioServer, page, tmp_path: Pat
     page.locator("#create-project").click()
     expect(page.locator("#project-select input")).to_have_value("#1 Rain")
 
+    # Bad input gets a clear message, not a traceback.
+    page.locator("#break-down").click()
+    expect(page.get_by_text("The script is empty")).to_be_visible()
+
     page.locator("#script-text textarea").fill(SCRIPT)
     page.locator("#break-down").click()
     expect(page.locator("#script-status")).to_contain_text("shots")
     # Gradio's table is virtualised; the grid's row count includes the header row.
     expect(page.locator("#shot-table [role=grid]")).to_have_attribute("aria-rowcount", "6")
     snap("1-breakdown")
+    page.locator("#shot-duration input").fill("0")
+    page.locator("#save-shot").click()
+    expect(page.get_by_text("Duration (s) must be > 0")).to_be_visible()
 
     page.get_by_role("tab", name="Storyboard").click()
     page.locator("#preview-all").click()

@@ -1,0 +1,144 @@
+"""The composition root: health, readiness (and its failures) and the Gradio page at "/"."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from app import create_app
+from studio.api import Studio
+from studio.config import load_settings
+
+
+def _studio(app: FastAPI) -> Studio:
+    studio = app.state.studio
+    assert isinstance(studio, Studio)
+    return studio
+
+
+def _make_app(tmp: Path) -> FastAPI:
+    return create_app(
+        load_settings(
+            data_dir=tmp / "data",
+            database_url=f"sqlite:///{tmp / 'db' / 'studio.db'}",
+            storage_root=tmp / "blobs",
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def healthy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Path]]:
+    """One app shared by the read-only tests (building the Gradio UI takes a while)."""
+    tmp = tmp_path_factory.mktemp("app")
+    # create_app sets GRADIO_TEMP_DIR in os.environ; keep it from leaking into other tests.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("GRADIO_TEMP_DIR", raising=False)
+        with TestClient(_make_app(tmp)) as client:
+            yield client, tmp
+
+
+@pytest.fixture
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
+    """A fresh app for a test that breaks something."""
+    monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)
+    return _make_app(tmp_path)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as client:
+        yield client
+
+
+def test_healthz(healthy: tuple[TestClient, Path]) -> None:
+    client, _ = healthy
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_reports_every_check_ok(healthy: tuple[TestClient, Path]) -> None:
+    client, _ = healthy
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "storage": "ok", "queue": "ok"},
+    }
+
+
+def test_root_serves_the_gradio_page(healthy: tuple[TestClient, Path]) -> None:
+    client, _ = healthy
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<html" in response.text.lower()
+    assert "gradio" in response.text.lower()
+    assert "AI Film Studio" in response.text
+
+
+def test_app_uses_the_settings_it_was_given(healthy: tuple[TestClient, Path]) -> None:
+    client, tmp = healthy
+    studio = _studio(client.app)  # type: ignore[arg-type]
+    assert studio.settings.data_dir == tmp / "data"
+    assert (tmp / "db" / "studio.db").is_file()  # migrated at start
+    assert studio.storage.root == tmp / "blobs"  # type: ignore[attr-defined]
+    assert studio.queue.running
+
+
+def test_readyz_503_when_the_render_worker_died(client: TestClient, app: FastAPI) -> None:
+    queue = _studio(app).queue
+    queue.stop()
+    dead = threading.Thread(target=lambda: None)
+    dead.start()
+    dead.join()
+    queue._thread = dead  # the worker thread exited (e.g. crashed) while the app kept serving
+
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["storage"] == "ok"
+    assert body["checks"]["queue"].startswith("error:")
+    assert "worker" in body["checks"]["queue"]
+    assert client.get("/healthz").status_code == 200  # alive, just not ready
+
+
+def test_readyz_503_when_the_storage_root_is_gone(app: FastAPI, tmp_path: Path) -> None:
+    studio = _studio(app)
+    with TestClient(app) as client:
+        shutil.rmtree(tmp_path / "blobs")  # e.g. the volume was unmounted
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        checks = response.json()["checks"]
+        assert checks["storage"].startswith("error:")
+        assert str(tmp_path / "blobs") in checks["storage"]
+        assert checks["database"] == "ok"
+        assert checks["queue"] == "ok"
+
+        (tmp_path / "blobs").mkdir()  # the volume is back: ready again, no restart needed
+        assert client.get("/readyz").status_code == 200
+        assert studio.queue.running
+    # Leaving the app (shutdown) stops the render worker.
+    assert not studio.queue.running
+
+
+def test_readyz_503_when_the_database_is_gone(
+    client: TestClient, app: FastAPI, tmp_path: Path
+) -> None:
+    studio = _studio(app)
+    studio.queue.stop()  # keep the worker from touching the database while it goes away
+    shutil.rmtree(tmp_path / "db")
+    studio.engine.dispose()  # drop pooled connections to the deleted file
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["database"].startswith("error:")
+    assert checks["storage"] == "ok"
