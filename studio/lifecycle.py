@@ -61,6 +61,7 @@ def submit(
         priority=priority,
         max_attempts=max_attempts,
         cost=cost,
+        message="Queued",
     )
     done = session.exec(
         same.where(RenderJob.status == JobStatus.succeeded.value).order_by(col(RenderJob.id).desc())
