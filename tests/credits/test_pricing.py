@@ -107,11 +107,6 @@ def test_invalid_shapes_raise_value_error(kind: str, shape: dict[str, Any]) -> N
         estimate_cost(kind, **{**args, **shape})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="credits/pricing.py: `cost_factor < 0 or seconds < 0` is False for NaN, so a NaN "
-    "(or infinite) factor/length yields a NaN/inf price instead of ValueError",
-)
 @pytest.mark.parametrize(
     "shape",
     [
@@ -122,6 +117,7 @@ def test_invalid_shapes_raise_value_error(kind: str, shape: dict[str, Any]) -> N
     ],
 )
 def test_non_finite_inputs_raise_value_error(shape: dict[str, Any]) -> None:
+    # Regression: `cost_factor < 0` is False for NaN, so NaN/inf gave a NaN/inf price.
     args: dict[str, Any] = {"kind": "clip", "width": 640, "height": 360, **shape}
     kind = args.pop("kind")
     with pytest.raises(ValueError):
