@@ -157,11 +157,16 @@ def heartbeat(session: Session, worker: str, lease_seconds: float) -> int:
 
 
 def succeed(session: Session, job_id: int, artifact: Artifact, message: str = "Done") -> RenderJob:
-    """Idempotent: completing a job twice changes nothing."""
+    """Idempotent: completing a job twice changes nothing.
+
+    A finished render is accepted even if the job was meanwhile re-queued or handed to another
+    worker (its lease expired): the params are the same, so the result is the one wanted, and
+    the other worker's later completion becomes a no-op.
+    """
     job = get_job(session, job_id)
     if job.status == JobStatus.succeeded.value:
         return job
-    if job.status != JobStatus.running.value:
+    if job.status not in ACTIVE:
         raise Conflict(f"Job #{job_id} is {job.status}, it cannot succeed")
     session.add(artifact)
     session.flush()
@@ -186,9 +191,14 @@ def _link_result(session: Session, job: RenderJob) -> None:
     session.add(shot)
 
 
-def fail(session: Session, job_id: int, error: str) -> RenderJob:
+def _owned_elsewhere(job: RenderJob, worker: str | None) -> bool:
+    """True when `worker` reports on a job it no longer holds (its lease was taken over)."""
+    return worker is not None and (job.status != JobStatus.running.value or job.worker != worker)
+
+
+def fail(session: Session, job_id: int, error: str, worker: str | None = None) -> RenderJob:
     job = get_job(session, job_id)
-    if JobStatus(job.status).finished:
+    if JobStatus(job.status).finished or _owned_elsewhere(job, worker):
         return job
     job.status, job.error, job.finished_at = JobStatus.failed.value, error[:10_000], utcnow()
     job.message, job.lease_expires_at = "Failed", None
@@ -196,9 +206,9 @@ def fail(session: Session, job_id: int, error: str) -> RenderJob:
     return job
 
 
-def mark_cancelled(session: Session, job_id: int) -> RenderJob:
+def mark_cancelled(session: Session, job_id: int, worker: str | None = None) -> RenderJob:
     job = get_job(session, job_id)
-    if JobStatus(job.status).finished:
+    if JobStatus(job.status).finished or _owned_elsewhere(job, worker):
         return job
     job.status, job.finished_at, job.message = JobStatus.cancelled.value, utcnow(), "Cancelled"
     job.lease_expires_at = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import threading
 from typing import Protocol
@@ -30,7 +31,8 @@ class QueueBackend(Protocol):
 
 
 def inline_worker_name(pid: int | None = None) -> str:
-    return f"inline@{HOST}:{pid or os.getpid()}"
+    # The token tells apart two studios in one process (their leases must not mix).
+    return f"inline@{HOST}:{pid or os.getpid()}:{secrets.token_hex(3)}"
 
 
 def is_dead_local_worker(worker: str) -> bool:
@@ -65,6 +67,7 @@ class InlineQueue:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._heartbeat: threading.Thread | None = None
 
     def enqueue(self, job_id: int) -> None:
         self._wake.set()
@@ -76,13 +79,16 @@ class InlineQueue:
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="studio-inline-worker", daemon=True)
         self._thread.start()
+        self._heartbeat = threading.Thread(target=self._beat, name="studio-heartbeat", daemon=True)
+        self._heartbeat.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        for thread in (self._thread, self._heartbeat):
+            if thread is not None:
+                thread.join(timeout)
+        self._thread = self._heartbeat = None
 
     def ping(self) -> None:
         if self._thread is not None and not self._thread.is_alive():
@@ -110,6 +116,15 @@ class InlineQueue:
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()
                 self.recover()  # lease reaper: jobs of workers that stopped heartbeating
+
+    def _beat(self) -> None:
+        """Renew the lease of the running job even when a step reports no progress for long."""
+        while not self._stop.wait(self.lease_seconds / 3):
+            try:
+                with session_scope(self.engine) as session:
+                    lifecycle.heartbeat(session, self.worker, self.lease_seconds)
+            except Exception:
+                log.exception("heartbeat failed")
 
     def _run_one(self) -> bool:
         with session_scope(self.engine) as session:

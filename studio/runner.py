@@ -88,10 +88,10 @@ class JobRunner:
             with tempfile.TemporaryDirectory(prefix=f"job-{job.id}-") as tmp:
                 artifact = self._render(job, Path(tmp), report)
                 with session_scope(self.engine) as session:
-                    lifecycle.succeed(session, job.id, artifact)  # type: ignore[arg-type]
+                    lifecycle.succeed(session, ident(job), artifact)
         except Cancelled:
             with session_scope(self.engine) as session:
-                lifecycle.mark_cancelled(session, ident(job))
+                lifecycle.mark_cancelled(session, ident(job), worker)
         except Exception as exc:  # noqa: BLE001 - any render error fails the job, never the worker
             log.warning("job %s failed: %s", job.id, exc)
             detail = (
@@ -100,7 +100,7 @@ class JobRunner:
                 else (f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}")
             )
             with session_scope(self.engine) as session:
-                lifecycle.fail(session, job.id, detail)  # type: ignore[arg-type]
+                lifecycle.fail(session, ident(job), detail, worker)
 
     def _render(self, job: RenderJob, tmp: Path, report: ProgressReporter) -> Artifact:
         prov = provenance.record(ident(job), job.params, job.params_hash)

@@ -212,3 +212,34 @@ def test_live_lease_is_left_alone(engine: Engine) -> None:
 def test_unknown_job_is_not_found(engine: Engine) -> None:
     with session_scope(engine) as session, pytest.raises(NotFound):
         lifecycle.cancel(session, 999)
+
+
+def test_a_worker_that_lost_its_lease_cannot_fail_the_job(engine: Engine) -> None:
+    job = submit(engine)
+    claim(engine, "slow")
+    later = utcnow() + timedelta(seconds=LEASE + 1)
+    with session_scope(engine) as session:
+        lifecycle.requeue_abandoned(session, now=later)  # "slow" looked dead
+    claim(engine, "fresh")
+    with session_scope(engine) as session:
+        lifecycle.fail(session, job.id, "late error from slow", worker="slow")  # type: ignore[arg-type]
+        lifecycle.mark_cancelled(session, job.id, worker="slow")  # type: ignore[arg-type]
+    current = status(engine, job.id)  # type: ignore[arg-type]
+    assert current.status == JobStatus.running and current.worker == "fresh"
+    # The slow worker's finished render is still a valid result: accepted once, then no-op.
+    with session_scope(engine) as session:
+        lifecycle.succeed(session, job.id, _artifact())  # type: ignore[arg-type]
+    with session_scope(engine) as session:
+        lifecycle.fail(session, job.id, "fresh failed", worker="fresh")  # type: ignore[arg-type]
+    assert status(engine, job.id).status == JobStatus.succeeded  # type: ignore[arg-type]
+
+
+def test_heartbeat_extends_the_lease(engine: Engine) -> None:
+    job = submit(engine)
+    claim(engine, "w1")
+    before = status(engine, job.id).lease_expires_at  # type: ignore[arg-type]
+    with session_scope(engine) as session:
+        assert lifecycle.heartbeat(session, "w1", LEASE * 10) == 1
+        assert lifecycle.heartbeat(session, "someone-else", LEASE * 10) == 0
+    after = status(engine, job.id).lease_expires_at  # type: ignore[arg-type]
+    assert before is not None and after is not None and after > before + timedelta(seconds=LEASE)
