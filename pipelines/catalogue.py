@@ -99,19 +99,39 @@ def _entry(name: str, spec: Any, source: Path) -> PipelineEntry:
         implementation=str(spec["implementation"]),
         model_id=str(spec.get("model_id", "")),
         revision=str(spec.get("revision", "")),
-        cost_factor=float(spec.get("cost_factor", 1.0)),
+        cost_factor=_cost_factor(name, spec.get("cost_factor", 1.0), source),
         description=str(spec.get("description", "")),
         defaults=dict(spec.get("defaults") or {}),
     )
 
 
-def load_pipeline(entry: PipelineEntry) -> Any:
-    """Instantiate the implementation an entry names (lazily: heavy imports happen here)."""
+def _implementation(entry: PipelineEntry) -> Any:
     if entry.implementation == "draft":
         from pipelines.draft import DraftPipeline
 
-        return DraftPipeline()
+        return DraftPipeline
     raise CatalogueError(
         f"Pipeline {entry.name!r} uses implementation {entry.implementation!r}, "
         "which this version of the studio does not provide"
     )
+
+
+def _cost_factor(name: str, value: Any, source: Path) -> float:
+    try:
+        factor = float(value)
+    except (TypeError, ValueError):
+        factor = -1.0
+    if not factor >= 0 or factor == float("inf"):
+        raise CatalogueError(f"{source}: pipeline {name!r} needs a cost_factor ≥ 0, not {value!r}")
+    return factor
+
+
+def load_pipeline(entry: PipelineEntry) -> Any:
+    """Instantiate the implementation an entry names (lazily: heavy imports happen here)."""
+    return _implementation(entry)()
+
+
+def effective_revision(entry: PipelineEntry) -> str:
+    """The entry's pinned revision, else the implementation's own (so a redrawn `draft` or an
+    updated implementation invalidates cached renders)."""
+    return entry.revision or str(getattr(_implementation(entry), "revision", ""))

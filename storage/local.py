@@ -30,6 +30,7 @@ class LocalStorage:
         os.close(fd)
         try:
             shutil.copyfile(source, tmp)
+            _seal(tmp)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -42,6 +43,7 @@ class LocalStorage:
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
+            _seal(tmp)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -68,3 +70,12 @@ class LocalStorage:
     def ping(self) -> None:
         if not os.access(self.root, os.W_OK):
             raise StorageError(f"Storage root {self.root} is not writable")
+
+
+def _seal(path: str) -> None:
+    """Make a finished temp file durable and readable like any other file (mkstemp is 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())

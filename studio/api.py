@@ -34,9 +34,7 @@ from studio.models import Artifact, JobKind, JobStatus, Priority, Project, Rende
 from studio.params import resolve_clip, resolve_preview
 from studio.queue import InlineQueue
 from studio.runner import JobRunner
-from studio.validation import number, project_fields, shot_fields, text
-
-AUDIO_SUFFIXES = {".wav", ".mp3", ".ogg", ".m4a", ".flac", ".aac", ".opus"}
+from studio.validation import film_options, number, project_fields, shot_fields
 
 
 class Studio:
@@ -79,6 +77,8 @@ class Studio:
 
     # ---- projects -------------------------------------------------------------------------
     def create_project(self, name: str, script: str = "", **fields: Any) -> Project:
+        for key in ("preview_pipeline", "clip_pipeline"):
+            fields.setdefault(key, self.settings.default_pipeline)
         values = project_fields(
             self.settings,
             self.catalogue.names(),
@@ -371,10 +371,8 @@ class Studio:
         priority: int = Priority.normal,
     ) -> RenderJob:
         """Queue the film: each shot's chosen take (else its newest take), in shot order."""
-        crossfade = number(crossfade, "Crossfade (s)", 0, 5)
-        title_seconds = number(title_seconds, "Title card (s)", 0.5, 10)
-        title = text(title, "Title", 200) or None
-        audio_artifact = self._store_audio(Path(audio)) if audio else None
+        options = film_options(self.settings, crossfade, title, title_seconds, audio)
+        crossfade, title, title_seconds = options.crossfade, options.title, options.title_seconds
         with self._session() as session:
             project = self._project(session, project_id)
             takes = []
@@ -404,6 +402,8 @@ class Studio:
                 self._shot_duration(session, t["shot_id"]) for t in takes
             ):
                 raise InvalidInput("Crossfade must be at most half the shortest shot", "crossfade")
+            # Stored only now that the film is accepted: a refusal leaves no orphan file.
+            audio_artifact = self._store_audio(options.audio) if options.audio else None
             if audio_artifact is not None:
                 session.add(audio_artifact)
                 session.flush()
@@ -446,18 +446,6 @@ class Studio:
         return takes[0] if takes else None
 
     def _store_audio(self, path: Path) -> Artifact:
-        if not path.is_file():
-            raise InvalidInput(f"Audio file not found: {path.name}", "audio")
-        if path.suffix.lower() not in AUDIO_SUFFIXES:
-            raise InvalidInput(f"Audio must be one of {', '.join(sorted(AUDIO_SUFFIXES))}", "audio")
-        size = path.stat().st_size
-        if size > self.settings.max_audio_bytes:
-            raise InvalidInput(
-                f"Audio file is {size / 1e6:.1f} MB; the limit is "
-                f"{self.settings.max_audio_bytes / 1e6:.0f} MB",
-                "audio",
-            )
-        _check_audio(path)
         prov = {"kind": "audio", "source_name": path.name}
         return store_file(
             self.storage,
@@ -644,14 +632,3 @@ class Studio:
     def _ping_db(self, sql: Any) -> None:
         with self.engine.connect() as conn:
             conn.execute(sql("SELECT 1"))
-
-
-def _check_audio(path: Path) -> None:
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise InvalidInput(f"{path.name} has no audio stream", "audio")
-    except av.FFmpegError:
-        raise InvalidInput(f"{path.name} is not an audio file PyAV can decode", "audio") from None

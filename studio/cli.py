@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="studio", description="AI Film Studio")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="serve the studio UI, health checks and API")
+    serve = sub.add_parser("serve", help="serve the studio UI and its health checks")
     serve.add_argument("--host", help="interface to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 7860, or $PORT)")
     _data_dir(serve)
@@ -92,11 +92,16 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from studio.api import Studio
+    from studio.breakdown import break_down, decode_script
     from studio.models import ident
+    from studio.validation import film_options
 
+    # Everything the user typed is checked before any rendering starts.
     script = args.script.read_bytes()
     if args.out.suffix.lower() != ".mp4":
         raise StudioError(f"--out must name an .mp4 file, not {args.out.name!r}")
+    break_down(decode_script(script))
+    film_options(_settings(args), args.crossfade, args.title, 2.0, args.audio)
     with tempfile.TemporaryDirectory(prefix="studio-demo-") as tmp:
         data_dir = args.data_dir or Path(tmp)
         with Studio.local(data_dir) as studio:

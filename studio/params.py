@@ -10,7 +10,7 @@ import hashlib
 import json
 from typing import Any
 
-from pipelines.catalogue import Catalogue, UnknownPipelineError
+from pipelines.catalogue import Catalogue, UnknownPipelineError, effective_revision
 from pipelines.requests import RenderRequest
 from studio.errors import InvalidInput
 from studio.models import JobKind, Project, Shot
@@ -52,7 +52,7 @@ def pipeline_params(catalogue: Catalogue, name: str, task: str) -> dict[str, Any
     return {
         "name": entry.name,
         "model_id": entry.model_id,
-        "revision": entry.revision,
+        "revision": effective_revision(entry),
         "implementation": entry.implementation,
         "cost_factor": entry.cost_factor,
     }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pipelines.requests import CAMERA_MOVES, SHOT_SIZES
@@ -146,3 +148,58 @@ def shot_fields(
         else:
             out[key] = None if value in (None, "") else choice(value, "Pipeline", pipelines)
     return out
+
+
+AUDIO_SUFFIXES = (".aac", ".flac", ".m4a", ".mp3", ".ogg", ".opus", ".wav")
+
+
+@dataclass(frozen=True)
+class FilmOptions:
+    crossfade: float
+    title: str | None
+    title_seconds: float
+    audio: Path | None
+
+
+def film_options(
+    settings: Settings,
+    crossfade: Any = 0.0,
+    title: Any = None,
+    title_seconds: Any = 2.0,
+    audio: Any = None,
+) -> FilmOptions:
+    """Check assembly options up front, before anything is rendered or stored."""
+    fade = number(crossfade, "Crossfade (s)", 0, 5)
+    seconds = number(title_seconds, "Title card (s)", 0.5, 10)
+    heading = text(title, "Title", 200) or None
+    if heading and fade > seconds:
+        raise InvalidInput(
+            f"Crossfade ({fade:g}s) must not be longer than the title card ({seconds:g}s)",
+            "crossfade",
+        )
+    path = Path(audio) if audio else None
+    if path is not None:
+        audio_file(path, settings.max_audio_bytes)
+    return FilmOptions(fade, heading, seconds, path)
+
+
+def audio_file(path: Path, max_bytes: int) -> None:
+    """A soundtrack must exist, be small enough and hold an audio stream PyAV can decode."""
+    if not path.is_file():
+        raise InvalidInput(f"Audio file not found: {path.name}", "audio")
+    if path.suffix.lower() not in AUDIO_SUFFIXES:
+        raise InvalidInput(f"Audio must be one of {', '.join(AUDIO_SUFFIXES)}", "audio")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise InvalidInput(
+            f"Audio file is {size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB",
+            "audio",
+        )
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise InvalidInput(f"{path.name} has no audio stream", "audio")
+    except av.FFmpegError:
+        raise InvalidInput(f"{path.name} is not an audio file PyAV can decode", "audio") from None

@@ -68,5 +68,18 @@ def build_ui(studio: Studio) -> gr.Blocks:
         create.click(create_project, new_name, [project, new_name, *tab_outputs])
         new_name.submit(create_project, new_name, [project, new_name, *tab_outputs])
         project.input(refresh_tabs, project, tab_outputs)
+        # Shots changed on the Script tab: the other tabs show the new shots.
+        others = (board, queue, film)
+        other_outputs = [component for tab in others for component in tab.outputs]
+
+        def refresh_others(project_id: Any) -> list[Any]:
+            return [value for tab in others for value in tab.refresh(project_id)]
+
+        for change in script.shot_changes:
+            change.success(refresh_others, project, other_outputs)
+        # A regenerated preview changed a shot's seed: the shot editor must not hold the old one.
+        assert script.shots is not None
+        for change in board.shot_changes:
+            change.success(script.shots.refresh, project, script.shots.outputs)
         blocks.load(load, project, [project, *tab_outputs])
     return blocks

@@ -58,6 +58,10 @@ def wait_with_progress(
     """Poll until the jobs finish, driving the Gradio progress bar."""
     ids = [j.id for j in jobs]
     while True:
+        if not studio.queue.running:
+            raise gr.Error(
+                "The render worker has stopped; restart the studio.", print_exception=False
+            )
         current = [studio.job(i) for i in ids]  # type: ignore[arg-type]
         finished = [j for j in current if JobStatus(j.status).finished]
         done = sum(1.0 if JobStatus(j.status).finished else j.progress for j in current)
@@ -86,7 +90,11 @@ def project_or_none(studio: Studio, project_id: Any) -> Project | None:
 
 
 class Refresh:
-    """What the project bar calls on a tab when the project changes."""
+    """What the project bar calls on a tab when the project changes, and the tab's events
+    that change shots (other tabs refresh after them)."""
 
-    def __init__(self, refresh: Callable[[Any], Any], outputs: list[Any]):
-        self.refresh, self.outputs = refresh, outputs
+    def __init__(
+        self, refresh: Callable[[Any], Any], outputs: list[Any], shot_changes: Sequence[Any] = ()
+    ):
+        self.refresh, self.outputs, self.shot_changes = refresh, outputs, list(shot_changes)
+        self.shots: Refresh | None = None

@@ -9,6 +9,7 @@ import gradio as gr
 from studio.api import Studio
 from studio.models import JobKind, JobStatus
 from studio.ui.common import Refresh, guarded, require_project, summary, wait_with_progress
+from studio.validation import AUDIO_SUFFIXES
 
 
 def latest_film(studio: Studio, project_id: int | None) -> str | None:
@@ -29,7 +30,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             crossfade = gr.Slider(0, 2, value=0, step=0.1, label="Crossfade between shots (s)")
             audio = gr.File(
                 label="Soundtrack (optional; trimmed or padded to the film)",
-                file_types=[".wav", ".mp3", ".ogg", ".m4a", ".flac"],
+                file_types=list(AUDIO_SUFFIXES),
                 type="filepath",
             )
             assemble = gr.Button("Assemble film", variant="primary", elem_id="assemble")

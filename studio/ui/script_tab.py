@@ -45,10 +45,14 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             height = gr.Dropdown(HEIGHTS, value=360, label="Height (px)")
             fps = gr.Number(value=24, label="Frames per second", precision=0, minimum=1)
             preview_pipe = gr.Dropdown(
-                pipelines_for["text-to-image"], value="draft", label="Preview pipeline"
+                pipelines_for["text-to-image"],
+                value=studio.settings.default_pipeline,
+                label="Preview pipeline",
             )
             clip_pipe = gr.Dropdown(
-                pipelines_for["image-to-video"], value="draft", label="Clip pipeline"
+                pipelines_for["image-to-video"],
+                value=studio.settings.default_pipeline,
+                label="Clip pipeline",
             )
         save_style = gr.Button("Save project settings")
     with gr.Row():
@@ -118,7 +122,8 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     def refresh(project_id: Any) -> list[Any]:
         p = project_or_none(studio, project_id)
         if p is None:
-            return ["", "", "16:9", 360, 24, "draft", "draft", "", "", [], *editor_values(None)]
+            default = studio.settings.default_pipeline
+            return ["", "", "16:9", 360, 24, default, default, "", "", [], *editor_values(None)]
         return [
             p.style_prompt,
             p.negative_prompt,
@@ -212,19 +217,28 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         studio.delete_shot(shot_id)
         return ["Shot deleted.", shot_rows(studio, pid), *editor_values(pid)]
 
-    save_style.click(
-        on_save_style,
-        [project, style, negative, aspect, height, fps, preview_pipe, clip_pipe],
-        status,
-    )
+    changes = [
+        save_style.click(
+            on_save_style,
+            [project, style, negative, aspect, height, fps, preview_pipe, clip_pipe],
+            status,
+        ),
+        breakdown.click(on_breakdown, [project, script], [status, table, *editor]),
+        save_shot.click(
+            on_save_shot,
+            [project, shot, position, prompt, shot_negative, duration, size, move, seed],
+            [status, table, *editor],
+        ),
+        add_shot.click(on_add, [project, shot], [status, table, *editor]),
+        delete_shot.click(on_delete, [project, shot], [status, table, *editor]),
+    ]
     upload.change(on_upload, upload, script)
-    breakdown.click(on_breakdown, [project, script], [status, table, *editor])
     shot.input(on_select, [project, shot], editor[1:])
-    save_shot.click(
-        on_save_shot,
-        [project, shot, position, prompt, shot_negative, duration, size, move, seed],
-        [status, table, *editor],
-    )
-    add_shot.click(on_add, [project, shot], [status, table, *editor])
-    delete_shot.click(on_delete, [project, shot], [status, table, *editor])
-    return Refresh(refresh, outputs)
+
+    def refresh_shots(project_id: Any) -> list[Any]:
+        pid = None if project_id in (None, "") else int(project_id)
+        return [shot_rows(studio, pid), *editor_values(pid)]
+
+    tab = Refresh(refresh, outputs, shot_changes=changes)
+    tab.shots = Refresh(refresh_shots, [table, *editor])  # after edits made in other tabs
+    return tab

@@ -83,5 +83,5 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
 
     preview_all.click(on_preview_all, project, [gallery, status])
     gallery.select(on_select, project, [selected, status])
-    regenerate.click(on_regenerate, [project, selected], [gallery, status])
-    return Refresh(refresh, [gallery, selected])
+    regenerated = regenerate.click(on_regenerate, [project, selected], [gallery, status])
+    return Refresh(refresh, [gallery, selected], shot_changes=[regenerated])

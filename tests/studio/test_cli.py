@@ -164,11 +164,6 @@ def test_demo_refuses_bad_input_with_one_clear_line(
     assert not (tmp / "out" / "film.avi").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="studio/cli.py _demo validates --crossfade/--audio only inside Studio.assemble, "
-    "after every preview and clip has been rendered: bad options cost a full render",
-)
 def test_demo_checks_options_before_rendering(
     bad_runs: tuple[Path, dict[str, subprocess.CompletedProcess[str]]],
 ) -> None:
