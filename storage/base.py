@@ -49,5 +49,9 @@ class Storage(Protocol):
     def local_path(self, key: str) -> Path:
         """A local file holding the object (the object itself, or a cached copy)."""
 
+    def url(self, key: str, expires: int = 3600, filename: str | None = None) -> str:
+        """Where a client can fetch the object: a time-limited signed URL for remote
+        backends; a file:// URI for local disk (served by the app, never handed out)."""
+
     def ping(self) -> None:
         """Raise StorageError when the backend is unreachable."""

@@ -67,15 +67,26 @@ class LocalStorage:
             raise StorageError(f"No object stored under {key!r}")
         return path
 
+    def url(self, key: str, expires: int = 3600, filename: str | None = None) -> str:
+        return self.local_path(key).as_uri()
+
     def ping(self) -> None:
         if not os.access(self.root, os.W_OK):
             raise StorageError(f"Storage root {self.root} is not writable")
 
 
+def _read_umask() -> int:
+    # Reading the umask means setting it; do it once at import, before any threads start.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def _seal(path: str) -> None:
     """Make a finished temp file durable and readable like any other file (mkstemp is 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+    os.chmod(path, 0o666 & ~_UMASK)
     with open(path, "rb") as handle:
         os.fsync(handle.fileno())

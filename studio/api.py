@@ -24,17 +24,64 @@ from credits.pricing import estimate_cost
 from pipelines.catalogue import Catalogue
 from storage.base import Storage, StorageError
 from storage.local import LocalStorage
-from studio import lifecycle
+from studio import lifecycle, workers
 from studio.artifacts import store_file
 from studio.breakdown import break_down
 from studio.config import Settings, load_settings
 from studio.db import make_engine, session_scope, upgrade
 from studio.errors import InvalidInput, NotFound
-from studio.models import Artifact, JobKind, JobStatus, Priority, Project, RenderJob, Shot, utcnow
+from studio.models import (
+    Artifact,
+    JobKind,
+    JobStatus,
+    Priority,
+    Project,
+    RenderJob,
+    Shot,
+    Worker,
+    utcnow,
+)
 from studio.params import resolve_clip, resolve_preview
-from studio.queue import InlineQueue
+from studio.queues import InlineQueue, QueueBackend
 from studio.runner import JobRunner
 from studio.validation import film_options, number, project_fields, shot_fields
+
+
+def make_storage(settings: Settings) -> Storage:
+    """The storage backend the settings name."""
+    if settings.storage_backend == "s3":
+        from storage.s3 import S3Storage
+
+        secret = settings.s3_secret_access_key
+        return S3Storage(
+            settings.s3_bucket,
+            prefix=settings.s3_prefix,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=secret.get_secret_value() if secret else None,
+            cdn_base_url=settings.cdn_base_url,
+            cache_dir=settings.data_dir / "cache" / "s3",
+        )
+    return LocalStorage(settings.resolved_storage_root)
+
+
+def make_queue(
+    settings: Settings, engine: Any, runner: JobRunner, catalogue: Catalogue
+) -> QueueBackend:
+    """The queue backend the settings name: inline thread, or dispatch to Redis workers."""
+    if settings.resolved_queue == "redis":
+        from studio.queues.redis import RedisQueue
+
+        return RedisQueue(
+            engine,
+            settings.redis_url,
+            pipelines=catalogue.names(),
+            window_per_worker=settings.dispatch_window,
+            worker_stale_seconds=settings.worker_stale_seconds,
+            lease_seconds=settings.lease_seconds,
+        )
+    return InlineQueue(engine, runner, settings.lease_seconds)
 
 
 class Studio:
@@ -46,10 +93,10 @@ class Studio:
         if migrate:
             upgrade(url)
         self.engine = make_engine(url)
-        self.storage: Storage = LocalStorage(settings.resolved_storage_root)
+        self.storage: Storage = make_storage(settings)
         self.catalogue = Catalogue.load(settings.pipelines_file)
         self.runner = JobRunner(self.engine, self.storage, self.catalogue, settings.lease_seconds)
-        self.queue = InlineQueue(self.engine, self.runner, settings.lease_seconds)
+        self.queue: QueueBackend = make_queue(settings, self.engine, self.runner, self.catalogue)
         if start_worker:
             self.queue.start()
 
@@ -76,7 +123,9 @@ class Studio:
         return session_scope(self.engine)
 
     # ---- projects -------------------------------------------------------------------------
-    def create_project(self, name: str, script: str = "", **fields: Any) -> Project:
+    def create_project(
+        self, name: str, script: str = "", *, owner: str = "local", **fields: Any
+    ) -> Project:
         for key in ("preview_pipeline", "clip_pipeline"):
             fields.setdefault(key, self.settings.default_pipeline)
         values = project_fields(
@@ -88,7 +137,7 @@ class Studio:
         )
         script = self._check_script(script) if script else ""
         with self._session() as session:
-            project = Project(**values, script=script)
+            project = Project(**values, script=script, owner=owner)
             session.add(project)
             session.flush()
             return project
@@ -328,6 +377,7 @@ class Studio:
                         project_id=project_id,
                         shot_id=shot.id,
                         params=params,
+                        owner=project.owner,
                         priority=priority,
                         max_attempts=self.settings.max_attempts,
                         cost=cost,
@@ -403,7 +453,9 @@ class Studio:
             ):
                 raise InvalidInput("Crossfade must be at most half the shortest shot", "crossfade")
             # Stored only now that the film is accepted: a refusal leaves no orphan file.
-            audio_artifact = self._store_audio(options.audio) if options.audio else None
+            audio_artifact = (
+                self._store_audio(options.audio, project.owner) if options.audio else None
+            )
             if audio_artifact is not None:
                 session.add(audio_artifact)
                 session.flush()
@@ -427,6 +479,7 @@ class Studio:
                 project_id=project_id,
                 shot_id=None,
                 params=params,
+                owner=project.owner,
                 priority=priority,
                 max_attempts=self.settings.max_attempts,
                 artifact_available=self._artifact_available,
@@ -445,14 +498,14 @@ class Studio:
         takes = self._takes(session, shot.id)  # type: ignore[arg-type]
         return takes[0] if takes else None
 
-    def _store_audio(self, path: Path) -> Artifact:
+    def _store_audio(self, path: Path, owner: str) -> Artifact:
         prov = {"kind": "audio", "source_name": path.name}
         return store_file(
             self.storage,
             path,
             f"audio/{path.suffix.lower().lstrip('.')}",
             prov,
-            "local",
+            owner,
             suffix=path.suffix.lower(),
         )
 
@@ -489,7 +542,33 @@ class Studio:
 
     def cancel(self, job_id: int) -> RenderJob:
         with self._session() as session:
-            return lifecycle.cancel(session, job_id)
+            job = lifecycle.cancel(session, job_id)
+        if job.status == JobStatus.running.value:
+            self.queue.cancel(job_id)  # reach the worker now, not at its next database check
+        return job
+
+    def pause_queue(self, owner: str = "local") -> None:
+        """Hold this owner's queued jobs (running ones finish)."""
+        with self._session() as session:
+            lifecycle.pause(session, owner)
+
+    def resume_queue(self, owner: str = "local") -> None:
+        with self._session() as session:
+            lifecycle.resume(session, owner)
+        self.queue.enqueue(0)
+
+    def queue_paused(self, owner: str = "local") -> bool:
+        with self._session() as session:
+            return lifecycle.is_paused(session, owner)
+
+    def move_before(self, job_id: int, before_job_id: int) -> RenderJob:
+        """Reorder queued jobs: `job_id` runs right before `before_job_id`."""
+        with self._session() as session:
+            return lifecycle.move_before(session, job_id, before_job_id)
+
+    def workers(self) -> list[Worker]:
+        """Every worker that ever reported, newest heartbeat first."""
+        return workers.all_workers(self.engine)
 
     def retry(self, job_id: int) -> RenderJob:
         with self._session() as session:
@@ -554,6 +633,15 @@ class Studio:
             self.exports_dir.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(self.storage.local_path(artifact.key), target)
         return target
+
+    def download_url(self, artifact_id: int, filename: str | None = None) -> str | None:
+        """A time-limited direct link (S3 presigned or CDN), or None for local storage."""
+        url = self.storage.url(
+            self.artifact(artifact_id).key,
+            expires=self.settings.download_url_seconds,
+            filename=filename,
+        )
+        return url if url.startswith(("http://", "https://")) else None
 
     @property
     def exports_dir(self) -> Path:

@@ -46,6 +46,20 @@ def _parser() -> argparse.ArgumentParser:
     _data_dir(demo, "default: a temporary directory")
     demo.set_defaults(func=_demo)
 
+    worker = sub.add_parser("worker", help="render jobs from the Redis queue (STUDIO_REDIS_URL)")
+    worker.add_argument("--name", help="worker name shown on the Workers page")
+    worker.add_argument(
+        "--preload",
+        action="append",
+        default=[],
+        metavar="PIPELINE",
+        help="load this catalogue pipeline before taking jobs (repeatable)",
+    )
+    worker.add_argument("--burst", action="store_true", help="stop when the queues are empty")
+    worker.add_argument("--redis-url", help="default: $STUDIO_REDIS_URL")
+    _data_dir(worker)
+    worker.set_defaults(func=_worker)
+
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     up = db_sub.add_parser("upgrade", help="apply migrations up to the latest")
@@ -78,6 +92,17 @@ def _serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import logging
+
+    from studio.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = _settings(args, redis_url=args.redis_url)
+    run_worker(settings, name=args.name, preload=args.preload, burst=args.burst)
     return 0
 
 

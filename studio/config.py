@@ -8,7 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -31,8 +38,24 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str = ""  # default: SQLite file in data_dir
     storage_root: Path | None = None  # default: data_dir/artifacts
-    queue: Literal["inline"] = "inline"
+    # Queue backend: "inline" (a thread in the app) or "redis" (RQ; remote workers). Unset:
+    # "redis" when redis_url is given, else "inline".
+    queue: Literal["inline", "redis"] | None = None
+    redis_url: str = ""
+    dispatch_window: int = Field(2, ge=1, le=100)  # jobs handed to Redis per live worker
+    worker_stale_seconds: float = Field(30.0, gt=0)  # no heartbeat for this long: not live
     pipelines_file: Path | None = None  # default: configs/pipelines.yaml
+    # Storage: "local" (storage_root) or "s3" (bucket; credentials from the AWS chain unless
+    # s3_access_key_id / s3_secret_access_key are given).
+    storage_backend: Literal["local", "s3"] = "local"
+    s3_bucket: str = ""
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    cdn_base_url: str | None = None
+    download_url_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535, validation_alias=AliasChoices("STUDIO_PORT", "PORT"))
     default_pipeline: str = "draft"
@@ -43,6 +66,14 @@ class Settings(BaseSettings):
     max_fps: int = Field(60, ge=1)
     max_pixels: int = Field(1920 * 1080, ge=64 * 64)
     max_audio_bytes: int = Field(50 * 1024 * 1024, ge=1)
+
+    @model_validator(mode="after")
+    def _backends_have_what_they_need(self) -> Settings:
+        if self.queue == "redis" and not self.redis_url:
+            raise ValueError("queue 'redis' needs redis_url (STUDIO_REDIS_URL=redis://host:6379/0)")
+        if self.storage_backend == "s3" and not self.s3_bucket:
+            raise ValueError("storage_backend 's3' needs s3_bucket (STUDIO_S3_BUCKET)")
+        return self
 
     @field_validator("data_dir", mode="after")
     @classmethod
@@ -63,6 +94,10 @@ class Settings(BaseSettings):
         if tier_file.exists():
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=tier_file))
         return tuple(sources)
+
+    @property
+    def resolved_queue(self) -> str:
+        return self.queue or ("redis" if self.redis_url else "inline")
 
     @property
     def resolved_database_url(self) -> str:

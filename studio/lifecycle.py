@@ -18,7 +18,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from studio.errors import Conflict, NotFound
-from studio.models import Artifact, JobKind, JobStatus, RenderJob, Shot, utcnow
+from studio.models import Artifact, JobKind, JobStatus, QueuePause, RenderJob, Shot, utcnow
 from studio.params import params_hash
 
 ACTIVE = (JobStatus.queued.value, JobStatus.running.value)
@@ -92,33 +92,49 @@ def claim_next(session: Session, worker: str, lease_seconds: float) -> RenderJob
         candidate = session.exec(
             select(RenderJob.id)
             .where(RenderJob.status == JobStatus.queued.value)
+            .where(col(RenderJob.owner).not_in(select(QueuePause.owner)))
             .order_by(col(RenderJob.priority).desc(), col(RenderJob.queued_at), col(RenderJob.id))
             .limit(1)
         ).first()
         if candidate is None:
             return None
-        now = utcnow()
-        # Conditional update: only one claimant wins even with several workers.
-        claimed = session.execute(
-            update(RenderJob)
-            .where(col(RenderJob.id) == candidate, col(RenderJob.status) == JobStatus.queued.value)
-            .values(
-                status=JobStatus.running.value,
-                worker=worker,
-                started_at=now,
-                attempts=RenderJob.attempts + 1,
-                progress=0.0,
-                message="Starting",
-                lease_expires_at=now + timedelta(seconds=lease_seconds),
-            )
-        )
-        if claimed.rowcount == 1:  # type: ignore[attr-defined]
-            session.flush()
-            job = session.get(RenderJob, candidate)
-            assert job is not None
-            session.refresh(job)
+        job = claim_job(session, candidate, worker, lease_seconds)
+        if job is not None:
             return job
     return None
+
+
+def claim_job(session: Session, job_id: int, worker: str, lease_seconds: float) -> RenderJob | None:
+    """Move this queued job to running for `worker`; None if someone else has it, it is no
+    longer queued, or its owner paused their queue. Safe against duplicate deliveries."""
+    if session.get(
+        QueuePause,
+        session.exec(select(RenderJob.owner).where(RenderJob.id == job_id)).first() or "",
+    ):
+        return None
+    now = utcnow()
+    # Conditional update: only one claimant wins even with several workers.
+    claimed = session.execute(
+        update(RenderJob)
+        .where(col(RenderJob.id) == job_id, col(RenderJob.status) == JobStatus.queued.value)
+        .values(
+            status=JobStatus.running.value,
+            worker=worker,
+            started_at=now,
+            attempts=RenderJob.attempts + 1,
+            progress=0.0,
+            message="Starting",
+            cancel_requested=False,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+        )
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    session.flush()
+    job = session.get(RenderJob, job_id)
+    assert job is not None
+    session.refresh(job)
+    return job
 
 
 def _running_for(session: Session, job_id: int, worker: str) -> RenderJob | None:
@@ -317,3 +333,68 @@ def requeue_abandoned(
             session.add(job)
         moved.append(job)
     return moved
+
+
+def pause(session: Session, owner: str) -> None:
+    """Hold an owner's queued jobs; running ones finish."""
+    if session.get(QueuePause, owner) is None:
+        session.add(QueuePause(owner=owner))
+
+
+def resume(session: Session, owner: str) -> None:
+    paused = session.get(QueuePause, owner)
+    if paused is not None:
+        session.delete(paused)
+
+
+def is_paused(session: Session, owner: str) -> bool:
+    return session.get(QueuePause, owner) is not None
+
+
+def move_before(session: Session, job_id: int, before_id: int) -> RenderJob:
+    """Reorder: `job_id` runs right before `before_id` (both queued, same owner)."""
+    job, before = get_job(session, job_id), get_job(session, before_id)
+    if job.owner != before.owner:
+        raise Conflict("Jobs of different owners cannot be reordered against each other")
+    for item in (job, before):
+        if item.status != JobStatus.queued.value:
+            raise Conflict(f"Job #{item.id} is {item.status}; only queued jobs can be reordered")
+    job.priority = before.priority
+    job.queued_at = before.queued_at - timedelta(microseconds=1)
+    session.add(job)
+    return job
+
+
+def dispatch_order(
+    session: Session, *, exclude: set[int] | frozenset[int] = frozenset(), limit: int = 10
+) -> list[RenderJob]:
+    """The next queued jobs to hand to workers: priority first, then a round-robin across
+    owners (weighted by what each already has running), then age — so one creator's 200 shots
+    do not starve another's single shot."""
+    if limit <= 0:
+        return []
+    queued = session.exec(
+        select(RenderJob)
+        .where(RenderJob.status == JobStatus.queued.value)
+        .where(col(RenderJob.owner).not_in(select(QueuePause.owner)))
+        .order_by(col(RenderJob.priority).desc(), col(RenderJob.queued_at), col(RenderJob.id))
+    ).all()
+    running = dict(
+        session.exec(
+            select(RenderJob.owner, func.count())
+            .where(RenderJob.status == JobStatus.running.value)
+            .group_by(RenderJob.owner)
+        ).all()
+    )
+    load = {owner: int(n) for owner, n in running.items()}
+    picked: list[RenderJob] = []
+    remaining = [job for job in queued if job.id not in exclude]
+    while remaining and len(picked) < limit:
+        top = remaining[0].priority
+        tier = [job for job in remaining if job.priority == top]
+        # Within the top priority, the owner with the least in flight goes next.
+        job = min(tier, key=lambda j: (load.get(j.owner, 0), j.queued_at, j.id or 0))
+        picked.append(job)
+        load[job.owner] = load.get(job.owner, 0) + 1
+        remaining.remove(job)
+    return picked

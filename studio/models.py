@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text
+from sqlalchemy import JSON, BigInteger, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -99,7 +99,7 @@ class Artifact(SQLModel, table=True):
     owner: str = Field(default="local", index=True, max_length=64)
     key: str = Field(max_length=300, index=True)
     content_type: str = Field(max_length=100)
-    bytes: int
+    bytes: int = Field(sa_column=Column(BigInteger, nullable=False))
     sha256: str = Field(max_length=64, index=True)
     provenance: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
@@ -132,6 +132,28 @@ class RenderJob(SQLModel, table=True):
     queued_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+class Worker(SQLModel, table=True):
+    """A render worker as it last reported itself (the Workers page; model affinity)."""
+
+    name: str = Field(primary_key=True, max_length=200)
+    kind: str = Field(default="inline", max_length=16)  # inline | redis
+    host: str = Field(default="", max_length=200)
+    pid: int = 0
+    pipelines: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    memory_bytes: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    current_job_id: int | None = None
+    state: str = Field(default="idle", max_length=16)  # idle | busy | stopping | stopped
+    started_at: datetime = Field(default_factory=utcnow)
+    heartbeat_at: datetime = Field(default_factory=utcnow)
+
+
+class QueuePause(SQLModel, table=True):
+    """An owner whose queued jobs wait (paused queue) until resumed."""
+
+    owner: str = Field(primary_key=True, max_length=64)
+    paused_at: datetime = Field(default_factory=utcnow)
 
 
 def ident(row: Project | Shot | Artifact | RenderJob) -> int:

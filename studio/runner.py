@@ -38,24 +38,23 @@ class JobFailed(StudioError):
 class ProgressReporter:
     """Throttled progress writes that double as the cancel check and lease renewal."""
 
-    def __init__(self, engine: Engine, job: RenderJob, worker: str, lease_seconds: float):
-        self.engine, self.job_id, self.worker, self.lease = (
-            engine,
-            ident(job),
-            worker,
-            lease_seconds,
-        )
+    def __init__(self, runner: JobRunner, job: RenderJob, worker: str):
+        self.runner, self.job_id, self.worker = runner, ident(job), worker
         self._last = 0.0
 
     def __call__(self, fraction: float, message: str, force: bool = False) -> None:
+        # A cancel pushed to this process (pub/sub) stops the render at the very next step.
+        if self.job_id in self.runner.cancelled:
+            raise Cancelled()
         now = time.monotonic()
         if not force and now - self._last < PROGRESS_INTERVAL:
             return
         self._last = now
-        with session_scope(self.engine) as session:
+        with session_scope(self.runner.engine) as session:
             stop = lifecycle.report_progress(
-                session, self.job_id, self.worker, fraction, message, self.lease
+                session, self.job_id, self.worker, fraction, message, self.runner.lease_seconds
             )
+        self.runner.publish({"job": self.job_id, "progress": fraction, "message": message})
         if stop:
             raise Cancelled()
 
@@ -75,6 +74,16 @@ class JobRunner:
         self.engine, self.storage, self.catalogue = engine, storage, catalogue
         self.lease_seconds = lease_seconds
         self._pipelines: dict[str, Any] = {}
+        self.cancelled: set[int] = set()
+        # Live events (progress, state) for other processes; set by the Redis backend.
+        self.publish: Callable[[dict[str, Any]], None] = lambda _event: None
+
+    def request_cancel(self, job_id: int) -> None:
+        self.cancelled.add(job_id)
+
+    @property
+    def loaded(self) -> list[str]:
+        return sorted(self._pipelines)
 
     def pipeline(self, name: str) -> Any:
         # Loaded once per process: the next job on the same pipeline reuses it.
@@ -83,7 +92,15 @@ class JobRunner:
         return self._pipelines[name]
 
     def run(self, job: RenderJob, worker: str) -> None:
-        report = ProgressReporter(self.engine, job, worker, self.lease_seconds)
+        self.cancelled.discard(ident(job))  # a stale cancel of an earlier attempt
+        try:
+            self._run(job, worker)
+        finally:
+            self.cancelled.discard(ident(job))
+            self.publish({"job": ident(job), "finished": True})
+
+    def _run(self, job: RenderJob, worker: str) -> None:
+        report = ProgressReporter(self, job, worker)
         try:
             with tempfile.TemporaryDirectory(prefix=f"job-{job.id}-") as tmp:
                 artifact = self._render(job, Path(tmp), report)

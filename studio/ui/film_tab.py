@@ -59,10 +59,14 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         path = str(studio.export(job.artifact_id, studio.project(pid).name))  # type: ignore[arg-type]
         seconds = studio.artifact(job.artifact_id).provenance.get("assembly", {})  # type: ignore[arg-type]
         note = " (served from the render cache)" if job.cache_hit else ""
+        name = f"{studio.project(pid).name}.mp4"
+        link = studio.download_url(job.artifact_id, filename=name)  # type: ignore[arg-type]
+        direct = f" [Direct download]({link}) (link expires)." if link else ""
         return [
             path,
             path,
-            f"Film ready{note}: {seconds.get('seconds', 0):.1f} s, {seconds.get('method', '')}.",
+            f"Film ready{note}: {seconds.get('seconds', 0):.1f} s, "
+            f"{seconds.get('method', '')}.{direct}",
         ]
 
     assemble.click(on_assemble, [project, title, crossfade, audio], [video, download, status])

@@ -31,7 +31,7 @@ def test_defaults_keep_everything_in_the_data_dir(tmp_path: Path) -> None:
     assert settings.resolved_storage_root == settings.data_dir / "artifacts"
     assert settings.port == 7860
     assert settings.host == "127.0.0.1"
-    assert settings.queue == "inline"
+    assert settings.resolved_queue == "inline"
     assert settings.default_pipeline == "draft"
 
 

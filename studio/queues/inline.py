@@ -1,7 +1,8 @@
-"""Queue backends. The database decides what runs next; a backend only wakes workers.
+"""`InlineQueue` (embedded default): one worker thread in the app process.
 
-`InlineQueue` (embedded default): one worker thread in the app process. On start it re-queues
-jobs left running by a dead process of this host, so a kill -9 loses nothing.
+It claims queued jobs straight from the database (priority, then age). On start, and while
+idle, it re-queues jobs left running by a dead process of this host or by a worker whose lease
+expired, so a kill -9 loses nothing.
 """
 
 from __future__ import annotations
@@ -9,39 +10,29 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import socket
 import threading
-from typing import Protocol
 
 from sqlalchemy.engine import Engine
 
-from studio import lifecycle
+from studio import lifecycle, workers
 from studio.db import session_scope
 from studio.runner import JobRunner
 
 log = logging.getLogger(__name__)
-HOST = socket.gethostname()
-
-
-class QueueBackend(Protocol):
-    def enqueue(self, job_id: int) -> None: ...
-    def start(self) -> None: ...
-    def stop(self, timeout: float = 10.0) -> None: ...
-    def ping(self) -> None: ...
 
 
 def inline_worker_name(pid: int | None = None) -> str:
     # The token tells apart two studios in one process (their leases must not mix).
-    return f"inline@{HOST}:{pid or os.getpid()}:{secrets.token_hex(3)}"
+    return f"inline@{workers.HOST}:{pid or os.getpid()}:{secrets.token_hex(3)}"
 
 
 def is_dead_local_worker(worker: str) -> bool:
     """True for an inline worker name of this host whose process no longer exists."""
-    prefix = f"inline@{HOST}:"
+    prefix = f"inline@{workers.HOST}:"
     if not worker.startswith(prefix):
         return False
     try:
-        pid = int(worker[len(prefix) :])
+        pid = int(worker[len(prefix) :].split(":")[0])
     except ValueError:
         return False
     if pid == os.getpid():
@@ -64,31 +55,42 @@ class InlineQueue:
         self.engine, self.runner = engine, runner
         self.lease_seconds, self.poll_seconds = lease_seconds, poll_seconds
         self.worker = inline_worker_name()
+        self._current: int | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._heartbeat: threading.Thread | None = None
+        self._heartbeat = workers.Heartbeat(engine, self.worker, lease_seconds, self._status)
+
+    def _status(self) -> tuple[int | None, str]:
+        return self._current, "busy" if self._current else "idle"
 
     def enqueue(self, job_id: int) -> None:
         self._wake.set()
 
+    def cancel(self, job_id: int) -> None:
+        self.runner.request_cancel(job_id)
+
     def start(self) -> None:
         if self._thread is not None:
             return
+        workers.register(self.engine, self.worker, "inline", pipelines=[])
         self.recover()
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="studio-inline-worker", daemon=True)
         self._thread.start()
-        self._heartbeat = threading.Thread(target=self._beat, name="studio-heartbeat", daemon=True)
         self._heartbeat.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
-        for thread in (self._thread, self._heartbeat):
-            if thread is not None:
-                thread.join(timeout)
-        self._thread = self._heartbeat = None
+        self._heartbeat.stop(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+            try:
+                workers.stopped(self.engine, self.worker)
+            except Exception:  # noqa: BLE001 - the database may already be gone at shutdown
+                log.debug("could not mark %s stopped", self.worker)
 
     def ping(self) -> None:
         if self._thread is not None and not self._thread.is_alive():
@@ -117,20 +119,15 @@ class InlineQueue:
                 self._wake.clear()
                 self.recover()  # lease reaper: jobs of workers that stopped heartbeating
 
-    def _beat(self) -> None:
-        """Renew the lease of the running job even when a step reports no progress for long."""
-        while not self._stop.wait(self.lease_seconds / 3):
-            try:
-                with session_scope(self.engine) as session:
-                    lifecycle.heartbeat(session, self.worker, self.lease_seconds)
-            except Exception:
-                log.exception("heartbeat failed")
-
     def _run_one(self) -> bool:
         with session_scope(self.engine) as session:
             job = lifecycle.claim_next(session, self.worker, self.lease_seconds)
         if job is None:
             return False
-        log.info("job %s (%s) started", job.id, job.kind)
-        self.runner.run(job, self.worker)
+        self._current = job.id
+        try:
+            log.info("job %s (%s) started", job.id, job.kind)
+            self.runner.run(job, self.worker)
+        finally:
+            self._current = None
         return True

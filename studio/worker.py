@@ -1,0 +1,162 @@
+"""`python -m studio worker`: a render worker that takes jobs from Redis (RQ).
+
+It runs jobs in its own process, one at a time (RQ's SimpleWorker: no fork per job), so loaded
+models stay warm between jobs and CUDA is never forked. Start one per GPU, on any machine that
+reaches Redis, the database and the storage. SIGTERM (or Ctrl-C) finishes the current job and
+stops; a second one stops at once, and the job's lease expiry hands it to another worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from studio import lifecycle, workers
+from studio.config import Settings
+from studio.db import make_engine, session_scope, upgrade
+from studio.queues.redis import CANCEL_CHANNEL, RedisQueue, connect, pipeline_queue, publish_event
+from studio.runner import JobRunner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerContext:
+    """What `execute` needs inside the worker process (set once by `run_worker`)."""
+
+    name: str
+    engine: Engine
+    runner: JobRunner
+    lease_seconds: float
+    current: int | None = None
+
+
+_context: WorkerContext | None = None
+
+
+def execute(job_id: int) -> str:
+    """The RQ job function: claim the studio job in the database, then render it."""
+    context = _context
+    if context is None:
+        raise RuntimeError("studio.worker.execute runs only inside `python -m studio worker`")
+    with session_scope(context.engine) as session:
+        job = lifecycle.claim_job(session, job_id, context.name, context.lease_seconds)
+    if job is None:
+        return "skipped: no longer queued (duplicate delivery, cancelled, paused or done)"
+    context.current = job_id
+    workers.beat(context.engine, context.name, current_job_id=job_id, state="busy")
+    try:
+        context.runner.run(job, context.name)
+    finally:
+        context.current = None
+        workers.beat(
+            context.engine,
+            context.name,
+            current_job_id=None,
+            state="idle",
+            pipelines=context.runner.loaded,
+        )
+    return "done"
+
+
+def worker_name(explicit: str | None = None) -> str:
+    return explicit or f"worker@{workers.HOST}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def run_worker(
+    settings: Settings,
+    *,
+    name: str | None = None,
+    preload: list[str] | None = None,
+    burst: bool = False,
+) -> None:
+    """Serve render jobs until stopped (or, with `burst`, until the queues are empty)."""
+    from rq import SimpleWorker
+
+    from pipelines.catalogue import Catalogue
+    from studio.api import make_storage
+
+    global _context
+    if settings.resolved_queue != "redis":
+        raise ValueError("A worker needs the Redis queue: set STUDIO_REDIS_URL")
+    upgrade(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url)
+    catalogue = Catalogue.load(settings.pipelines_file)
+    runner = JobRunner(engine, make_storage(settings), catalogue, settings.lease_seconds)
+    for pipeline in preload or []:
+        runner.pipeline(catalogue.get(pipeline).name)  # unknown names fail here, clearly
+    context = WorkerContext(worker_name(name), engine, runner, settings.lease_seconds)
+    _context = context
+    redis = connect(settings.redis_url)
+    runner.publish = lambda event: publish_event(redis, event)
+    workers.register(engine, context.name, "redis", pipelines=runner.loaded)
+    heartbeat = workers.Heartbeat(
+        engine,
+        context.name,
+        settings.lease_seconds,
+        lambda: (context.current, "busy" if context.current else "idle"),
+    )
+    heartbeat.start()
+    listener = _listen_for_cancels(redis, runner)
+    # Dispatch from here too, so a farm without a running app still drains its queue.
+    dispatcher = RedisQueue(
+        engine,
+        settings.redis_url,
+        pipelines=catalogue.names(),
+        window_per_worker=settings.dispatch_window,
+        worker_stale_seconds=settings.worker_stale_seconds,
+        lease_seconds=settings.lease_seconds,
+    )
+    dispatcher.start()
+    loaded = runner.loaded
+    queues = [pipeline_queue(n) for n in loaded]
+    queues += [pipeline_queue(n) for n in catalogue.names() if n not in loaded]
+    queues.append("studio:any")
+    log.info("worker %s listening on %s", context.name, ", ".join(queues))
+    try:
+        # RQ's own name must be unique in Redis even when a restarted worker reuses ours.
+        rq_name = f"{context.name}-{os.getpid()}-{secrets.token_hex(3)}".replace(":", "-")
+        rq_worker = SimpleWorker(queues, connection=redis, name=rq_name)
+        rq_worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
+    finally:
+        dispatcher.stop()
+        heartbeat.stop()
+        listener.stop()
+        workers.stopped(engine, context.name)
+        _context = None
+
+
+class _CancelListener:
+    def __init__(self, pubsub: Any, thread: threading.Thread):
+        self.pubsub, self.thread = pubsub, thread
+
+    def stop(self) -> None:
+        self.thread.stop()  # type: ignore[attr-defined]
+        self.pubsub.close()
+
+
+def _listen_for_cancels(redis: Any, runner: JobRunner) -> _CancelListener:
+    """Cancels published by any UI replica reach this worker at once (pub/sub)."""
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+
+    def on_cancel(message: dict[str, Any]) -> None:
+        data = message.get("data")
+        if isinstance(data, bytes) and data.isdigit():
+            runner.request_cancel(int(data))
+
+    pubsub.subscribe(**{CANCEL_CHANNEL: on_cancel})
+
+    def on_error(exc: BaseException, _pubsub: Any, _thread: Any) -> None:
+        # Redis restarts must not kill the listener; the database flag covers the gap.
+        log.warning("cancel listener: %s; reconnecting", exc)
+        time.sleep(1)
+
+    thread = pubsub.run_in_thread(sleep_time=0.2, daemon=True, exception_handler=on_error)
+    return _CancelListener(pubsub, thread)

@@ -1,0 +1,194 @@
+"""The render farm: RQ on real Redis, workers as real processes, PostgreSQL as the truth."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from studio import Studio
+from studio.models import JobStatus, RenderJob
+from studio.video import probe
+from tests.farm import Farm, redis_db_url, wait_for
+
+pytestmark = pytest.mark.integration
+
+SCRIPT = """EXT. HARBOUR - DAWN
+
+Boats rock in the harbour. A gull lands on a post. The fisherman coils a rope.
+"""
+
+
+@pytest.fixture
+def farm(tmp_path: Path, fresh_postgres_url: str, redis_url: str) -> Iterator[Farm]:
+    from redis import Redis
+
+    url = redis_db_url(redis_url)
+    Redis.from_url(url).flushdb()
+    farm = Farm(tmp_path, fresh_postgres_url, url)
+    yield farm
+    farm.stop_all()
+    Redis.from_url(url).flushdb()
+
+
+@pytest.fixture
+def studio(farm: Farm) -> Iterator[Studio]:
+    with Studio.local(farm.data_dir, **farm.settings()) as studio:
+        yield studio
+
+
+def project(
+    studio: Studio,
+    owner: str = "local",
+    duration: float = 2.0,
+    fps: int = 12,
+    height: int = 96,
+    variant: int = 0,
+) -> int:
+    p = studio.create_project(f"Harbour {owner}", owner=owner, height=height, fps=fps)
+    assert p.id is not None
+    for shot in studio.breakdown(p.id, SCRIPT):
+        studio.update_shot(
+            shot.id,
+            duration=duration,
+            camera_move="pan-left",  # type: ignore[arg-type]
+            seed=shot.seed + variant,
+        )  # a new variant is no render-cache hit
+    return p.id
+
+
+def finished(studio: Studio, ids: list[int]) -> list[RenderJob] | None:
+    jobs = [studio.job(i) for i in ids]
+    return jobs if all(JobStatus(j.status).finished for j in jobs) else None
+
+
+def test_renders_run_on_remote_workers(studio: Studio, farm: Farm) -> None:
+    farm.start_worker("w1")
+    pid = project(studio)
+    jobs = studio.render(pid)
+    final = wait_for(
+        lambda: finished(studio, [j.id for j in jobs]),
+        90,
+        "renders",  # type: ignore[misc]
+        lambda: farm.log("w1"),
+    )
+    assert [j.status for j in final] == ["succeeded"] * len(jobs)
+    assert {j.worker for j in final} == {"w1"}
+    worker = next(w for w in studio.workers() if w.name == "w1")
+    assert worker.kind == "redis" and "draft" in worker.pipelines  # advertises what it loaded
+    for job in final:
+        assert probe(studio.artifact_path(job.artifact_id)).frames == 24  # type: ignore[arg-type]
+
+
+def jobs_of(studio: Studio, ids: list[int]) -> list[RenderJob]:
+    return [studio.job(i) for i in ids]
+
+
+def describe(studio: Studio, ids: list[int]) -> str:
+    return str([(j.id, j.status, j.progress, j.worker, j.error) for j in jobs_of(studio, ids)])
+
+
+def kill_mid_render(studio: Studio, farm: Farm, variant: int) -> None:
+    pid = project(studio, duration=20, fps=24, height=240, variant=variant)
+    ids = [j.id for j in studio.render(pid) if j.id is not None]
+
+    def in_progress() -> RenderJob | None:
+        running = (j for j in jobs_of(studio, ids) if j.status == "running")
+        return next((j for j in running if 0.2 < j.progress < 0.6), None)
+
+    victim = wait_for(in_progress, 90, "a render in progress", lambda: describe(studio, ids))
+    dead = victim.worker
+    assert dead in ("w1", "w2") and victim.id is not None
+    farm.kill(dead)
+    assert studio.job(victim.id).status == "running"  # killed mid-render
+    final = wait_for(
+        lambda: finished(studio, ids),
+        120,
+        "all renders",
+        lambda: describe(studio, ids) + farm.log("w1") + farm.log("w2"),
+    )
+    assert [j.status for j in final] == ["succeeded"] * len(ids), describe(studio, ids)
+    rerun = next(j for j in final if j.id == victim.id)
+    assert rerun.attempts == 2 and rerun.worker != dead  # run again, elsewhere
+    assert all(j.attempts <= 2 for j in final)  # nothing run after success
+    for job in final:
+        assert job.artifact_id is not None
+        assert probe(studio.artifact_path(job.artifact_id)).frames == 20 * 24
+    farm.start_worker(dead)  # back to two workers for the next trial
+
+
+def test_killed_worker_job_is_rerun_by_another(studio: Studio, farm: Farm) -> None:
+    farm.start_worker("w1")
+    farm.start_worker("w2")
+    for trial in range(2):  # repeated trials: no job lost, none run after success
+        kill_mid_render(studio, farm, variant=trial)
+
+
+def test_redis_losing_its_data_loses_no_job(studio: Studio, farm: Farm) -> None:
+    from redis import Redis
+
+    pid = project(studio)
+    ids = [j.id for j in studio.render(pid)]
+    wait_for(lambda: Redis.from_url(farm.redis_url).keys("rq:queue:*"), 10, "dispatch")
+    Redis.from_url(farm.redis_url).flushdb()  # Redis restarted empty
+    farm.start_worker("w1")
+    final = wait_for(lambda: finished(studio, ids), 90, "renders", lambda: farm.log("w1"))  # type: ignore[arg-type]
+    assert [j.status for j in final] == ["succeeded"] * len(ids)
+
+
+def test_second_users_job_starts_before_first_users_backlog_ends(
+    studio: Studio, farm: Farm
+) -> None:
+    alice = project(studio, owner="alice", duration=3)
+    more = project(studio, owner="alice", duration=3, variant=1)
+    backlog = [j.id for j in studio.render(alice) + studio.render(more)]
+    bob = project(studio, owner="bob", duration=1)
+    (bobs,) = studio.render(bob, [studio.shots(bob)[0].id])  # type: ignore[list-item]
+    farm.start_worker("w1")
+    farm.start_worker("w2")
+    ids = [*backlog, bobs.id]
+    final = wait_for(
+        lambda: finished(studio, ids),
+        150,
+        "renders",  # type: ignore[arg-type]
+        lambda: farm.log("w1") + farm.log("w2"),
+    )
+    assert all(j.status == "succeeded" for j in final)
+    bob_job = final[-1]
+    alice_jobs = final[:-1]
+    assert bob_job.started_at is not None
+    last_alice_start = max(j.started_at for j in alice_jobs if j.started_at)
+    assert bob_job.started_at < last_alice_start  # bob did not wait for alice's backlog
+
+
+def test_cancel_reaches_the_worker(studio: Studio, farm: Farm) -> None:
+    farm.start_worker("w1")
+    pid = project(studio, duration=30, fps=24)
+    (job,) = studio.render(pid, [studio.shots(pid)[0].id])  # type: ignore[list-item]
+    wait_for(
+        lambda: studio.job(job.id).progress > 0.05,
+        60,
+        "render start",  # type: ignore[arg-type]
+        lambda: farm.log("w1"),
+    )
+    studio.cancel(job.id)  # type: ignore[arg-type]
+    (done,) = wait_for(
+        lambda: finished(studio, [job.id]),
+        20,
+        "cancel",  # type: ignore[list-item]
+        lambda: farm.log("w1"),
+    )
+    assert done.status == "cancelled"
+
+
+def test_paused_queue_waits_until_resumed(studio: Studio, farm: Farm) -> None:
+    farm.start_worker("w1")
+    studio.pause_queue("local")
+    pid = project(studio)
+    ids = [j.id for j in studio.render(pid)]
+    with pytest.raises(AssertionError):
+        wait_for(lambda: any(studio.job(i).status != "queued" for i in ids), 4, "a start")  # type: ignore[arg-type]
+    studio.resume_queue("local")
+    final = wait_for(lambda: finished(studio, ids), 90, "renders", lambda: farm.log("w1"))  # type: ignore[arg-type]
+    assert all(j.status == "succeeded" for j in final)
