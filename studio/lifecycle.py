@@ -107,16 +107,12 @@ def claim_next(session: Session, worker: str, lease_seconds: float) -> RenderJob
 def claim_job(session: Session, job_id: int, worker: str, lease_seconds: float) -> RenderJob | None:
     """Move this queued job to running for `worker`; None if someone else has it, it is no
     longer queued, or its owner paused their queue. Safe against duplicate deliveries."""
-    if session.get(
-        QueuePause,
-        session.exec(select(RenderJob.owner).where(RenderJob.id == job_id)).first() or "",
-    ):
-        return None
     now = utcnow()
     # Conditional update: only one claimant wins even with several workers.
     claimed = session.execute(
         update(RenderJob)
         .where(col(RenderJob.id) == job_id, col(RenderJob.status) == JobStatus.queued.value)
+        .where(col(RenderJob.owner).not_in(select(QueuePause.owner)))
         .values(
             status=JobStatus.running.value,
             worker=worker,
@@ -130,11 +126,9 @@ def claim_job(session: Session, job_id: int, worker: str, lease_seconds: float) 
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return None
-    session.flush()
-    job = session.get(RenderJob, job_id)
-    assert job is not None
-    session.refresh(job)
-    return job
+    return session.exec(
+        select(RenderJob).where(RenderJob.id == job_id).execution_options(populate_existing=True)
+    ).one()
 
 
 def _running_for(session: Session, job_id: int, worker: str) -> RenderJob | None:

@@ -40,7 +40,7 @@ class ProgressReporter:
 
     def __init__(self, runner: JobRunner, job: RenderJob, worker: str):
         self.runner, self.job_id, self.worker = runner, ident(job), worker
-        self._last = 0.0
+        self._last = time.monotonic()  # the claim just wrote "Starting"
 
     def __call__(self, fraction: float, message: str, force: bool = False) -> None:
         # A cancel pushed to this process (pub/sub) stops the render at the very next step.

@@ -13,6 +13,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,7 @@ class WorkerContext:
     runner: JobRunner
     lease_seconds: float
     current: int | None = None
+    after_job: Callable[[], None] = lambda: None
 
 
 _context: WorkerContext | None = None
@@ -115,6 +117,7 @@ def run_worker(
         lease_seconds=settings.lease_seconds,
     )
     dispatcher.start()
+    context.after_job = lambda: dispatcher.enqueue(0)
     loaded = runner.loaded
     queues = [pipeline_queue(n) for n in loaded]
     queues += [pipeline_queue(n) for n in catalogue.names() if n not in loaded]

@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from studio.api import Studio
-from studio.ui import film_tab, queue_tab, script_tab, storyboard_tab
+from studio.ui import film_tab, queue_tab, script_tab, storyboard_tab, workers_tab
 from studio.ui.common import guarded, project_choices
 
 
@@ -44,8 +44,10 @@ def build_ui(studio: Studio) -> gr.Blocks:
                 queue = queue_tab.build(studio, project)
             with gr.Tab("Film", id="film"):
                 film = film_tab.build(studio, project)
+            with gr.Tab("Workers", id="workers"):
+                farm = workers_tab.build(studio)
 
-        tabs = (script, board, queue, film)
+        tabs = (script, board, queue, film, farm)
         tab_outputs = [component for tab in tabs for component in tab.outputs]
 
         def refresh_tabs(project_id: Any) -> list[Any]:

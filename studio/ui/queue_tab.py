@@ -24,12 +24,14 @@ def queue_html(studio: Studio, project_id: int | None) -> str:
     if project_id is None:
         return "<p>No project selected.</p>"
     jobs = studio.jobs(project_id)
+    paused = studio.queue_paused(studio.project(project_id).owner)
+    banner = "<p id='queue-paused'><b>Queue paused</b>: queued jobs wait until you resume.</p>"
     if not jobs:
         return "<p id='queue-empty'>No renders yet. Render a shot to start the queue.</p>"
     numbers = {s.id: i for i, s in enumerate(studio.shots(project_id), 1)}
     positions = studio.queue_positions()
     rows = "".join(_row(job, numbers, positions) for job in jobs)
-    return (
+    return (banner if paused else "") + (
         "<table id='queue-table' style='width:100%;border-collapse:collapse'><thead><tr>"
         "<th>Job</th><th>Kind</th><th>Shot</th><th>Status</th><th style='width:22%'>Progress"
         "</th><th>Queue pos.</th><th>Priority</th><th>Attempts</th><th>Details</th></tr>"
@@ -91,6 +93,18 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         cancel = gr.Button("Cancel", variant="stop")
         retry = gr.Button("Retry")
         bump = gr.Button("Raise priority")
+        before = gr.Number(
+            label="…or move it before job #",
+            value=None,
+            precision=0,
+            minimum=1,
+            scale=1,
+            elem_id="before-id",
+        )
+        move = gr.Button("Move")
+    with gr.Row():
+        pause = gr.Button("Pause my queue", elem_id="pause-queue")
+        resume = gr.Button("Resume my queue", elem_id="resume-queue")
     gr.Markdown("### Takes\nEach render of a shot is a take; the film uses the chosen one.")
     with gr.Row():
         take_shot = gr.Dropdown(label="Shot", choices=[], elem_id="take-shot")
@@ -163,6 +177,30 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     render_selected.click(on_render, [project, shots], [status, table])
     for button, action in ((cancel, "cancel"), (retry, "retry"), (bump, "bump")):
         button.click(job_action(action), [project, job_id], [status, table])
+
+    @guarded
+    def on_move(project_id: Any, number: Any, before_number: Any) -> list[Any]:
+        pid = require_project(project_id)
+        if number in (None, "") or before_number in (None, ""):
+            raise gr.Error("Enter both job numbers.", print_exception=False)
+        studio.move_before(int(number), int(before_number))
+        return [
+            f"Job #{int(number)} now runs before job #{int(before_number)}.",
+            queue_html(studio, pid),
+        ]
+
+    def on_pause(project_id: Any, paused: bool) -> list[Any]:
+        owner = studio.project(require_project(project_id)).owner
+        if paused:
+            studio.pause_queue(owner)
+        else:
+            studio.resume_queue(owner)
+        note = "paused: queued jobs wait" if paused else "resumed"
+        return [f"Your queue is {note}.", tick(project_id)]
+
+    move.click(on_move, [project, job_id, before], [status, table])
+    pause.click(lambda p: on_pause(p, True), project, [status, table])
+    resume.click(lambda p: on_pause(p, False), project, [status, table])
     timer.tick(tick, project, table, show_progress="hidden")
     take_shot.change(on_take_shot, take_shot, [take, take_video])
     take.input(on_take, take, take_video)

@@ -192,3 +192,23 @@ def test_paused_queue_waits_until_resumed(studio: Studio, farm: Farm) -> None:
     studio.resume_queue("local")
     final = wait_for(lambda: finished(studio, ids), 90, "renders", lambda: farm.log("w1"))  # type: ignore[arg-type]
     assert all(j.status == "succeeded" for j in final)
+
+
+def test_sigterm_lets_the_worker_finish_its_job(studio: Studio, farm: Farm) -> None:
+    import signal
+
+    worker = farm.start_worker("w1")
+    pid = project(studio, duration=20, fps=24, height=240)
+    (job,) = studio.render(pid, [studio.shots(pid)[0].id])  # type: ignore[list-item]
+    assert job.id is not None
+    wait_for(
+        lambda: 0.05 < studio.job(job.id).progress < 0.5,
+        60,
+        "render start",  # type: ignore[arg-type]
+        lambda: farm.log("w1"),
+    )
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(60) == 0, farm.log("w1")  # exits cleanly, after the job
+    done = studio.job(job.id)
+    assert done.status == "succeeded" and done.attempts == 1 and done.worker == "w1"
+    assert next(w for w in studio.workers() if w.name == "w1").state == "stopped"
