@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pipelines.catalogue import UnknownPipelineError
 from studio.config import ConfigError, load_settings
 from studio.errors import StudioError
 
@@ -20,7 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (StudioError, ConfigError, ValueError, OSError) as exc:
+    except (StudioError, ConfigError, ValueError, OSError, UnknownPipelineError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -54,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="PIPELINE",
         help="load this catalogue pipeline before taking jobs (repeatable)",
+    )
+    worker.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="PIPELINE",
+        help="take only jobs of this pipeline (repeatable); default: all",
     )
     worker.add_argument("--burst", action="store_true", help="stop when the queues are empty")
     worker.add_argument("--redis-url", help="default: $STUDIO_REDIS_URL")
@@ -102,7 +110,9 @@ def _worker(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = _settings(args, redis_url=args.redis_url)
-    run_worker(settings, name=args.name, preload=args.preload, burst=args.burst)
+    run_worker(
+        settings, name=args.name, preload=args.preload, burst=args.burst, only=args.only or None
+    )
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +23,14 @@ from sqlalchemy.engine import Engine
 from studio import lifecycle, workers
 from studio.config import Settings
 from studio.db import make_engine, session_scope, upgrade
-from studio.queues.redis import CANCEL_CHANNEL, RedisQueue, connect, pipeline_queue, publish_event
+from studio.queues.redis import (
+    ANY_QUEUE,
+    CANCEL_CHANNEL,
+    RedisQueue,
+    connect,
+    pipeline_queue,
+    publish_event,
+)
 from studio.runner import JobRunner
 
 log = logging.getLogger(__name__)
@@ -72,12 +80,34 @@ def worker_name(explicit: str | None = None) -> str:
     return explicit or f"worker@{workers.HOST}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
+def machine_memory() -> int:
+    """GPU memory when torch already sees a GPU, else the machine's RAM (for the Workers page
+    and affinity); never imports torch itself."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        return int(torch.cuda.get_device_properties(0).total_memory)
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def listen_order(
+    catalogue_names: list[str], loaded: list[str], only: list[str] | None = None
+) -> list[str]:
+    """RQ queues in the order a worker takes from them: its warm pipelines first."""
+    names = only if only else catalogue_names
+    ordered = [n for n in loaded if n in names] + [n for n in names if n not in loaded]
+    return [pipeline_queue(n) for n in ordered] + ([] if only else [ANY_QUEUE])
+
+
 def run_worker(
     settings: Settings,
     *,
     name: str | None = None,
     preload: list[str] | None = None,
     burst: bool = False,
+    only: list[str] | None = None,
 ) -> None:
     """Serve render jobs until stopped (or, with `burst`, until the queues are empty)."""
     from rq import SimpleWorker
@@ -92,13 +122,17 @@ def run_worker(
     engine = make_engine(settings.resolved_database_url)
     catalogue = Catalogue.load(settings.pipelines_file)
     runner = JobRunner(engine, make_storage(settings), catalogue, settings.lease_seconds)
-    for pipeline in preload or []:
+    # A worker restricted with `only` loads those at once: it advertises them as warm, so the
+    # dispatcher routes their jobs to the pipeline queues it listens on.
+    for pipeline in dict.fromkeys([*(preload or []), *(only or [])]):
         runner.pipeline(catalogue.get(pipeline).name)  # unknown names fail here, clearly
     context = WorkerContext(worker_name(name), engine, runner, settings.lease_seconds)
     _context = context
     redis = connect(settings.redis_url)
     runner.publish = lambda event: publish_event(redis, event)
-    workers.register(engine, context.name, "redis", pipelines=runner.loaded)
+    workers.register(
+        engine, context.name, "redis", pipelines=runner.loaded, memory_bytes=machine_memory()
+    )
     heartbeat = workers.Heartbeat(
         engine,
         context.name,
@@ -118,10 +152,7 @@ def run_worker(
     )
     dispatcher.start()
     context.after_job = lambda: dispatcher.enqueue(0)
-    loaded = runner.loaded
-    queues = [pipeline_queue(n) for n in loaded]
-    queues += [pipeline_queue(n) for n in catalogue.names() if n not in loaded]
-    queues.append("studio:any")
+    queues = listen_order(catalogue.names(), runner.loaded, only)
     log.info("worker %s listening on %s", context.name, ", ".join(queues))
     try:
         # RQ's own name must be unique in Redis even when a restarted worker reuses ours.
