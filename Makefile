@@ -5,9 +5,10 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+ML_STAMP := $(VENV)/.installed-ml
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck demo bench clean
+.PHONY: run run-ml ml test lint typecheck demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,13 +19,24 @@ $(STAMP): requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
-$(DEV_STAMP): requirements-dev.txt $(STAMP)
+$(ML_STAMP): requirements-ml.txt $(STAMP)
+	$(BIN)/pip install -q -r requirements-ml.txt
+	touch $@
+
+$(DEV_STAMP): requirements-dev.txt $(ML_STAMP)
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
 run: $(STAMP)
 	$(BIN)/python -m studio db upgrade
 	$(BIN)/python -m studio serve
+
+# Same as run, with torch + diffusers for real pipelines (configs/pipelines.yaml).
+run-ml: $(ML_STAMP)
+	$(BIN)/python -m studio db upgrade
+	$(BIN)/python -m studio serve
+
+ml: $(ML_STAMP)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

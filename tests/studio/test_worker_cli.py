@@ -15,7 +15,11 @@ from tests.server import ROOT
 
 def test_warm_pipelines_are_listened_to_first_and_nothing_is_left_out() -> None:
     assert listen_order(["draft", "sdxl", "svd"], ["sdxl"]) == [
-        "studio:pipeline:sdxl", "studio:pipeline:draft", "studio:pipeline:svd", "studio:any"]
+        "studio:pipeline:sdxl",
+        "studio:pipeline:draft",
+        "studio:pipeline:svd",
+        "studio:any",
+    ]
     # A worker restricted to one pipeline takes nothing else, not even unrouted jobs.
     assert listen_order(["draft", "sdxl"], ["sdxl"], only=["sdxl"]) == ["studio:pipeline:sdxl"]
 
@@ -23,8 +27,14 @@ def test_warm_pipelines_are_listened_to_first_and_nothing_is_left_out() -> None:
 def run_worker(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("STUDIO_")}
     environ.update({"STUDIO_DATA_DIR": str(tmp_path), **env})
-    return subprocess.run([sys.executable, "-m", "studio", "worker", *args], cwd=ROOT,
-                          env=environ, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "studio", "worker", *args],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_worker_without_redis_says_what_to_set(tmp_path: Path) -> None:

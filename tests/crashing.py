@@ -1,0 +1,19 @@
+"""A pipeline that kills its worker process, for the quarantine test (catalogue
+`implementation: tests.crashing:CrashPipeline`)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+class CrashPipeline:
+    name = "crash"
+    model_id = "crash"
+    revision = "1"
+
+    def render_frame(self, *_args: Any, **_kwargs: Any) -> Any:
+        os._exit(17)  # like a segfault or an OOM kill: no exception, no cleanup
+
+    def render_clip(self, *_args: Any, **_kwargs: Any) -> Any:
+        os._exit(17)
