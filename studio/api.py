@@ -66,6 +66,20 @@ def make_storage(settings: Settings) -> Storage:
     return LocalStorage(settings.resolved_storage_root)
 
 
+def make_runner(
+    settings: Settings, engine: Any, storage: Storage, catalogue: Catalogue
+) -> JobRunner:
+    budget = settings.pipeline_memory_gb
+    return JobRunner(
+        engine,
+        storage,
+        catalogue,
+        settings.lease_seconds,
+        memory_budget=int(budget * 2**30) if budget else None,
+        preview_batch=settings.preview_batch,
+    )
+
+
 def make_queue(
     settings: Settings, engine: Any, runner: JobRunner, catalogue: Catalogue
 ) -> QueueBackend:
@@ -95,7 +109,7 @@ class Studio:
         self.engine = make_engine(url)
         self.storage: Storage = make_storage(settings)
         self.catalogue = Catalogue.load(settings.pipelines_file)
-        self.runner = JobRunner(self.engine, self.storage, self.catalogue, settings.lease_seconds)
+        self.runner = make_runner(settings, self.engine, self.storage, self.catalogue)
         self.queue: QueueBackend = make_queue(settings, self.engine, self.runner, self.catalogue)
         if start_worker:
             self.queue.start()
@@ -315,9 +329,11 @@ class Studio:
         *,
         wait: bool = False,
         priority: int = Priority.normal,
+        progress: bool = True,
     ) -> list[RenderJob]:
         """Queue preview frames for the shots (all when `shot_ids` is None)."""
-        return self._submit_shots(JobKind.preview, project_id, shot_ids, wait, priority)
+        jobs = self._submit_shots(JobKind.preview, project_id, shot_ids, priority)
+        return self.wait(jobs, progress=progress) if wait else jobs
 
     def render(
         self,
@@ -326,16 +342,17 @@ class Studio:
         *,
         wait: bool = False,
         priority: int = Priority.normal,
+        progress: bool = True,
     ) -> list[RenderJob]:
         """Queue clips (takes) for the shots (all when `shot_ids` is None)."""
-        return self._submit_shots(JobKind.clip, project_id, shot_ids, wait, priority)
+        jobs = self._submit_shots(JobKind.clip, project_id, shot_ids, priority)
+        return self.wait(jobs, progress=progress) if wait else jobs
 
     def _submit_shots(
         self,
         kind: JobKind,
         project_id: int,
         shot_ids: Sequence[int] | None,
-        wait: bool,
         priority: int,
     ) -> list[RenderJob]:
         with self._session() as session:
@@ -385,7 +402,7 @@ class Studio:
                     )
                 )
         self._wake(jobs)
-        return self.wait(jobs) if wait else jobs
+        return jobs
 
     def _check_size(self, width: int, height: int, duration: float) -> None:
         if width * height > self.settings.max_pixels:
@@ -419,6 +436,7 @@ class Studio:
         audio: str | Path | None = None,
         wait: bool = False,
         priority: int = Priority.normal,
+        progress: bool = True,
     ) -> RenderJob:
         """Queue the film: each shot's chosen take (else its newest take), in shot order."""
         options = film_options(self.settings, crossfade, title, title_seconds, audio)
@@ -485,7 +503,7 @@ class Studio:
                 artifact_available=self._artifact_available,
             )
         self._wake([job])
-        return self.wait([job])[0] if wait else job
+        return self.wait([job], progress=progress)[0] if wait else job
 
     def _shot_duration(self, session: Session, shot_id: int) -> float:
         return self._shot(session, shot_id).duration

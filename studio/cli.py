@@ -44,8 +44,22 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--title", help="optional title card text")
     demo.add_argument("--crossfade", type=float, default=0.0, help="seconds between shots")
     demo.add_argument("--audio", type=Path, help="optional soundtrack file")
+    demo.add_argument("--pipelines", type=Path, help="pipeline catalogue file (default: built-in)")
+    demo.add_argument("--image-pipeline", help="catalogue name for previews (default: draft)")
+    demo.add_argument("--video-pipeline", help="catalogue name for clips (default: draft)")
     _data_dir(demo, "default: a temporary directory")
     demo.set_defaults(func=_demo)
+
+    pipes = sub.add_parser("pipelines", help="the pipeline catalogue")
+    pipes_sub = pipes.add_subparsers(dest="pipelines_command", required=True)
+    tiny = pipes_sub.add_parser(
+        "make-tiny", help="write tiny random-weight diffusers pipelines and a catalogue for them"
+    )
+    tiny.add_argument("directory", type=Path)
+    tiny.set_defaults(func=_make_tiny)
+    listing = pipes_sub.add_parser("list", help="list the catalogue's pipelines")
+    listing.add_argument("--pipelines", type=Path, help="catalogue file (default: built-in)")
+    listing.set_defaults(func=_list_pipelines)
 
     worker = sub.add_parser("worker", help="render jobs from the Redis queue (STUDIO_REDIS_URL)")
     worker.add_argument("--name", help="worker name shown on the Workers page")
@@ -116,6 +130,27 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _make_tiny(args: argparse.Namespace) -> int:
+    from pipelines.tiny import make_tiny
+
+    catalogue = make_tiny(args.directory)
+    print(f"tiny pipelines written; catalogue: {catalogue}")
+    print(
+        f"try: python -m studio demo --script examples/script.txt --out tiny.mp4 "
+        f"--pipelines {catalogue} --image-pipeline tiny-sd --video-pipeline tiny-svd"
+    )
+    return 0
+
+
+def _list_pipelines(args: argparse.Namespace) -> int:
+    from pipelines.catalogue import Catalogue
+
+    for entry in Catalogue.load(args.pipelines):
+        model = entry.model_id or "(no weights)"
+        print(f"{entry.name:20} {', '.join(entry.tasks):40} {model}")
+    return 0
+
+
 def _db_upgrade(args: argparse.Namespace) -> int:
     from studio.db import upgrade
 
@@ -137,10 +172,18 @@ def _demo(args: argparse.Namespace) -> int:
         raise StudioError(f"--out must name an .mp4 file, not {args.out.name!r}")
     break_down(decode_script(script))
     film_options(_settings(args), args.crossfade, args.title, 2.0, args.audio)
+    pipelines = {
+        k: v
+        for k, v in (
+            ("preview_pipeline", args.image_pipeline),
+            ("clip_pipeline", args.video_pipeline),
+        )
+        if v
+    }
     with tempfile.TemporaryDirectory(prefix="studio-demo-") as tmp:
         data_dir = args.data_dir or Path(tmp)
-        with Studio.local(data_dir) as studio:
-            project = studio.create_project(args.script.stem[:200] or "Demo")
+        with Studio.local(data_dir, pipelines_file=args.pipelines) as studio:
+            project = studio.create_project(args.script.stem[:200] or "Demo", **pipelines)
             pid = ident(project)
             shots = studio.breakdown(pid, script)
             print(f"{len(shots)} shots", file=sys.stderr)

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     max_fps: int = Field(60, ge=1)
     max_pixels: int = Field(1920 * 1080, ge=64 * 64)
     max_audio_bytes: int = Field(50 * 1024 * 1024, ge=1)
+    # Loaded pipelines per process: least recently used ones are unloaded past this budget
+    # (GiB of model weights; unset = never unload). Previews of one pipeline and size are
+    # rendered up to `preview_batch` at a time.
+    pipeline_memory_gb: float | None = Field(None, gt=0)
+    preview_batch: int = Field(4, ge=1, le=64)
 
     @model_validator(mode="after")
     def _backends_have_what_they_need(self) -> Settings:

@@ -392,3 +392,37 @@ def dispatch_order(
         load[job.owner] = load.get(job.owner, 0) + 1
         remaining.remove(job)
     return picked
+
+
+def succeeded_artifact(session: Session, digest: str) -> Artifact | None:
+    """The artifact of the newest succeeded job with these resolved params, if any."""
+    job = session.exec(
+        select(RenderJob)
+        .where(RenderJob.params_hash == digest, RenderJob.status == JobStatus.succeeded.value)
+        .order_by(col(RenderJob.id).desc())
+    ).first()
+    return session.get(Artifact, job.artifact_id) if job and job.artifact_id else None
+
+
+def claim_similar(
+    session: Session, job: RenderJob, worker: str, lease_seconds: float, limit: int
+) -> list[RenderJob]:
+    """Claim up to `limit` more queued previews that can share `job`'s batch: same
+    pipeline, same size (the next in dispatch order, so batching never jumps the queue much)."""
+    request, pipeline = job.params.get("request", {}), job.params.get("pipeline", {})
+    key = (pipeline.get("name"), request.get("width"), request.get("height"))
+    claimed: list[RenderJob] = []
+    for other in dispatch_order(session, exclude={job.id} if job.id else set(), limit=50):
+        if len(claimed) >= limit:
+            break
+        other_request = other.params.get("request", {})
+        other_key = (
+            other.params.get("pipeline", {}).get("name"),
+            other_request.get("width"),
+            other_request.get("height"),
+        )
+        if other.kind == JobKind.preview.value and other_key == key and other.id is not None:
+            taken = claim_job(session, other.id, worker, lease_seconds)
+            if taken is not None:
+                claimed.append(taken)
+    return claimed

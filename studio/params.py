@@ -70,16 +70,34 @@ def resolve_preview(
     }
 
 
+def clip_task(catalogue: Catalogue, name: str) -> str:
+    """Clips come from the preview frame when the pipeline can, else from the prompt."""
+    try:
+        entry = catalogue.get(name)
+    except UnknownPipelineError as exc:
+        raise InvalidInput(str(exc), field="pipeline") from None
+    for task in ("image-to-video", "text-to-video"):
+        if entry.supports(task):
+            return task
+    raise InvalidInput(
+        f"Pipeline {name!r} cannot make clips (it does {', '.join(entry.tasks)})", field="pipeline"
+    )
+
+
 def resolve_clip(catalogue: Catalogue, project: Project, shot: Shot, number: int) -> dict[str, Any]:
     pipeline = shot.clip_pipeline or project.clip_pipeline
-    return {
+    task = clip_task(catalogue, pipeline)
+    params = {
         "version": PARAMS_VERSION,
         "kind": JobKind.clip.value,
-        "pipeline": pipeline_params(catalogue, pipeline, "image-to-video"),
-        # The clip is conditioned on the preview frame, so its params are part of the clip's.
-        "preview": resolve_preview(catalogue, project, shot, number),
+        "task": task,
+        "pipeline": pipeline_params(catalogue, pipeline, task),
         "request": shot_request(project, shot, number).as_dict(),
     }
+    if task == "image-to-video":
+        # Conditioned on the preview frame, so the preview's params are part of the clip's.
+        params["preview"] = resolve_preview(catalogue, project, shot, number)
+    return params
 
 
 def request_from(params: dict[str, Any]) -> RenderRequest:

@@ -17,7 +17,9 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from sqlalchemy.engine import Engine
 
-from pipelines.catalogue import Catalogue, load_pipeline
+from pipelines.cache import PipelineCache
+from pipelines.catalogue import Catalogue, CatalogueError
+from pipelines.errors import PipelineError
 from pipelines.requests import Cancelled, RenderRequest
 from storage.base import Storage
 from studio import lifecycle, provenance
@@ -25,7 +27,7 @@ from studio.artifacts import store_file
 from studio.db import session_scope
 from studio.errors import StudioError
 from studio.models import Artifact, JobKind, RenderJob, ident
-from studio.params import request_from
+from studio.params import params_hash, request_from
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes: keeps the database calm
@@ -69,11 +71,19 @@ class ProgressReporter:
 
 class JobRunner:
     def __init__(
-        self, engine: Engine, storage: Storage, catalogue: Catalogue, lease_seconds: float
+        self,
+        engine: Engine,
+        storage: Storage,
+        catalogue: Catalogue,
+        lease_seconds: float,
+        *,
+        memory_budget: int | None = None,
+        preview_batch: int = 4,
     ):
         self.engine, self.storage, self.catalogue = engine, storage, catalogue
-        self.lease_seconds = lease_seconds
-        self._pipelines: dict[str, Any] = {}
+        self.lease_seconds, self.preview_batch = lease_seconds, preview_batch
+        # Loaded once per process (LRU under the memory budget): the next job reuses it.
+        self.cache = PipelineCache(memory_budget)
         self.cancelled: set[int] = set()
         # Live events (progress, state) for other processes; set by the Redis backend.
         self.publish: Callable[[dict[str, Any]], None] = lambda _event: None
@@ -83,13 +93,66 @@ class JobRunner:
 
     @property
     def loaded(self) -> list[str]:
-        return sorted(self._pipelines)
+        return sorted(self.cache.loaded())
 
     def pipeline(self, name: str) -> Any:
-        # Loaded once per process: the next job on the same pipeline reuses it.
-        if name not in self._pipelines:
-            self._pipelines[name] = load_pipeline(self.catalogue.get(name))
-        return self._pipelines[name]
+        return self.cache.get(self.catalogue.get(name))
+
+    def execute(self, job: RenderJob, worker: str) -> None:
+        """Run a claimed job; a preview also takes queued previews that can share its batch."""
+        batch = self._claim_batch(job, worker)
+        if len(batch) > 1:
+            self.run_batch(batch, worker)
+        else:
+            self.run(job, worker)
+
+    def _claim_batch(self, job: RenderJob, worker: str) -> list[RenderJob]:
+        if job.kind != JobKind.preview.value or self.preview_batch < 2:
+            return [job]
+        name = job.params["pipeline"]["name"]
+        try:
+            batchable = hasattr(self.pipeline(name), "render_frames")
+        except Exception:  # noqa: BLE001 - a load error is reported by run() with the job
+            return [job]
+        if not batchable:
+            return [job]
+        with session_scope(self.engine) as session:
+            more = lifecycle.claim_similar(
+                session, job, worker, self.lease_seconds, limit=self.preview_batch - 1
+            )
+        return [job, *more]
+
+    def run_batch(self, jobs: list[RenderJob], worker: str) -> None:
+        """Previews of one pipeline and size in one batched call (each keeps its own seed)."""
+        reporters = [ProgressReporter(self, job, worker) for job in jobs]
+
+        def on_progress(done: int, total: int) -> None:
+            for reporter in reporters:
+                reporter.stage(0.0, 0.9, "Step")(done, total)
+
+        try:
+            pipeline = self.pipeline(jobs[0].params["pipeline"]["name"])
+            images = pipeline.render_frames(
+                [request_from(j.params) for j in jobs], on_progress=on_progress
+            )
+        except Cancelled:
+            for job in jobs:  # the cancelled one stops; the others render on their own
+                self.run(job, worker)
+            return
+        except Exception as exc:  # noqa: BLE001 - same failure for every job of the batch
+            for job in jobs:
+                self._fail(job, worker, exc)
+            return
+        for job, image, reporter in zip(jobs, images, reporters, strict=True):
+            try:
+                with tempfile.TemporaryDirectory(prefix=f"job-{job.id}-") as tmp:
+                    artifact = self._store_preview(job, image, Path(tmp), reporter, pipeline)
+                with session_scope(self.engine) as session:
+                    lifecycle.succeed(session, ident(job), artifact)
+            except Exception as exc:  # noqa: BLE001
+                self._fail(job, worker, exc)
+            finally:
+                self.publish({"job": ident(job), "finished": True})
 
     def run(self, job: RenderJob, worker: str) -> None:
         self.cancelled.discard(ident(job))  # a stale cancel of an earlier attempt
@@ -110,28 +173,51 @@ class JobRunner:
             with session_scope(self.engine) as session:
                 lifecycle.mark_cancelled(session, ident(job), worker)
         except Exception as exc:  # noqa: BLE001 - any render error fails the job, never the worker
-            log.warning("job %s failed: %s", job.id, exc)
-            detail = (
-                str(exc)
-                if isinstance(exc, StudioError | ValueError)
-                else (f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}")
-            )
-            with session_scope(self.engine) as session:
-                lifecycle.fail(session, ident(job), detail, worker)
+            self._fail(job, worker, exc)
+
+    def _fail(self, job: RenderJob, worker: str, exc: BaseException) -> None:
+        log.warning("job %s failed: %s", job.id, exc)
+        # Errors written for people (bad input, missing weights, out of memory) show as they
+        # are; anything else keeps its traceback for the bug report.
+        plain = isinstance(exc, StudioError | ValueError | PipelineError | CatalogueError)
+        detail = (
+            str(exc) if plain else f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}"
+        )
+        with session_scope(self.engine) as session:
+            lifecycle.fail(session, ident(job), detail, worker)
 
     def _render(self, job: RenderJob, tmp: Path, report: ProgressReporter) -> Artifact:
-        prov = provenance.record(ident(job), job.params, job.params_hash)
         if job.kind == JobKind.preview.value:
-            image = self._frame(job.params, report.stage(0.0, 0.9, "Drawing"))
-            path = tmp / "preview.png"
-            save_png(image, path, provenance.file_tags(prov))
-            report(0.95, "Storing", force=True)
-            return store_file(self.storage, path, "image/png", prov, job.owner)
+            image = self._frame(job.params, report.stage(0.0, 0.9, "Step"))
+            pipeline = self.pipeline(job.params["pipeline"]["name"])
+            return self._store_preview(job, image, tmp, report, pipeline)
         if job.kind == JobKind.clip.value:
-            return self._clip(job, tmp, report, prov)
+            return self._clip(job, tmp, report)
         if job.kind == JobKind.film.value:
+            prov = provenance.record(ident(job), job.params, job.params_hash)
             return self._film(job, tmp, report, prov)
         raise JobFailed(f"Unknown job kind {job.kind!r}")
+
+    def _store_preview(
+        self,
+        job: RenderJob,
+        image: Image.Image,
+        tmp: Path,
+        report: ProgressReporter,
+        pipeline: Any,
+    ) -> Artifact:
+        prov = self._provenance(job, pipeline)
+        path = tmp / "preview.png"
+        save_png(image, path, provenance.file_tags(prov))
+        report(0.95, "Storing", force=True)
+        return store_file(self.storage, path, "image/png", prov, job.owner)
+
+    def _provenance(self, job: RenderJob, pipeline: Any) -> dict[str, Any]:
+        prov = provenance.record(ident(job), job.params, job.params_hash)
+        details = getattr(pipeline, "provenance", None)
+        if details is not None:  # model revision, dtype, device, scheduler, steps, guidance…
+            prov["pipeline_details"] = details(request_from(job.params))
+        return prov
 
     def _frame(
         self, params: dict[str, Any], on_progress: Callable[[int, int], None]
@@ -140,14 +226,16 @@ class JobRunner:
         image: Image.Image = pipeline.render_frame(request_from(params), on_progress=on_progress)
         return image
 
-    def _clip(
-        self, job: RenderJob, tmp: Path, report: ProgressReporter, prov: dict[str, Any]
-    ) -> Artifact:
+    def _clip(self, job: RenderJob, tmp: Path, report: ProgressReporter) -> Artifact:
         from studio.video import encode_video
 
-        image = self._frame(job.params["preview"], report.stage(0.0, 0.1, "Preview frame"))
         request: RenderRequest = request_from(job.params)
         pipeline = self.pipeline(job.params["pipeline"]["name"])
+        prov = self._provenance(job, pipeline)
+        image = None
+        if job.params.get("task", "image-to-video") == "image-to-video":
+            # Conditioned on the storyboard frame, so the clip looks like its preview.
+            image = self._preview_image(job.params["preview"], report)
         # The progress callback raises Cancelled on request; it unwinds through the frame
         # generator and the encoder, which leaves no partial file behind.
         frames = pipeline.render_clip(
@@ -157,6 +245,16 @@ class JobRunner:
         encode_video(frames, path, fps=request.fps, metadata=provenance.file_tags(prov))
         report(0.95, "Storing", force=True)
         return store_file(self.storage, path, "video/mp4", prov, job.owner)
+
+    def _preview_image(self, params: dict[str, Any], report: ProgressReporter) -> Image.Image:
+        """The shot's stored preview for these exact params, else a fresh render of it."""
+        digest = params_hash(params)
+        with session_scope(self.engine) as session:
+            artifact = lifecycle.succeeded_artifact(session, digest)
+        if artifact is not None and self.storage.exists(artifact.key):
+            with Image.open(self.storage.local_path(artifact.key)) as stored:
+                return stored.convert("RGB")
+        return self._frame(params, report.stage(0.0, 0.1, "Preview frame"))
 
     def _film(
         self, job: RenderJob, tmp: Path, report: ProgressReporter, prov: dict[str, Any]

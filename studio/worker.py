@@ -63,7 +63,7 @@ def execute(job_id: int) -> str:
     context.current = job_id
     workers.beat(context.engine, context.name, current_job_id=job_id, state="busy")
     try:
-        context.runner.run(job, context.name)
+        context.runner.execute(job, context.name)
     finally:
         context.current = None
         workers.beat(
@@ -113,7 +113,7 @@ def run_worker(
     from rq import SimpleWorker
 
     from pipelines.catalogue import Catalogue
-    from studio.api import make_storage
+    from studio.api import make_runner, make_storage
 
     global _context
     if settings.resolved_queue != "redis":
@@ -121,7 +121,7 @@ def run_worker(
     upgrade(settings.resolved_database_url)
     engine = make_engine(settings.resolved_database_url)
     catalogue = Catalogue.load(settings.pipelines_file)
-    runner = JobRunner(engine, make_storage(settings), catalogue, settings.lease_seconds)
+    runner = make_runner(settings, engine, make_storage(settings), catalogue)
     # A worker restricted with `only` loads those at once: it advertises them as warm, so the
     # dispatcher routes their jobs to the pipeline queues it listens on.
     for pipeline in dict.fromkeys([*(preload or []), *(only or [])]):

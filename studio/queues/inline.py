@@ -127,7 +127,7 @@ class InlineQueue:
         self._current = job.id
         try:
             log.info("job %s (%s) started", job.id, job.kind)
-            self.runner.run(job, self.worker)
+            self.runner.execute(job, self.worker)
         finally:
             self._current = None
         return True

@@ -28,8 +28,12 @@ def shot_rows(studio: Studio, project_id: int | None) -> list[list[Any]]:
 
 def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     pipelines_for = {
-        task: [e.name for e in studio.catalogue.for_task(task)]
-        for task in ("text-to-image", "image-to-video")
+        "text-to-image": [e.name for e in studio.catalogue.for_task("text-to-image")],
+        "image-to-video": [
+            e.name
+            for e in studio.catalogue
+            if e.supports("image-to-video") or e.supports("text-to-video")
+        ],
     }
     with gr.Accordion("Project style and format", open=False):
         with gr.Row():

@@ -1,0 +1,149 @@
+"""The studio rendering with real diffusers pipelines (tiny random weights, loaded from disk)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from pipelines.catalogue import Catalogue
+from studio import Studio
+from studio.video import probe, read_metadata
+
+SCRIPT = """EXT. ORCHARD - DAY
+
+Apples hang in the sun. A ladder leans on a tree. Two birds fly off. The wind rises.
+"""
+
+
+@pytest.fixture
+def catalogue_file(tiny_catalogue: Catalogue, tmp_path: Path) -> Path:
+    """The tiny catalogue plus two broken entries: missing weights, and out of memory."""
+    assert tiny_catalogue.source is not None
+    raw: dict[str, Any] = yaml.safe_load(tiny_catalogue.source.read_text())
+    raw["pipelines"]["missing-weights"] = {
+        **raw["pipelines"]["tiny-sd"],
+        "model_id": str(tmp_path / "no-such-model"),
+    }
+    raw["pipelines"]["exhausted"] = {
+        "tasks": ["text-to-image"],
+        "implementation": "tests.crashing:ExhaustedPipeline",
+    }
+    path = tmp_path / "pipelines.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def make_studio(root: Path, catalogue: Path, **settings: Any) -> Studio:
+    return Studio.local(root, pipelines_file=catalogue, **settings)
+
+
+@pytest.fixture
+def studio(tmp_path: Path, catalogue_file: Path) -> Iterator[Studio]:
+    with make_studio(tmp_path / "data", catalogue_file) as s:
+        yield s
+
+
+def new_project(studio: Studio, preview: str = "tiny-sd", clip: str = "tiny-svd") -> int:
+    project = studio.create_project(
+        "Orchard", height=64, fps=8, preview_pipeline=preview, clip_pipeline=clip
+    )
+    assert project.id is not None
+    for shot in studio.breakdown(project.id, SCRIPT):
+        studio.update_shot(shot.id, duration=1.0)  # type: ignore[arg-type]
+    return project.id
+
+
+def pixels(studio: Studio, job: Any) -> np.ndarray:
+    with Image.open(studio.artifact_path(job.artifact_id)) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+def test_previews_and_clips_render_through_the_queue(studio: Studio) -> None:
+    pid = new_project(studio)
+    previews = studio.preview(pid, wait=True, progress=False)
+    assert {j.status for j in previews} == {"succeeded"}, [j.error for j in previews]
+    with Image.open(studio.artifact_path(previews[0].artifact_id)) as png:  # type: ignore[arg-type]
+        embedded = json.loads(png.text["studio_provenance"])  # type: ignore[attr-defined]
+    details = embedded["pipeline_details"]
+    assert embedded["pipeline"] == "tiny-sd" and details["steps"] == 2
+    assert details["revision"] and details["model_id"].endswith("tiny-sd")
+    assert "torch" in embedded["libraries"] and embedded["model_revision"]
+    clips = studio.render(pid, wait=True, progress=False)
+    assert {j.status for j in clips} == {"succeeded"}, [j.error for j in clips]
+    info = probe(studio.artifact_path(clips[0].artifact_id))  # type: ignore[arg-type]
+    assert info.frames == 8 and info.width == studio.project(pid).width
+    tags = json.loads(
+        read_metadata(studio.artifact_path(clips[0].artifact_id))["studio_provenance"]  # type: ignore[arg-type]
+    )
+    assert tags["pipeline"] == "tiny-svd" and tags["params"]["task"] == "image-to-video"
+    # Each pipeline was loaded once for all its jobs: the cache kept it warm.
+    assert studio.runner.cache.loads == {"tiny-sd": 1, "tiny-svd": 1}
+
+
+def test_batched_previews_equal_one_at_a_time(tmp_path: Path, catalogue_file: Path) -> None:
+    results = {}
+    for batch in (1, 4):
+        with make_studio(tmp_path / f"b{batch}", catalogue_file, preview_batch=batch) as s:
+            jobs = s.preview(new_project(s), wait=True, progress=False)
+            assert {j.status for j in jobs} == {"succeeded"}
+            results[batch] = [pixels(s, j) for j in jobs]
+            starts = [j.started_at for j in jobs if j.started_at]
+            spread = (max(starts) - min(starts)).total_seconds()
+            if batch == 4:
+                assert spread < 1.0  # claimed together, rendered in one call
+    assert len(results[1]) == len(results[4]) >= 3
+    for one, batched in zip(results[1], results[4], strict=True):
+        assert np.abs(one - batched).max() <= 1  # same seeds, same pictures
+
+
+def test_cancel_mid_render_and_the_pipeline_stays_usable(studio: Studio) -> None:
+    pid = new_project(studio)
+    shot = studio.shots(pid)[0]
+    studio.update_shot(shot.id, duration=60)  # type: ignore[arg-type]
+    (job,) = studio.render(pid, [shot.id])  # type: ignore[list-item]
+    while studio.job(job.id).progress < 0.2:  # type: ignore[arg-type]
+        assert studio.job(job.id).status in ("queued", "running")  # type: ignore[arg-type]
+    studio.cancel(job.id)  # type: ignore[arg-type]
+    (done,) = studio.wait([job], progress=False, timeout=60)
+    assert done.status == "cancelled" and done.artifact_id is None
+    (next_job,) = studio.render(pid, [studio.shots(pid)[1].id], wait=True, progress=False)
+    assert next_job.status == "succeeded"
+
+
+def test_progress_events_follow_the_denoising_steps(studio: Studio) -> None:
+    events: list[dict[str, Any]] = []
+    studio.runner.publish = events.append
+    pid = new_project(studio)
+    studio.update_project(pid, height=480)  # slower, so progress is reported in between
+    jobs = studio.preview(pid, wait=True, progress=False)
+    assert all(j.status == "succeeded" for j in jobs)
+    finished = {e["job"] for e in events if e.get("finished")}
+    assert finished == {j.id for j in jobs}
+    fractions = [e["progress"] for e in events if "progress" in e]
+    assert fractions and all(0 <= f <= 1 for f in fractions)
+
+
+def test_missing_weights_and_out_of_memory_fail_clearly_and_the_queue_moves_on(
+    studio: Studio, tmp_path: Path
+) -> None:
+    broken = new_project(studio, preview="missing-weights")
+    exhausted = new_project(studio, preview="exhausted")
+    fine = new_project(studio)
+    jobs = studio.preview(broken) + studio.preview(exhausted) + studio.preview(fine)
+    final = studio.wait(jobs, progress=False, timeout=120)
+    by_project: dict[int, set[str]] = {}
+    for job in final:
+        by_project.setdefault(job.project_id, set()).add(job.status)
+    assert by_project == {broken: {"failed"}, exhausted: {"failed"}, fine: {"succeeded"}}
+    missing = next(j for j in final if j.project_id == broken)
+    assert str(tmp_path / "no-such-model") in (missing.error or "")
+    assert "Traceback" not in (missing.error or "")
+    oom = next(j for j in final if j.project_id == exhausted)
+    assert "out of memory" in (oom.error or "").lower() and "Traceback" not in (oom.error or "")
