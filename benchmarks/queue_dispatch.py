@@ -1,6 +1,7 @@
 """Dispatch overhead: tiny jobs through the studio's Redis queue vs bare RQ, side by side.
 
-Both sides use the same Redis and one worker process each (RQ's SimpleWorker: no fork).
+Both sides use the same Redis and one worker process each (RQ's SimpleWorker: no fork),
+started before the clock starts; the benchmark empties the Redis database it is given.
 - bare RQ: N jobs of a function that does nothing.
 - studio: N preview jobs of the weightless `draft` pipeline at its smallest size (114×64), so
   each job is a few milliseconds of drawing plus everything the studio adds: the database row
@@ -36,22 +37,17 @@ def percentile(values: list[float], q: float) -> float:
 
 def bare_rq(redis_url: str, jobs: int) -> tuple[float, list[float]]:
     from redis import Redis
-    from rq import Queue
+    from rq import Queue, Worker
 
     redis = Redis.from_url(redis_url)
     queue = Queue("bench-bare", connection=redis)
     queue.empty()
-    enqueued = [
-        queue.enqueue("benchmarks.queue_dispatch.noop", result_ttl=600) for _ in range(jobs)
-    ]
-    started = time.monotonic()
-    subprocess.run(
+    worker = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "rq.cli",
             "worker",
-            "--burst",
             "-w",
             "rq.SimpleWorker",
             "--url",
@@ -60,11 +56,23 @@ def bare_rq(redis_url: str, jobs: int) -> tuple[float, list[float]]:
             "bench-bare",
         ],
         cwd=ROOT,
-        check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    elapsed = time.monotonic() - started
+    try:
+        while not Worker.all(connection=redis):
+            time.sleep(0.05)  # the worker is up: time dispatch, not process start (both sides)
+        started = time.monotonic()
+        enqueued = [
+            queue.enqueue("benchmarks.queue_dispatch.noop", result_ttl=600) for _ in range(jobs)
+        ]
+        for job in enqueued:
+            while job.get_status(refresh=True) != "finished":
+                time.sleep(0.01)
+        elapsed = time.monotonic() - started
+    finally:
+        worker.terminate()
+        worker.wait(30)
     latencies = []
     for job in enqueued:
         job.refresh()

@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     def _backends_have_what_they_need(self) -> Settings:
         if self.queue == "redis" and not self.redis_url:
             raise ValueError("queue 'redis' needs redis_url (STUDIO_REDIS_URL=redis://host:6379/0)")
+        if self.worker_stale_seconds < self.lease_seconds / 3 * 2:
+            raise ValueError(
+                f"worker_stale_seconds ({self.worker_stale_seconds:g}) must be at least two "
+                f"heartbeats (2 × lease_seconds / 3 = {self.lease_seconds / 3 * 2:g})"
+            )
         if self.storage_backend == "s3" and not self.s3_bucket:
             raise ValueError("storage_backend 's3' needs s3_bucket (STUDIO_S3_BUCKET)")
         return self

@@ -7,11 +7,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+_MIGRATION_LOCK = 0x5747_4449_4F  # any constant: the advisory lock id for migrations
 
 
 def make_engine(url: str) -> Engine:
@@ -62,8 +63,20 @@ def upgrade(url: str, revision: str = "head") -> None:
     """Apply migrations (creates the database file for SQLite)."""
     from alembic import command
 
-    make_engine(url).dispose()  # creates the SQLite parent directory
-    command.upgrade(alembic_config(url), revision)
+    engine = make_engine(url)  # also creates the SQLite parent directory
+    try:
+        if engine.dialect.name == "postgresql":
+            # Workers and app replicas may start together: one migrates, the others wait.
+            with engine.connect() as lock:
+                lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
+                try:
+                    command.upgrade(alembic_config(url), revision)
+                finally:
+                    lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
+        else:
+            command.upgrade(alembic_config(url), revision)
+    finally:
+        engine.dispose()
 
 
 def current_revision(engine: Engine) -> str | None:

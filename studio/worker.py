@@ -73,6 +73,7 @@ def execute(job_id: int) -> str:
             state="idle",
             pipelines=context.runner.loaded,
         )
+        context.after_job()  # a slot is free: top the queue up now, not at the next tick
     return "done"
 
 

@@ -257,3 +257,24 @@ def test_a_job_that_kills_every_worker_is_quarantined(
     finally:
         farm.stop_all()
         Redis.from_url(url).flushdb()
+
+
+def test_a_worker_restarted_under_its_name_does_not_pin_its_old_job(
+    studio: Studio, farm: Farm
+) -> None:
+    farm.start_worker("w1")
+    pid = project(studio, duration=20, fps=24, height=240)
+    (job,) = studio.render(pid, [studio.shots(pid)[0].id])  # type: ignore[list-item]
+    assert job.id is not None
+    wait_for(
+        lambda: 0.1 < studio.job(job.id).progress < 0.6, 60, "render start", lambda: farm.log("w1")
+    )
+    farm.kill("w1")
+    farm.start_worker("w1")  # a supervisor restarting it at once, same name
+    (done,) = wait_for(
+        lambda: finished(studio, [job.id]),
+        90,
+        "the job",  # type: ignore[list-item]
+        lambda: describe(studio, [job.id]) + farm.log("w1"),
+    )
+    assert done.status == "succeeded" and done.attempts == 2
