@@ -121,6 +121,10 @@ class Catalogue:
             raise CatalogueError(f"{source}: expected a non-empty 'pipelines:' mapping")
         return cls({name: _entry(name, spec, source) for name, spec in items.items()}, source)
 
+    def with_entries(self, extra: Mapping[str, PipelineEntry]) -> Catalogue:
+        """A new catalogue with `extra` entries added (e.g. saved presets)."""
+        return Catalogue({**self._entries, **extra}, self.source)
+
     def get(self, name: str) -> PipelineEntry:
         try:
             return self._entries[name]

@@ -21,10 +21,10 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from credits.pricing import estimate_cost
-from pipelines.catalogue import Catalogue
+from pipelines.catalogue import Catalogue, PipelineEntry
 from storage.base import Storage, StorageError
 from storage.local import LocalStorage
-from studio import lifecycle, workers
+from studio import lab, lifecycle, workers
 from studio.artifacts import store_file
 from studio.breakdown import break_down
 from studio.config import Settings, load_settings
@@ -39,12 +39,13 @@ from studio.models import (
     RenderJob,
     Shot,
     Worker,
+    ident,
     utcnow,
 )
 from studio.params import resolve_clip, resolve_preview
 from studio.queues import InlineQueue, QueueBackend
 from studio.runner import JobRunner
-from studio.validation import film_options, number, project_fields, shot_fields
+from studio.validation import film_options, number, project_fields, shot_fields, text
 
 
 def make_storage(settings: Settings) -> Storage:
@@ -108,7 +109,7 @@ class Studio:
             upgrade(url)
         self.engine = make_engine(url)
         self.storage: Storage = make_storage(settings)
-        self.catalogue = Catalogue.load(settings.pipelines_file)
+        self.catalogue = lab.with_presets(Catalogue.load(settings.pipelines_file), self.engine)
         self.runner = make_runner(settings, self.engine, self.storage, self.catalogue)
         self.queue: QueueBackend = make_queue(settings, self.engine, self.runner, self.catalogue)
         if start_worker:
@@ -158,7 +159,8 @@ class Studio:
 
     def projects(self) -> list[Project]:
         with self._session() as session:
-            return list(session.exec(select(Project).order_by(col(Project.id).desc())).all())
+            query = select(Project).where(Project.kind == "film")
+            return list(session.exec(query.order_by(col(Project.id).desc())).all())
 
     def project(self, project_id: int) -> Project:
         with self._session() as session:
@@ -526,6 +528,114 @@ class Studio:
             owner,
             suffix=path.suffix.lower(),
         )
+
+    # ---- the Lab ----------------------------------------------------------------------------
+    def lab_project(self, owner: str = "local") -> Project:
+        """The hidden project that holds an owner's Lab renders."""
+        with self._session() as session:
+            query = select(Project).where(Project.kind == "lab", Project.owner == owner)
+            project = session.exec(query).first()
+            if project is None:
+                project = Project(name="Lab", kind="lab", owner=owner)
+                session.add(project)
+                session.flush()
+            return project
+
+    def lab_run(
+        self,
+        pipeline: str,
+        prompt: str,
+        *,
+        negative_prompt: str = "",
+        seed: int = 0,
+        overrides: dict[str, Any] | None = None,
+        owner: str = "local",
+        wait: bool = False,
+        progress: bool = True,
+    ) -> RenderJob:
+        """One render of a catalogue pipeline with tweaked parameters (see studio.lab.KNOBS)."""
+        return self.lab_sweep(
+            pipeline,
+            prompt,
+            axes={},
+            negative_prompt=negative_prompt,
+            seed=seed,
+            overrides=overrides,
+            owner=owner,
+            wait=wait,
+            progress=progress,
+        )[0]
+
+    def lab_sweep(
+        self,
+        pipeline: str,
+        prompt: str,
+        *,
+        axes: dict[str, list[Any]],
+        negative_prompt: str = "",
+        seed: int = 0,
+        overrides: dict[str, Any] | None = None,
+        owner: str = "local",
+        wait: bool = False,
+        progress: bool = True,
+    ) -> list[RenderJob]:
+        """A grid over up to two parameters (e.g. seed × guidance), one queued job per cell."""
+        prompt = text(prompt, "Prompt", 2000, required=True)
+        negative_prompt = text(negative_prompt, "Negative prompt", 1000)
+        base = lab.check_overrides(overrides)
+        seed = lab.check_knob("seed", seed)
+        cells = lab.sweep_cells(axes) if axes else [{}]
+        project_id = ident(self.lab_project(owner))
+        jobs = []
+        with self._session() as session:
+            for cell in cells:
+                tweaks = {**base, **{k: v for k, v in cell.items() if k != "seed"}}
+                kind, params = lab.lab_params(
+                    self.catalogue,
+                    pipeline,
+                    prompt,
+                    negative_prompt,
+                    cell.get("seed", seed),
+                    tweaks,
+                )
+                params["cell"] = cell
+                jobs.append(
+                    lifecycle.submit(
+                        session,
+                        kind=kind,
+                        project_id=project_id,
+                        shot_id=None,
+                        params=params,
+                        owner=owner,
+                        max_attempts=self.settings.max_attempts,
+                        artifact_available=self._artifact_available,
+                    )
+                )
+        self._wake(jobs)
+        return self.wait(jobs, progress=progress) if wait else jobs
+
+    def lab_jobs(self, owner: str = "local", limit: int = 60) -> list[RenderJob]:
+        return self.jobs(ident(self.lab_project(owner)), limit=limit)
+
+    def save_preset(
+        self,
+        name: str,
+        pipeline: str,
+        overrides: dict[str, Any] | None = None,
+        *,
+        lora_scale: float | None = None,
+        description: str = "",
+    ) -> PipelineEntry:
+        """Save tweaks as a catalogue entry that shots and projects can use by `name`."""
+        with self._session() as session:
+            lab.save_preset(
+                session, self.catalogue, name, pipeline, overrides or {}, lora_scale, description
+            )
+        base = Catalogue.load(self.settings.pipelines_file)
+        self.catalogue = lab.with_presets(base, self.engine)
+        self.runner.catalogue = self.catalogue
+        self.runner.cache.unload(name)  # an updated preset loads afresh
+        return self.catalogue.get(name)
 
     # ---- jobs and takes -------------------------------------------------------------------
     def jobs(

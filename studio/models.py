@@ -55,6 +55,8 @@ class Project(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     owner: str = Field(default="local", index=True, max_length=64)
     name: str = Field(max_length=200)
+    # "film" (what creators see) or "lab" (the hidden home of Lab experiments, one per owner)
+    kind: str = Field(default="film", max_length=16, sa_column_kwargs={"server_default": "film"})
     script: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     style_prompt: str = Field(default="", max_length=1000)
     negative_prompt: str = Field(default="", max_length=1000)
@@ -154,6 +156,18 @@ class QueuePause(SQLModel, table=True):
 
     owner: str = Field(primary_key=True, max_length=64)
     paused_at: datetime = Field(default_factory=utcnow)
+
+
+class Preset(SQLModel, table=True):
+    """A Lab preset: a catalogue entry's tweaked defaults under a new pipeline name. Kept in
+    the database so every worker of a farm can render it."""
+
+    name: str = Field(primary_key=True, max_length=64)
+    base: str = Field(max_length=100)
+    overrides: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    description: str = Field(default="", max_length=200)
+    owner: str = Field(default="local", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 def ident(row: Project | Shot | Artifact | RenderJob) -> int:

@@ -58,16 +58,22 @@ def pipeline_params(catalogue: Catalogue, name: str, task: str) -> dict[str, Any
     }
 
 
-def resolve_preview(
-    catalogue: Catalogue, project: Project, shot: Shot, number: int
+def resolve_preview_request(
+    catalogue: Catalogue, pipeline: str, request: RenderRequest
 ) -> dict[str, Any]:
-    pipeline = shot.preview_pipeline or project.preview_pipeline
     return {
         "version": PARAMS_VERSION,
         "kind": JobKind.preview.value,
         "pipeline": pipeline_params(catalogue, pipeline, "text-to-image"),
-        "request": shot_request(project, shot, number).as_dict(),
+        "request": request.as_dict(),
     }
+
+
+def resolve_preview(
+    catalogue: Catalogue, project: Project, shot: Shot, number: int
+) -> dict[str, Any]:
+    pipeline = shot.preview_pipeline or project.preview_pipeline
+    return resolve_preview_request(catalogue, pipeline, shot_request(project, shot, number))
 
 
 def clip_task(catalogue: Catalogue, name: str) -> str:

@@ -96,6 +96,11 @@ class JobRunner:
         return sorted(self.cache.loaded())
 
     def pipeline(self, name: str) -> Any:
+        if name not in self.catalogue:
+            # Perhaps a Lab preset saved (by any process) since this one loaded its catalogue.
+            from studio.lab import with_presets
+
+            self.catalogue = with_presets(self.catalogue, self.engine)
         return self.cache.get(self.catalogue.get(name))
 
     def execute(self, job: RenderJob, worker: str) -> None:

@@ -115,13 +115,14 @@ def run_worker(
 
     from pipelines.catalogue import Catalogue
     from studio.api import make_runner, make_storage
+    from studio.lab import with_presets
 
     global _context
     if settings.resolved_queue != "redis":
         raise ValueError("A worker needs the Redis queue: set STUDIO_REDIS_URL")
     upgrade(settings.resolved_database_url)
     engine = make_engine(settings.resolved_database_url)
-    catalogue = Catalogue.load(settings.pipelines_file)
+    catalogue = with_presets(Catalogue.load(settings.pipelines_file), engine)
     runner = make_runner(settings, engine, make_storage(settings), catalogue)
     # A worker restricted with `only` loads those at once: it advertises them as warm, so the
     # dispatcher routes their jobs to the pipeline queues it listens on.
