@@ -1,4 +1,5 @@
-"""The Gradio UI: a project bar over four tabs (Script, Storyboard, Render queue, Film).
+"""The Gradio UI: a project bar over the tabs (Script & shots, Storyboard, Render queue,
+Film, Lab, Workers).
 
 Every handler calls the `Studio` Python API — the UI holds no logic of its own.
 """
@@ -10,7 +11,7 @@ from typing import Any
 import gradio as gr
 
 from studio.api import Studio
-from studio.ui import film_tab, queue_tab, script_tab, storyboard_tab, workers_tab
+from studio.ui import film_tab, lab_tab, queue_tab, script_tab, storyboard_tab, workers_tab
 from studio.ui.common import guarded, project_choices
 
 
@@ -44,10 +45,12 @@ def build_ui(studio: Studio) -> gr.Blocks:
                 queue = queue_tab.build(studio, project)
             with gr.Tab("Film", id="film"):
                 film = film_tab.build(studio, project)
+            with gr.Tab("Lab", id="lab"):
+                lab = lab_tab.build(studio)
             with gr.Tab("Workers", id="workers"):
                 farm = workers_tab.build(studio)
 
-        tabs = (script, board, queue, film, farm)
+        tabs = (script, board, queue, film, lab, farm)
         tab_outputs = [component for tab in tabs for component in tab.outputs]
 
         def refresh_tabs(project_id: Any) -> list[Any]:

@@ -10,6 +10,7 @@ import gradio as gr
 from studio.api import Studio
 from studio.models import JobStatus, RenderJob
 from studio.ui.common import Refresh, guarded, require_project, shot_choices
+from studio.validation import number
 
 STATUS_COLOURS = {
     "queued": "#888",
@@ -56,6 +57,10 @@ def _row(job: RenderJob, numbers: dict[int | None, int], positions: dict[int, in
     )
 
 
+def job_number(value: Any) -> int:
+    return int(number(str(value).strip().lstrip("#"), "Job #", 1, 2**31 - 1, integer=True))
+
+
 def take_choices(studio: Studio, shot_id: Any) -> tuple[list[tuple[str, int]], Any]:
     if shot_id is None:
         return [], None
@@ -87,20 +92,11 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     status = gr.Markdown("", elem_id="queue-status")
     table = gr.HTML("<p>No project selected.</p>", elem_id="queue")
     with gr.Row():
-        job_id = gr.Number(
-            label="Job #", value=None, precision=0, minimum=1, scale=1, elem_id="job-id"
-        )
+        job_id = gr.Textbox(label="Job #", placeholder="e.g. 12", scale=1, elem_id="job-id")
         cancel = gr.Button("Cancel", variant="stop")
         retry = gr.Button("Retry")
         bump = gr.Button("Raise priority")
-        before = gr.Number(
-            label="…or move it before job #",
-            value=None,
-            precision=0,
-            minimum=1,
-            scale=1,
-            elem_id="before-id",
-        )
+        before = gr.Textbox(label="…or move it before job #", scale=1, elem_id="before-id")
         move = gr.Button("Move")
     with gr.Row():
         pause = gr.Button("Pause my queue", elem_id="pause-queue")
@@ -143,7 +139,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             pid = require_project(project_id)
             if number in (None, ""):
                 raise gr.Error("Enter a job number from the table.", print_exception=False)
-            job = studio.job(int(number))
+            job = studio.job(job_number(number))
             if job.project_id != pid:
                 raise gr.Error(f"Job #{job.id} belongs to another project.", print_exception=False)
             verb = {"cancel": studio.cancel, "retry": studio.retry, "bump": studio.raise_priority}
@@ -183,9 +179,9 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         pid = require_project(project_id)
         if number in (None, "") or before_number in (None, ""):
             raise gr.Error("Enter both job numbers.", print_exception=False)
-        studio.move_before(int(number), int(before_number))
+        studio.move_before(job_number(number), job_number(before_number))
         return [
-            f"Job #{int(number)} now runs before job #{int(before_number)}.",
+            f"Job #{job_number(number)} now runs before job #{job_number(before_number)}.",
             queue_html(studio, pid),
         ]
 

@@ -1,0 +1,181 @@
+"""Lab tab: tweak a catalogue pipeline like a notebook would: one render, or a sweep over up
+to two parameters, results side by side; keep a good setting as a preset shots can use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from studio.api import Studio
+from studio.lab import KNOBS, SWEEPABLE
+from studio.models import JobStatus, RenderJob
+from studio.ui.common import Refresh, guarded, summary, wait_with_progress
+
+KNOB_LABELS = {
+    "steps": "Steps",
+    "guidance": "Guidance",
+    "width": "Width",
+    "height": "Height",
+    "num_frames": "Frames (video)",
+    "strength": "Strength (image-to-video)",
+}
+
+
+def parse_values(text: str, name: str) -> list[Any]:
+    """ "1, 2, 3" → [1.0, 2.0, 3.0] (the Lab checks ranges); schedulers stay text."""
+    values = [v.strip() for v in (text or "").split(",") if v.strip()]
+    if name == "scheduler":
+        return values
+    try:
+        return [float(v) for v in values]
+    except ValueError:
+        raise gr.Error(
+            f"Values for {name} must be numbers separated by commas", print_exception=False
+        ) from None
+
+
+def caption(job: RenderJob) -> str:
+    cell = job.params.get("cell") or {}
+    extra = job.params.get("request", {}).get("extra", {})
+    shown = {**extra, **cell, "seed": job.params.get("request", {}).get("seed")}
+    text = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
+    return f"#{job.id} {job.params['pipeline']['name']}: {text}"
+
+
+def results(studio: Studio, jobs: list[RenderJob]) -> list[tuple[str, str]]:
+    return [
+        (str(studio.artifact_path(j.artifact_id)), caption(j))
+        for j in jobs
+        if j.status == JobStatus.succeeded.value and j.artifact_id
+    ]
+
+
+def build(studio: Studio) -> Refresh:
+    names = studio.catalogue.names()
+    gr.Markdown(
+        "Tweak a pipeline and compare. Blank fields use the pipeline's defaults. "
+        "Renders go through the render queue like any job."
+    )
+    with gr.Row():
+        with gr.Column(scale=2):
+            pipeline = gr.Dropdown(
+                names, value=names[0] if names else None, label="Pipeline", elem_id="lab-pipeline"
+            )
+            prompt = gr.Textbox(label="Prompt", lines=2, elem_id="lab-prompt")
+            negative = gr.Textbox(label="Negative prompt")
+            with gr.Row():
+                seed = gr.Number(label="Seed", value=0, precision=0, minimum=0)
+                scheduler = gr.Textbox(
+                    label="Scheduler (class name)", placeholder="EulerDiscreteScheduler"
+                )
+            knobs: dict[str, Any] = {}
+            names_ = list(KNOBS)
+            for row in (names_[:3], names_[3:]):
+                with gr.Row():
+                    for name in row:
+                        # Text, not Number: blank must mean "the pipeline's default".
+                        knobs[name] = gr.Textbox(label=KNOB_LABELS[name], placeholder="default")
+            run = gr.Button("Run", variant="primary", elem_id="lab-run")
+        with gr.Column(scale=2):
+            gr.Markdown("**Sweep**: a grid over one or two parameters (comma-separated values).")
+            with gr.Row():
+                axis1 = gr.Dropdown(list(SWEEPABLE), value="seed", label="Parameter 1")
+                values1 = gr.Textbox(label="Values", value="1, 2, 3", elem_id="lab-values1")
+            with gr.Row():
+                axis2 = gr.Dropdown(["", *SWEEPABLE], value="", label="Parameter 2")
+                values2 = gr.Textbox(label="Values", elem_id="lab-values2")
+            sweep = gr.Button("Run sweep", elem_id="lab-sweep")
+            gr.Markdown(
+                "**Save as preset**: the settings on the left become a pipeline name "
+                "that projects and shots can choose."
+            )
+            with gr.Row():
+                preset_name = gr.Textbox(
+                    label="Preset name", placeholder="moody-sdxl", elem_id="lab-preset-name"
+                )
+                lora_scale = gr.Textbox(
+                    label="LoRA scale (if the pipeline has LoRAs)", placeholder="unchanged"
+                )
+            save = gr.Button("Save preset", elem_id="lab-save")
+    status = gr.Markdown("", elem_id="lab-status")
+    gallery = gr.Gallery(
+        label="Results", columns=4, height="auto", format="png", elem_id="lab-results"
+    )
+
+    def tweaks(sched: str, *values: Any) -> dict[str, Any]:
+        found = {name: v.strip() for name, v in zip(knobs, values, strict=True) if v and v.strip()}
+        if sched and sched.strip():
+            found["scheduler"] = sched.strip()
+        return found
+
+    inputs = [pipeline, prompt, negative, seed, scheduler, *knobs.values()]
+
+    @guarded
+    def on_run(
+        name: str,
+        text: str,
+        neg: str,
+        seed_: Any,
+        sched: str,
+        *values: Any,
+        progress: gr.Progress = gr.Progress(),
+    ) -> list[Any]:
+        job = studio.lab_run(
+            name, text, negative_prompt=neg, seed=seed_ or 0, overrides=tweaks(sched, *values)
+        )
+        jobs = wait_with_progress(studio, [job], progress, "Lab")
+        return [results(studio, jobs), summary(jobs, "Lab run")]
+
+    @guarded
+    def on_sweep(
+        name: str,
+        text: str,
+        neg: str,
+        seed_: Any,
+        sched: str,
+        *rest: Any,
+        progress: gr.Progress = gr.Progress(),
+    ) -> list[Any]:
+        values, (a1, v1, a2, v2) = rest[: len(KNOBS)], rest[len(KNOBS) :]
+        axes = {a1: parse_values(v1, a1)}
+        if a2:
+            if a2 == a1:
+                raise gr.Error("Choose two different parameters.", print_exception=False)
+            axes[a2] = parse_values(v2, a2)
+        jobs = studio.lab_sweep(
+            name,
+            text,
+            axes=axes,
+            negative_prompt=neg,
+            seed=seed_ or 0,
+            overrides=tweaks(sched, *values),
+        )
+        jobs = wait_with_progress(studio, jobs, progress, "Sweep")
+        return [results(studio, jobs), summary(jobs, "Sweep")]
+
+    @guarded
+    def on_save(name: str, preset: str, scale: Any, sched: str, *values: Any) -> list[Any]:
+        entry = studio.save_preset(
+            preset.strip(),
+            name,
+            tweaks(sched, *values),
+            lora_scale=None if scale in (None, "") else scale,
+        )
+        choices = studio.catalogue.names()
+        return [
+            gr.Dropdown(choices=choices, value=entry.name),
+            f"Preset **{entry.name}** saved: choose it as a preview or clip pipeline "
+            "in a project's settings (reload the page to see it there).",
+        ]
+
+    run.click(on_run, inputs, [gallery, status])
+    sweep.click(on_sweep, [*inputs, axis1, values1, axis2, values2], [gallery, status])
+    save.click(
+        on_save, [pipeline, preset_name, lora_scale, scheduler, *knobs.values()], [pipeline, status]
+    )
+
+    def refresh(_project_id: Any) -> list[Any]:
+        return [results(studio, list(reversed(studio.lab_jobs(limit=24))))]
+
+    return Refresh(refresh, [gallery])
