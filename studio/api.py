@@ -615,7 +615,10 @@ class Studio:
         return self.wait(jobs, progress=progress) if wait else jobs
 
     def lab_jobs(self, owner: str = "local", limit: int = 60) -> list[RenderJob]:
-        return self.jobs(ident(self.lab_project(owner)), limit=limit)
+        with self._session() as session:
+            query = select(Project.id).where(Project.kind == "lab", Project.owner == owner)
+            project_id = session.exec(query).first()
+        return [] if project_id is None else self.jobs(project_id, limit=limit)
 
     def save_preset(
         self,

@@ -1,0 +1,287 @@
+"""Studio overhead on a real diffusers render: a preview job vs the bare diffusers call.
+
+Builds the tiny pipelines (pipelines.tiny) in a temp folder and writes a catalogue with a
+`bench-sd` entry: the `tiny-sd` weights with more work per render (defaults: 25 steps at
+64×64, about 1.5 s on one CPU thread). Then the same render, side by side in one run:
+- studio: `Studio.local(tmp, pipelines_file=…)`, one preview job of `bench-sd` submitted and
+  waited for — database rows and state changes, the inline queue, the pipeline cache,
+  progress writes, PNG encoding with provenance, content-addressed storage and its sidecar;
+- bare: `StableDiffusionPipeline.from_pretrained(folder)` called with the same prompt, steps,
+  guidance, size and seed (`torch.Generator("cpu").manual_seed(seed)`), output_type pil.
+Both are warmed first (one load each; the studio's pipeline cache keeps it). Each measured
+render uses a new seed — a new job, so the render cache cannot answer — and the bare call
+uses the same seeds; the two alternate so a change in machine load hits both alike. The
+studio's PNG is checked to hold the bare call's pixels. Prints median and min–max of each,
+then `overhead_ratio=<studio median / bare median>` last.
+
+    python benchmarks/pipeline_overhead.py [--runs N] [--steps S] [--size PX] [--threads T]
+                                           [--poll S] [--tiny-dir DIR] [--profile]
+
+`--poll` is how often `Studio.wait` looks at the database (the API's default is 0.2 s, which
+adds up to that much latency per job without using the CPU). `--profile` runs cProfile on
+the studio's measured jobs (the submitting thread and the render worker thread) and prints
+where the time outside the diffusers call goes, per job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# Run as a script from anywhere: make the repository root importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tiny models are local: never touch the hub
+
+import numpy as np
+import yaml
+from PIL import Image
+
+PROMPT = "a lighthouse on a cliff in a storm, waves breaking"
+GUIDANCE = 5.0
+WARM_SEED = 999
+
+
+def bench_catalogue(folder: Path, steps: int, size: int) -> Path:
+    """The tiny catalogue plus `bench-sd`: tiny-sd's weights, `steps` steps at size×size."""
+    source = folder / "pipelines.yaml"
+    if not source.is_file():
+        from pipelines.tiny import make_tiny
+
+        started = time.perf_counter()
+        make_tiny(folder)
+        print(f"make_tiny: {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    raw: dict[str, Any] = yaml.safe_load(source.read_text(encoding="utf-8"))
+    raw["pipelines"]["bench-sd"] = {
+        **raw["pipelines"]["tiny-sd"],
+        "description": "tiny-sd with more work per render (benchmarks/pipeline_overhead.py)",
+        "defaults": {"steps": steps, "guidance": GUIDANCE, "width": size, "height": size},
+    }
+    path = folder / "bench-pipelines.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
+
+
+class Bare:
+    """The diffusers call on its own."""
+
+    def __init__(self, folder: Path, steps: int, size: int) -> None:
+        import torch
+        from diffusers import StableDiffusionPipeline
+
+        self.torch, self.steps, self.size = torch, steps, size
+        self.pipe = StableDiffusionPipeline.from_pretrained(str(folder))
+        self.pipe.set_progress_bar_config(disable=True)
+
+    def render(self, seed: int) -> Image.Image:
+        image: Image.Image = self.pipe(
+            PROMPT,
+            num_inference_steps=self.steps,
+            guidance_scale=GUIDANCE,
+            width=self.size,
+            height=self.size,
+            generator=self.torch.Generator("cpu").manual_seed(seed),
+            output_type="pil",
+        ).images[0]
+        return image
+
+
+class InStudio:
+    """One preview job per render, through a local studio (SQLite, local storage, inline)."""
+
+    def __init__(self, data_dir: Path, catalogue: Path, size: int, poll: float) -> None:
+        from studio import Studio
+
+        self.studio = Studio.local(data_dir, pipelines_file=catalogue)
+        self.poll = poll
+        project = self.studio.create_project(
+            "overhead",
+            aspect_ratio="1:1",
+            height=size,  # 1:1 at `size`: the request is size×size, as the bare call renders
+            preview_pipeline="bench-sd",
+            clip_pipeline="draft",
+        )
+        assert project.id is not None
+        self.project_id = project.id
+        self.shots: dict[int, int] = {}
+        self.jobs: list[Any] = []
+
+    def add_shot(self, seed: int) -> None:
+        shot = self.studio.add_shot(self.project_id, PROMPT, seed=seed, duration=1.0)
+        assert shot.id is not None
+        self.shots[seed] = shot.id
+
+    def render(self, seed: int) -> Any:
+        (job,) = self.studio.preview(self.project_id, [self.shots[seed]])
+        (done,) = self.studio.wait([job], progress=False, poll=self.poll)
+        if done.status != "succeeded" or done.cache_hit:
+            raise RuntimeError(f"job #{done.id}: {done.status} {done.error or done.message}")
+        self.jobs.append(done)
+        return done
+
+    def image(self, job: Any) -> Image.Image:
+        with Image.open(self.studio.artifact_path(job.artifact_id)) as png:
+            return png.convert("RGB")
+
+    def close(self) -> None:
+        self.studio.close()
+
+
+def timed(action: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = action()
+    return time.perf_counter() - started, result
+
+
+def spread(values: list[float]) -> str:
+    return f"{min(values):.3f}–{max(values):.3f}"
+
+
+def attach_worker_profiler(studio: InStudio, profiler: cProfile.Profile) -> None:
+    """Profile `runner.execute` in the inline worker thread (cProfile sees one thread)."""
+    runner = studio.studio.runner
+    execute = runner.execute
+
+    def profiled(job: Any, worker: str) -> None:
+        profiler.enable()
+        try:
+            execute(job, worker)
+        finally:
+            profiler.disable()
+
+    runner.execute = profiled  # type: ignore[method-assign]
+
+
+def report_profile(name: str, profiler: cProfile.Profile, jobs: int, limit: int = 30) -> None:
+    """The functions of the studio, its libraries and the call around diffusers, by
+    cumulative ms per job (the diffusers pipeline's own __call__ is shown once for scale)."""
+    stats = pstats.Stats(profiler)
+    rows = []
+    for (filename, line, func), (_cc, _nc, _tt, cumtime, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        rows.append((cumtime, f"{_short(filename)}:{line}:{func}"))
+    rows.sort(reverse=True)
+    print(f"\n-- profile: {name} (cumulative ms per job, {jobs} jobs) --")
+    for cumtime, where in rows[:limit]:
+        print(f"{cumtime / jobs * 1000:10.1f}  {where}")
+
+
+def _short(filename: str) -> str:
+    for marker in ("/site-packages/", "/lib/python3.11/"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    root = str(Path(__file__).resolve().parents[1]) + "/"
+    return filename.removeprefix(root)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7, help="measured renders each (default 7)")
+    parser.add_argument("--steps", type=int, default=25, help="denoising steps (default 25)")
+    parser.add_argument("--size", type=int, default=64, help="width = height, ≥ 64 (default 64)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument(
+        "--poll", type=float, default=0.02, help="Studio.wait poll interval, s (default 0.02)"
+    )
+    parser.add_argument("--tiny-dir", type=Path, help="reuse (or build) the tiny set here")
+    parser.add_argument("--profile", action="store_true", help="cProfile the studio path")
+    args = parser.parse_args(argv)
+    if args.size < 64 or args.size % 8:
+        parser.error("--size must be a multiple of 8, at least 64 (the studio's minimum height)")
+
+    import torch
+
+    torch.set_num_threads(args.threads)  # process-wide: the studio's worker thread too
+
+    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
+        folder = (args.tiny_dir or Path(tmp) / "tiny").resolve()
+        catalogue = bench_catalogue(folder, args.steps, args.size)
+        seeds = [1000 + i for i in range(args.runs)]
+
+        # Warm both: load once, one render each (first-call allocations).
+        load_bare, bare = timed(lambda: Bare(folder / "tiny-sd", args.steps, args.size))
+        warm_bare, _ = timed(lambda: bare.render(WARM_SEED))
+        studio = InStudio(Path(tmp) / "data", catalogue, args.size, args.poll)
+        try:
+            for seed in [WARM_SEED, *seeds]:
+                studio.add_shot(seed)
+            warm_studio, _ = timed(lambda: studio.render(WARM_SEED))  # loads into the cache
+            studio.jobs.clear()
+
+            main_profiler, worker_profiler = cProfile.Profile(), cProfile.Profile()
+            if args.profile:
+                attach_worker_profiler(studio, worker_profiler)
+
+            bare_s: list[float] = []
+            studio_s: list[float] = []
+            images: dict[int, Image.Image] = {}
+            for index, seed in enumerate(seeds):
+
+                def one_bare(seed: int = seed) -> None:
+                    seconds, images[seed] = timed(lambda: bare.render(seed))
+                    bare_s.append(seconds)
+
+                def one_studio(seed: int = seed) -> None:
+                    if args.profile:
+                        main_profiler.enable()
+                    seconds, _ = timed(lambda: studio.render(seed))
+                    if args.profile:
+                        main_profiler.disable()
+                    studio_s.append(seconds)
+
+                # Alternate which goes first, so drifting machine load hits both alike.
+                for action in (one_bare, one_studio) if index % 2 == 0 else (one_studio, one_bare):
+                    action()
+
+            worst = 0
+            for seed, job in zip(seeds, studio.jobs, strict=True):
+                ours = np.asarray(studio.image(job), np.int16)
+                theirs = np.asarray(images[seed].convert("RGB"), np.int16)
+                assert ours.shape == theirs.shape, (ours.shape, theirs.shape)
+                worst = max(worst, int(np.abs(ours - theirs).max()))
+            in_job = [(j.finished_at - j.started_at).total_seconds() for j in studio.jobs]
+            to_start = [(j.started_at - j.queued_at).total_seconds() for j in studio.jobs]
+            loads = dict(studio.studio.runner.cache.loads)
+        finally:
+            studio.close()
+
+    bare_median, studio_median = statistics.median(bare_s), statistics.median(studio_s)
+    print(
+        f"tiny-sd weights, {args.steps} steps at {args.size}×{args.size}, guidance {GUIDANCE:g}, "
+        f"{args.threads} torch thread(s), {args.runs} renders each (new seed each), "
+        f"wait poll {args.poll:g} s"
+    )
+    print(
+        f"warm-up: bare load {load_bare:.2f} s + first render {warm_bare:.2f} s; "
+        f"studio first job (load included) {warm_studio:.2f} s; studio loads {loads}"
+    )
+    print(f"studio PNG vs bare image: max pixel difference {worst}")
+    print(f"{'':34}{'median (s)':>12}{'min–max (s)':>16}")
+    for name, values in (
+        ("bare diffusers call", bare_s),
+        ("studio preview job (submit→done)", studio_s),
+        ("  of which queued→started", to_start),
+        ("  of which started→finished", in_job),
+    ):
+        print(f"{name:34}{statistics.median(values):12.3f}{spread(values):>16}")
+    print(
+        f"{'studio − bare (median)':34}{studio_median - bare_median:12.3f}"
+        f"{(studio_median / bare_median - 1) * 100:15.1f}%"
+    )
+    if args.profile:
+        report_profile("submitting thread: Studio.preview + Studio.wait", main_profiler, args.runs)
+        report_profile("worker thread: JobRunner.execute", worker_profiler, args.runs)
+    print(f"overhead_ratio={studio_median / bare_median:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
