@@ -26,8 +26,9 @@ def shot_rows(studio: Studio, project_id: int | None) -> list[list[Any]]:
     ]
 
 
-def build(studio: Studio, project: gr.Dropdown) -> Refresh:
-    pipelines_for = {
+def pipeline_choices(studio: Studio) -> dict[str, list[str]]:
+    """Catalogue names per use, read anew each time: Lab presets appear without a restart."""
+    return {
         "text-to-image": [e.name for e in studio.catalogue.for_task("text-to-image")],
         "image-to-video": [
             e.name
@@ -35,6 +36,10 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             if e.supports("image-to-video") or e.supports("text-to-video")
         ],
     }
+
+
+def build(studio: Studio, project: gr.Dropdown) -> Refresh:
+    pipelines_for = pipeline_choices(studio)
     with gr.Accordion("Project style and format", open=False):
         with gr.Row():
             style = gr.Textbox(
@@ -98,11 +103,34 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             move = gr.Dropdown(list(CAMERA_MOVES), label="Camera move")
             seed = gr.Number(label="Seed", precision=0, minimum=0)
         with gr.Row():
+            # Blank = the project's pipeline; a shot can use another one (or a Lab preset).
+            shot_preview_pipe = gr.Dropdown(
+                ["", *pipelines_for["text-to-image"]],
+                value="",
+                label="Preview pipeline (blank: project's)",
+            )
+            shot_clip_pipe = gr.Dropdown(
+                ["", *pipelines_for["image-to-video"]],
+                value="",
+                label="Clip pipeline (blank: project's)",
+            )
+        with gr.Row():
             save_shot = gr.Button("Save shot", variant="primary", elem_id="save-shot")
             add_shot = gr.Button("Add shot after this one")
             delete_shot = gr.Button("Delete shot", variant="stop")
 
-    editor = [shot, position, prompt, shot_negative, duration, size, move, seed]
+    editor = [
+        shot,
+        position,
+        prompt,
+        shot_negative,
+        duration,
+        size,
+        move,
+        seed,
+        shot_preview_pipe,
+        shot_clip_pipe,
+    ]
 
     def editor_values(project_id: int | None, shot_id: Any = None) -> list[Any]:
         choices = shot_choices(studio, project_id)
@@ -110,8 +138,20 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         if shot_id not in ids:
             shot_id = ids[0] if ids else None
         if shot_id is None:
-            return [gr.Dropdown(choices=choices, value=None), None, "", "", None, None, None, None]
+            return [
+                gr.Dropdown(choices=choices, value=None),
+                None,
+                "",
+                "",
+                None,
+                None,
+                None,
+                None,
+                "",
+                "",
+            ]
         s = studio.shot(shot_id)
+        live = pipeline_choices(studio)
         return [
             gr.Dropdown(choices=choices, value=shot_id),
             ids.index(shot_id) + 1,
@@ -121,6 +161,8 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             s.shot_size,
             s.camera_move,
             s.seed,
+            gr.Dropdown(choices=["", *live["text-to-image"]], value=s.preview_pipeline or ""),
+            gr.Dropdown(choices=["", *live["image-to-video"]], value=s.clip_pipeline or ""),
         ]
 
     def refresh(project_id: Any) -> list[Any]:
@@ -128,14 +170,15 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         if p is None:
             default = studio.settings.default_pipeline
             return ["", "", "16:9", 360, 24, default, default, "", "", [], *editor_values(None)]
+        choices = pipeline_choices(studio)
         return [
             p.style_prompt,
             p.negative_prompt,
             p.aspect_ratio,
             p.height,
             p.fps,
-            p.preview_pipeline,
-            p.clip_pipeline,
+            gr.Dropdown(choices=choices["text-to-image"], value=p.preview_pipeline),
+            gr.Dropdown(choices=choices["image-to-video"], value=p.clip_pipeline),
             p.script,
             "",
             shot_rows(studio, p.id),
@@ -196,7 +239,16 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         pid = require_project(project_id)
         if shot_id is None:
             raise gr.Error("Choose a shot to edit.", print_exception=False)
-        keys = ["prompt", "negative_prompt", "duration", "shot_size", "camera_move", "seed"]
+        keys = [
+            "prompt",
+            "negative_prompt",
+            "duration",
+            "shot_size",
+            "camera_move",
+            "seed",
+            "preview_pipeline",
+            "clip_pipeline",
+        ]
         changes = dict(zip(keys, values, strict=True))
         if pos not in (None, ""):
             changes["position"] = int(pos) - 1
@@ -230,7 +282,19 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         breakdown.click(on_breakdown, [project, script], [status, table, *editor]),
         save_shot.click(
             on_save_shot,
-            [project, shot, position, prompt, shot_negative, duration, size, move, seed],
+            [
+                project,
+                shot,
+                position,
+                prompt,
+                shot_negative,
+                duration,
+                size,
+                move,
+                seed,
+                shot_preview_pipe,
+                shot_clip_pipe,
+            ],
             [status, table, *editor],
         ),
         add_shot.click(on_add, [project, shot], [status, table, *editor]),
