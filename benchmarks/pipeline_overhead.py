@@ -136,10 +136,37 @@ class InStudio:
         self.studio.close()
 
 
-def timed(action: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.perf_counter()
+def timed(action: Callable[[], Any], cpu: list[float] | None = None) -> tuple[float, Any]:
+    """Wall seconds of `action()` and its result; appends the process's CPU seconds (all
+    threads) to `cpu` when given."""
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = action()
+    if cpu is not None:
+        cpu.append(time.process_time() - cpu_started)
     return time.perf_counter() - started, result
+
+
+class Stopwatch:
+    """Wall and thread-CPU seconds per call of a wrapped method (in whatever thread runs it)."""
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def wrap(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        def timed_method(*args: Any, **kwargs: Any) -> Any:
+            started, cpu_started = time.perf_counter(), time.thread_time()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.cpu.append(time.thread_time() - cpu_started)
+                self.wall.append(time.perf_counter() - started)
+
+        return timed_method
+
+    def clear(self) -> None:
+        self.wall.clear()
+        self.cpu.clear()
 
 
 def spread(values: list[float]) -> str:
@@ -216,23 +243,31 @@ def main(argv: list[str] | None = None) -> int:
             warm_studio, _ = timed(lambda: studio.render(WARM_SEED))  # loads into the cache
             studio.jobs.clear()
 
+            # Where the worker's time goes: the whole job vs the diffusers call inside it.
+            runner = studio.studio.runner
+            execute_watch, call_watch = Stopwatch(), Stopwatch()
+            runner.execute = execute_watch.wrap(runner.execute)  # type: ignore[method-assign]
+            pipeline = runner.pipeline("bench-sd")  # the cached, loaded one
+            pipeline._run = call_watch.wrap(pipeline._run)
             main_profiler, worker_profiler = cProfile.Profile(), cProfile.Profile()
             if args.profile:
                 attach_worker_profiler(studio, worker_profiler)
 
             bare_s: list[float] = []
+            bare_cpu: list[float] = []
             studio_s: list[float] = []
+            studio_cpu: list[float] = []
             images: dict[int, Image.Image] = {}
             for index, seed in enumerate(seeds):
 
                 def one_bare(seed: int = seed) -> None:
-                    seconds, images[seed] = timed(lambda: bare.render(seed))
+                    seconds, images[seed] = timed(lambda: bare.render(seed), bare_cpu)
                     bare_s.append(seconds)
 
                 def one_studio(seed: int = seed) -> None:
                     if args.profile:
                         main_profiler.enable()
-                    seconds, _ = timed(lambda: studio.render(seed))
+                    seconds, _ = timed(lambda: studio.render(seed), studio_cpu)
                     if args.profile:
                         main_profiler.disable()
                     studio_s.append(seconds)
@@ -247,34 +282,41 @@ def main(argv: list[str] | None = None) -> int:
                 theirs = np.asarray(images[seed].convert("RGB"), np.int16)
                 assert ours.shape == theirs.shape, (ours.shape, theirs.shape)
                 worst = max(worst, int(np.abs(ours - theirs).max()))
-            in_job = [(j.finished_at - j.started_at).total_seconds() for j in studio.jobs]
             to_start = [(j.started_at - j.queued_at).total_seconds() for j in studio.jobs]
-            loads = dict(studio.studio.runner.cache.loads)
+            loads = dict(runner.cache.loads)
         finally:
             studio.close()
 
+    rest = [e - c for e, c in zip(execute_watch.wall, call_watch.wall, strict=True)]
+    rest_cpu = [e - c for e, c in zip(execute_watch.cpu, call_watch.cpu, strict=True)]
+    outside = [s - e for s, e in zip(studio_s, execute_watch.wall, strict=True)]
     bare_median, studio_median = statistics.median(bare_s), statistics.median(studio_s)
     print(
         f"tiny-sd weights, {args.steps} steps at {args.size}×{args.size}, guidance {GUIDANCE:g}, "
         f"{args.threads} torch thread(s), {args.runs} renders each (new seed each), "
-        f"wait poll {args.poll:g} s"
+        f"wait poll {args.poll:g} s{', under cProfile' if args.profile else ''}"
     )
     print(
         f"warm-up: bare load {load_bare:.2f} s + first render {warm_bare:.2f} s; "
         f"studio first job (load included) {warm_studio:.2f} s; studio loads {loads}"
     )
     print(f"studio PNG vs bare image: max pixel difference {worst}")
-    print(f"{'':34}{'median (s)':>12}{'min–max (s)':>16}")
-    for name, values in (
-        ("bare diffusers call", bare_s),
-        ("studio preview job (submit→done)", studio_s),
-        ("  of which queued→started", to_start),
-        ("  of which started→finished", in_job),
-    ):
-        print(f"{name:34}{statistics.median(values):12.3f}{spread(values):>16}")
+    print(f"{'seconds':40}{'median':>8}{'min–max':>14}{'CPU median':>12}")
+    rows: list[tuple[str, list[float], list[float] | None]] = [
+        ("bare diffusers call", bare_s, bare_cpu),
+        ("studio preview job (submit→done)", studio_s, studio_cpu),
+        ("  worker: JobRunner.execute", execute_watch.wall, execute_watch.cpu),
+        ("    diffusers call (pipeline._run)", call_watch.wall, call_watch.cpu),
+        ("    the rest (db, png, storage, prov.)", rest, rest_cpu),
+        ("  submit, queue, wait (outside execute)", outside, None),
+        ("    of which queued→started", to_start, None),
+    ]
+    for name, values, cpu in rows:
+        cpu_text = f"{statistics.median(cpu):12.3f}" if cpu else f"{'':12}"
+        print(f"{name:40}{statistics.median(values):8.3f}{spread(values):>14}{cpu_text}")
     print(
-        f"{'studio − bare (median)':34}{studio_median - bare_median:12.3f}"
-        f"{(studio_median / bare_median - 1) * 100:15.1f}%"
+        f"{'studio − bare (medians)':40}{studio_median - bare_median:8.3f}"
+        f"{(studio_median / bare_median - 1) * 100:13.1f}%"
     )
     if args.profile:
         report_profile("submitting thread: Studio.preview + Studio.wait", main_profiler, args.runs)

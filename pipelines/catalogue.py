@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import string
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,8 @@ from typing import Any
 
 import yaml
 
-TASKS = ("text-to-image", "image-to-video", "text-to-video")
+# text-generation: an optional prompt writer (pipelines.prompt_writer), not a renderer.
+TASKS = ("text-to-image", "image-to-video", "text-to-video", "text-generation")
 DEFAULT_CATALOGUE = Path(__file__).resolve().parent.parent / "configs" / "pipelines.yaml"
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 DEVICES = ("auto", "cuda", "mps", "cpu")  # "cuda:N" picks one GPU
@@ -43,6 +45,13 @@ DEFAULT_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a scheduler class name or a mapping with 'class' and config overrides",
     ),
     "call": (lambda v: isinstance(v, dict), "a mapping of extra pipeline call arguments"),
+    # text-generation (prompt writer) entries:
+    "template": (
+        lambda v: _is_template(v),
+        "a string with a {line} placeholder (and optionally {style}; write {{ }} for braces)",
+    ),
+    "max_new_tokens": (lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
+    "temperature": (lambda v: _is_number(v) and v >= 0, "a number ≥ 0 (0: greedy)"),
 }
 
 
@@ -181,6 +190,17 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _is_template(value: Any) -> bool:
+    """A str.format template using {line} and at most {style}, nothing else."""
+    if not isinstance(value, str):
+        return False
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(value) if field is not None]
+    except ValueError:  # an unmatched { or }
+        return False
+    return "line" in fields and set(fields) <= {"line", "style"}
+
+
 def _mapping(value: Any, what: str, where: str) -> dict[str, Any]:
     if value is None:
         return {}
@@ -311,6 +331,10 @@ def _implementation(entry: PipelineEntry) -> Any:
         from pipelines.diffusers_video import DiffusersVideoPipeline
 
         return DiffusersVideoPipeline
+    if entry.implementation == "transformers-text":
+        from pipelines.prompt_writer import PromptWriter
+
+        return PromptWriter
     if ":" in entry.implementation:
         return _imported(entry)
     raise CatalogueError(

@@ -13,7 +13,8 @@ random LoRA on its UNet; needs peft), `tiny-animatediff` (text-to-video with Ani
 image-to-video is AnimateDiff video-to-video on the still image, i.e. SDEdit) and `tiny-svd`
 (image-to-video, StableVideoDiffusionPipeline: the real image-conditioned architecture) and
 `tiny-ltx` (LTX-Video, a DiT with a T5 text encoder: text-to-video and image-to-video, the
-shape of the `ltx-video` catalogue entry).
+shape of the `ltx-video` catalogue entry), and `tiny-prompt-writer` (text-generation: a tiny
+random GPT-2 in `tiny-gpt2` for `pipelines.prompt_writer`; its text is gibberish).
 """
 
 from __future__ import annotations
@@ -28,9 +29,16 @@ import yaml
 from pipelines.catalogue import DEFAULT_CATALOGUE
 from pipelines.diffusers_image import _lib
 
-__all__ = ["TINY_NAMES", "make_tiny", "write_clip_tokenizer"]
+__all__ = ["TINY_NAMES", "make_tiny", "write_clip_tokenizer", "write_gpt2_tokenizer"]
 
-TINY_NAMES = ("tiny-sd", "tiny-sd-lora", "tiny-animatediff", "tiny-svd", "tiny-ltx")
+TINY_NAMES = (
+    "tiny-sd",
+    "tiny-sd-lora",
+    "tiny-animatediff",
+    "tiny-svd",
+    "tiny-ltx",
+    "tiny-prompt-writer",
+)
 LORA_FILE = "pytorch_lora_weights.safetensors"
 _SD_SCHEDULER = {"beta_start": 0.00085, "beta_end": 0.012, "steps_offset": 1}
 
@@ -49,6 +57,7 @@ def make_tiny(directory: Path) -> Path:
         _save(_animatediff(tokenizer), directory / "tiny-animatediff")
         _save(_svd(), directory / "tiny-svd")
         _save(_ltx(), directory / "tiny-ltx")
+        _save_gpt2(directory / "_gpt2_tokenizer", directory / "tiny-gpt2")
     catalogue = directory / "pipelines.yaml"
     entries = _entries(directory, lora)
     catalogue.write_text(
@@ -77,6 +86,26 @@ def write_clip_tokenizer(folder: Path) -> Any:
     tokenizer = transformers.CLIPTokenizer.from_pretrained(str(folder), model_max_length=77)
     if len(tokenizer) != len(vocab):
         raise RuntimeError(f"tiny CLIP tokenizer has {len(tokenizer)} tokens, not {len(vocab)}")
+    return tokenizer
+
+
+def write_gpt2_tokenizer(folder: Path, model_max_length: int = 1024) -> Any:
+    """A GPT-2 (byte-level BPE) tokenizer over single bytes (no merges) plus <|endoftext|>,
+    saved to and loaded from `folder` (257 tokens).
+
+    As with CLIP, transformers 5 ignores vocab/merges files passed to the constructor (a
+    1-token vocab), so they are written and read back with from_pretrained."""
+    transformers = _lib("transformers")
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = {c: i for i, c in enumerate(_byte_characters())}
+    vocab["<|endoftext|>"] = len(vocab)
+    (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    tokenizer = transformers.GPT2TokenizerFast.from_pretrained(
+        str(folder), model_max_length=model_max_length
+    )
+    if len(tokenizer) != len(vocab):
+        raise RuntimeError(f"tiny GPT-2 tokenizer has {len(tokenizer)} tokens, not {len(vocab)}")
     return tokenizer
 
 
@@ -323,6 +352,29 @@ def _save(pipeline: Any, folder: Path) -> None:
     pipeline.save_pretrained(str(folder))
 
 
+def _save_gpt2(tokenizer_folder: Path, folder: Path) -> None:
+    """A tiny random GPT2LMHeadModel and its tokenizer in one folder, as a hub repo has them
+    (AutoTokenizer needs the tokenizer_config.json that save_pretrained writes)."""
+    transformers = _lib("transformers")
+    context = 1024  # the default instruction alone is ~300 byte tokens
+    tokenizer = write_gpt2_tokenizer(tokenizer_folder, model_max_length=context)
+    eos = tokenizer.eos_token_id
+    _seeded()
+    model = transformers.GPT2LMHeadModel(
+        transformers.GPT2Config(
+            vocab_size=len(tokenizer),
+            n_positions=context,
+            n_embd=32,
+            n_layer=2,
+            n_head=2,
+            bos_token_id=eos,
+            eos_token_id=eos,
+        )
+    )
+    model.eval().save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+
+
 def _entries(directory: Path, lora: Path | None) -> dict[str, Any]:
     draft = yaml.safe_load(DEFAULT_CATALOGUE.read_text(encoding="utf-8"))["pipelines"]["draft"]
     sd_defaults = {"steps": 2, "guidance": 5.0, "width": 64, "height": 64}
@@ -396,5 +448,13 @@ def _entries(directory: Path, lora: Path | None) -> dict[str, Any]:
             "num_frames": 9,  # 8k + 1
             "fps": 24,
         },
+    }
+    entries["tiny-prompt-writer"] = {
+        "tasks": ["text-generation"],
+        "implementation": "transformers-text",
+        "model_id": str(directory / "tiny-gpt2"),
+        "description": "Tiny random GPT-2 prompt writer (gibberish): tests and smoke runs.",
+        "cost_factor": 0.0,
+        "defaults": {"max_new_tokens": 16, "temperature": 0},
     }
     return entries

@@ -372,11 +372,22 @@ class Studio:
                         f"project #{project_id}"
                     )
                 shots = [s for s in shots if s.id in wanted]
+            all_shots = self._shots(session, project_id)
             jobs = []
+            submitted: dict[int | None, RenderJob] = {}  # shot id → its job in this batch
             for shot in shots:
                 number_ = numbers[shot.id]
                 resolve = resolve_preview if kind == JobKind.preview else resolve_clip
                 params = resolve(self.catalogue, project, shot, number_)
+                after = None
+                if kind == JobKind.clip and project.chain_clips and number_ > 1:
+                    after = self._chain_source(session, all_shots[number_ - 2], submitted)
+                if after is not None and params.get("task") == "image-to-video":
+                    # Starts from the previous take's last frame: that take is its input.
+                    params["chain_from_job"] = ident(after)
+                    params.pop("preview", None)
+                else:
+                    after = None
                 request = params["request"]
                 frames = (
                     1 if kind == JobKind.preview else max(1, round(shot.duration * project.fps))
@@ -401,10 +412,23 @@ class Studio:
                         max_attempts=self.settings.max_attempts,
                         cost=cost,
                         artifact_available=self._artifact_available,
+                        depends_on=ident(after)
+                        if after is not None and after.status != JobStatus.succeeded.value
+                        else None,
                     )
                 )
+                submitted[shot.id] = jobs[-1]
         self._wake(jobs)
         return jobs
+
+    def _chain_source(
+        self, session: Session, previous: Shot, submitted: dict[int | None, RenderJob]
+    ) -> RenderJob | None:
+        """The take a chained clip starts from: the previous shot's job in this submission,
+        else its chosen (or newest) take; None when it has none (the clip uses its preview)."""
+        if previous.id in submitted:
+            return submitted[previous.id]
+        return self._take_for(session, previous)
 
     def _check_size(self, width: int, height: int, duration: float) -> None:
         if width * height > self.settings.max_pixels:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import and_, func, or_, update
 from sqlmodel import Session, col, select
 
 from studio.errors import Conflict, NotFound
@@ -23,6 +23,15 @@ from studio.params import params_hash
 
 ACTIVE = (JobStatus.queued.value, JobStatus.running.value)
 RETRYABLE = (JobStatus.failed.value, JobStatus.cancelled.value)
+
+
+def _ready() -> Any:
+    """SQL condition: the job's owner has not paused and its dependency (if any) succeeded."""
+    succeeded = select(RenderJob.id).where(RenderJob.status == JobStatus.succeeded.value)
+    return and_(
+        col(RenderJob.owner).not_in(select(QueuePause.owner)),
+        or_(col(RenderJob.depends_on).is_(None), col(RenderJob.depends_on).in_(succeeded)),
+    )
 
 
 def get_job(session: Session, job_id: int) -> RenderJob:
@@ -44,6 +53,7 @@ def submit(
     max_attempts: int = 3,
     cost: float = 0.0,
     artifact_available: Callable[[Artifact], bool] = lambda _a: True,
+    depends_on: int | None = None,
 ) -> RenderJob:
     """Insert a job, or reuse: an identical active job, or a succeeded one (render cache)."""
     digest = params_hash(params)
@@ -61,7 +71,8 @@ def submit(
         priority=priority,
         max_attempts=max_attempts,
         cost=cost,
-        message="Queued",
+        message="Queued" if depends_on is None else f"Waits for job #{depends_on}",
+        depends_on=depends_on,
     )
     done = session.exec(
         same.where(RenderJob.status == JobStatus.succeeded.value).order_by(col(RenderJob.id).desc())
@@ -92,7 +103,7 @@ def claim_next(session: Session, worker: str, lease_seconds: float) -> RenderJob
         candidate = session.exec(
             select(RenderJob.id)
             .where(RenderJob.status == JobStatus.queued.value)
-            .where(col(RenderJob.owner).not_in(select(QueuePause.owner)))
+            .where(_ready())
             .order_by(col(RenderJob.priority).desc(), col(RenderJob.queued_at), col(RenderJob.id))
             .limit(1)
         ).first()
@@ -112,7 +123,7 @@ def claim_job(session: Session, job_id: int, worker: str, lease_seconds: float) 
     claimed = session.execute(
         update(RenderJob)
         .where(col(RenderJob.id) == job_id, col(RenderJob.status) == JobStatus.queued.value)
-        .where(col(RenderJob.owner).not_in(select(QueuePause.owner)))
+        .where(_ready())
         .values(
             status=JobStatus.running.value,
             worker=worker,
@@ -301,8 +312,10 @@ def requeue_abandoned(
     dead_workers: Callable[[str], bool] | None = None,
 ) -> list[RenderJob]:
     """Running jobs whose lease expired (or whose worker is known dead) go back to the queue,
-    or are quarantined as failed once they used up their attempts."""
+    or are quarantined as failed once they used up their attempts. Queued jobs waiting for a
+    job that failed or was cancelled fail too: they can never run."""
     now = now or utcnow()
+    fail_orphans(session)
     running = session.exec(
         select(RenderJob).where(RenderJob.status == JobStatus.running.value)
     ).all()
@@ -370,7 +383,7 @@ def dispatch_order(
     queued = session.exec(
         select(RenderJob)
         .where(RenderJob.status == JobStatus.queued.value)
-        .where(col(RenderJob.owner).not_in(select(QueuePause.owner)))
+        .where(_ready())
         .order_by(col(RenderJob.priority).desc(), col(RenderJob.queued_at), col(RenderJob.id))
     ).all()
     running = dict(
@@ -426,3 +439,22 @@ def claim_similar(
             if taken is not None:
                 claimed.append(taken)
     return claimed
+
+
+def fail_orphans(session: Session) -> list[RenderJob]:
+    dead = select(RenderJob.id).where(
+        col(RenderJob.status).in_([JobStatus.failed.value, JobStatus.cancelled.value])
+    )
+    orphans = session.exec(
+        select(RenderJob)
+        .where(RenderJob.status == JobStatus.queued.value)
+        .where(col(RenderJob.depends_on).in_(dead))
+    ).all()
+    for job in orphans:
+        fail(
+            session,
+            job.id,  # type: ignore[arg-type]
+            f"Job #{job.depends_on}, whose result this job starts from, failed or was "
+            "cancelled; retry it, then retry this one",
+        )
+    return list(orphans)

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Index, Text
+from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
 
@@ -65,6 +66,9 @@ class Project(SQLModel, table=True):
     fps: int = 24
     preview_pipeline: str = Field(default="draft", max_length=100)
     clip_pipeline: str = Field(default="draft", max_length=100)
+    # Start each image-to-video clip from the last frame of the previous shot's take
+    # (continuity across cuts) instead of the shot's own preview frame.
+    chain_clips: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -130,6 +134,8 @@ class RenderJob(SQLModel, table=True):
     cache_hit: bool = False
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     artifact_id: int | None = Field(default=None, foreign_key="artifact.id")
+    # Runs only after this job succeeded (a chained clip needs the previous take).
+    depends_on: int | None = Field(default=None, index=True)
     created_at: datetime = Field(default_factory=utcnow)
     queued_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None

@@ -5,6 +5,7 @@ Runs wherever a worker runs (the inline thread today). Only lifecycle functions 
 
 from __future__ import annotations
 
+import collections
 import logging
 import tempfile
 import time
@@ -238,7 +239,10 @@ class JobRunner:
         pipeline = self.pipeline(job.params["pipeline"]["name"])
         prov = self._provenance(job, pipeline)
         image = None
-        if job.params.get("task", "image-to-video") == "image-to-video":
+        if job.params.get("chain_from_job"):
+            # Continuity across the cut: start where the previous shot's take ended.
+            image = self._last_frame(job.params["chain_from_job"])
+        elif job.params.get("task", "image-to-video") == "image-to-video":
             # Conditioned on the storyboard frame, so the clip looks like its preview.
             image = self._preview_image(job.params["preview"], report)
         # The progress callback raises Cancelled on request; it unwinds through the frame
@@ -250,6 +254,23 @@ class JobRunner:
         encode_video(frames, path, fps=request.fps, metadata=provenance.file_tags(prov))
         report(0.95, "Storing", force=True)
         return store_file(self.storage, path, "video/mp4", prov, job.owner)
+
+    def _last_frame(self, job_id: int) -> Image.Image:
+        from studio.video import read_frames
+
+        with session_scope(self.engine) as session:
+            source = lifecycle.get_job(session, job_id)
+            artifact = session.get(Artifact, source.artifact_id) if source.artifact_id else None
+        if artifact is None:
+            raise JobFailed(
+                f"Job #{job_id}, whose last frame this clip starts from, has no "
+                "result; render it first"
+            )
+        frames = read_frames(self.storage.local_path(artifact.key))
+        last = collections.deque(frames, maxlen=1)  # decode through, keep only the last
+        if not last:
+            raise JobFailed(f"The take of job #{job_id} has no frames")
+        return Image.fromarray(last[0])
 
     def _preview_image(self, params: dict[str, Any], report: ProgressReporter) -> Image.Image:
         """The shot's stored preview for these exact params, else a fresh render of it."""

@@ -18,6 +18,7 @@ MAX_SEED = 2**31 - 1
 MIN_HEIGHT = 64
 
 PROJECT_FIELDS = {
+    "chain_clips",
     "name",
     "style_prompt",
     "negative_prompt",
@@ -100,6 +101,10 @@ def project_fields(
     for key, value in changes.items():
         if key == "name":
             out[key] = text(value, "Project name", MAX_NAME, required=True)
+        elif key == "chain_clips":
+            if not isinstance(value, bool):
+                raise InvalidInput("Chain clips must be true or false", key)
+            out[key] = value
         elif key in ("style_prompt", "negative_prompt"):
             out[key] = text(value, key.replace("_", " ").capitalize(), 1000)
         elif key == "aspect_ratio":

@@ -63,6 +63,11 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
                 value=studio.settings.default_pipeline,
                 label="Clip pipeline",
             )
+        chain = gr.Checkbox(
+            label="Chain clips: start each clip from the last frame of the "
+            "previous shot's take (image-to-video pipelines)",
+            value=False,
+        )
         save_style = gr.Button("Save project settings")
     with gr.Row():
         with gr.Column(scale=2):
@@ -169,7 +174,20 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         p = project_or_none(studio, project_id)
         if p is None:
             default = studio.settings.default_pipeline
-            return ["", "", "16:9", 360, 24, default, default, "", "", [], *editor_values(None)]
+            return [
+                "",
+                "",
+                "16:9",
+                360,
+                24,
+                default,
+                default,
+                False,
+                "",
+                "",
+                [],
+                *editor_values(None),
+            ]
         choices = pipeline_choices(studio)
         return [
             p.style_prompt,
@@ -179,6 +197,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             p.fps,
             gr.Dropdown(choices=choices["text-to-image"], value=p.preview_pipeline),
             gr.Dropdown(choices=choices["image-to-video"], value=p.clip_pipeline),
+            p.chain_clips,
             p.script,
             "",
             shot_rows(studio, p.id),
@@ -193,6 +212,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         fps,
         preview_pipe,
         clip_pipe,
+        chain,
         script,
         status,
         table,
@@ -210,6 +230,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             "fps",
             "preview_pipeline",
             "clip_pipeline",
+            "chain_clips",
         ]
         studio.update_project(pid, **dict(zip(keys, values, strict=True)))
         return "Project settings saved."
@@ -276,7 +297,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     changes = [
         save_style.click(
             on_save_style,
-            [project, style, negative, aspect, height, fps, preview_pipe, clip_pipe],
+            [project, style, negative, aspect, height, fps, preview_pipe, clip_pipe, chain],
             status,
         ),
         breakdown.click(on_breakdown, [project, script], [status, table, *editor]),

@@ -223,3 +223,43 @@ def test_shot_editing_add_move_delete(sqlite_studio: Studio) -> None:
     studio.delete_shot(new.id)  # type: ignore[arg-type]
     assert new.id not in [s.id for s in studio.shots(pid)]
     assert [s.position for s in studio.shots(pid)] == list(range(len(original)))
+
+
+def test_chained_clips_start_from_the_previous_take(sqlite_studio: Studio) -> None:
+    import numpy as np
+
+    from studio.video import read_frames
+
+    studio = sqlite_studio
+    pid = small_project(studio)
+    studio.update_project(pid, chain_clips=True)
+    for shot in studio.shots(pid):
+        studio.update_shot(shot.id, camera_move="static")  # type: ignore[arg-type]
+    first, second, *_ = studio.render(pid, wait=True, progress=False)
+    assert second.depends_on == first.id and second.params["chain_from_job"] == first.id
+    assert second.started_at and first.finished_at and second.started_at >= first.finished_at
+    end_of_first = list(read_frames(studio.artifact_path(first.artifact_id)))[-1]  # type: ignore[arg-type]
+    start_of_second = next(read_frames(studio.artifact_path(second.artifact_id)))  # type: ignore[arg-type]
+    # Encoded twice (lossy), so nearly, not exactly, equal.
+    assert np.abs(end_of_first.astype(int) - start_of_second.astype(int)).mean() < 6
+    # Without chaining the second shot starts from its own storyboard panel instead.
+    studio.update_project(pid, chain_clips=False)
+    (own,) = studio.render(pid, [second.shot_id], wait=True, progress=False)  # type: ignore[list-item]
+    start_of_own = next(read_frames(studio.artifact_path(own.artifact_id)))  # type: ignore[arg-type]
+    assert np.abs(end_of_first.astype(int) - start_of_own.astype(int)).mean() > 10
+
+
+def test_a_chained_clip_fails_clearly_when_its_source_fails(sqlite_studio: Studio) -> None:
+    from studio import lifecycle
+    from studio.db import session_scope
+
+    studio = sqlite_studio
+    studio.queue.stop()  # hold the queue: fail the first take by hand, as a crash would
+    pid = small_project(studio)
+    studio.update_project(pid, chain_clips=True)
+    first, second, *_ = studio.render(pid)
+    with session_scope(studio.engine) as session:
+        lifecycle.fail(session, first.id, "the GPU fell over")  # type: ignore[arg-type]
+        lifecycle.requeue_abandoned(session)
+    orphan = studio.job(second.id)  # type: ignore[arg-type]
+    assert orphan.status == "failed" and f"Job #{first.id}" in (orphan.error or "")
