@@ -55,7 +55,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api,
         blocks,
         path="/",
-        allowed_paths=[str(settings.resolved_storage_root), str(studio.exports_dir)],
+        allowed_paths=[
+            str(settings.resolved_storage_root),
+            str(studio.exports_dir),
+            str(settings.data_dir / "cache"),  # local copies of S3 objects
+        ],
         footer_links=[],
         theme=gr.themes.Soft(),
         css=_CSS,

@@ -170,6 +170,20 @@ class PromptWriter:
         instruct model with a chat template gets it as the user message."""
         return self.template.format(line=line.strip(), style=style.strip())
 
+    def model_input(self, line: str, style: str = "") -> str:
+        """The text the model is given for one shot: `build_prompt`, wrapped in the
+        tokenizer's chat template as a user turn when it has one (loads the model)."""
+        instruction = self.build_prompt(line, style)
+        with self._lock:
+            self.load()
+            tokenizer = self._tokenizer
+            if not getattr(tokenizer, "chat_template", None):
+                return instruction
+            messages = [{"role": "user", "content": instruction}]
+            return str(
+                tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            )
+
     def expand(
         self,
         line: str,
@@ -197,24 +211,20 @@ class PromptWriter:
         heat = self.temperature if temperature is None else float(temperature)
         if not heat >= 0:
             raise ValueError(f"temperature must be ≥ 0, not {temperature!r}")
-        text = self._generate(self.build_prompt(original, style), seed, new_tokens, heat)
+        text = self._generate(self.model_input(original, style), seed, new_tokens, heat)
         return tidy(text) or original
 
     # -- generation --------------------------------------------------------------------------
 
-    def _generate(self, instruction: str, seed: int, new_tokens: int, temperature: float) -> str:
+    def _generate(self, text: str, seed: int, new_tokens: int, temperature: float) -> str:
+        """The model's continuation of `text` (a `model_input`), decoded, untidied."""
         torch = _lib("torch")
         with self._lock:
             self.load()
             model, tokenizer = self._model, self._tokenizer
+            # Text from a chat template already holds its special tokens.
             chat = bool(getattr(tokenizer, "chat_template", None))
-            if chat:
-                messages = [{"role": "user", "content": instruction}]
-                instruction = tokenizer.apply_chat_template(
-                    messages, add_generation_prompt=True, tokenize=False
-                )
-            # A chat template already holds its special tokens.
-            encoded = tokenizer(instruction, return_tensors="pt", add_special_tokens=not chat)
+            encoded = tokenizer(text, return_tensors="pt", add_special_tokens=not chat)
             encoded = {key: value.to(self.device) for key, value in encoded.items()}
             length = int(encoded["input_ids"].shape[1])
             context = _context_length(model)

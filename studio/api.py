@@ -802,6 +802,17 @@ class Studio:
     def exports_dir(self) -> Path:
         return self.settings.data_dir / "exports"
 
+    def live_preview(self, job_id: int) -> Path | None:
+        """The latest low-resolution step image of a running render, where its pipeline
+        provides one (diffusers image pipelines do; `draft` has no steps to show)."""
+        from studio.runner import live_preview_key
+
+        key = live_preview_key(job_id)
+        try:
+            return self.storage.local_path(key) if self.storage.exists(key) else None
+        except StorageError:
+            return None
+
     def preview_path(self, shot: Shot) -> Path | None:
         """The file of a shot's latest preview frame, if it has one."""
         if shot.preview_job_id is None:

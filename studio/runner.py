@@ -6,6 +6,8 @@ Runs wherever a worker runs (the inline thread today). Only lifecycle functions 
 from __future__ import annotations
 
 import collections
+import inspect
+import io
 import logging
 import tempfile
 import time
@@ -32,6 +34,11 @@ from studio.params import params_hash, request_from
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes: keeps the database calm
+LIVE_PREVIEW_INTERVAL = 1.0  # seconds between live preview uploads
+
+
+def live_preview_key(job_id: int) -> str:
+    return f"live/{job_id}.png"
 
 
 class JobFailed(StudioError):
@@ -167,6 +174,14 @@ class JobRunner:
         finally:
             self.cancelled.discard(ident(job))
             self.publish({"job": ident(job), "finished": True})
+            if job.kind == JobKind.preview.value:
+                self._drop_live_preview(ident(job))
+
+    def _drop_live_preview(self, job_id: int) -> None:
+        try:
+            self.storage.delete(live_preview_key(job_id))
+        except Exception:  # noqa: BLE001 - a leftover thumbnail is harmless
+            log.debug("live preview of job %s not removed", job_id)
 
     def _run(self, job: RenderJob, worker: str) -> None:
         report = ProgressReporter(self, job, worker)
@@ -194,7 +209,9 @@ class JobRunner:
 
     def _render(self, job: RenderJob, tmp: Path, report: ProgressReporter) -> Artifact:
         if job.kind == JobKind.preview.value:
-            image = self._frame(job.params, report.stage(0.0, 0.9, "Step"))
+            image = self._frame(
+                job.params, report.stage(0.0, 0.9, "Step"), live_key=live_preview_key(ident(job))
+            )
             pipeline = self.pipeline(job.params["pipeline"]["name"])
             return self._store_preview(job, image, tmp, report, pipeline)
         if job.kind == JobKind.clip.value:
@@ -226,11 +243,37 @@ class JobRunner:
         return prov
 
     def _frame(
-        self, params: dict[str, Any], on_progress: Callable[[int, int], None]
+        self,
+        params: dict[str, Any],
+        on_progress: Callable[[int, int], None],
+        live_key: str | None = None,
     ) -> Image.Image:
         pipeline = self.pipeline(params["pipeline"]["name"])
-        image: Image.Image = pipeline.render_frame(request_from(params), on_progress=on_progress)
+        extra: dict[str, Any] = {}
+        if live_key and "on_preview" in inspect.signature(pipeline.render_frame).parameters:
+            extra["on_preview"] = self._live_preview(live_key)
+        image: Image.Image = pipeline.render_frame(
+            request_from(params), on_progress=on_progress, **extra
+        )
         return image
+
+    def _live_preview(self, key: str) -> Callable[[Image.Image], None]:
+        """A low-resolution look at the latest denoising step, at most once a second, where
+        the UI (any replica) can show it while the job runs."""
+        last = [0.0]
+
+        def store(image: Image.Image) -> None:
+            now = time.monotonic()
+            if now - last[0] < LIVE_PREVIEW_INTERVAL:
+                return
+            last[0] = now
+            buffer = io.BytesIO()
+            small = image.copy()
+            small.thumbnail((256, 256))
+            small.save(buffer, format="PNG")
+            self.storage.put_bytes(key, buffer.getvalue(), "image/png")
+
+        return store
 
     def _clip(self, job: RenderJob, tmp: Path, report: ProgressReporter) -> Artifact:
         from studio.video import encode_video

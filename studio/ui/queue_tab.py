@@ -90,7 +90,17 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         )
         render_selected = gr.Button("Render selected", elem_id="render-selected")
     status = gr.Markdown("", elem_id="queue-status")
-    table = gr.HTML("<p>No project selected.</p>", elem_id="queue")
+    with gr.Row():
+        table = gr.HTML("<p>No project selected.</p>", elem_id="queue")
+        live = gr.Image(
+            label="Live: latest step of a running render",
+            interactive=False,
+            height=200,
+            width=220,
+            elem_id="live-preview",
+            scale=0,
+            min_width=220,
+        )
     with gr.Row():
         job_id = gr.Textbox(label="Job #", placeholder="e.g. 12", scale=1, elem_id="job-id")
         cancel = gr.Button("Cancel", variant="stop")
@@ -122,6 +132,15 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
 
     def tick(project_id: Any) -> str:
         return queue_html(studio, None if project_id in (None, "") else int(project_id))
+
+    def live_view(project_id: Any) -> Any:
+        if project_id in (None, ""):
+            return None
+        for job in studio.jobs(int(project_id), statuses=["running"], kinds=["preview"]):
+            path = studio.live_preview(job.id)  # type: ignore[arg-type]
+            if path is not None:
+                return str(path)
+        return gr.skip()
 
     @guarded
     def on_render(project_id: Any, shot_ids: list[int] | None) -> list[Any]:
@@ -198,6 +217,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     pause.click(lambda p: on_pause(p, True), project, [status, table])
     resume.click(lambda p: on_pause(p, False), project, [status, table])
     timer.tick(tick, project, table, show_progress="hidden")
+    timer.tick(live_view, project, live, show_progress="hidden")
     take_shot.change(on_take_shot, take_shot, [take, take_video])
     take.input(on_take, take, take_video)
     choose.click(on_choose, [take_shot, take], [take, status])

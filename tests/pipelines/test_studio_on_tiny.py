@@ -147,3 +147,27 @@ def test_missing_weights_and_out_of_memory_fail_clearly_and_the_queue_moves_on(
     assert "Traceback" not in (missing.error or "")
     oom = next(j for j in final if j.project_id == exhausted)
     assert "out of memory" in (oom.error or "").lower() and "Traceback" not in (oom.error or "")
+
+
+def test_a_running_preview_shows_its_latest_step(studio: Studio) -> None:
+    from PIL import Image as PILImage
+
+    from studio.params import resolve_preview_request
+
+    pid = new_project(studio)
+    project = studio.project(pid)
+    shot = studio.shots(pid)[0]
+    from studio.params import shot_request
+
+    params = resolve_preview_request(studio.catalogue, "tiny-sd", shot_request(project, shot, 1))
+    studio.runner._frame(params, lambda done, total: None, live_key="live/999.png")
+    assert studio.storage.exists("live/999.png")  # what the queue tab shows while it runs
+    with PILImage.open(studio.storage.local_path("live/999.png")) as live:
+        assert max(live.size) <= 256
+    # The draft pipeline has no steps to show, and says nothing.
+    draft = resolve_preview_request(studio.catalogue, "draft", shot_request(project, shot, 1))
+    studio.runner._frame(draft, lambda done, total: None, live_key="live/1000.png")
+    assert not studio.storage.exists("live/1000.png")
+    # A finished job leaves no live image behind.
+    (job,) = studio.preview(pid, [shot.id], wait=True, progress=False)  # type: ignore[list-item]
+    assert job.status == "succeeded" and studio.live_preview(job.id) is None  # type: ignore[arg-type]
