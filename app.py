@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     api = FastAPI(title="AI Film Studio", lifespan=lifespan)
     api.state.studio = studio
+    add_metrics(api, studio)
 
     @api.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -64,6 +65,41 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         theme=gr.themes.Soft(),
         css=_CSS,
     )
+
+
+def add_metrics(api: FastAPI, studio: Any) -> None:
+    """Prometheus /metrics: the farm's queue and workers (from the database) and this
+    process's HTTP latency."""
+    import time
+
+    from fastapi import Request
+    from fastapi.responses import Response
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+
+    from studio.metrics import StudioCollector
+
+    registry = CollectorRegistry()
+    registry.register(StudioCollector(studio.engine, studio.settings.worker_stale_seconds))
+    latency = Histogram(
+        "studio_http_request_seconds",
+        "HTTP request latency",
+        ["method", "route", "status"],
+        registry=registry,
+    )
+
+    @api.middleware("http")
+    async def measure(request: Request, call_next: Any) -> Any:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", None) or "other"
+        latency.labels(request.method, route, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    @api.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 _CSS = """

@@ -53,7 +53,7 @@ DEFAULT_TEMPERATURE = 0.7
 MAX_CHARS = 400  # longest expansion returned; longer text is cut at a word boundary
 
 _LABEL = re.compile(
-    r"^[\s*_#>\"']*(?:detailed |expanded |image |final )?prompt[\s*_]*:[\s*_]*", re.IGNORECASE
+    r"^[\s*_#>]*(?:detailed |expanded |image |final )?prompt[\s*_]*:[\s*_]*", re.IGNORECASE
 )
 _QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "`": "`"}
 
@@ -239,7 +239,9 @@ class PromptWriter:
                 )
                 return ""
             config = self._generation_config(model, tokenizer, new_tokens, temperature)
-            devices = [torch.device(self.device).index or 0] if self.device.startswith("cuda") else []
+            devices = (
+                [torch.device(self.device).index or 0] if self.device.startswith("cuda") else []
+            )
             try:
                 with torch.random.fork_rng(devices=devices), torch.inference_mode():
                     torch.manual_seed(seed)
@@ -295,7 +297,7 @@ def tidy(text: str, limit: int = MAX_CHARS) -> str:
         lines = lines[1:]  # "Sure! Here is a detailed prompt:" or "**Prompt:**" on its own
     if not lines:
         return ""
-    line = _unquote(_LABEL.sub("", lines[0]).strip())
+    line = _unquote(_LABEL.sub("", _unquote(lines[0])).strip())
     if len(line) > limit:
         cut = line[:limit]
         space = cut.rfind(" ")

@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+DEFAULT_SECRET = "dev-insecure-secret-change-me"
 Tier = Literal["dev", "testing", "staging", "production"]
 
 
@@ -35,6 +36,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STUDIO_", extra="ignore")
 
     tier: Tier = "dev"
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET)  # signs sessions and links; set per deploy
+    debug: bool = False
+    log_format: Literal["console", "json"] | None = None  # default: json outside dev
     data_dir: Path = Path("data")
     database_url: str = ""  # default: SQLite file in data_dir
     storage_root: Path | None = None  # default: data_dir/artifacts
@@ -71,6 +75,35 @@ class Settings(BaseSettings):
     # rendered up to `preview_batch` at a time.
     pipeline_memory_gb: float | None = Field(None, gt=0)
     preview_batch: int = Field(4, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _tier_is_safe(self) -> Settings:
+        """Outside dev, refuse settings that lose data or expose the studio; one line each."""
+        if self.tier == "dev":
+            return self
+        problems = []
+        if self.resolved_database_url.startswith("sqlite"):
+            problems.append("SQLite is for dev: set STUDIO_DATABASE_URL=postgresql+psycopg://…")
+        if self.resolved_queue == "inline" or not self.redis_url:
+            problems.append("the inline queue is for dev: set STUDIO_REDIS_URL=redis://…")
+        if self.tier == "production" and self.storage_backend == "local":
+            problems.append(
+                "local storage is not for production: set STUDIO_STORAGE_BACKEND=s3 "
+                "and STUDIO_S3_BUCKET"
+            )
+        elif self.storage_backend == "s3" and not self.s3_bucket:
+            problems.append("S3 storage needs a bucket: set STUDIO_S3_BUCKET")
+        if self.secret_key.get_secret_value() in (DEFAULT_SECRET, ""):
+            problems.append("the default secret key is public: set STUDIO_SECRET_KEY")
+        if self.tier == "production" and self.debug:
+            problems.append("debug must be off in production: unset STUDIO_DEBUG")
+        if problems:
+            raise ValueError(f"tier {self.tier!r} refuses unsafe settings: " + "; ".join(problems))
+        return self
+
+    @property
+    def resolved_log_format(self) -> str:
+        return self.log_format or ("console" if self.tier == "dev" else "json")
 
     @model_validator(mode="after")
     def _backends_have_what_they_need(self) -> Settings:
@@ -132,7 +165,8 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: "
+            f"{err['msg'].removeprefix('Value error, ')}"
             for err in exc.errors()
         )
         raise ConfigError(f"Invalid studio configuration: {problems}") from None

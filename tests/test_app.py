@@ -142,3 +142,24 @@ def test_readyz_503_when_the_database_is_gone(
     checks = response.json()["checks"]
     assert checks["database"].startswith("error:")
     assert checks["storage"] == "ok"
+
+
+def test_metrics_report_queue_jobs_workers_and_latency(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from app import create_app
+    from studio.config import load_settings
+
+    app = create_app(load_settings(data_dir=tmp_path / "metrics"))
+    with TestClient(app) as client:
+        studio = app.state.studio
+        project = studio.create_project("M")
+        studio.breakdown(project.id, "EXT. SEA - DAY\n\nWaves roll in. A boat sails by.\n")
+        studio.preview(project.id, wait=True, progress=False)
+        client.get("/healthz")
+        body = client.get("/metrics").text
+    assert 'studio_jobs{kind="preview",status="succeeded"}' in body
+    assert 'studio_job_duration_seconds_count{pipeline="draft"}' in body
+    assert 'studio_workers{kind="inline"} 1.0' in body
+    assert 'studio_http_request_seconds_count{method="GET",route="/healthz",status="200"}' in body
+    assert "studio_credits" in body and "studio_worker_heartbeat_age_seconds" in body

@@ -159,7 +159,10 @@ def test_an_instruct_model_gets_its_chat_template(entry: PipelineEntry) -> None:
     ("reply", "expected"),
     [
         ("  A red door.  ", "A red door."),
-        ("Sure! Here is a detailed prompt:\n\nA red door, rain.\nAnother line", "A red door, rain."),
+        (
+            "Sure! Here is a detailed prompt:\n\nA red door, rain.\nAnother line",
+            "A red door, rain.",
+        ),
         ("**Prompt:** 'A red door'", "A red door"),
         ("“A red door at night”", "A red door at night"),
         ("A\x00 red\u200b door\ufffd", "A red door"),
@@ -187,7 +190,7 @@ def test_missing_weights_name_the_model(entry: PipelineEntry, tmp_path: Path) ->
         load_pipeline(dataclasses.replace(entry, model_id=str(folder)))
     assert info.value.model_id == str(folder)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(WeightsUnavailableError, match="has no config.json"):
+    with pytest.raises(WeightsUnavailableError, match=r"has no config\.json"):
         load_pipeline(dataclasses.replace(entry, model_id=str(tmp_path / "empty")))
     # A hub id that is not cached, with HF_HUB_OFFLINE set (offline_hub): no download tried.
     with pytest.raises(WeightsUnavailableError, match="HF_HUB_OFFLINE") as info:
@@ -231,7 +234,8 @@ def test_catalogue_rejects_bad_writer_defaults(tmp_path: Path, defaults: str, me
 
 def test_catalogue_reads_writer_defaults(tmp_path: Path) -> None:
     path = _writer_yaml(
-        tmp_path, "{template: 'Shot {line!s} ({style}) {{json}}', max_new_tokens: 8, temperature: 0}"
+        tmp_path,
+        "{template: 'Shot {line!s} ({style}) {{json}}', max_new_tokens: 8, temperature: 0}",
     )
     entry = Catalogue.load(path).get("w")
     assert entry.supports("text-generation")
@@ -253,7 +257,8 @@ def test_importing_the_writer_stays_light() -> None:
     code = (
         "import sys, pipelines.prompt_writer, pipelines.catalogue as c\n"
         "c._implementation(c.Catalogue.load().get('prompt-writer'))\n"
-        "heavy = [m for m in ('torch', 'transformers', 'diffusers', 'studio') if m in sys.modules]\n"
+        "heavy = ('torch', 'transformers', 'diffusers', 'studio')\n"
+        "heavy = [m for m in heavy if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
     result = subprocess.run(

@@ -160,6 +160,13 @@ def test_dev_yaml_is_loaded_and_consistent() -> None:
         assert getattr(settings, key) == value
 
 
+def safe_cloud_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a non-dev tier insists on (see test_tiers.py for the refusals)."""
+    monkeypatch.setenv("STUDIO_DATABASE_URL", "postgresql+psycopg://studio@db/studio")
+    monkeypatch.setenv("STUDIO_REDIS_URL", "redis://cache:6379/0")
+    monkeypatch.setenv("STUDIO_SECRET_KEY", "not-the-default")
+
+
 def test_tier_file_is_loaded_and_env_beats_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -173,6 +180,7 @@ def test_tier_file_is_loaded_and_env_beats_it(
     assert (dev.tier, dev.max_attempts, dev.port) == ("dev", 7, 8001)
 
     monkeypatch.setenv("STUDIO_TIER", "testing")
+    safe_cloud_env(monkeypatch)
     testing = load_settings()
     assert (testing.tier, testing.max_attempts, testing.port) == ("testing", 4, 7860)
 
@@ -189,6 +197,7 @@ def test_tier_chosen_by_argument_loads_that_file(
     configs.mkdir()
     (configs / "staging.yaml").write_text("tier: staging\nlease_seconds: 12.5\n")
     monkeypatch.setattr(config, "CONFIG_DIR", configs)
+    safe_cloud_env(monkeypatch)
     settings = load_settings(tier="staging")
     assert settings.tier == "staging"
     assert settings.lease_seconds == 12.5
