@@ -71,11 +71,13 @@ def add_metrics(api: FastAPI, studio: Any) -> None:
     """Prometheus /metrics: the farm's queue and workers (from the database) and this
     process's HTTP latency."""
     import time
+    import uuid
 
     from fastapi import Request
     from fastapi.responses import Response
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 
+    from studio import logs
     from studio.metrics import StudioCollector
 
     registry = CollectorRegistry()
@@ -90,7 +92,14 @@ def add_metrics(api: FastAPI, studio: Any) -> None:
     @api.middleware("http")
     async def measure(request: Request, call_next: Any) -> Any:
         started = time.perf_counter()
-        response = await call_next(request)
+        # A request id for the logs: the caller's (X-Request-ID), else a new one.
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        token = logs.request_id.set(rid)
+        try:
+            response = await call_next(request)
+        finally:
+            logs.request_id.reset(token)
+        response.headers["X-Request-ID"] = rid
         route = getattr(request.scope.get("route"), "path", None) or "other"
         latency.labels(request.method, route, str(response.status_code)).observe(
             time.perf_counter() - started

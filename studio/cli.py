@@ -82,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     _data_dir(worker)
     worker.set_defaults(func=_worker)
 
+    check = sub.add_parser(
+        "check", help="print the effective configuration and verify every dependency"
+    )
+    _data_dir(check)
+    check.set_defaults(func=_check_setup)
+
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     up = db_sub.add_parser("upgrade", help="apply migrations up to the latest")
@@ -109,21 +115,34 @@ def _serve(args: argparse.Namespace) -> int:
     from app import create_app
 
     settings = _settings(args, host=args.host, port=args.port)
+    from studio import logs
+
+    logs.configure(settings.resolved_log_format)
     print(
         f"AI Film Studio on http://{settings.host}:{settings.port}  (data: {settings.data_dir})",
         file=sys.stderr,
     )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        # In JSON mode uvicorn's own lines go through our handler too.
+        log_config=None
+        if settings.resolved_log_format == "json"
+        else uvicorn.config.LOGGING_CONFIG,
+    )
     return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
     import logging
 
+    from studio import logs
     from studio.worker import run_worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = _settings(args, redis_url=args.redis_url)
+    logs.configure(settings.resolved_log_format, logging.INFO)
     run_worker(
         settings, name=args.name, preload=args.preload, burst=args.burst, only=args.only or None
     )
@@ -148,6 +167,24 @@ def _list_pipelines(args: argparse.Namespace) -> int:
     for entry in Catalogue.load(args.pipelines):
         model = entry.model_id or "(no weights)"
         print(f"{entry.name:20} {', '.join(entry.tasks):40} {model}")
+    return 0
+
+
+def _check_setup(args: argparse.Namespace) -> int:
+    from studio.checks import effective_config, verify
+
+    settings = _settings(args)
+    print("Effective configuration (secrets masked):")
+    for key, value in effective_config(settings).items():
+        print(f"  {key:22} {value}")
+    print("Dependencies:")
+    results = verify(settings)
+    for name, outcome in results.items():
+        print(f"  {name:22} {outcome}")
+    failed = [name for name, outcome in results.items() if outcome != "ok"]
+    if failed:
+        print(f"error: not reachable: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -25,7 +25,7 @@ from pipelines.catalogue import Catalogue, CatalogueError
 from pipelines.errors import PipelineError
 from pipelines.requests import Cancelled, RenderRequest
 from storage.base import Storage
-from studio import lifecycle, provenance
+from studio import lifecycle, logs, provenance
 from studio.artifacts import store_file
 from studio.db import session_scope
 from studio.errors import StudioError
@@ -169,9 +169,11 @@ class JobRunner:
 
     def run(self, job: RenderJob, worker: str) -> None:
         self.cancelled.discard(ident(job))  # a stale cancel of an earlier attempt
+        token = logs.job_id.set(ident(job))
         try:
             self._run(job, worker)
         finally:
+            logs.job_id.reset(token)
             self.cancelled.discard(ident(job))
             self.publish({"job": ident(job), "finished": True})
             if job.kind == JobKind.preview.value:
