@@ -21,7 +21,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from credits.pricing import estimate_cost
-from pipelines.catalogue import Catalogue, PipelineEntry
+from pipelines.catalogue import Catalogue, PipelineEntry, UnknownPipelineError
 from storage.base import Storage, StorageError
 from storage.local import LocalStorage
 from studio import lab, lifecycle, workers
@@ -552,6 +552,39 @@ class Studio:
             owner,
             suffix=path.suffix.lower(),
         )
+
+    def expand_prompts(
+        self, project_id: int, shot_ids: Sequence[int] | None = None, *, pipeline: str | None = None
+    ) -> list[Shot]:
+        """Rewrite terse shot prompts into detailed ones with a text-generation model (the
+        optional prompt writer), seeded by each shot's seed. Runs in this process."""
+        name = pipeline or self.settings.prompt_writer
+        if not name:
+            raise InvalidInput(
+                "No prompt writer configured: set STUDIO_PROMPT_WRITER to a "
+                "text-generation pipeline (e.g. prompt-writer)",
+                "pipeline",
+            )
+        try:
+            entry = self.catalogue.get(name)
+        except UnknownPipelineError as exc:
+            raise InvalidInput(str(exc), "pipeline") from None
+        if not entry.supports("text-generation"):
+            raise InvalidInput(f"Pipeline {name!r} cannot write prompts", "pipeline")
+        project = self.project(project_id)
+        shots = self.shots(project_id)
+        if shot_ids is not None:
+            shots = [s for s in shots if s.id in set(shot_ids)]
+        writer = self.runner.pipeline(name)
+        expanded = {
+            s.id: writer.expand(s.prompt, style=project.style_prompt, seed=s.seed) for s in shots
+        }
+        with self._session() as session:  # all or nothing
+            for shot_id, prompt in expanded.items():
+                shot = self._shot(session, shot_id)  # type: ignore[arg-type]
+                shot.prompt = text(prompt, "Prompt", 2000) or shot.prompt
+                session.add(shot)
+        return self.shots(project_id)
 
     # ---- the Lab ----------------------------------------------------------------------------
     def lab_project(self, owner: str = "local") -> Project:

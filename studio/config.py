@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     # (GiB of model weights; unset = never unload). Previews of one pipeline and size are
     # rendered up to `preview_batch` at a time.
     pipeline_memory_gb: float | None = Field(None, gt=0)
+    # Optional prompt writer (a text-generation catalogue entry, e.g. "prompt-writer"): shows
+    # "Expand prompts" in the Script tab. Unset = off; the rule-based breakdown stays.
+    prompt_writer: str | None = None
     preview_batch: int = Field(4, ge=1, le=64)
 
     @model_validator(mode="after")

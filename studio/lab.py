@@ -119,6 +119,11 @@ def lab_params(
             "pipeline": pipeline_params(catalogue, pipeline, "text-to-image"),
             "request": request.as_dict(),
         }
+    if not (entry.supports("text-to-video") or entry.supports("image-to-video")):
+        raise InvalidInput(
+            f"Pipeline {pipeline!r} renders no images or clips (it does {', '.join(entry.tasks)})",
+            "pipeline",
+        )
     task = "text-to-video" if entry.supports("text-to-video") else "image-to-video"
     params: dict[str, Any] = {
         "version": PARAMS_VERSION,

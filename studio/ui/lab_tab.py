@@ -52,7 +52,8 @@ def results(studio: Studio, jobs: list[RenderJob]) -> list[tuple[str, str]]:
 
 
 def build(studio: Studio) -> Refresh:
-    names = studio.catalogue.names()
+    renders = ("text-to-image", "text-to-video", "image-to-video")
+    names = [e.name for e in studio.catalogue if any(e.supports(t) for t in renders)]
     gr.Markdown(
         "Tweak a pipeline and compare. Blank fields use the pipeline's defaults. "
         "Renders go through the render queue like any job."

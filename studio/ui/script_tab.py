@@ -85,6 +85,11 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
                     type="filepath",
                 )
                 breakdown = gr.Button("Break down", variant="primary", elem_id="break-down")
+                expand = gr.Button(
+                    "Expand prompts",
+                    visible=bool(studio.settings.prompt_writer),
+                    elem_id="expand-prompts",
+                )
         with gr.Column(scale=3):
             status = gr.Markdown("", elem_id="script-status")
             table = gr.Dataframe(
@@ -252,6 +257,17 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         return [note, shot_rows(studio, pid), *editor_values(pid)]
 
     @guarded
+    def on_expand(project_id: Any, progress: gr.Progress = gr.Progress()) -> list[Any]:
+        pid = require_project(project_id)
+        progress(0.1, desc="Writing prompts")
+        shots = studio.expand_prompts(pid)
+        return [
+            f"Expanded {len(shots)} prompts with {studio.settings.prompt_writer}.",
+            shot_rows(studio, pid),
+            *editor_values(pid),
+        ]
+
+    @guarded
     def on_select(project_id: Any, shot_id: Any) -> list[Any]:
         return editor_values(require_project(project_id), shot_id)[1:]
 
@@ -301,6 +317,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             status,
         ),
         breakdown.click(on_breakdown, [project, script], [status, table, *editor]),
+        expand.click(on_expand, project, [status, table, *editor]),
         save_shot.click(
             on_save_shot,
             [
