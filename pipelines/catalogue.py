@@ -101,6 +101,7 @@ class PipelineEntry:
     # Components loaded separately and passed to from_pretrained (a motion adapter, a VAE):
     # name → {class, model_id (default: the entry's), subfolder, dtype, variant, revision}.
     components: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    preset_of: str = ""  # set on entries derived from another (saved tweaks), not in files
 
     def supports(self, task: str) -> bool:
         return task in self.tasks

@@ -42,7 +42,7 @@ from studio.models import (
     ident,
     utcnow,
 )
-from studio.params import resolve_clip, resolve_preview
+from studio.params import RUNTIME, resolve_clip, resolve_preview
 from studio.queues import InlineQueue, QueueBackend
 from studio.runner import JobRunner
 from studio.validation import film_options, number, project_fields, shot_fields, text
@@ -384,7 +384,10 @@ class Studio:
                     after = self._chain_source(session, all_shots[number_ - 2], submitted)
                 if after is not None and params.get("task") == "image-to-video":
                     # Starts from the previous take's last frame: that take is its input.
-                    params["chain_from_job"] = ident(after)
+                    # Keyed on what the source renders (its params hash), not on its job id:
+                    # re-rendering an unchanged chain is served from the cache.
+                    params["chain_from"] = after.params_hash
+                    params[RUNTIME] = {"chain_from_job": ident(after)}
                     params.pop("preview", None)
                 else:
                     after = None

@@ -18,8 +18,12 @@ from studio.models import JobKind, Project, Shot
 PARAMS_VERSION = 1  # bump when the meaning of params changes, to invalidate the cache
 
 
+RUNTIME = "_runtime"  # params that say where to find inputs, not what to render: not hashed
+
+
 def params_hash(params: dict[str, Any]) -> str:
-    canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    content = {k: v for k, v in params.items() if k != RUNTIME}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -55,6 +59,10 @@ def pipeline_params(catalogue: Catalogue, name: str, task: str) -> dict[str, Any
         "revision": effective_revision(entry),
         "implementation": entry.implementation,
         "cost_factor": entry.cost_factor,
+        # What the entry renders with: editing a catalogue entry or a Lab preset changes the
+        # render, so it must change the cache key too.
+        "defaults": dict(entry.defaults),
+        "loras": [[lora.path, lora.scale] for lora in entry.loras],
     }
 
 

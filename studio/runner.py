@@ -1,6 +1,7 @@
 """Execute one claimed job: render with its pipeline, store the artifact, complete the job.
 
-Runs wherever a worker runs (the inline thread today). Only lifecycle functions change state.
+Runs wherever a worker runs: the inline thread in the app, or a `python -m studio worker`
+process. Only lifecycle functions change state.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from PIL.PngImagePlugin import PngInfo
 from sqlalchemy.engine import Engine
 
 from pipelines.cache import PipelineCache
-from pipelines.catalogue import Catalogue, CatalogueError
+from pipelines.catalogue import Catalogue, CatalogueError, UnknownPipelineError
 from pipelines.errors import PipelineError
 from pipelines.requests import Cancelled, RenderRequest
 from storage.base import Storage
@@ -30,7 +31,7 @@ from studio.artifacts import store_file
 from studio.db import session_scope
 from studio.errors import StudioError
 from studio.models import Artifact, JobKind, RenderJob, ident
-from studio.params import params_hash, request_from
+from studio.params import RUNTIME, params_hash, request_from
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes: keeps the database calm
@@ -103,12 +104,19 @@ class JobRunner:
     def loaded(self) -> list[str]:
         return sorted(self.cache.loaded())
 
-    def pipeline(self, name: str) -> Any:
-        if name not in self.catalogue:
-            # Perhaps a Lab preset saved (by any process) since this one loaded its catalogue.
+    def pipeline(self, name: str, expected: dict[str, Any] | None = None) -> Any:
+        """The loaded pipeline `name`. `expected` (a job's pipeline params) tells when this
+        process's catalogue is stale: a Lab preset saved or updated by another process."""
+        known = name in self.catalogue
+        if not known or (
+            expected
+            and "defaults" in expected
+            and dict(self.catalogue.get(name).defaults) != expected["defaults"]
+        ):
             from studio.lab import with_presets
 
             self.catalogue = with_presets(self.catalogue, self.engine)
+        # The cache reloads a pipeline whose entry changed under the same name.
         return self.cache.get(self.catalogue.get(name))
 
     def execute(self, job: RenderJob, worker: str) -> None:
@@ -124,7 +132,7 @@ class JobRunner:
             return [job]
         name = job.params["pipeline"]["name"]
         try:
-            batchable = hasattr(self.pipeline(name), "render_frames")
+            batchable = hasattr(self.pipeline(name, job.params["pipeline"]), "render_frames")
         except Exception:  # noqa: BLE001 - a load error is reported by run() with the job
             return [job]
         if not batchable:
@@ -144,7 +152,7 @@ class JobRunner:
                 reporter.stage(0.0, 0.9, "Step")(done, total)
 
         try:
-            pipeline = self.pipeline(jobs[0].params["pipeline"]["name"])
+            pipeline = self.pipeline(jobs[0].params["pipeline"]["name"], jobs[0].params["pipeline"])
             images = pipeline.render_frames(
                 [request_from(j.params) for j in jobs], on_progress=on_progress
             )
@@ -202,7 +210,9 @@ class JobRunner:
         log.warning("job %s failed: %s", job.id, exc)
         # Errors written for people (bad input, missing weights, out of memory) show as they
         # are; anything else keeps its traceback for the bug report.
-        plain = isinstance(exc, StudioError | ValueError | PipelineError | CatalogueError)
+        plain = isinstance(
+            exc, StudioError | ValueError | PipelineError | CatalogueError | UnknownPipelineError
+        )
         detail = (
             str(exc) if plain else f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}"
         )
@@ -214,7 +224,7 @@ class JobRunner:
             image = self._frame(
                 job.params, report.stage(0.0, 0.9, "Step"), live_key=live_preview_key(ident(job))
             )
-            pipeline = self.pipeline(job.params["pipeline"]["name"])
+            pipeline = self.pipeline(job.params["pipeline"]["name"], job.params["pipeline"])
             return self._store_preview(job, image, tmp, report, pipeline)
         if job.kind == JobKind.clip.value:
             return self._clip(job, tmp, report)
@@ -250,7 +260,7 @@ class JobRunner:
         on_progress: Callable[[int, int], None],
         live_key: str | None = None,
     ) -> Image.Image:
-        pipeline = self.pipeline(params["pipeline"]["name"])
+        pipeline = self.pipeline(params["pipeline"]["name"], params["pipeline"])
         extra: dict[str, Any] = {}
         if live_key and "on_preview" in inspect.signature(pipeline.render_frame).parameters:
             extra["on_preview"] = self._live_preview(live_key)
@@ -281,12 +291,13 @@ class JobRunner:
         from studio.video import encode_video
 
         request: RenderRequest = request_from(job.params)
-        pipeline = self.pipeline(job.params["pipeline"]["name"])
+        pipeline = self.pipeline(job.params["pipeline"]["name"], job.params["pipeline"])
         prov = self._provenance(job, pipeline)
         image = None
-        if job.params.get("chain_from_job"):
+        source = job.params.get(RUNTIME, {}).get("chain_from_job")
+        if source:
             # Continuity across the cut: start where the previous shot's take ended.
-            image = self._last_frame(job.params["chain_from_job"])
+            image = self._last_frame(source)
         elif job.params.get("task", "image-to-video") == "image-to-video":
             # Conditioned on the storyboard frame, so the clip looks like its preview.
             image = self._preview_image(job.params["preview"], report)

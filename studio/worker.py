@@ -46,6 +46,13 @@ class WorkerContext:
     lease_seconds: float
     current: int | None = None
     after_job: Callable[[], None] = lambda: None
+    listening: frozenset[str] = frozenset()
+
+    def warm(self) -> list[str]:
+        """Loaded pipelines this worker also listens for: only these are advertised, so the
+        dispatcher never routes a job to a queue nobody reads (e.g. a preset saved after this
+        worker started goes to the shared queue instead)."""
+        return [p for p in self.runner.loaded if pipeline_queue(p) in self.listening]
 
 
 _context: WorkerContext | None = None
@@ -71,7 +78,7 @@ def execute(job_id: int) -> str:
             context.name,
             current_job_id=None,
             state="idle",
-            pipelines=context.runner.loaded,
+            pipelines=context.warm(),
         )
         context.after_job()  # a slot is free: top the queue up now, not at the next tick
     return "done"
@@ -128,12 +135,15 @@ def run_worker(
     # dispatcher routes their jobs to the pipeline queues it listens on.
     for pipeline in dict.fromkeys([*(preload or []), *(only or [])]):
         runner.pipeline(catalogue.get(pipeline).name)  # unknown names fail here, clearly
-    context = WorkerContext(worker_name(name), engine, runner, settings.lease_seconds)
+    queues = listen_order(catalogue.names(), runner.loaded, only)
+    context = WorkerContext(
+        worker_name(name), engine, runner, settings.lease_seconds, listening=frozenset(queues)
+    )
     _context = context
     redis = connect(settings.redis_url)
     runner.publish = lambda event: publish_event(redis, event)
     workers.register(
-        engine, context.name, "redis", pipelines=runner.loaded, memory_bytes=machine_memory()
+        engine, context.name, "redis", pipelines=context.warm(), memory_bytes=machine_memory()
     )
     heartbeat = workers.Heartbeat(
         engine,
@@ -154,7 +164,6 @@ def run_worker(
     )
     dispatcher.start()
     context.after_job = lambda: dispatcher.enqueue(0)
-    queues = listen_order(catalogue.names(), runner.loaded, only)
     log.info("worker %s listening on %s", context.name, ", ".join(queues))
     try:
         # RQ's own name must be unique in Redis even when a restarted worker reuses ours.

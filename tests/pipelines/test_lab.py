@@ -69,6 +69,11 @@ def test_a_saved_preset_is_a_pipeline_shots_can_use(studio: Studio) -> None:
     assert details["steps"] == 3 and details["guidance"] == 2.0
     # Same model, same settings, same seed and prompt: the shot looks like the Lab render.
     assert np.abs(image(studio, job) - image(studio, lab_job)).max() <= 1
+    # Updating the preset changes what its shots render: no stale cache hit.
+    studio.save_preset("orchard-look", "orchard-look", {"steps": 1})
+    (redo,) = studio.preview(project.id, wait=True, progress=False)
+    assert not redo.cache_hit and redo.status == "succeeded"
+    assert studio.artifact(redo.artifact_id).provenance["pipeline_details"]["steps"] == 1  # type: ignore[arg-type]
     del shot
 
 
@@ -99,8 +104,9 @@ def test_the_prompt_writer_expands_shot_prompts_and_is_off_by_default(
         off.add_shot(project.id, "a kite")
         with pytest.raises(InvalidInput, match="No prompt writer configured"):
             off.expand_prompts(project.id)
-    with Studio.local(tmp_path / "on", pipelines_file=tiny_catalogue.source,
-                      prompt_writer="tiny-prompt-writer") as studio:
+    with Studio.local(
+        tmp_path / "on", pipelines_file=tiny_catalogue.source, prompt_writer="tiny-prompt-writer"
+    ) as studio:
         project = studio.create_project("P", style_prompt="watercolour")
         assert project.id is not None
         studio.add_shot(project.id, "a kite over the sea", seed=3)

@@ -236,7 +236,11 @@ def test_chained_clips_start_from_the_previous_take(sqlite_studio: Studio) -> No
     for shot in studio.shots(pid):
         studio.update_shot(shot.id, camera_move="static")  # type: ignore[arg-type]
     first, second, *_ = studio.render(pid, wait=True, progress=False)
-    assert second.depends_on == first.id and second.params["chain_from_job"] == first.id
+    assert second.depends_on == first.id and second.params["_runtime"]["chain_from_job"] == first.id
+    assert second.params["chain_from"] == first.params_hash
+    # An unchanged chain renders again from the cache, every shot of it.
+    again = studio.render(pid)
+    assert all(j.cache_hit for j in again), [(j.id, j.status) for j in again]
     assert second.started_at and first.finished_at and second.started_at >= first.finished_at
     end_of_first = list(read_frames(studio.artifact_path(first.artifact_id)))[-1]  # type: ignore[arg-type]
     start_of_second = next(read_frames(studio.artifact_path(second.artifact_id)))  # type: ignore[arg-type]

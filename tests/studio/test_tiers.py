@@ -12,8 +12,12 @@ import pytest
 from studio.config import CONFIG_DIR, ConfigError, load_settings
 from tests.server import ROOT
 
-SAFE = {"database_url": "postgresql+psycopg://studio@db/studio", "redis_url": "redis://cache:6379",
-        "s3_bucket": "films", "secret_key": "a-long-random-secret"}
+SAFE = {
+    "database_url": "postgresql+psycopg://studio@db/studio",
+    "redis_url": "redis://cache:6379",
+    "s3_bucket": "films",
+    "secret_key": "a-long-random-secret",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -67,8 +71,14 @@ def test_local_storage_is_allowed_below_production() -> None:
 def test_the_server_refuses_to_start_in_production_with_defaults(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STUDIO_")}
     env.update(STUDIO_TIER="production", STUDIO_DATA_DIR=str(tmp_path))
-    result = subprocess.run([sys.executable, "-m", "studio", "serve"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "studio", "serve"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "refuses unsafe settings" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "studio.db").exists()  # refused before touching anything
