@@ -6,9 +6,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ML_STAMP := $(VENV)/.installed-ml
+# Deploy validators (cfn-lint, checkov) live in their own venv: checkov pins an old boto3.
+TOOLS ?= .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run run-ml ml test lint typecheck demo bench clean
+.PHONY: run run-ml ml test lint lint-aws typecheck demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +28,12 @@ $(ML_STAMP): requirements-ml.txt $(STAMP)
 
 $(DEV_STAMP): requirements-dev.txt $(ML_STAMP)
 	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+$(TOOLS_STAMP): deploy/aws/requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install -q --upgrade pip
+	$(TOOLS)/bin/pip install -q -r deploy/aws/requirements-tools.txt
 	touch $@
 
 run: $(STAMP)
@@ -45,7 +54,11 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-test: $(DEV_STAMP) lint typecheck
+lint-aws: $(TOOLS_STAMP)
+	$(TOOLS)/bin/cfn-lint --config-file deploy/aws/.cfnlintrc -- deploy/aws/stack.yaml deploy/aws/templates/*.yaml
+	$(TOOLS)/bin/checkov -d deploy/aws --framework cloudformation --skip-download --quiet --compact
+
+test: $(DEV_STAMP) $(TOOLS_STAMP) lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
@@ -55,4 +68,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/assemble.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

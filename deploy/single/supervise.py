@@ -1,6 +1,8 @@
 """A tiny process supervisor for the single-container image (standard library only).
 
-It runs, as children of one process:
+It runs, as children of one process, after migrating the database
+(`python -m studio db upgrade`, with the same environment as the processes below, so a tier
+that insists on Redis sees the local one; the printed URL has its password masked):
 
 - a local `redis-server` (bound to 127.0.0.1, nothing persisted: Redis only carries job ids,
   the database is the source of truth) unless `STUDIO_REDIS_URL` names another Redis or
@@ -20,7 +22,19 @@ has not exited after `STUDIO_SINGLE_STOP_SECONDS` (default 8) is killed. Childre
 if the supervisor itself dies (PR_SET_PDEATHSIG), and it reaps every process it inherits, so it
 can be PID 1.
 
-Migrations are not run here: `entrypoint.sh` runs `python -m studio db upgrade` first.
+Settings (environment):
+
+    PYTHON                       interpreter for the studio commands (default: this one)
+    STUDIO_REDIS_URL             an external Redis: no local redis-server
+    STUDIO_SINGLE_REDIS          0 = no local Redis (inline queue unless STUDIO_REDIS_URL)
+    STUDIO_SINGLE_REDIS_PORT     local Redis port on 127.0.0.1 (6379)
+    STUDIO_SINGLE_REDIS_SERVER   redis-server binary (default: from PATH)
+    STUDIO_SINGLE_REDIS_DIR      its working directory (the temp dir; nothing is written)
+    STUDIO_SINGLE_WORKERS        render workers (1)
+    STUDIO_SINGLE_WORKER_ARGS    their flags ("--preload draft")
+    STUDIO_SINGLE_STOP_SECONDS   grace period after SIGTERM before SIGKILL (8)
+
+A failed migration stops it before anything else starts, with the migration's exit status.
 """
 
 from __future__ import annotations
@@ -28,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -37,6 +52,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 POLL = 0.2
 
@@ -65,6 +81,7 @@ class Program:
 @dataclass
 class Plan:
     mode: str  # "local-redis" | "external-redis" | "inline"
+    migrate: Program
     redis: Program | None
     workers: list[Program]
     app: Program
@@ -87,14 +104,17 @@ def plan(env: dict[str, str]) -> Plan:
     elif _truthy(env.get("STUDIO_SINGLE_REDIS"), True):
         mode = "local-redis"
         port = env.get("STUDIO_SINGLE_REDIS_PORT", "6379")
-        binary = env.get("STUDIO_SINGLE_REDIS_SERVER") or shutil.which("redis-server")
+        binary = env.get("STUDIO_SINGLE_REDIS_SERVER") or shutil.which(
+            "redis-server", path=env.get("PATH")
+        )
         if not binary:
             raise SystemExit(
                 "supervise: redis-server not found; set STUDIO_REDIS_URL, or "
                 "STUDIO_SINGLE_REDIS=0 to render in the app's own thread"
             )
-        workdir = tempfile.mkdtemp(prefix="studio-redis-")
-        # No persistence: Redis holds only the next few job ids (docs/farm.md).
+        # No persistence (Redis holds only the next few job ids, docs/farm.md), so its working
+        # directory stays empty.
+        workdir = env.get("STUDIO_SINGLE_REDIS_DIR") or tempfile.gettempdir()
         redis = Program(
             "redis",
             [binary, "--port", port, "--bind", "127.0.0.1", "--protected-mode", "yes",
@@ -115,7 +135,24 @@ def plan(env: dict[str, str]) -> Plan:
         ]
     host = env.get("STUDIO_HOST") or "0.0.0.0"
     app = Program("app", [python, "-m", "studio", "serve", "--host", host], child_env)
-    return Plan(mode, redis, workers, app)
+    migrate = Program("migrate", [python, "-m", "studio", "db", "upgrade"], child_env)
+    return Plan(mode, migrate, redis, workers, app)
+
+
+_PASSWORD = re.compile(r"(://[^/:@\s]*:)[^@/\s]*@")
+
+
+def mask_passwords(line: str) -> str:
+    """`scheme://user:secret@host` → `scheme://user:***@host`."""
+    return _PASSWORD.sub(r"\1***@", line)
+
+
+def exit_status(status: int) -> int:
+    """The supervisor's status after a child's unexpected exit: never 0 (the set is broken);
+    a child killed by signal N gives 128 + N, as a shell reports it."""
+    if status < 0:
+        return 128 - status
+    return status or 1
 
 
 def _die_with_parent() -> None:
@@ -124,15 +161,27 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def start(program: Program, env: dict[str, str]) -> None:
+def start(program: Program, env: dict[str, str], **popen: Any) -> None:
     program.process = subprocess.Popen(
         program.argv,
         env=program.env or env,
         stdin=subprocess.DEVNULL,
         process_group=0,  # a terminal's Ctrl-C reaches the supervisor only; it forwards
         preexec_fn=_die_with_parent,
+        **popen,
     )
     log(f"started {program.name} (pid {program.pid}): {shlex.join(program.argv)}")
+
+
+def migrate(program: Program, env: dict[str, str]) -> int:
+    """Run the migration to its end, its output passed on with passwords masked."""
+    start(program, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert program.process is not None and program.process.stdout is not None
+    for raw in program.process.stdout:
+        sys.stdout.write(mask_passwords(raw.decode(errors="replace")))
+        sys.stdout.flush()
+    program.status = program.process.wait()
+    return program.status
 
 
 def redis_ready(port: int, timeout: float = 0.5) -> bool:
@@ -153,7 +202,7 @@ class Supervisor:
     @property
     def programs(self) -> list[Program]:
         redis = [self.plan.redis] if self.plan.redis else []
-        return [*redis, *self.plan.workers, self.plan.app]
+        return [self.plan.migrate, *redis, *self.plan.workers, self.plan.app]
 
     def on_signal(self, signum: int, _frame: object) -> None:
         if not self.stopping:
@@ -176,7 +225,7 @@ class Supervisor:
                     program.process.returncode = program.status
                     if not self.stopping:
                         log(f"{program.name} exited with status {program.status}; stopping all")
-                        self.exit_code = program.status if program.status > 0 else 1
+                        self.exit_code = exit_status(program.status)
                         self.stopping = True
 
     def wait_for(self, programs: list[Program], seconds: float) -> None:
@@ -204,8 +253,13 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self.on_signal)
         log(f"mode {self.plan.mode}")
+        # Migrations first, to their end (a signal meanwhile stops the start-up after them).
+        status = migrate(self.plan.migrate, self.env)
+        if status != 0:
+            log(f"migration failed (exit status {status}); nothing started")
+            return exit_status(status)
         redis = self.plan.redis
-        if redis is not None:
+        if redis is not None and not self.stopping:
             start(redis, self.env)
             port = int(redis.argv[redis.argv.index("--port") + 1])
             deadline = time.monotonic() + 15
@@ -225,8 +279,6 @@ class Supervisor:
         self.stop([*self.plan.workers, self.plan.app], self.stop_seconds)
         if redis is not None:
             self.stop([redis], 5)
-            with contextlib.suppress(ValueError, IndexError):
-                shutil.rmtree(redis.argv[redis.argv.index("--dir") + 1], ignore_errors=True)
         self.reap()
         log(f"stopped (exit status {self.exit_code})")
         return self.exit_code
@@ -234,8 +286,13 @@ class Supervisor:
 
 def main() -> int:
     env = dict(os.environ)
-    stop_seconds = float(env.get("STUDIO_SINGLE_STOP_SECONDS", "8"))
-    return Supervisor(plan(env), env, stop_seconds).run()
+    try:
+        stop_seconds = float(env.get("STUDIO_SINGLE_STOP_SECONDS", "8"))
+        the_plan = plan(env)
+    except ValueError as exc:
+        log(f"error: bad STUDIO_SINGLE_* setting: {exc}")
+        return 2
+    return Supervisor(the_plan, env, stop_seconds).run()
 
 
 if __name__ == "__main__":

@@ -140,13 +140,19 @@ def test_redis_losing_its_data_loses_no_job(studio: Studio, farm: Farm) -> None:
 def test_second_users_job_starts_before_first_users_backlog_ends(
     studio: Studio, farm: Farm
 ) -> None:
-    alice = project(studio, owner="alice", duration=3)
-    more = project(studio, owner="alice", duration=3, variant=1)
-    backlog = [j.id for j in studio.render(alice) + studio.render(more)]
-    bob = project(studio, owner="bob", duration=1)
-    (bobs,) = studio.render(bob, [studio.shots(bob)[0].id])  # type: ignore[list-item]
     farm.start_worker("w1")
     farm.start_worker("w2")
+    wait_for(
+        lambda: {"w1", "w2"} <= {w.name for w in studio.workers() if w.state == "idle"},
+        60,
+        "both workers",
+        lambda: farm.log("w1") + farm.log("w2"),
+    )
+    alice = project(studio, owner="alice", duration=3, fps=24, height=240)
+    more = project(studio, owner="alice", duration=3, fps=24, height=240, variant=1)
+    bob = project(studio, owner="bob", duration=1)
+    backlog = [j.id for j in studio.render(alice) + studio.render(more)]
+    (bobs,) = studio.render(bob, [studio.shots(bob)[0].id])  # type: ignore[list-item]
     ids = [*backlog, bobs.id]
     final = wait_for(
         lambda: finished(studio, ids),
@@ -155,8 +161,7 @@ def test_second_users_job_starts_before_first_users_backlog_ends(
         lambda: farm.log("w1") + farm.log("w2"),
     )
     assert all(j.status == "succeeded" for j in final)
-    bob_job = final[-1]
-    alice_jobs = final[:-1]
+    bob_job, alice_jobs = final[-1], final[:-1]
     assert bob_job.started_at is not None
     last_alice_start = max(j.started_at for j in alice_jobs if j.started_at)
     assert bob_job.started_at < last_alice_start  # bob did not wait for alice's backlog

@@ -1,0 +1,60 @@
+# syntax=docker/dockerfile:1
+# AI Film Studio: the app (web UI at /, /healthz, /readyz). CPU only: requirements.txt, no
+# torch; renders run in its own thread, or on workers when STUDIO_REDIS_URL is set.
+#
+#   docker build -f deploy/Dockerfile.app -t ai-film-studio-app .      # from the repo root
+#   docker run -p 7860:7860 -v studio-data:/data ai-film-studio-app
+#
+# The base is pinned to an exact tag. For byte-for-byte reproducible builds pin its digest:
+#   docker buildx imagetools inspect python:3.11.14-slim-bookworm    # prints "Digest: sha256:…"
+# then build with --build-arg PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:<digest>
+# (or write that into the default below, and let Dependabot/Renovate bump it).
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+FROM ${PYTHON_IMAGE}
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PYTHONPATH=/app \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore \
+    GRADIO_ANALYTICS_ENABLED=False \
+    STUDIO_DATA_DIR=/data \
+    STUDIO_HOST=0.0.0.0 \
+    PORT=7860
+
+# An unprivileged user with a fixed uid (Kubernetes runAsNonRoot can check a number).
+RUN groupadd --system --gid 10001 studio \
+    && useradd --system --uid 10001 --gid studio --create-home --home-dir /home/studio \
+        --shell /usr/sbin/nologin studio \
+    && install -d -o studio -g studio -m 0750 /data
+
+WORKDIR /app
+
+# Dependencies first: this layer is rebuilt only when requirements.txt changes.
+COPY requirements.txt ./
+RUN pip install --no-cache-dir -r requirements.txt
+
+# The code runs from the source tree (configs/ is found next to studio/), owned by root and
+# read-only for the studio user.
+COPY app.py pyproject.toml ./
+COPY configs/ configs/
+COPY credits/ credits/
+COPY pipelines/ pipelines/
+COPY storage/ storage/
+COPY studio/ studio/
+COPY deploy/healthcheck.py deploy/healthcheck.py
+COPY --chmod=0755 deploy/app/entrypoint.sh deploy/app/entrypoint.sh
+RUN python -m compileall -q app.py configs credits pipelines storage studio deploy
+
+USER 10001:10001
+VOLUME ["/data"]
+EXPOSE 7860
+
+# Liveness: /healthz answers (no curl in the image: the check is a few lines of Python).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "/app/deploy/healthcheck.py", "app"]
+
+# `db upgrade`, then `python -m studio serve --host 0.0.0.0` (arguments go to serve).
+ENTRYPOINT ["/app/deploy/app/entrypoint.sh"]
+CMD []
