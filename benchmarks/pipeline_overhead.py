@@ -275,6 +275,15 @@ def main(argv: list[str] | None = None) -> int:
             progress_watch = Stopwatch()
             report_progress = ProgressReporter.__call__
             ProgressReporter.__call__ = progress_watch.wrap(report_progress)  # type: ignore[method-assign]
+            # So do live previews: latents → RGB each step, a PNG stored at most once a second.
+            import pipelines.diffusers_image as diffusers_image
+
+            live_watch = Stopwatch()
+            latent_preview = diffusers_image._latent_preview
+            diffusers_image._latent_preview = live_watch.wrap(latent_preview)
+            if hasattr(runner, "_live_preview"):
+                live_store = runner._live_preview
+                runner._live_preview = lambda key: live_watch.wrap(live_store(key))  # type: ignore[method-assign]
             main_profiler, worker_profiler = cProfile.Profile(), cProfile.Profile()
             if args.profile:
                 attach_worker_profiler(studio, worker_profiler)
@@ -314,12 +323,16 @@ def main(argv: list[str] | None = None) -> int:
             studio.close()
             if "report_progress" in locals():
                 ProgressReporter.__call__ = report_progress  # type: ignore[method-assign]
+            if "latent_preview" in locals():
+                diffusers_image._latent_preview = latent_preview
 
     rest = [e - c for e, c in zip(execute_watch.wall, call_watch.wall, strict=True)]
     # Progress calls per job are many and short: their total spread evenly over the jobs.
     jobs = len(studio_s)
     progress_wall = [sum(progress_watch.wall) / jobs] * jobs
     progress_cpu = [sum(progress_watch.cpu) / jobs] * jobs
+    live_wall = [sum(live_watch.wall) / jobs] * jobs
+    live_cpu = [sum(live_watch.cpu) / jobs] * jobs
     rest_cpu = [e - c for e, c in zip(execute_watch.cpu, call_watch.cpu, strict=True)]
     outside = [s - e for s, e in zip(studio_s, execute_watch.wall, strict=True)]
     bare_median, studio_median = statistics.median(bare_s), statistics.median(studio_s)
@@ -340,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         ("  worker: JobRunner.execute", execute_watch.wall, execute_watch.cpu),
         ("    diffusers call (pipeline._run)", call_watch.wall, call_watch.cpu),
         ("      of which progress reports (mean)", progress_wall, progress_cpu),
+        ("      of which live previews (mean)", live_wall, live_cpu),
         ("    the rest (db, png, storage, prov.)", rest, rest_cpu),
         ("  submit, queue, wait (≈ wall − execute)", outside, None),
         ("    of which queued→started", to_start, None),

@@ -609,11 +609,14 @@ class Studio:
         negative_prompt: str = "",
         seed: int = 0,
         overrides: dict[str, Any] | None = None,
+        lora_scale: float | str | None = None,
+        memory: list[str] | None = None,
         owner: str = "local",
         wait: bool = False,
         progress: bool = True,
     ) -> RenderJob:
-        """One render of a catalogue pipeline with tweaked parameters (see studio.lab.KNOBS)."""
+        """One render of a catalogue pipeline with tweaked parameters (see studio.lab.KNOBS;
+        `lora_scale` and `memory` options change how it is loaded)."""
         return self.lab_sweep(
             pipeline,
             prompt,
@@ -621,6 +624,8 @@ class Studio:
             negative_prompt=negative_prompt,
             seed=seed,
             overrides=overrides,
+            lora_scale=lora_scale,
+            memory=memory,
             owner=owner,
             wait=wait,
             progress=progress,
@@ -635,6 +640,8 @@ class Studio:
         negative_prompt: str = "",
         seed: int = 0,
         overrides: dict[str, Any] | None = None,
+        lora_scale: float | str | None = None,
+        memory: list[str] | None = None,
         owner: str = "local",
         wait: bool = False,
         progress: bool = True,
@@ -643,6 +650,7 @@ class Studio:
         prompt = text(prompt, "Prompt", 2000, required=True)
         negative_prompt = text(negative_prompt, "Negative prompt", 1000)
         base = lab.check_overrides(overrides)
+        pipeline = self._lab_variant(pipeline, lora_scale, memory)
         seed = lab.check_knob("seed", seed)
         cells = lab.sweep_cells(axes) if axes else [{}]
         project_id = ident(self.lab_project(owner))
@@ -674,6 +682,29 @@ class Studio:
         self._wake(jobs)
         return self.wait(jobs, progress=progress) if wait else jobs
 
+    def _lab_variant(self, pipeline: str, lora_scale: Any, memory: list[str] | None) -> str:
+        """The pipeline name a Lab run renders with: the entry itself, or a hidden preset
+        holding its load-time options (stored like presets, so any worker can load it)."""
+        try:
+            entry = self.catalogue.get(pipeline)
+        except UnknownPipelineError as exc:
+            raise InvalidInput(str(exc), "pipeline") from None
+        options = lab.check_load_options(entry, lora_scale, memory)
+        if not options:
+            return pipeline
+        name = lab.hidden_preset_name(pipeline, options)
+        if name not in self.catalogue:
+            self.save_preset(
+                name,
+                pipeline,
+                {},
+                lora_scale=lora_scale,
+                memory=memory,
+                description=f"Lab variant of {pipeline}",
+                _hidden=True,
+            )
+        return name
+
     def lab_jobs(self, owner: str = "local", limit: int = 60) -> list[RenderJob]:
         with self._session() as session:
             query = select(Project.id).where(Project.kind == "lab", Project.owner == owner)
@@ -686,13 +717,24 @@ class Studio:
         pipeline: str,
         overrides: dict[str, Any] | None = None,
         *,
-        lora_scale: float | None = None,
+        lora_scale: float | str | None = None,
+        memory: list[str] | None = None,
         description: str = "",
+        _hidden: bool = False,
     ) -> PipelineEntry:
-        """Save tweaks as a catalogue entry that shots and projects can use by `name`."""
+        """Save tweaks as a catalogue entry that shots and projects can use by `name`:
+        per-call `overrides` (studio.lab.KNOBS), a LoRA scale and memory options."""
         with self._session() as session:
             lab.save_preset(
-                session, self.catalogue, name, pipeline, overrides or {}, lora_scale, description
+                session,
+                self.catalogue,
+                name,
+                pipeline,
+                overrides or {},
+                lora_scale,
+                description,
+                memory=memory,
+                hidden=_hidden,
             )
         base = Catalogue.load(self.settings.pipelines_file)
         self.catalogue = lab.with_presets(base, self.engine)

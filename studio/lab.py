@@ -10,14 +10,16 @@ sees it, and usable by projects and shots like any pipeline.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
+import json
 import re
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from pipelines.catalogue import Catalogue, PipelineEntry, UnknownPipelineError
+from pipelines.catalogue import MEMORY_OPTIONS, Catalogue, PipelineEntry, UnknownPipelineError
 from pipelines.requests import RenderRequest
 from studio.db import session_scope
 from studio.errors import InvalidInput
@@ -35,6 +37,10 @@ KNOBS: dict[str, tuple[bool, float, float]] = {
     "strength": (False, 0.01, 1),
 }
 SWEEPABLE = (*KNOBS, "seed", "scheduler")
+# Options that change how the pipeline is loaded, not one call: a Lab run with these uses a
+# hidden preset ("lab-…") so that every worker loads the same variant.
+LOAD_OPTIONS = ("lora_scale", "memory")
+HIDDEN_PREFIX = "lab-"
 MAX_SWEEP = 36
 _SCHEDULER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,79}")
 _PRESET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -63,8 +69,40 @@ def check_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
     return {
         k: check_knob(k, v)
         for k, v in (overrides or {}).items()
-        if v not in (None, "") and k != "seed"
+        if v not in (None, "") and k != "seed" and k not in LOAD_OPTIONS
     }
+
+
+def check_load_options(
+    entry: PipelineEntry,
+    lora_scale: float | str | None = None,
+    memory: list[str] | dict[str, bool] | None = None,
+) -> dict[str, Any]:
+    """Validated load-time options: a LoRA scale (the entry must have LoRAs) and memory
+    options (names from pipelines.catalogue.MEMORY_OPTIONS, switched on)."""
+    options: dict[str, Any] = {}
+    if lora_scale not in (None, ""):
+        if not entry.loras:
+            raise InvalidInput(f"{entry.name!r} has no LoRA to scale", "lora_scale")
+        options["lora_scale"] = number(lora_scale, "LoRA scale", -4, 4)
+    if memory:
+        chosen = dict.fromkeys(memory, True) if isinstance(memory, list) else dict(memory)
+        unknown = set(chosen) - set(MEMORY_OPTIONS)
+        if unknown:
+            raise InvalidInput(
+                f"Unknown memory option(s) {', '.join(sorted(unknown))}; use "
+                f"{', '.join(MEMORY_OPTIONS)}",
+                "memory",
+            )
+        if chosen.get("model_cpu_offload") and chosen.get("sequential_cpu_offload"):
+            raise InvalidInput("Choose one of model and sequential CPU offload", "memory")
+        options["memory"] = {k: bool(v) for k, v in chosen.items()}
+    return options
+
+
+def hidden_preset_name(base: str, options: dict[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps([base, options], sort_keys=True).encode()).hexdigest()
+    return f"{HIDDEN_PREFIX}{digest[:12]}"
 
 
 def sweep_cells(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -174,14 +212,18 @@ def save_preset(
     name: str,
     base: str,
     overrides: dict[str, Any],
-    lora_scale: float | None = None,
+    lora_scale: float | str | None = None,
     description: str = "",
     owner: str = "local",
+    memory: list[str] | dict[str, bool] | None = None,
+    hidden: bool = False,
 ) -> Preset:
     """Create or update a preset. A preset made from another preset (or from itself) is
     flattened: it keeps that preset's base, with the new tweaks over the old ones."""
     if not _PRESET_NAME.fullmatch(name or ""):
         raise InvalidInput("Preset names are lowercase letters, digits, '.', '_' or '-'", "name")
+    if name.startswith(HIDDEN_PREFIX) and not hidden:
+        raise InvalidInput(f"Names starting with {HIDDEN_PREFIX!r} are kept for Lab runs", "name")
     existing = session.get(Preset, name)
     if name in catalogue and existing is None:
         raise InvalidInput(f"{name!r} is already a catalogue pipeline; choose another name", "name")
@@ -193,10 +235,7 @@ def save_preset(
         entry = catalogue.get(base)
     except UnknownPipelineError as exc:
         raise InvalidInput(str(exc), "pipeline") from None
-    if lora_scale is not None:
-        if not entry.loras:
-            raise InvalidInput(f"{base!r} has no LoRA to scale", "lora_scale")
-        saved["lora_scale"] = number(lora_scale, "LoRA scale", -4, 4)
+    saved.update(check_load_options(entry, lora_scale, memory))
     preset = existing or Preset(name=name, base=base)
     preset.base, preset.overrides = base, saved
     preset.description, preset.owner = text(description, "Description", 200), owner

@@ -7,8 +7,9 @@ from typing import Any
 
 import gradio as gr
 
+from pipelines.catalogue import MEMORY_OPTIONS
 from studio.api import Studio
-from studio.lab import KNOBS, SWEEPABLE
+from studio.lab import HIDDEN_PREFIX, KNOBS, SWEEPABLE
 from studio.models import JobStatus, RenderJob
 from studio.ui.common import Refresh, guarded, summary, wait_with_progress
 
@@ -35,6 +36,10 @@ def parse_values(text: str, name: str) -> list[Any]:
         ) from None
 
 
+def lora_value(text: str | None) -> str | None:
+    return text.strip() if text and text.strip() else None
+
+
 def caption(job: RenderJob) -> str:
     cell = job.params.get("cell") or {}
     extra = job.params.get("request", {}).get("extra", {})
@@ -53,7 +58,11 @@ def results(studio: Studio, jobs: list[RenderJob]) -> list[tuple[str, str]]:
 
 def build(studio: Studio) -> Refresh:
     renders = ("text-to-image", "text-to-video", "image-to-video")
-    names = [e.name for e in studio.catalogue if any(e.supports(t) for t in renders)]
+    names = [
+        e.name
+        for e in studio.catalogue
+        if any(e.supports(t) for t in renders) and not e.name.startswith(HIDDEN_PREFIX)
+    ]
     gr.Markdown(
         "Tweak a pipeline and compare. Blank fields use the pipeline's defaults. "
         "Renders go through the render queue like any job."
@@ -77,6 +86,13 @@ def build(studio: Studio) -> Refresh:
                     for name in row:
                         # Text, not Number: blank must mean "the pipeline's default".
                         knobs[name] = gr.Textbox(label=KNOB_LABELS[name], placeholder="default")
+            with gr.Row():
+                run_lora = gr.Textbox(
+                    label="LoRA scale (pipelines with LoRAs)",
+                    placeholder="catalogue value",
+                    elem_id="lab-lora",
+                )
+                memory = gr.CheckboxGroup(list(MEMORY_OPTIONS), label="Memory options")
             run = gr.Button("Run", variant="primary", elem_id="lab-run")
         with gr.Column(scale=2):
             gr.Markdown("**Sweep**: a grid over one or two parameters (comma-separated values).")
@@ -91,13 +107,9 @@ def build(studio: Studio) -> Refresh:
                 "**Save as preset**: the settings on the left become a pipeline name "
                 "that projects and shots can choose."
             )
-            with gr.Row():
-                preset_name = gr.Textbox(
-                    label="Preset name", placeholder="moody-sdxl", elem_id="lab-preset-name"
-                )
-                lora_scale = gr.Textbox(
-                    label="LoRA scale (if the pipeline has LoRAs)", placeholder="unchanged"
-                )
+            preset_name = gr.Textbox(
+                label="Preset name", placeholder="moody-sdxl", elem_id="lab-preset-name"
+            )
             save = gr.Button("Save preset", elem_id="lab-save")
     status = gr.Markdown("", elem_id="lab-status")
     gallery = gr.Gallery(
@@ -110,7 +122,14 @@ def build(studio: Studio) -> Refresh:
             found["scheduler"] = sched.strip()
         return found
 
-    inputs = [pipeline, prompt, negative, seed, scheduler, *knobs.values()]
+    inputs = [pipeline, prompt, negative, seed, run_lora, memory, scheduler, *knobs.values()]
+
+    def listed() -> list[str]:
+        return [
+            e.name
+            for e in studio.catalogue
+            if any(e.supports(t) for t in renders) and not e.name.startswith(HIDDEN_PREFIX)
+        ]
 
     @guarded
     def on_run(
@@ -118,12 +137,20 @@ def build(studio: Studio) -> Refresh:
         text: str,
         neg: str,
         seed_: Any,
+        lora: str,
+        mem: list[str],
         sched: str,
         *values: Any,
         progress: gr.Progress = gr.Progress(),
     ) -> list[Any]:
         job = studio.lab_run(
-            name, text, negative_prompt=neg, seed=seed_ or 0, overrides=tweaks(sched, *values)
+            name,
+            text,
+            negative_prompt=neg,
+            seed=seed_ or 0,
+            overrides=tweaks(sched, *values),
+            lora_scale=lora_value(lora),
+            memory=mem or None,
         )
         jobs = wait_with_progress(studio, [job], progress, "Lab")
         return [results(studio, jobs), summary(jobs, "Lab run")]
@@ -134,6 +161,8 @@ def build(studio: Studio) -> Refresh:
         text: str,
         neg: str,
         seed_: Any,
+        lora: str,
+        mem: list[str],
         sched: str,
         *rest: Any,
         progress: gr.Progress = gr.Progress(),
@@ -151,29 +180,36 @@ def build(studio: Studio) -> Refresh:
             negative_prompt=neg,
             seed=seed_ or 0,
             overrides=tweaks(sched, *values),
+            lora_scale=lora_value(lora),
+            memory=mem or None,
         )
         jobs = wait_with_progress(studio, jobs, progress, "Sweep")
         return [results(studio, jobs), summary(jobs, "Sweep")]
 
     @guarded
-    def on_save(name: str, preset: str, scale: Any, sched: str, *values: Any) -> list[Any]:
+    def on_save(
+        name: str, preset: str, lora: str, mem: list[str], sched: str, *values: Any
+    ) -> list[Any]:
         entry = studio.save_preset(
             preset.strip(),
             name,
             tweaks(sched, *values),
-            lora_scale=None if scale in (None, "") else scale,
+            lora_scale=lora_value(lora),
+            memory=mem or None,
         )
-        choices = studio.catalogue.names()
         return [
-            gr.Dropdown(choices=choices, value=entry.name),
-            f"Preset **{entry.name}** saved: choose it as a preview or clip pipeline "
-            "in a project's settings (reload the page to see it there).",
+            gr.Dropdown(choices=listed(), value=entry.name),
+            f"Preset **{entry.name}** saved: choose it as a preview or clip pipeline in a "
+            "project's settings or for a shot (switch project or reload the page to see it "
+            "in those lists).",
         ]
 
     run.click(on_run, inputs, [gallery, status])
     sweep.click(on_sweep, [*inputs, axis1, values1, axis2, values2], [gallery, status])
     save.click(
-        on_save, [pipeline, preset_name, lora_scale, scheduler, *knobs.values()], [pipeline, status]
+        on_save,
+        [pipeline, preset_name, run_lora, memory, scheduler, *knobs.values()],
+        [pipeline, status],
     )
 
     def refresh(_project_id: Any) -> list[Any]:

@@ -28,12 +28,13 @@ def shot_rows(studio: Studio, project_id: int | None) -> list[list[Any]]:
 
 def pipeline_choices(studio: Studio) -> dict[str, list[str]]:
     """Catalogue names per use, read anew each time: Lab presets appear without a restart."""
+    from studio.lab import HIDDEN_PREFIX
+
+    visible = [e for e in studio.catalogue if not e.name.startswith(HIDDEN_PREFIX)]
     return {
-        "text-to-image": [e.name for e in studio.catalogue.for_task("text-to-image")],
+        "text-to-image": [e.name for e in visible if e.supports("text-to-image")],
         "image-to-video": [
-            e.name
-            for e in studio.catalogue
-            if e.supports("image-to-video") or e.supports("text-to-video")
+            e.name for e in visible if e.supports("image-to-video") or e.supports("text-to-video")
         ],
     }
 

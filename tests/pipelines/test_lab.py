@@ -122,3 +122,25 @@ def test_the_prompt_writer_expands_shot_prompts_and_is_off_by_default(
             studio.expand_prompts(project.id, pipeline="tiny-sd")
         with pytest.raises(InvalidInput, match="renders no images"):
             studio.lab_run("tiny-prompt-writer", "x")
+
+
+def test_lab_runs_with_a_lora_scale_and_memory_options(studio: Studio) -> None:
+    base = dict(overrides={"width": 64, "height": 64}, seed=2, wait=True, progress=False)
+    full = studio.lab_run("tiny-sd-lora", "a kite", **base)  # type: ignore[arg-type]
+    off = studio.lab_run("tiny-sd-lora", "a kite", lora_scale=0, **base)  # type: ignore[arg-type]
+    plain = studio.lab_run("tiny-sd", "a kite", **base)  # type: ignore[arg-type]
+    sliced = studio.lab_run("tiny-sd", "a kite", memory=["attention_slicing"], **base)  # type: ignore[arg-type]
+    assert {j.status for j in (full, off, plain, sliced)} == {"succeeded"}
+    # Scale 0 switches the LoRA off: the picture equals the base model's.
+    assert np.abs(image(studio, off) - image(studio, plain)).max() <= 1
+    assert np.abs(image(studio, full) - image(studio, off)).max() > 1
+    # A memory option changes how the model runs, not what it draws.
+    assert np.abs(image(studio, sliced) - image(studio, plain)).max() <= 1
+    variant = off.params["pipeline"]["name"]
+    assert variant.startswith("lab-") and variant not in [
+        p for p in studio.catalogue.names() if not p.startswith("lab-")
+    ]
+    with pytest.raises(InvalidInput, match="kept for Lab runs"):
+        studio.save_preset("lab-mine", "tiny-sd", {})
+    with pytest.raises(InvalidInput, match="Unknown memory option"):
+        studio.lab_run("tiny-sd", "x", memory=["turbo"])
