@@ -137,9 +137,7 @@ def test_lab_runs_with_a_lora_scale_and_memory_options(studio: Studio) -> None:
     # A memory option changes how the model runs, not what it draws.
     assert np.abs(image(studio, sliced) - image(studio, plain)).max() <= 1
     variant = off.params["pipeline"]["name"]
-    assert variant.startswith("lab-") and variant not in [
-        p for p in studio.catalogue.names() if not p.startswith("lab-")
-    ]
+    assert variant.startswith("lab-") and variant in studio.catalogue  # a hidden preset
     with pytest.raises(InvalidInput, match="kept for Lab runs"):
         studio.save_preset("lab-mine", "tiny-sd", {})
     with pytest.raises(InvalidInput, match="Unknown memory option"):
