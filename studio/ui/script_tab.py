@@ -321,19 +321,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         expand.click(on_expand, project, [status, table, *editor]),
         save_shot.click(
             on_save_shot,
-            [
-                project,
-                shot,
-                position,
-                prompt,
-                shot_negative,
-                duration,
-                size,
-                move,
-                seed,
-                shot_preview_pipe,
-                shot_clip_pipe,
-            ],
+            [project, *editor],  # the handler takes the editor's fields in this order
             [status, table, *editor],
         ),
         add_shot.click(on_add, [project, shot], [status, table, *editor]),
