@@ -2,7 +2,8 @@
 
 Builds the tiny pipelines (pipelines.tiny) in a temp folder and writes a catalogue with a
 `bench-sd` entry: the `tiny-sd` weights with more work per render (defaults: 25 steps at
-64×64, about 1.5 s on one CPU thread). Then the same render, side by side in one run:
+64×64, about 2 s on one thread of a 2-core dev machine). Then the same render, side by
+side in one run:
 - studio: `Studio.local(tmp, pipelines_file=…)`, one preview job of `bench-sd` submitted and
   waited for — database rows and state changes, the inline queue, the pipeline cache,
   progress writes, PNG encoding with provenance, content-addressed storage and its sidecar;
@@ -15,8 +16,8 @@ studio's PNG is checked to hold the bare call's pixels. Prints median and min–
 then `cpu_ratio` (process CPU seconds, all threads, which other processes on the machine
 disturb less than wall time) and `overhead_ratio=<studio median / bare median>` (wall) last.
 The worker's share is split out: the whole job (`JobRunner.execute`), the diffusers call
-inside it, the progress reports made from that call, and the rest (database, PNG, storage,
-provenance).
+inside it, the progress reports and live previews made from that call, and the rest
+(database, PNG, storage, provenance).
 
     python benchmarks/pipeline_overhead.py [--runs N] [--steps S] [--size PX] [--threads T]
                                            [--poll S] [--tiny-dir DIR] [--profile]

@@ -211,7 +211,7 @@ def load_weights(
             model_id,
             "the repository is gated",
             f"Accept its licence on the model page, log in with `hf auth login`, then download "
-            f"it with `huggingface-cli download {model_id}`.",
+            f"it with `hf download {model_id}` (`huggingface-cli download` on older hubs).",
         ) from exc
     except (OSError, hub_errors.HFValidationError, hub_errors.EntryNotFoundError) as exc:
         raise WeightsUnavailableError(model_id, _first_line(exc)) from exc

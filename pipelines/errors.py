@@ -44,7 +44,7 @@ def weights_hint(model_id: str) -> str:
             "model_index.json), e.g. one saved with save_pretrained."
         )
     return (
-        f"Download it with `huggingface-cli download {model_id}` (or `hf download {model_id}`) "
+        f"Download it with `hf download {model_id}` (`huggingface-cli download` on older hubs) "
         "on a machine with internet, copy the Hugging Face cache over and set HF_HOME to it; "
         "or point model_id at a local folder holding the model."
     )

@@ -7,6 +7,7 @@ snapshot, a local folder to a fingerprint of its files.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from importlib import metadata
@@ -22,7 +23,16 @@ LIBRARIES = ("torch", "diffusers", "transformers", "accelerate", "peft", "safete
 _SMALL_FILE = 1 << 20  # config-sized files are hashed whole, weights by name and size
 
 
+@functools.cache  # package metadata does not change within a process; reading it is slow
+def _library_versions() -> tuple[tuple[str, str], ...]:
+    return tuple(library_versions_uncached().items())
+
+
 def library_versions() -> dict[str, str]:
+    return dict(_library_versions())
+
+
+def library_versions_uncached() -> dict[str, str]:
     versions = {}
     for dist in LIBRARIES:
         try:

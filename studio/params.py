@@ -63,6 +63,9 @@ def pipeline_params(catalogue: Catalogue, name: str, task: str) -> dict[str, Any
         # render, so it must change the cache key too.
         "defaults": dict(entry.defaults),
         "loras": [[lora.path, lora.scale] for lora in entry.loras],
+        # Precision and weight files change pixels too (device and memory options do not).
+        "dtype": entry.dtype,
+        "variant": entry.variant,
     }
 
 

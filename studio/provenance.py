@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import sys
@@ -27,6 +28,7 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+@functools.cache  # package metadata does not change within a process; reading it is slow
 def _version(dist: str) -> str:
     try:
         return metadata.version(dist)

@@ -301,7 +301,7 @@ def test_missing_weights_name_the_model_and_what_to_do(
     hub_id = "stabilityai/sd-turbo"  # not in the (empty) cache, and HF_HUB_OFFLINE=1
     with pytest.raises(WeightsUnavailableError, match=hub_id) as offline:
         load_pipeline(dataclasses.replace(entry, model_id=hub_id))
-    assert f"huggingface-cli download {hub_id}" in str(offline.value)
+    assert f"hf download {hub_id}" in str(offline.value)
     assert "HF_HUB_OFFLINE" in str(offline.value)
 
 
