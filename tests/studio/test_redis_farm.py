@@ -140,23 +140,30 @@ def test_redis_losing_its_data_loses_no_job(studio: Studio, farm: Farm) -> None:
 def test_second_users_job_starts_before_first_users_backlog_ends(
     studio: Studio, farm: Farm
 ) -> None:
+    from redis import Redis
+
+    from studio.queues.redis import ANY_QUEUE, RedisQueue, db_job_id
+
+    dispatcher = studio.queue
+    assert isinstance(dispatcher, RedisQueue)
+    dispatcher.stop()  # dispatch by hand below, to see exactly what is handed to workers
+    alice = project(studio, owner="alice", duration=8, fps=24, height=240)
+    more = project(studio, owner="alice", duration=8, fps=24, height=240, variant=1)
+    backlog = [j.id for j in studio.render(alice) + studio.render(more)]
+    bob = project(studio, owner="bob", duration=1)
+    (bobs,) = studio.render(bob, [studio.shots(bob)[0].id])  # type: ignore[list-item]
+    dispatcher.dispatch_once()  # no live worker yet: a window of 2
+    waiting = Redis.from_url(farm.redis_url).lrange(f"rq:queue:{ANY_QUEUE}", 0, -1)
+    handed = [db_job_id(raw.decode()) for raw in waiting]
+    assert handed == [backlog[0], bobs.id]  # bob's one job goes before alice's second
+
+    dispatcher.start()
     farm.start_worker("w1")
     farm.start_worker("w2")
-    wait_for(
-        lambda: {"w1", "w2"} <= {w.name for w in studio.workers() if w.state == "idle"},
-        60,
-        "both workers",
-        lambda: farm.log("w1") + farm.log("w2"),
-    )
-    alice = project(studio, owner="alice", duration=3, fps=24, height=240)
-    more = project(studio, owner="alice", duration=3, fps=24, height=240, variant=1)
-    bob = project(studio, owner="bob", duration=1)
-    backlog = [j.id for j in studio.render(alice) + studio.render(more)]
-    (bobs,) = studio.render(bob, [studio.shots(bob)[0].id])  # type: ignore[list-item]
     ids = [*backlog, bobs.id]
     final = wait_for(
         lambda: finished(studio, ids),
-        150,
+        240,
         "renders",  # type: ignore[arg-type]
         lambda: farm.log("w1") + farm.log("w2"),
     )
