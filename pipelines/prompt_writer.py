@@ -21,7 +21,6 @@ import logging
 import re
 import threading
 import unicodedata
-from pathlib import Path
 from typing import Any, Self
 
 from pipelines.catalogue import PipelineEntry
@@ -34,8 +33,8 @@ from pipelines.diffusers_image import (
     resolve_device,
     resolve_dtype,
 )
-from pipelines.errors import OutOfMemoryError, PipelineError, looks_like_path
-from pipelines.provenance import cached_commit, folder_fingerprint
+from pipelines.errors import OutOfMemoryError, PipelineError
+from pipelines.provenance import model_revision
 
 __all__ = ["DEFAULT_TEMPLATE", "MAX_CHARS", "PromptWriter", "tidy"]
 
@@ -89,15 +88,7 @@ class PromptWriter:
     def revision_for(cls, entry: PipelineEntry) -> str:
         """The model revision without loading anything (torch-free): the pinned revision, the
         cached hub snapshot's commit, or a local folder's fingerprint; "" when not on disk."""
-        if entry.revision:
-            return entry.revision
-        model_id = entry.model_id
-        folder = Path(model_id).expanduser()
-        if model_id and folder.is_dir():
-            return folder_fingerprint(folder)
-        if not model_id or looks_like_path(model_id):
-            return ""
-        return cached_commit(model_id, "config.json")
+        return model_revision(entry, marker="config.json")
 
     @property
     def loaded(self) -> bool:

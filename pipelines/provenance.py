@@ -76,8 +76,9 @@ def record(
     return out
 
 
-def model_revision(entry: PipelineEntry) -> str:
-    """The entry's pinned revision; else the cached hub snapshot's commit; else a local
+def model_revision(entry: PipelineEntry, marker: str = "model_index.json") -> str:
+    """The entry's pinned revision; else the cached hub snapshot's commit (a snapshot holding
+    `marker`: model_index.json for diffusers, config.json for transformers); else a local
     folder's fingerprint; "" when the weights are not on this machine."""
     if entry.revision:
         return entry.revision
@@ -87,7 +88,7 @@ def model_revision(entry: PipelineEntry) -> str:
         return folder_fingerprint(folder)
     if not model_id or looks_like_path(model_id):
         return ""
-    return cached_commit(model_id)
+    return cached_commit(model_id, marker)
 
 
 def folder_fingerprint(folder: Path) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,7 +120,7 @@ def test_cancel_a_running_render(sqlite_studio: Studio) -> None:
     studio.update_shot(shot.id, duration=60)  # type: ignore[arg-type]
     (job,) = studio.render(pid, [shot.id])  # type: ignore[list-item]
     while studio.job(job.id).status != "running":  # type: ignore[arg-type]
-        pass
+        time.sleep(0.01)
     studio.cancel(job.id)  # type: ignore[arg-type]
     (done,) = studio.wait([job], progress=False, timeout=60)
     assert done.status == JobStatus.cancelled and done.artifact_id is None
