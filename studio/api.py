@@ -11,6 +11,7 @@ print(s.artifact_path(film.artifact_id))
 
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 import time
@@ -20,29 +21,32 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from credits.pricing import estimate_cost
+from credits.pricing import estimate_cost, job_cost
 from pipelines.catalogue import Catalogue, PipelineEntry, UnknownPipelineError
 from storage.base import Storage, StorageError
 from storage.local import LocalStorage
-from studio import lab, lifecycle, workers
+from studio import accounts, lab, lifecycle, workers
+from studio.account_api import AccountMethods
 from studio.artifacts import store_file
 from studio.breakdown import break_down
 from studio.config import Settings, load_settings
 from studio.db import make_engine, session_scope, upgrade
-from studio.errors import InvalidInput, NotFound
+from studio.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from studio.models import (
     Artifact,
     JobKind,
     JobStatus,
+    Preset,
     Priority,
     Project,
     RenderJob,
     Shot,
+    User,
     Worker,
     ident,
     utcnow,
 )
-from studio.params import RUNTIME, resolve_clip, resolve_preview
+from studio.params import RUNTIME, params_hash, resolve_clip, resolve_preview
 from studio.queues import InlineQueue, QueueBackend
 from studio.runner import JobRunner
 from studio.validation import film_options, number, project_fields, shot_fields, text
@@ -78,6 +82,7 @@ def make_runner(
         settings.lease_seconds,
         memory_budget=int(budget * 2**30) if budget else None,
         preview_batch=settings.preview_batch,
+        max_running_per_owner=settings.max_running_per_user,
     )
 
 
@@ -95,12 +100,25 @@ def make_queue(
             window_per_worker=settings.dispatch_window,
             worker_stale_seconds=settings.worker_stale_seconds,
             lease_seconds=settings.lease_seconds,
+            max_running_per_owner=settings.max_running_per_user,
         )
     return InlineQueue(engine, runner, settings.lease_seconds)
 
 
-class Studio:
-    """One studio: settings, database, storage, catalogue and a queue, wired once."""
+class _Shared:
+    """State every user's view of one studio shares (the catalogue grows with presets)."""
+
+    def __init__(self, catalogue: Catalogue):
+        self.catalogue = catalogue
+
+
+class Studio(AccountMethods):
+    """One studio: settings, database, storage, catalogue and a queue, wired once.
+
+    Every method acts as one user (`self.user`): it sees and changes only what that user owns
+    (admins: everything), and anything else is "not found", exactly like a missing id. The
+    studio itself acts as the local admin; `as_user(name)` gives a view acting as `name`
+    that shares the database, storage, queue and workers."""
 
     def __init__(self, settings: Settings, *, start_worker: bool = True, migrate: bool = True):
         self.settings = settings
@@ -109,11 +127,48 @@ class Studio:
             upgrade(url)
         self.engine = make_engine(url)
         self.storage: Storage = make_storage(settings)
-        self.catalogue = lab.with_presets(Catalogue.load(settings.pipelines_file), self.engine)
-        self.runner = make_runner(settings, self.engine, self.storage, self.catalogue)
-        self.queue: QueueBackend = make_queue(settings, self.engine, self.runner, self.catalogue)
+        catalogue = lab.with_presets(Catalogue.load(settings.pipelines_file), self.engine)
+        self._shared = _Shared(catalogue)
+        self.runner = make_runner(settings, self.engine, self.storage, catalogue)
+        self.queue: QueueBackend = make_queue(settings, self.engine, self.runner, catalogue)
+        self.user, self.is_admin, self._is_view = accounts.LOCAL_USER, True, False
+        self.throttle = accounts.LoginThrottle(
+            settings.login_attempts, settings.login_window_seconds
+        )
+        if not settings.resolved_auth:
+            with self._session() as session:
+                accounts.ensure_local_user(session)
         if start_worker:
             self.queue.start()
+
+    @property
+    def catalogue(self) -> Catalogue:
+        return self._shared.catalogue
+
+    @catalogue.setter
+    def catalogue(self, value: Catalogue) -> None:
+        self._shared.catalogue = value
+
+    def as_user(self, name: str) -> Studio:
+        """This studio acting as user `name` (Unauthorized if unknown or disabled)."""
+        with self._session() as session:
+            user = session.get(User, name) if isinstance(name, str) else None
+        if user is None or user.disabled:
+            raise Unauthorized(f"No active user {name!r}")
+        view = copy.copy(self)
+        view.user, view.is_admin, view._is_view = user.name, user.is_admin, True
+        return view
+
+    def _visible(self, owner: str) -> bool:
+        return self.is_admin or owner == self.user
+
+    def _owner_for(self, owner: str | None) -> str:
+        """Whose queue or Lab a call means: one's own; someone else's only for admins."""
+        if owner is None or owner == self.user:
+            return self.user
+        if not self.is_admin:
+            raise Forbidden("Only admins act on other users' queues and Labs")
+        return owner
 
     @classmethod
     def local(
@@ -125,6 +180,8 @@ class Studio:
         return cls(load_settings(**overrides), start_worker=start_worker)
 
     def close(self) -> None:
+        if self._is_view:
+            return  # a user's view shares the studio's services; the studio closes them
         self.queue.stop()
         self.engine.dispose()
 
@@ -134,12 +191,12 @@ class Studio:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _session(self) -> Any:
-        return session_scope(self.engine)
+    def _session(self, *, write: bool = False) -> Any:
+        return session_scope(self.engine, write=write)
 
     # ---- projects -------------------------------------------------------------------------
     def create_project(
-        self, name: str, script: str = "", *, owner: str = "local", **fields: Any
+        self, name: str, script: str = "", *, owner: str | None = None, **fields: Any
     ) -> Project:
         for key in ("preview_pipeline", "clip_pipeline"):
             fields.setdefault(key, self.settings.default_pipeline)
@@ -152,7 +209,7 @@ class Studio:
         )
         script = self._check_script(script) if script else ""
         with self._session() as session:
-            project = Project(**values, script=script, owner=owner)
+            project = Project(**values, script=script, owner=self._owner_for(owner))
             session.add(project)
             session.flush()
             return project
@@ -160,6 +217,8 @@ class Studio:
     def projects(self) -> list[Project]:
         with self._session() as session:
             query = select(Project).where(Project.kind == "film")
+            if not self.is_admin:
+                query = query.where(Project.owner == self.user)
             return list(session.exec(query.order_by(col(Project.id).desc())).all())
 
     def project(self, project_id: int) -> Project:
@@ -193,7 +252,7 @@ class Studio:
 
     def _project(self, session: Session, project_id: int) -> Project:
         project = session.get(Project, project_id) if isinstance(project_id, int) else None
-        if project is None:
+        if project is None or not self._visible(project.owner):
             raise NotFound(f"No project #{project_id}")
         return project
 
@@ -268,7 +327,8 @@ class Studio:
 
     def _shot(self, session: Session, shot_id: int) -> Shot:
         shot = session.get(Shot, shot_id) if isinstance(shot_id, int) else None
-        if shot is None:
+        project = session.get(Project, shot.project_id) if shot is not None else None
+        if shot is None or project is None or not self._visible(project.owner):
             raise NotFound(f"No shot #{shot_id}")
         return shot
 
@@ -357,52 +417,12 @@ class Studio:
         shot_ids: Sequence[int] | None,
         priority: int,
     ) -> list[RenderJob]:
-        with self._session() as session:
+        # One transaction for the whole batch: all shots are accepted (and paid for) or none.
+        with self._session(write=True) as session:
             project = self._project(session, project_id)
-            shots = self._shots(session, project_id)
-            if not shots:
-                raise InvalidInput("The project has no shots yet: break down a script or add one")
-            numbers = {s.id: i + 1 for i, s in enumerate(shots)}
-            if shot_ids is not None:
-                wanted = set(shot_ids)
-                missing = wanted - set(numbers)
-                if missing:
-                    raise NotFound(
-                        f"No shot(s) {', '.join(map(str, sorted(missing)))} in "
-                        f"project #{project_id}"
-                    )
-                shots = [s for s in shots if s.id in wanted]
-            all_shots = self._shots(session, project_id)
-            jobs = []
+            jobs: list[RenderJob] = []
             submitted: dict[int | None, RenderJob] = {}  # shot id → its job in this batch
-            for shot in shots:
-                number_ = numbers[shot.id]
-                resolve = resolve_preview if kind == JobKind.preview else resolve_clip
-                params = resolve(self.catalogue, project, shot, number_)
-                after = None
-                if kind == JobKind.clip and project.chain_clips and number_ > 1:
-                    after = self._chain_source(session, all_shots[number_ - 2], submitted)
-                if after is not None and params.get("task") == "image-to-video":
-                    # Starts from the previous take's last frame: that take is its input.
-                    # Keyed on what the source renders (its params hash), not on its job id:
-                    # re-rendering an unchanged chain is served from the cache.
-                    params["chain_from"] = after.params_hash
-                    params[RUNTIME] = {"chain_from_job": ident(after)}
-                    params.pop("preview", None)
-                else:
-                    after = None
-                request = params["request"]
-                frames = (
-                    1 if kind == JobKind.preview else max(1, round(shot.duration * project.fps))
-                )
-                self._check_size(request["width"], request["height"], shot.duration)
-                cost = estimate_cost(
-                    kind.value,
-                    width=request["width"],
-                    height=request["height"],
-                    frames=frames,
-                    cost_factor=params["pipeline"]["cost_factor"],
-                )
+            for shot, params, after in self._plan(session, kind, project, shot_ids, submitted):
                 jobs.append(
                     lifecycle.submit(
                         session,
@@ -413,16 +433,95 @@ class Studio:
                         owner=project.owner,
                         priority=priority,
                         max_attempts=self.settings.max_attempts,
-                        cost=cost,
+                        cost=self._price(params),
                         artifact_available=self._artifact_available,
                         depends_on=ident(after)
                         if after is not None and after.status != JobStatus.succeeded.value
                         else None,
+                        **self._billing(),
                     )
                 )
                 submitted[shot.id] = jobs[-1]
         self._wake(jobs)
         return jobs
+
+    def _plan(
+        self,
+        session: Session,
+        kind: JobKind,
+        project: Project,
+        shot_ids: Sequence[int] | None,
+        submitted: dict[int | None, RenderJob],
+    ) -> Iterable[tuple[Shot, dict[str, Any], RenderJob | None]]:
+        """Each shot to render with its resolved params and the take it starts from (chained
+        clips). A generator: it reads `submitted` as the caller fills it."""
+        project_id = ident(project)
+        all_shots = self._shots(session, project_id)
+        if not all_shots:
+            raise InvalidInput("The project has no shots yet: break down a script or add one")
+        numbers = {s.id: i + 1 for i, s in enumerate(all_shots)}
+        shots = all_shots
+        if shot_ids is not None:
+            wanted = set(shot_ids)
+            missing = wanted - set(numbers)
+            if missing:
+                raise NotFound(
+                    f"No shot(s) {', '.join(map(str, sorted(missing)))} in project #{project_id}"
+                )
+            shots = [s for s in all_shots if s.id in wanted]
+        for shot in shots:
+            number_ = numbers[shot.id]
+            resolve = resolve_preview if kind == JobKind.preview else resolve_clip
+            params = resolve(self.catalogue, project, shot, number_)
+            after = None
+            if kind == JobKind.clip and project.chain_clips and number_ > 1:
+                after = self._chain_source(session, all_shots[number_ - 2], submitted)
+            if after is not None and params.get("task") == "image-to-video":
+                # Starts from the previous take's last frame: that take is its input.
+                # Keyed on what the source renders (its params hash), not on its job id:
+                # re-rendering an unchanged chain is served from the cache.
+                params["chain_from"] = after.params_hash
+                params[RUNTIME] = {"chain_from_job": ident(after)}
+                params.pop("preview", None)
+            else:
+                after = None
+            request = params["request"]
+            self._check_size(request["width"], request["height"], shot.duration)
+            yield shot, params, after
+
+    def _price(self, params: dict[str, Any]) -> float:
+        return job_cost(params, self.settings.pricing)
+
+    def _billing(self) -> dict[str, Any]:
+        """What lifecycle.submit needs to charge: credits on, cache-hit price, quota."""
+        return {
+            "billing": self.settings.resolved_credits,
+            "cache_hit_price": self.settings.price_cache_hit,
+            "max_queued": self.settings.max_queued_per_user,
+        }
+
+    def estimate(
+        self, project_id: int, shot_ids: Sequence[int] | None = None, kind: str = "clip"
+    ) -> float:
+        """What rendering these shots' clips (or previews) would cost now, in credits: shots
+        the render cache would serve cost the policy's cache-hit price."""
+        job_kind = JobKind(kind) if kind in ("preview", "clip") else None
+        if job_kind is None:
+            raise InvalidInput("kind must be 'preview' or 'clip'", "kind")
+        total = 0.0
+        with self._session() as session:
+            project = self._project(session, project_id)
+            for _shot, params, _after in self._plan(session, job_kind, project, shot_ids, {}):
+                cost = self._price(params)
+                cached = session.exec(
+                    select(RenderJob.id).where(
+                        RenderJob.owner == project.owner,
+                        RenderJob.params_hash == params_hash(params),
+                        RenderJob.status == JobStatus.succeeded.value,
+                    )
+                ).first()
+                total += cost * self.settings.price_cache_hit if cached else cost
+        return round(total, 2)
 
     def _chain_source(
         self, session: Session, previous: Shot, submitted: dict[int | None, RenderJob]
@@ -470,7 +569,7 @@ class Studio:
         """Queue the film: each shot's chosen take (else its newest take), in shot order."""
         options = film_options(self.settings, crossfade, title, title_seconds, audio)
         crossfade, title, title_seconds = options.crossfade, options.title, options.title_seconds
-        with self._session() as session:
+        with self._session(write=True) as session:
             project = self._project(session, project_id)
             takes = []
             missing = []
@@ -520,6 +619,8 @@ class Studio:
                 else None,
                 "request": {"prompt": project.name, "negative_prompt": "", "seed": 0},
             }
+            seconds = sum(self._shot_duration(session, t["shot_id"]) for t in takes)
+            seconds += (title_seconds if title else 0.0) - crossfade * (len(takes) - 1)
             job = lifecycle.submit(
                 session,
                 kind=JobKind.film,
@@ -529,7 +630,15 @@ class Studio:
                 owner=project.owner,
                 priority=priority,
                 max_attempts=self.settings.max_attempts,
+                cost=estimate_cost(
+                    "film",
+                    width=1,
+                    height=1,
+                    seconds=max(0.0, seconds),
+                    policy=self.settings.pricing,
+                ),
                 artifact_available=self._artifact_available,
+                **self._billing(),
             )
         self._wake([job])
         return self.wait([job], progress=progress)[0] if wait else job
@@ -590,8 +699,9 @@ class Studio:
         return self.shots(project_id)
 
     # ---- the Lab ----------------------------------------------------------------------------
-    def lab_project(self, owner: str = "local") -> Project:
+    def lab_project(self, owner: str | None = None) -> Project:
         """The hidden project that holds an owner's Lab renders."""
+        owner = self._owner_for(owner)
         with self._session() as session:
             query = select(Project).where(Project.kind == "lab", Project.owner == owner)
             project = session.exec(query).first()
@@ -611,7 +721,7 @@ class Studio:
         overrides: dict[str, Any] | None = None,
         lora_scale: float | str | None = None,
         memory: list[str] | None = None,
-        owner: str = "local",
+        owner: str | None = None,
         wait: bool = False,
         progress: bool = True,
     ) -> RenderJob:
@@ -642,7 +752,7 @@ class Studio:
         overrides: dict[str, Any] | None = None,
         lora_scale: float | str | None = None,
         memory: list[str] | None = None,
-        owner: str = "local",
+        owner: str | None = None,
         wait: bool = False,
         progress: bool = True,
     ) -> list[RenderJob]:
@@ -653,9 +763,10 @@ class Studio:
         pipeline = self._lab_variant(pipeline, lora_scale, memory)
         seed = lab.check_knob("seed", seed)
         cells = lab.sweep_cells(axes) if axes else [{}]
+        owner = self._owner_for(owner)
         project_id = ident(self.lab_project(owner))
         jobs = []
-        with self._session() as session:
+        with self._session(write=True) as session:
             for cell in cells:
                 tweaks = {**base, **{k: v for k, v in cell.items() if k != "seed"}}
                 kind, params = lab.lab_params(
@@ -667,6 +778,8 @@ class Studio:
                     tweaks,
                 )
                 params["cell"] = cell
+                request = params["request"]
+                self._check_size(request["width"], request["height"], request["duration"])
                 jobs.append(
                     lifecycle.submit(
                         session,
@@ -676,7 +789,9 @@ class Studio:
                         params=params,
                         owner=owner,
                         max_attempts=self.settings.max_attempts,
+                        cost=self._price(params),
                         artifact_available=self._artifact_available,
+                        **self._billing(),
                     )
                 )
         self._wake(jobs)
@@ -705,7 +820,8 @@ class Studio:
             )
         return name
 
-    def lab_jobs(self, owner: str = "local", limit: int = 60) -> list[RenderJob]:
+    def lab_jobs(self, owner: str | None = None, limit: int = 60) -> list[RenderJob]:
+        owner = self._owner_for(owner)
         with self._session() as session:
             query = select(Project.id).where(Project.kind == "lab", Project.owner == owner)
             project_id = session.exec(query).first()
@@ -723,8 +839,12 @@ class Studio:
         _hidden: bool = False,
     ) -> PipelineEntry:
         """Save tweaks as a catalogue entry that shots and projects can use by `name`:
-        per-call `overrides` (studio.lab.KNOBS), a LoRA scale and memory options."""
+        per-call `overrides` (studio.lab.KNOBS), a LoRA scale and memory options. Presets are
+        shared by everyone in the studio; only their maker (or an admin) can change one."""
         with self._session() as session:
+            existing = session.get(Preset, name) if isinstance(name, str) else None
+            if existing is not None and not _hidden and not self._visible(existing.owner):
+                raise Conflict(f"Preset {name!r} belongs to someone else; choose another name")
             lab.save_preset(
                 session,
                 self.catalogue,
@@ -733,6 +853,7 @@ class Studio:
                 overrides or {},
                 lora_scale,
                 description,
+                owner=self.user,
                 memory=memory,
                 hidden=_hidden,
             )
@@ -752,6 +873,8 @@ class Studio:
     ) -> list[RenderJob]:
         with self._session() as session:
             query = select(RenderJob)
+            if not self.is_admin:
+                query = query.where(RenderJob.owner == self.user)
             if project_id is not None:
                 query = query.where(RenderJob.project_id == project_id)
             if statuses:
@@ -762,41 +885,64 @@ class Studio:
 
     def job(self, job_id: int) -> RenderJob:
         with self._session() as session:
-            return lifecycle.get_job(session, job_id)
+            return self._job(session, job_id)
+
+    def _job(self, session: Session, job_id: int) -> RenderJob:
+        job = session.get(RenderJob, job_id) if isinstance(job_id, int) else None
+        if job is None or not self._visible(job.owner):
+            raise NotFound(f"No render job #{job_id}")
+        return job
 
     def queue_position(self, job_id: int) -> int | None:
         with self._session() as session:
-            return lifecycle.queue_position(session, lifecycle.get_job(session, job_id))
+            return lifecycle.queue_position(session, self._job(session, job_id))
 
     def queue_positions(self) -> dict[int, int]:
-        """Position in the queue (1 = next) of every queued job."""
+        """Position in the queue (1 = next) of every queued job this user can see."""
         with self._session() as session:
-            return lifecycle.queue_positions(session)
+            positions = lifecycle.queue_positions(session)
+            if self.is_admin:
+                return positions
+            mine = set(
+                session.exec(
+                    select(RenderJob.id).where(
+                        RenderJob.owner == self.user,
+                        RenderJob.status == JobStatus.queued.value,
+                    )
+                ).all()
+            )
+        return {job_id: n for job_id, n in positions.items() if job_id in mine}
 
     def cancel(self, job_id: int) -> RenderJob:
-        with self._session() as session:
+        with self._session(write=True) as session:
+            self._job(session, job_id)
             job = lifecycle.cancel(session, job_id)
         if job.status == JobStatus.running.value:
             self.queue.cancel(job_id)  # reach the worker now, not at its next database check
         return job
 
-    def pause_queue(self, owner: str = "local") -> None:
-        """Hold this owner's queued jobs (running ones finish)."""
+    def pause_queue(self, owner: str | None = None) -> None:
+        """Hold this user's queued jobs (running ones finish)."""
+        owner = self._owner_for(owner)
         with self._session() as session:
             lifecycle.pause(session, owner)
 
-    def resume_queue(self, owner: str = "local") -> None:
+    def resume_queue(self, owner: str | None = None) -> None:
+        owner = self._owner_for(owner)
         with self._session() as session:
             lifecycle.resume(session, owner)
         self.queue.enqueue(0)
 
-    def queue_paused(self, owner: str = "local") -> bool:
+    def queue_paused(self, owner: str | None = None) -> bool:
+        owner = self._owner_for(owner)
         with self._session() as session:
             return lifecycle.is_paused(session, owner)
 
     def move_before(self, job_id: int, before_job_id: int) -> RenderJob:
         """Reorder queued jobs: `job_id` runs right before `before_job_id`."""
         with self._session() as session:
+            self._job(session, job_id)
+            self._job(session, before_job_id)
             return lifecycle.move_before(session, job_id, before_job_id)
 
     def workers(self) -> list[Worker]:
@@ -804,13 +950,15 @@ class Studio:
         return workers.all_workers(self.engine)
 
     def retry(self, job_id: int) -> RenderJob:
-        with self._session() as session:
-            job = lifecycle.retry(session, job_id)
+        with self._session(write=True) as session:
+            self._job(session, job_id)
+            job = lifecycle.retry(session, job_id, billing=self.settings.resolved_credits)
         self._wake([job])
         return job
 
     def set_priority(self, job_id: int, priority: int) -> RenderJob:
         with self._session() as session:
+            self._job(session, job_id)
             return lifecycle.set_priority(session, job_id, priority)
 
     def raise_priority(self, job_id: int) -> RenderJob:
@@ -821,7 +969,7 @@ class Studio:
                 .where(RenderJob.status == JobStatus.queued.value)
                 .order_by(col(RenderJob.priority).desc())
             ).first()
-            job = lifecycle.get_job(session, job_id)
+            job = self._job(session, job_id)
             return lifecycle.set_priority(session, job_id, max(job.priority, (top or 0) + 1))
 
     def takes(self, shot_id: int) -> list[RenderJob]:
@@ -848,8 +996,8 @@ class Studio:
 
     def artifact(self, artifact_id: int) -> Artifact:
         with self._session() as session:
-            artifact = session.get(Artifact, artifact_id)
-            if artifact is None:
+            artifact = session.get(Artifact, artifact_id) if isinstance(artifact_id, int) else None
+            if artifact is None or not self._visible(artifact.owner):
                 raise NotFound(f"No artifact #{artifact_id}")
             return artifact
 
@@ -876,6 +1024,21 @@ class Studio:
         )
         return url if url.startswith(("http://", "https://")) else None
 
+    def signed_link(self, artifact_id: int, filename: str | None = None) -> str:
+        """A site path (/files/…) that downloads the artifact without logging in, for a short
+        while (download_url_seconds, at most an hour). It is bound to this artifact and its
+        owner: changing the id or the expiry breaks the signature."""
+        from urllib.parse import quote
+
+        from studio import links
+
+        artifact = self.artifact(artifact_id)
+        seconds = min(self.settings.download_url_seconds, 3600)
+        secret = self.settings.secret_key.get_secret_value()
+        expires, signature = links.sign(secret, ident(artifact), artifact.owner, seconds)
+        name = filename or f"artifact-{artifact_id}{Path(artifact.key).suffix}"
+        return f"/files/{artifact_id}/{quote(name)}?exp={expires}&sig={signature}"
+
     @property
     def exports_dir(self) -> Path:
         return self.settings.data_dir / "exports"
@@ -885,7 +1048,7 @@ class Studio:
         provides one (diffusers image pipelines do; `draft` has no steps to show)."""
         from studio.runner import live_preview_key
 
-        key = live_preview_key(job_id)
+        key = live_preview_key(ident(self.job(job_id)))
         try:
             return self.storage.local_path(key) if self.storage.exists(key) else None
         except StorageError:
@@ -935,7 +1098,7 @@ class Studio:
         try:
             while True:
                 with self._session() as session:
-                    current = [lifecycle.get_job(session, i) for i in ids]  # type: ignore[arg-type]
+                    current = [self._job(session, i) for i in ids]  # type: ignore[arg-type]
                 bar.n = sum(j.progress if not JobStatus(j.status).finished else 1 for j in current)
                 bar.refresh()
                 if all(JobStatus(j.status).finished for j in current):

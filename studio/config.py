@@ -23,6 +23,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from credits.pricing import PricingPolicy
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_SECRET = "dev-insecure-secret-change-me"
 Tier = Literal["dev", "testing", "staging", "production"]
@@ -78,6 +80,21 @@ class Settings(BaseSettings):
     # "Expand prompts" in the Script tab. Unset = off; the rule-based breakdown stays.
     prompt_writer: str | None = None
     preview_batch: int = Field(4, ge=1, le=64)
+    # Accounts. Unset: on outside dev. Off (dev only): one local user, no password, no login.
+    auth: bool | None = None
+    # Credits. Unset: on when auth is on. Off (dev only): renders cost nothing.
+    credits: bool | None = None
+    price_per_megapixel_frame: float = Field(1.0, ge=0)  # × steps/25 × pipeline cost_factor
+    price_film_per_second: float = Field(0.0, ge=0)
+    price_cache_hit: float = Field(0.0, ge=0, le=1)  # fraction of the full price
+    signup_credits: float = Field(0.0, ge=0)  # granted to each new account
+    # Quotas per user: jobs waiting in the queue, and jobs rendering at once.
+    max_queued_per_user: int = Field(200, ge=1)
+    max_running_per_user: int = Field(4, ge=1)
+    session_hours: float = Field(12.0, gt=0, le=24 * 30)
+    login_attempts: int = Field(5, ge=1)  # failed logins per name (and per address) …
+    login_window_seconds: float = Field(300.0, gt=0)  # … within this window, then a wait
+    min_password_length: int = Field(10, ge=8, le=128)
 
     @model_validator(mode="after")
     def _tier_is_safe(self) -> Settings:
@@ -98,6 +115,10 @@ class Settings(BaseSettings):
             problems.append("S3 storage needs a bucket: set STUDIO_S3_BUCKET")
         if self.secret_key.get_secret_value() in (DEFAULT_SECRET, ""):
             problems.append("the default secret key is public: set STUDIO_SECRET_KEY")
+        if not self.resolved_auth:
+            problems.append("auth off is for a dev studio on one machine: unset STUDIO_AUTH")
+        elif not self.resolved_credits:
+            problems.append("credits off is for dev: unset STUDIO_CREDITS")
         if self.tier == "production" and self.debug:
             problems.append("debug must be off in production: unset STUDIO_DEBUG")
         if problems:
@@ -140,6 +161,22 @@ class Settings(BaseSettings):
         if tier_file.exists():
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=tier_file))
         return tuple(sources)
+
+    @property
+    def resolved_auth(self) -> bool:
+        return self.tier != "dev" if self.auth is None else self.auth
+
+    @property
+    def resolved_credits(self) -> bool:
+        return self.resolved_auth if self.credits is None else self.credits
+
+    @property
+    def pricing(self) -> PricingPolicy:
+        return PricingPolicy(
+            per_megapixel_frame=self.price_per_megapixel_frame,
+            film_per_second=self.price_film_per_second,
+            cache_hit=self.price_cache_hit,
+        )
 
     @property
     def resolved_queue(self) -> str:

@@ -39,10 +39,18 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error (no partial writes)."""
+def session_scope(engine: Engine, *, write: bool = False) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error (no partial writes).
+
+    `write=True` marks a unit that reads, decides and then writes (submit: balance, quota):
+    on SQLite it takes the write lock up front (BEGIN IMMEDIATE), so concurrent units queue
+    behind each other instead of failing when a read snapshot turns stale. PostgreSQL needs
+    nothing: row locks (SELECT … FOR UPDATE) do that job there. Never nest a write unit
+    inside another in one thread (it would wait for itself)."""
     with Session(engine, expire_on_commit=False) as session:
         try:
+            if write and engine.dialect.name == "sqlite":
+                session.execute(text("BEGIN IMMEDIATE"))
             yield session
             session.commit()
         except BaseException:

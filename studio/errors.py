@@ -1,4 +1,7 @@
-"""Errors a user can act on. UI, API and CLI turn these into messages (never tracebacks)."""
+"""Errors a user can act on. UI, API and CLI turn these into messages (never tracebacks).
+
+`status` is the HTTP status the web layer answers with.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +9,48 @@ from __future__ import annotations
 class StudioError(Exception):
     """Base class: the message is written for the creator, not the developer."""
 
+    status = 400
+
 
 class InvalidInput(StudioError, ValueError):
+    status = 422
+
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
         self.field = field
 
 
 class NotFound(StudioError, LookupError):
-    pass
+    """Missing — or not yours: the two are deliberately indistinguishable."""
+
+    status = 404
 
 
 class Conflict(StudioError):
     """The request is valid but not in the object's current state (e.g. cancel a finished job)."""
+
+    status = 409
+
+
+class Unauthorized(StudioError):
+    """No valid login or token."""
+
+    status = 401
+
+
+class Forbidden(StudioError):
+    """Logged in, but the action needs another role (e.g. admin)."""
+
+    status = 403
+
+
+class PaymentRequired(StudioError):
+    """The balance does not cover the cost."""
+
+    status = 402
+
+
+class QuotaExceeded(StudioError):
+    """Too many jobs queued or running for one user, or too many attempts."""
+
+    status = 429

@@ -5,6 +5,9 @@
                  │         ├─► failed     (error, or crashed max_attempts times: quarantined)
                  └─────────┴─► cancelled
 
+Every credit movement lives here too (credits.ledger does the bookkeeping): submit reserves
+the cost, success settles it, failure and cancel refund it, retry reserves again.
+
 Every function takes the caller's Session and leaves committing to it (one transaction).
 """
 
@@ -17,8 +20,18 @@ from typing import Any
 from sqlalchemy import and_, func, or_, update
 from sqlmodel import Session, col, select
 
-from studio.errors import Conflict, NotFound
-from studio.models import Artifact, JobKind, JobStatus, QueuePause, RenderJob, Shot, utcnow
+from credits import ledger
+from studio.errors import Conflict, NotFound, PaymentRequired, QuotaExceeded
+from studio.models import (
+    Artifact,
+    JobKind,
+    JobStatus,
+    QueuePause,
+    RenderJob,
+    Shot,
+    ident,
+    utcnow,
+)
 from studio.params import params_hash
 
 ACTIVE = (JobStatus.queued.value, JobStatus.running.value)
@@ -54,9 +67,19 @@ def submit(
     cost: float = 0.0,
     artifact_available: Callable[[Artifact], bool] = lambda _a: True,
     depends_on: int | None = None,
+    billing: bool = False,
+    cache_hit_price: float = 0.0,
+    max_queued: int | None = None,
 ) -> RenderJob:
-    """Insert a job, or reuse: an identical active job, or a succeeded one (render cache)."""
+    """Insert a job, or reuse: an identical active job, or a succeeded one (render cache).
+
+    With `billing`, a new job reserves its cost (PaymentRequired when the balance does not
+    cover it); a cache hit pays `cache_hit_price` × cost. `max_queued` caps the owner's
+    queued jobs (QuotaExceeded). A refusal raises, and the caller's transaction rolls back."""
     digest = params_hash(params)
+    if billing or max_queued is not None:
+        # One owner's submissions run one at a time from here: quota counts stay true.
+        ledger.lock_account(session, owner)
     same = select(RenderJob).where(RenderJob.params_hash == digest, RenderJob.owner == owner)
     active = session.exec(same.where(col(RenderJob.status).in_(ACTIVE))).first()
     if active is not None and active.shot_id == shot_id:
@@ -86,15 +109,39 @@ def submit(
                 True,
                 artifact.id,
             )
-            job.progress, job.cost, job.started_at, job.finished_at = 1.0, 0.0, now, now
+            job.progress, job.started_at, job.finished_at = 1.0, now, now
+            job.cost = round(cost * cache_hit_price, 2)
             job.message = f"Reused the result of job #{earlier.id} (render cache)"
             session.add(job)
             session.flush()
+            if billing and job.cost > 0:
+                _reserve(session, job)
+                ledger.settle(session, ident(job))
             _link_result(session, job)
             return job
+    if max_queued is not None:
+        queued = session.exec(
+            select(func.count())
+            .select_from(RenderJob)
+            .where(RenderJob.owner == owner, RenderJob.status == JobStatus.queued.value)
+        ).one()
+        if queued >= max_queued:
+            raise QuotaExceeded(
+                f"You have {queued} jobs waiting in the queue, the most this studio allows "
+                f"per user ({max_queued}); wait for some to finish or cancel some"
+            )
     session.add(job)
     session.flush()
+    if billing:
+        _reserve(session, job)
     return job
+
+
+def _reserve(session: Session, job: RenderJob) -> None:
+    try:
+        ledger.reserve(session, job.owner, ledger.to_cents(job.cost), ident(job))
+    except ledger.InsufficientCredits as exc:
+        raise PaymentRequired(f"{exc}; ask an admin for more credits") from None
 
 
 def claim_next(session: Session, worker: str, lease_seconds: float) -> RenderJob | None:
@@ -194,6 +241,7 @@ def succeed(session: Session, job_id: int, artifact: Artifact, message: str = "D
     job.status, job.artifact_id, job.progress = JobStatus.succeeded.value, artifact.id, 1.0
     job.message, job.error, job.finished_at, job.lease_expires_at = message, None, utcnow(), None
     session.add(job)
+    ledger.settle(session, job_id)
     _link_result(session, job)
     return job
 
@@ -224,6 +272,7 @@ def fail(session: Session, job_id: int, error: str, worker: str | None = None) -
     job.status, job.error, job.finished_at = JobStatus.failed.value, error[:10_000], utcnow()
     job.message, job.lease_expires_at = "Failed", None
     session.add(job)
+    ledger.refund(session, job_id)
     return job
 
 
@@ -234,6 +283,7 @@ def mark_cancelled(session: Session, job_id: int, worker: str | None = None) -> 
     job.status, job.finished_at, job.message = JobStatus.cancelled.value, utcnow(), "Cancelled"
     job.lease_expires_at = None
     session.add(job)
+    ledger.refund(session, job_id)
     return job
 
 
@@ -249,12 +299,16 @@ def cancel(session: Session, job_id: int) -> RenderJob:
     raise Conflict(f"Job #{job_id} already {job.status}; nothing to cancel")
 
 
-def retry(session: Session, job_id: int) -> RenderJob:
+def retry(session: Session, job_id: int, *, billing: bool = False) -> RenderJob:
+    """Queue a failed or cancelled job again; with `billing` its cost is reserved again."""
     job = get_job(session, job_id)
     if job.status not in RETRYABLE:
         raise Conflict(
             f"Job #{job_id} is {job.status}; only failed or cancelled jobs can be retried"
         )
+    if billing:
+        ledger.lock_account(session, job.owner)
+        _reserve(session, job)
     job.status, job.error, job.progress, job.message = JobStatus.queued.value, None, 0.0, "Queued"
     job.attempts, job.cancel_requested, job.worker = 0, False, None
     job.queued_at, job.started_at, job.finished_at = utcnow(), None, None
@@ -373,11 +427,16 @@ def move_before(session: Session, job_id: int, before_id: int) -> RenderJob:
 
 
 def dispatch_order(
-    session: Session, *, exclude: set[int] | frozenset[int] = frozenset(), limit: int = 10
+    session: Session,
+    *,
+    exclude: set[int] | frozenset[int] = frozenset(),
+    limit: int = 10,
+    max_running: int | None = None,
 ) -> list[RenderJob]:
     """The next queued jobs to hand to workers: priority first, then a round-robin across
     owners (weighted by what each already has running), then age — so one creator's 200 shots
-    do not starve another's single shot."""
+    do not starve another's single shot. `exclude` are jobs already handed out (waiting in
+    Redis): they count as in flight. No owner gets more than `max_running` in flight."""
     if limit <= 0:
         return []
     queued = session.exec(
@@ -394,8 +453,13 @@ def dispatch_order(
         ).all()
     )
     load = {owner: int(n) for owner, n in running.items()}
+    for job in queued:
+        if job.id in exclude:
+            load[job.owner] = load.get(job.owner, 0) + 1
     picked: list[RenderJob] = []
     remaining = [job for job in queued if job.id not in exclude]
+    if max_running is not None:
+        remaining = [job for job in remaining if load.get(job.owner, 0) < max_running]
     while remaining and len(picked) < limit:
         top = remaining[0].priority
         tier = [job for job in remaining if job.priority == top]
@@ -404,6 +468,8 @@ def dispatch_order(
         picked.append(job)
         load[job.owner] = load.get(job.owner, 0) + 1
         remaining.remove(job)
+        if max_running is not None and load[job.owner] >= max_running:
+            remaining = [other for other in remaining if other.owner != job.owner]
     return picked
 
 
@@ -418,14 +484,20 @@ def succeeded_artifact(session: Session, digest: str) -> Artifact | None:
 
 
 def claim_similar(
-    session: Session, job: RenderJob, worker: str, lease_seconds: float, limit: int
+    session: Session,
+    job: RenderJob,
+    worker: str,
+    lease_seconds: float,
+    limit: int,
+    max_running: int | None = None,
 ) -> list[RenderJob]:
     """Claim up to `limit` more queued previews that can share `job`'s batch: same
     pipeline, same size (the next in dispatch order, so batching never jumps the queue much)."""
     request, pipeline = job.params.get("request", {}), job.params.get("pipeline", {})
     key = (pipeline.get("name"), request.get("width"), request.get("height"))
     claimed: list[RenderJob] = []
-    for other in dispatch_order(session, exclude={job.id} if job.id else set(), limit=50):
+    order = dispatch_order(session, limit=50, max_running=max_running)
+    for other in order:
         if len(claimed) >= limit:
             break
         other_request = other.params.get("request", {})

@@ -14,6 +14,8 @@ from sqlalchemy import JSON, BigInteger, Column, Index, Text
 from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
+import credits.ledger  # noqa: F401  (its tables share the studio's metadata and migrations)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -176,7 +178,43 @@ class Preset(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-def ident(row: Project | Shot | Artifact | RenderJob) -> int:
+class Role(StrEnum):
+    admin = "admin"  # sees and manages everything, grants credits
+    creator = "creator"  # sees and changes only what they own
+
+
+class User(SQLModel, table=True):
+    """An account. `name` is what every `owner` column holds."""
+
+    name: str = Field(primary_key=True, max_length=64)
+    password_hash: str | None = Field(default=None, max_length=300)  # None: cannot log in
+    role: str = Field(default=Role.creator.value, max_length=16)
+    disabled: bool = False
+    # Bumped on password reset or disable: every session signed with an older one ends.
+    session_epoch: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    last_login_at: datetime | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.admin.value
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for scripts and notebooks. Only its SHA-256 is stored: a token is 256
+    random bits, so a fast hash is enough (argon2 is for guessable secrets — passwords)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = Field(foreign_key="user.name", index=True, max_length=64)
+    name: str = Field(max_length=100)
+    token_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=16)  # shown in lists so a user can tell tokens apart
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+def ident(row: Project | Shot | Artifact | RenderJob | ApiToken) -> int:
     """The primary key of a saved row (typed `int`, not `int | None`)."""
     if row.id is None:
         raise ValueError(f"{type(row).__name__} has not been saved yet")

@@ -88,9 +88,11 @@ class JobRunner:
         *,
         memory_budget: int | None = None,
         preview_batch: int = 4,
+        max_running_per_owner: int | None = None,
     ):
         self.engine, self.storage, self.catalogue = engine, storage, catalogue
         self.lease_seconds, self.preview_batch = lease_seconds, preview_batch
+        self.max_running_per_owner = max_running_per_owner
         # Loaded once per process (LRU under the memory budget): the next job reuses it.
         self.cache = PipelineCache(memory_budget)
         self.cancelled: set[int] = set()
@@ -139,7 +141,12 @@ class JobRunner:
             return [job]
         with session_scope(self.engine) as session:
             more = lifecycle.claim_similar(
-                session, job, worker, self.lease_seconds, limit=self.preview_batch - 1
+                session,
+                job,
+                worker,
+                self.lease_seconds,
+                limit=self.preview_batch - 1,
+                max_running=self.max_running_per_owner,
             )
         return [job, *more]
 

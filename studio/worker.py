@@ -145,6 +145,10 @@ def run_worker(
     workers.register(
         engine, context.name, "redis", pipelines=context.warm(), memory_bytes=machine_memory()
     )
+    # A job still running under this name was left by an earlier process of the same name
+    # (a supervisor restarting us): give it back now, before our heartbeat renews its lease.
+    with session_scope(engine) as session:
+        lifecycle.requeue_abandoned(session, dead_workers=lambda held_by: held_by == context.name)
     heartbeat = workers.Heartbeat(
         engine,
         context.name,
@@ -161,6 +165,7 @@ def run_worker(
         window_per_worker=settings.dispatch_window,
         worker_stale_seconds=settings.worker_stale_seconds,
         lease_seconds=settings.lease_seconds,
+        max_running_per_owner=settings.max_running_per_user,
     )
     dispatcher.start()
     context.after_job = lambda: dispatcher.enqueue(0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import studio.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import studio.models  # noqa: F401  (registers the tables, credits.ledger's too, on SQLModel.metadata)
 from studio.db import make_engine
 
 config = context.config

@@ -71,8 +71,10 @@ class RedisQueue:
         lease_seconds: float = 30.0,
         interval: float = 0.5,
         worker: str | None = None,
+        max_running_per_owner: int | None = None,
     ):
         self.engine, self.redis_url = engine, redis_url
+        self.max_running_per_owner = max_running_per_owner
         self.redis = connect(redis_url)
         self.pipelines = pipelines
         self.window_per_worker, self.stale = window_per_worker, worker_stale_seconds
@@ -146,7 +148,10 @@ class RedisQueue:
             window = max(1, len(live)) * self.window_per_worker
             with session_scope(self.engine) as session:
                 jobs = lifecycle.dispatch_order(
-                    session, exclude=waiting, limit=window - len(waiting)
+                    session,
+                    exclude=waiting,
+                    limit=window - len(waiting),
+                    max_running=self.max_running_per_owner,
                 )
                 picks = [(j.id, (j.params.get("pipeline") or {}).get("name")) for j in jobs]
             for job_id, pipeline in picks:

@@ -287,6 +287,6 @@ def test_a_worker_restarted_under_its_name_does_not_pin_its_old_job(
         lambda: finished(studio, [job.id]),
         90,
         "the job",  # type: ignore[list-item]
-        lambda: describe(studio, [job.id]) + farm.log("w1"),
+        lambda: "STATE " + describe(studio, [job.id]) + "\n" + farm.log("w1"),
     )
     assert done.status == "succeeded" and done.attempts == 2

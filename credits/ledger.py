@@ -1,0 +1,248 @@
+"""The credits ledger: append-only entries, a balance per owner, and one hold per job.
+
+Amounts are integer *cents* (1 credit = 100 cents) so sums are exact on every database.
+
+    grant   +amount          an admin (or sign-up) adds credits
+    reserve −cost            a job is submitted: the cost is held
+    settle   0               the job succeeded: the hold becomes spending
+    refund  +cost            the job failed or was cancelled: the hold comes back
+
+Invariants: the balance never goes below zero (reserve is one conditional UPDATE, atomic on
+SQLite and PostgreSQL alike), the balance equals the sum of the owner's entries (every change
+writes both in the caller's transaction), and each hold moves reserved → settled or
+reserved → refunded exactly once (conditional UPDATE on the hold), so a retried settle or
+refund changes nothing. A refunded job that is retried is reserved again.
+
+Functions take the caller's Session and never commit: a refused reserve raises and the
+caller's whole transaction (the job row included) rolls back.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Column, func, update
+from sqlmodel import Field, Session, SQLModel, col, select
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Movement(StrEnum):
+    grant = "grant"
+    reserve = "reserve"
+    settle = "settle"
+    refund = "refund"
+
+
+class HoldState(StrEnum):
+    reserved = "reserved"
+    settled = "settled"
+    refunded = "refunded"
+
+
+class CreditAccount(SQLModel, table=True):
+    owner: str = Field(primary_key=True, max_length=64)
+    balance_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    updated_at: datetime = Field(default_factory=_now)
+
+
+class CreditHold(SQLModel, table=True):
+    """What one job holds: its cost, and whether that was spent or given back."""
+
+    job_id: int = Field(primary_key=True)
+    owner: str = Field(max_length=64, index=True)
+    cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    state: str = Field(max_length=16)
+    updated_at: datetime = Field(default_factory=_now)
+
+
+class LedgerEntry(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = Field(max_length=64, index=True)
+    kind: str = Field(max_length=16)
+    amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    balance_after_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    job_id: int | None = Field(default=None, index=True)
+    reason: str = Field(default="", max_length=300)
+    actor: str = Field(default="", max_length=64)  # who caused it (the admin of a grant)
+    created_at: datetime = Field(default_factory=_now)
+
+
+class InsufficientCredits(Exception):
+    def __init__(self, owner: str, needed_cents: int, balance_cents: int):
+        self.owner, self.needed_cents, self.balance_cents = owner, needed_cents, balance_cents
+        super().__init__(
+            f"Not enough credits: this costs {format_credits(needed_cents)}, "
+            f"the balance is {format_credits(balance_cents)}"
+        )
+
+
+def to_cents(credits: float) -> int:
+    return round(credits * 100)
+
+
+def format_credits(cents: int) -> str:
+    return f"{cents / 100:,.2f} credits"
+
+
+def balance(session: Session, owner: str) -> int:
+    account = session.get(CreditAccount, owner)
+    return account.balance_cents if account else 0
+
+
+def lock_account(session: Session, owner: str) -> CreditAccount:
+    """The owner's account row, created at zero if new, locked until the transaction ends
+    (PostgreSQL: FOR UPDATE; SQLite transactions that write are serialised anyway). Serialises
+    one owner's submissions, so checks made after this (quotas) hold at commit."""
+    query = select(CreditAccount).where(CreditAccount.owner == owner).with_for_update()
+    account = session.exec(query).first()
+    if account is None:
+        session.add(CreditAccount(owner=owner))
+        session.flush()
+        account = session.exec(query).one()
+    return account
+
+
+def _move(
+    session: Session,
+    owner: str,
+    kind: Movement,
+    cents: int,
+    *,
+    job_id: int | None = None,
+    reason: str = "",
+    actor: str = "",
+    require_cover: bool = False,
+) -> LedgerEntry:
+    """Change the balance by `cents` and append the entry, in the caller's transaction."""
+    lock_account(session, owner)
+    condition = [col(CreditAccount.owner) == owner]
+    if require_cover:
+        # The conditional UPDATE is the atomic check: never below zero, whoever races.
+        condition.append(col(CreditAccount.balance_cents) + cents >= 0)
+    changed = session.execute(
+        update(CreditAccount)
+        .where(*condition)
+        .values(balance_cents=CreditAccount.balance_cents + cents, updated_at=_now())
+        .execution_options(synchronize_session=False)
+    )
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        raise InsufficientCredits(owner, -cents, balance_of(session, owner))
+    after = balance_of(session, owner)
+    entry = LedgerEntry(
+        owner=owner,
+        kind=kind.value,
+        amount_cents=cents,
+        balance_after_cents=after,
+        job_id=job_id,
+        reason=reason[:300],
+        actor=actor[:64],
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def balance_of(session: Session, owner: str) -> int:
+    """The balance as the database has it now (not a cached row)."""
+    value = session.exec(
+        select(CreditAccount.balance_cents).where(CreditAccount.owner == owner)
+    ).first()
+    return int(value or 0)
+
+
+def grant(session: Session, owner: str, cents: int, *, reason: str, actor: str = "") -> LedgerEntry:
+    """Add credits (or take unspent ones back with a negative amount, never below zero)."""
+    if cents == 0:
+        raise ValueError("A grant of zero credits changes nothing")
+    if not reason.strip():
+        raise ValueError("A grant needs a reason (it is kept in the ledger)")
+    return _move(
+        session, owner, Movement.grant, cents, reason=reason, actor=actor, require_cover=cents < 0
+    )
+
+
+def reserve(session: Session, owner: str, cents: int, job_id: int) -> LedgerEntry | None:
+    """Hold a job's cost. Raises InsufficientCredits (nothing changed) when the balance does
+    not cover it; None when the job already holds its cost (a repeated reserve)."""
+    if cents < 0:
+        raise ValueError("A cost cannot be negative")
+    hold = session.get(CreditHold, job_id)
+    if hold is None:
+        session.add(CreditHold(job_id=job_id, owner=owner, cents=cents, state=HoldState.reserved))
+        session.flush()
+    else:
+        taken = session.execute(
+            update(CreditHold)
+            .where(col(CreditHold.job_id) == job_id, col(CreditHold.state) == HoldState.refunded)
+            .values(state=HoldState.reserved.value, cents=cents, owner=owner, updated_at=_now())
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+    return _move(session, owner, Movement.reserve, -cents, job_id=job_id, require_cover=True)
+
+
+def _release(session: Session, job_id: int, to: HoldState) -> LedgerEntry | None:
+    hold = session.get(CreditHold, job_id)
+    if hold is None:
+        return None  # the job never held credits (credits off when it was submitted)
+    released = session.execute(
+        update(CreditHold)
+        .where(col(CreditHold.job_id) == job_id, col(CreditHold.state) == HoldState.reserved)
+        .values(state=to.value, updated_at=_now())
+        .execution_options(synchronize_session=False)
+    )
+    if released.rowcount != 1:  # type: ignore[attr-defined]
+        return None  # already settled or refunded: idempotent
+    session.refresh(hold)
+    if to == HoldState.settled:
+        return _move(session, hold.owner, Movement.settle, 0, job_id=job_id, reason="spent")
+    return _move(session, hold.owner, Movement.refund, hold.cents, job_id=job_id)
+
+
+def settle(session: Session, job_id: int) -> LedgerEntry | None:
+    """The job succeeded: its hold is spent. A second call changes nothing."""
+    return _release(session, job_id, HoldState.settled)
+
+
+def refund(session: Session, job_id: int) -> LedgerEntry | None:
+    """The job failed or was cancelled: its hold comes back. A second call changes nothing."""
+    return _release(session, job_id, HoldState.refunded)
+
+
+def entries(session: Session, owner: str, limit: int = 100) -> list[LedgerEntry]:
+    query = select(LedgerEntry).where(LedgerEntry.owner == owner)
+    return list(session.exec(query.order_by(col(LedgerEntry.id).desc()).limit(limit)).all())
+
+
+def ledger_sum(session: Session, owner: str) -> int:
+    total = session.exec(
+        select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
+            LedgerEntry.owner == owner
+        )
+    ).one()
+    return int(total)
+
+
+def held(session: Session, owner: str | None = None) -> int:
+    """Cents currently reserved (by one owner, or by everyone)."""
+    query = select(func.coalesce(func.sum(CreditHold.cents), 0)).where(
+        CreditHold.state == HoldState.reserved.value
+    )
+    if owner is not None:
+        query = query.where(CreditHold.owner == owner)
+    return int(session.exec(query).one())
+
+
+def spent(session: Session, owner: str | None = None) -> int:
+    """Cents settled (by one owner, or by everyone)."""
+    query = select(func.coalesce(func.sum(CreditHold.cents), 0)).where(
+        CreditHold.state == HoldState.settled.value
+    )
+    if owner is not None:
+        query = query.where(CreditHold.owner == owner)
+    return int(session.exec(query).one())

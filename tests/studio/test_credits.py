@@ -1,0 +1,243 @@
+"""Credits: atomic reserve under concurrency, settle/refund exactly once, quotas — on SQLite
+and on PostgreSQL (the `database_url` fixture runs each test on both)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from credits import ledger
+from studio import Studio, lifecycle
+from studio.db import session_scope
+from studio.errors import PaymentRequired, QuotaExceeded
+from studio.models import JobKind, JobStatus
+
+PASSWORD = "correct-horse-9"
+
+
+def open_studio(
+    tmp_path: Path, database_url: str, start_worker: bool = False, **overrides: Any
+) -> Studio:
+    return Studio.local(
+        tmp_path / "data",
+        start_worker=start_worker,
+        database_url=database_url,
+        auth=True,
+        credits=True,
+        **overrides,
+    )
+
+
+@pytest.fixture
+def studio(tmp_path: Path, database_url: str) -> Iterator[Studio]:
+    with open_studio(tmp_path, database_url) as studio:
+        studio.create_user("alice", PASSWORD)
+        yield studio
+
+
+def books_balance(engine: Engine, owner: str) -> None:
+    """The invariants: never negative, and the balance is the sum of the ledger."""
+    with session_scope(engine) as session:
+        balance = ledger.balance(session, owner)
+        assert balance >= 0
+        assert balance == ledger.ledger_sum(session, owner)
+
+
+def project_with_shots(view: Studio, count: int) -> tuple[int, list[int]]:
+    project = view.create_project("Harbour")
+    assert project.id is not None
+    shots = [
+        view.add_shot(project.id, f"A lighthouse, take {n}", duration=1.0, seed=n).id
+        for n in range(count)
+    ]
+    return project.id, [s for s in shots if s is not None]
+
+
+def test_parallel_submissions_accept_exactly_what_the_balance_covers(studio: Studio) -> None:
+    alice = studio.as_user("alice")
+    pid, shots = project_with_shots(alice, 16)
+    cost = alice.estimate(pid, [shots[0]])
+    assert cost > 0
+    assert all(alice.estimate(pid, [s]) == cost for s in shots)  # equal prices per shot
+    studio.grant_credits("alice", round(cost * 5.5, 2), "enough for five renders")
+
+    accepted: list[int] = []
+    refused: list[str] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(shots))
+
+    def submit(shot_id: int) -> None:
+        start.wait()
+        try:
+            (job,) = alice.render(pid, [shot_id])
+            accepted.append(job.id or 0)
+        except PaymentRequired as exc:
+            refused.append(str(exc))
+        except BaseException as exc:  # noqa: BLE001 - any other outcome fails the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submit, args=(s,)) for s in shots]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+
+    assert errors == []
+    assert len(accepted) == 5 and len(refused) == 11
+    assert "Not enough credits" in refused[0]
+    assert alice.balance() == pytest.approx(round(cost * 0.5, 2), abs=0.011)
+    books_balance(studio.engine, "alice")
+    # Only the accepted jobs exist: a refused submission left nothing behind.
+    assert sorted(j.id for j in alice.jobs()) == sorted(accepted)
+
+
+def test_success_settles_failure_and_cancel_refund_each_exactly_once(studio: Studio) -> None:
+    alice = studio.as_user("alice")
+    pid, shots = project_with_shots(alice, 3)
+    studio.grant_credits("alice", 100, "test")
+    done, failed, cancelled = (alice.render(pid, [s])[0] for s in shots)
+    cost = done.cost
+    assert alice.balance() == pytest.approx(100 - 3 * cost)
+
+    engine = studio.engine
+    with session_scope(engine) as session:
+        job = lifecycle.claim_next(session, "w", 30)
+        assert job is not None and job.id == done.id
+    from studio.models import Artifact
+
+    artifact = Artifact(key="k.png", content_type="image/png", bytes=1, sha256="0" * 64)
+    for _ in range(2):  # a retried completion changes nothing
+        with session_scope(engine) as session:
+            lifecycle.succeed(session, done.id, artifact)  # type: ignore[arg-type]
+    for _ in range(2):
+        with session_scope(engine) as session:
+            lifecycle.fail(session, failed.id, "GPU on fire")  # type: ignore[arg-type]
+    for _ in range(2):
+        with session_scope(engine) as session:
+            lifecycle.mark_cancelled(session, cancelled.id)  # type: ignore[arg-type]
+    # Settle and refund directly too: the ledger itself is idempotent.
+    with session_scope(engine) as session:
+        assert ledger.settle(session, done.id) is None  # type: ignore[arg-type]
+        assert ledger.refund(session, failed.id) is None  # type: ignore[arg-type]
+        assert ledger.refund(session, done.id) is None  # type: ignore[arg-type]
+
+    assert alice.balance() == pytest.approx(100 - cost)
+    kinds = [(e.kind, e.job_id) for e in alice.ledger()]
+    assert kinds.count(("settle", done.id)) == 1
+    assert kinds.count(("refund", failed.id)) == 1
+    assert kinds.count(("refund", cancelled.id)) == 1
+    assert ("refund", done.id) not in kinds
+    books_balance(engine, "alice")
+
+
+def test_cancel_through_the_api_refunds_and_retry_charges_again(studio: Studio) -> None:
+    alice = studio.as_user("alice")
+    pid, shots = project_with_shots(alice, 1)
+    studio.grant_credits("alice", 10, "test")
+    (job,) = alice.render(pid, shots)
+    alice.cancel(job.id)  # type: ignore[arg-type]
+    assert alice.balance() == pytest.approx(10)
+    again = alice.retry(job.id)  # type: ignore[arg-type]
+    assert again.status == JobStatus.queued.value
+    assert alice.balance() == pytest.approx(10 - job.cost)
+    books_balance(studio.engine, "alice")
+
+
+def test_retry_without_credits_is_refused_and_leaves_the_job_cancelled(studio: Studio) -> None:
+    alice = studio.as_user("alice")
+    pid, shots = project_with_shots(alice, 2)
+    studio.grant_credits("alice", alice.estimate(pid, shots[:1]), "exactly one render")
+    (first,) = alice.render(pid, shots[:1])
+    alice.cancel(first.id)  # type: ignore[arg-type]
+    (second,) = alice.render(pid, shots[1:])  # spends the refunded credits
+    with pytest.raises(PaymentRequired):
+        alice.retry(first.id)  # type: ignore[arg-type]
+    assert alice.job(first.id).status == JobStatus.cancelled.value  # type: ignore[arg-type]
+    assert alice.balance() == 0
+    books_balance(studio.engine, "alice")
+
+
+def test_an_unaffordable_batch_is_refused_whole(studio: Studio) -> None:
+    alice = studio.as_user("alice")
+    pid, shots = project_with_shots(alice, 4)
+    cost = alice.estimate(pid)
+    studio.grant_credits("alice", round(cost * 0.75, 2), "not quite enough")
+    with pytest.raises(PaymentRequired, match="Not enough credits"):
+        alice.render(pid)
+    assert alice.jobs() == []
+    assert alice.balance() == pytest.approx(round(cost * 0.75, 2))
+    books_balance(studio.engine, "alice")
+
+
+def test_cache_hits_cost_what_the_policy_says(tmp_path: Path, database_url: str) -> None:
+    for price, expect_charge in ((0.0, False), (0.5, True)):
+        data = tmp_path / f"price-{price}"
+        with open_studio(data, database_url, price_cache_hit=price, start_worker=True) as studio:
+            name = f"alice{int(price * 10)}"  # one database for both rounds on PostgreSQL
+            studio.create_user(name, PASSWORD)
+            alice = studio.as_user(name)
+            pid, shots = project_with_shots(alice, 1)
+            studio.grant_credits(name, 10, "test")
+            (first,) = alice.render(pid, shots, wait=True, progress=False)
+            assert first.status == JobStatus.succeeded.value and not first.cache_hit
+            before = alice.balance()
+            (hit,) = alice.render(pid, shots)
+            assert hit.cache_hit and hit.status == JobStatus.succeeded.value
+            charged = before - alice.balance()
+            assert charged == pytest.approx(round(first.cost * price, 2), abs=0.011)
+            assert (charged > 0) is expect_charge
+            books_balance(studio.engine, name)
+
+
+def test_queued_quota_refuses_with_a_clear_message(tmp_path: Path, database_url: str) -> None:
+    with open_studio(tmp_path, database_url, max_queued_per_user=2) as studio:
+        studio.create_user("alice", PASSWORD)
+        studio.grant_credits("alice", 100, "test")
+        alice = studio.as_user("alice")
+        pid, shots = project_with_shots(alice, 3)
+        alice.render(pid, shots[:2])
+        with pytest.raises(QuotaExceeded, match=r"2 jobs waiting in the queue.*\(2\)"):
+            alice.render(pid, shots[2:])
+        assert len(alice.jobs()) == 2
+        assert alice.balance() == pytest.approx(100 - 2 * alice.jobs()[0].cost)
+
+
+def test_running_quota_holds_back_a_users_extra_jobs(studio: Studio) -> None:
+    studio.grant_credits("alice", 100, "test")
+    studio.create_user("bob", PASSWORD)
+    studio.grant_credits("bob", 100, "test")
+    alice, bob = studio.as_user("alice"), studio.as_user("bob")
+    a_pid, a_shots = project_with_shots(alice, 4)
+    b_pid, b_shots = project_with_shots(bob, 1)
+    alice.render(a_pid)
+    bob.render(b_pid)
+    with session_scope(studio.engine) as session:
+        order = lifecycle.dispatch_order(session, limit=10, max_running=2)
+    owners = [job.owner for job in order]
+    assert owners.count("alice") == 2 and owners.count("bob") == 1
+    with session_scope(studio.engine) as session:
+        lifecycle.claim_job(session, order[0].id, "w", 30)  # type: ignore[arg-type]
+        # One of alice's is running now: one more of hers may go out, none beyond.
+        rest = lifecycle.dispatch_order(session, limit=10, max_running=1)
+    assert [j.owner for j in rest].count(order[0].owner) == 0
+
+
+def test_credits_off_charges_nothing(tmp_path: Path) -> None:
+    with Studio.local(tmp_path, start_worker=False) as studio:  # dev: auth and credits off
+        project = studio.create_project("Free")
+        assert project.id is not None
+        studio.add_shot(project.id, "A lighthouse", duration=1.0)
+        (job,) = studio.render(project.id)
+        assert job.cost > 0  # priced, for information
+        assert studio.ledger() == []
+
+
+def test_job_kinds_are_priced_from_their_params(studio: Studio) -> None:
+    alice = studio.as_user("alice")
+    pid, shots = project_with_shots(alice, 1)
+    assert alice.estimate(pid, kind=JobKind.preview.value) < alice.estimate(pid)
