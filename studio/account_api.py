@@ -143,7 +143,7 @@ class AccountMethods:
         self._require_admin()
         try:
             cents = credit_ledger.to_cents(float(amount))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: inf
             raise InvalidInput("The amount must be a number of credits", "amount") from None
         if not cents or abs(cents) > 10**11:
             raise InvalidInput("The amount must be non-zero and at most 1e9 credits", "amount")
@@ -152,7 +152,11 @@ class AccountMethods:
             try:
                 return credit_ledger.grant(session, name, cents, reason=reason, actor=self.user)
             except credit_ledger.InsufficientCredits as exc:
-                raise InvalidInput(f"Cannot take back more than the balance: {exc}") from None
+                raise InvalidInput(
+                    f"Cannot take back {credit_ledger.format_credits(-cents)}: the balance is "
+                    f"{credit_ledger.format_credits(exc.balance_cents)}",
+                    "amount",
+                ) from None
             except ValueError as exc:
                 raise InvalidInput(str(exc), "reason") from None
 

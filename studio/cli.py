@@ -1,13 +1,17 @@
-"""`python -m studio` (also `studio`): serve, demo, db upgrade. Errors print one line, exit 2."""
+"""`python -m studio` (also `studio`): serve, demo, db upgrade, users, credits.
+
+Errors print one line, exit 2."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import math
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +97,95 @@ def _parser() -> argparse.ArgumentParser:
     up = db_sub.add_parser("upgrade", help="apply migrations up to the latest")
     _data_dir(up)
     up.set_defaults(func=_db_upgrade)
+
+    _users_parser(sub)
+    _credits_parser(sub)
     return parser
+
+
+def _users_parser(sub: Any) -> None:
+    users = sub.add_parser("users", help="user accounts (admin)")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+
+    add = users_sub.add_parser("add", help="create an account (it gets the sign-up credits)")
+    add.add_argument("name", type=_user_name, metavar="NAME")
+    add.add_argument("--admin", action="store_true", help="an admin, not a creator")
+    _password_stdin(add)
+    _data_dir(add)
+    add.set_defaults(func=_users_add)
+
+    for command, disabled, text in (
+        ("disable", True, "disable an account: its sessions end, its API tokens are revoked"),
+        ("enable", False, "enable a disabled account again"),
+    ):
+        toggle = users_sub.add_parser(command, help=text)
+        toggle.add_argument("name", type=_user_name, metavar="NAME")
+        _data_dir(toggle)
+        toggle.set_defaults(func=_users_disable, disabled=disabled)
+
+    listing = users_sub.add_parser("list", help="list accounts with role, state and balance")
+    _data_dir(listing)
+    listing.set_defaults(func=_users_list)
+
+    passwd = users_sub.add_parser("passwd", help="set a new password (open sessions end)")
+    passwd.add_argument("name", type=_user_name, metavar="NAME")
+    _password_stdin(passwd)
+    _data_dir(passwd)
+    passwd.set_defaults(func=_users_passwd)
+
+    token = users_sub.add_parser(
+        "token", help="create an API token for a user and print it (shown only this once)"
+    )
+    token.add_argument("name", type=_user_name, metavar="NAME")
+    token.add_argument(
+        "--name", dest="token_name", required=True, metavar="TOKEN_NAME", help="what it is for"
+    )
+    _data_dir(token)
+    token.set_defaults(func=_users_token)
+
+
+def _credits_parser(sub: Any) -> None:
+    credits = sub.add_parser("credits", help="credit balances and grants (admin)")
+    credits_sub = credits.add_subparsers(dest="credits_command", required=True)
+
+    grant = credits_sub.add_parser(
+        "grant", help="add credits to a user (negative: take unspent credits back)"
+    )
+    grant.add_argument("name", type=_user_name, metavar="NAME")
+    grant.add_argument("amount", type=_credit_amount, metavar="AMOUNT", help="credits, e.g. 100")
+    grant.add_argument("--reason", required=True, help="why (kept in the ledger)")
+    _data_dir(grant)
+    grant.set_defaults(func=_credits_grant)
+
+    show = credits_sub.add_parser(
+        "show", help="a user's balance, held and spent credits and the last 20 ledger entries"
+    )
+    show.add_argument("name", type=_user_name, metavar="NAME")
+    _data_dir(show)
+    show.set_defaults(func=_credits_show)
+
+
+def _user_name(value: str) -> str:
+    """User names are stored lower-case (see studio.accounts.check_name)."""
+    return value.strip().lower()
+
+
+def _credit_amount(value: str) -> float:
+    try:
+        amount = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of credits: {value!r}") from None
+    if not math.isfinite(amount):
+        raise argparse.ArgumentTypeError(f"not a number of credits: {value!r}")
+    return amount
+
+
+def _password_stdin(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin (default: prompt in a terminal)",
+    )
 
 
 def _data_dir(
@@ -197,6 +289,148 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
     print(f"database at head: {mask_url(settings.resolved_database_url)}")
     return 0
+
+
+def _admin_studio(args: argparse.Namespace) -> Any:
+    """The studio as its local admin, on the configured database, without a render worker."""
+    from studio.api import Studio
+
+    return Studio(_settings(args), start_worker=False)
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+        if not password:
+            raise StudioError("no password on stdin (--password-stdin reads its first line)")
+        return password
+    if not sys.stdin.isatty():
+        raise StudioError("no password: pass --password-stdin and pipe it in, or run in a terminal")
+    password = getpass.getpass("Password: ")
+    if not password:
+        raise StudioError("the password is empty")
+    if getpass.getpass("Repeat password: ") != password:
+        raise StudioError("the passwords do not match")
+    return password
+
+
+def _users_add(args: argparse.Namespace) -> int:
+    from studio.models import Role
+
+    password = _read_password(args)
+    role = Role.admin.value if args.admin else Role.creator.value
+    with _admin_studio(args) as studio:
+        user = studio.create_user(args.name, password, role=role)
+        auth_on = studio.settings.resolved_auth
+    print(f"created user {user.name} ({user.role})")
+    if not auth_on:
+        print(
+            "note: accounts are off in this studio (dev tier, STUDIO_AUTH): "
+            "nobody logs in until they are on",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _users_disable(args: argparse.Namespace) -> int:
+    with _admin_studio(args) as studio:
+        user = studio.disable_user(args.name, disabled=args.disabled)
+    if user.disabled:
+        print(f"disabled user {user.name} (its sessions ended and its API tokens were revoked)")
+    else:
+        print(f"enabled user {user.name}")
+    return 0
+
+
+def _users_list(args: argparse.Namespace) -> int:
+    with _admin_studio(args) as studio:
+        rows = studio.usage()
+    _table(
+        ["NAME", "ROLE", "DISABLED", "BALANCE"],
+        [
+            [row["user"], row["role"], "yes" if row["disabled"] else "no", f"{row['balance']:.2f}"]
+            for row in rows
+        ],
+        right={3},
+    )
+    return 0
+
+
+def _users_passwd(args: argparse.Namespace) -> int:
+    password = _read_password(args)
+    with _admin_studio(args) as studio:
+        user = studio.reset_password(args.name, password)
+    print(f"password changed for {user.name} (its open sessions ended)")
+    return 0
+
+
+def _users_token(args: argparse.Namespace) -> int:
+    with _admin_studio(args) as studio:
+        token, plain = studio.as_user(args.name).create_token(args.token_name)
+    print(f"API token {token.name!r} for {token.owner}: shown only now, store it", file=sys.stderr)
+    print(plain)
+    return 0
+
+
+def _credits_grant(args: argparse.Namespace) -> int:
+    from credits.ledger import format_credits
+
+    with _admin_studio(args) as studio:
+        entry = studio.grant_credits(args.name, args.amount, args.reason)
+    verb = "granted" if entry.amount_cents > 0 else "took back"
+    print(
+        f"{verb} {format_credits(abs(entry.amount_cents))} "
+        f"{'to' if entry.amount_cents > 0 else 'from'} {entry.owner}; "
+        f"balance: {format_credits(entry.balance_after_cents)}"
+    )
+    return 0
+
+
+def _credits_show(args: argparse.Namespace) -> int:
+    from studio.errors import NotFound
+
+    with _admin_studio(args) as studio:
+        row = next((r for r in studio.usage() if r["user"] == args.name), None)
+        if row is None:
+            raise NotFound(f"No user {args.name!r}")
+        entries = studio.ledger(args.name, limit=20)
+    print(f"user:    {row['user']} ({row['role']}{', disabled' if row['disabled'] else ''})")
+    print(f"balance: {row['balance']:.2f} credits")
+    print(f"held:    {row['held']:.2f} credits (by queued and running jobs)")
+    print(f"spent:   {row['spent']:.2f} credits")
+    if not entries:
+        print("no ledger entries")
+        return 0
+    print(f"last {len(entries)} ledger entries, newest first:")
+    _table(
+        ["ID", "WHEN (UTC)", "KIND", "AMOUNT", "BALANCE", "JOB", "BY", "REASON"],
+        [
+            [
+                str(e.id),
+                e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                e.kind,
+                f"{e.amount_cents / 100:+.2f}",
+                f"{e.balance_after_cents / 100:.2f}",
+                "" if e.job_id is None else f"#{e.job_id}",
+                e.actor,
+                e.reason,
+            ]
+            for e in entries
+        ],
+        right={0, 3, 4},
+    )
+    return 0
+
+
+def _table(header: list[str], rows: list[list[str]], right: Collection[int] = ()) -> None:
+    """Print aligned columns (`right`: indexes of right-aligned ones, e.g. numbers)."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, *rows]:
+        cells = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ]
+        print("  ".join(cells).rstrip())
 
 
 def _demo(args: argparse.Namespace) -> int:
