@@ -5,6 +5,7 @@ python app.py            # same as `python -m studio serve`
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,11 +22,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     from studio.api import Studio
     from studio.ui import build_ui
+    from studio.web import mount_web
 
     settings = settings or load_settings()
     # Gradio copies served files into its temp dir; keep those inside the studio's data dir.
     os.environ.setdefault("GRADIO_TEMP_DIR", str(settings.data_dir / "cache" / "gradio"))
     studio = Studio(settings)
+    if settings.resolved_auth and not studio.users():
+        logging.getLogger("studio").warning(
+            "accounts are on and nobody can log in yet: create an admin with "
+            "`python -m studio users add NAME --admin`"
+        )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -51,11 +58,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status_code=200 if ready else 503,
         )
 
+    identity = mount_web(api, studio)
     blocks = build_ui(studio)
     return gr.mount_gradio_app(
         api,
         blocks,
         path="/",
+        # With auth on, Gradio asks the studio's session cookie (or token) who is calling:
+        # no valid login, no UI (the "/" page itself redirects to /login).
+        auth_dependency=identity.name if identity.enabled else None,
         allowed_paths=[
             str(settings.resolved_storage_root),
             str(studio.exports_dir),

@@ -212,8 +212,11 @@ def user_for_token(session: Session, plain: str) -> User:
 
 # ---- login throttling -----------------------------------------------------------------------
 class LoginThrottle:
-    """At most `attempts` failed logins per key (user name, client address) per `window`
-    seconds. In-process: each app replica counts on its own (documented in docs/accounts.md)."""
+    """At most `attempts` failed logins per user name, and 4 × that per client address (many
+    people can share one address), per `window` seconds. In-process: each app replica
+    counts on its own (see docs/accounts.md)."""
+
+    CLIENT_FACTOR = 4
 
     def __init__(self, attempts: int, window: float):
         self.attempts, self.window = attempts, window
@@ -232,7 +235,8 @@ class LoginThrottle:
         with self._lock:
             for key in keys:
                 failures = self._recent(key, now)
-                if len(failures) >= self.attempts:
+                limit = self.attempts * (self.CLIENT_FACTOR if key.startswith("client:") else 1)
+                if len(failures) >= limit:
                     wait = int(failures[0] + self.window - now) + 1
                     raise QuotaExceeded(f"Too many failed logins; try again in {wait} s")
 

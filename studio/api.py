@@ -670,6 +670,7 @@ class Studio(AccountMethods):
     ) -> list[Shot]:
         """Rewrite terse shot prompts into detailed ones with a text-generation model (the
         optional prompt writer), seeded by each shot's seed. Runs in this process."""
+        project = self.project(project_id)
         name = pipeline or self.settings.prompt_writer
         if not name:
             raise InvalidInput(
@@ -683,7 +684,6 @@ class Studio(AccountMethods):
             raise InvalidInput(str(exc), "pipeline") from None
         if not entry.supports("text-generation"):
             raise InvalidInput(f"Pipeline {name!r} cannot write prompts", "pipeline")
-        project = self.project(project_id)
         shots = self.shots(project_id)
         if shot_ids is not None:
             shots = [s for s in shots if s.id in set(shot_ids)]

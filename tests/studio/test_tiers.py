@@ -34,11 +34,13 @@ def test_each_cloud_tier_loads_its_file_with_safe_secrets(tier: str) -> None:
     assert settings.tier == tier
     assert settings.resolved_queue == "redis" and settings.storage_backend == "s3"
     assert settings.resolved_log_format == "json"
+    assert settings.resolved_auth and settings.resolved_credits
 
 
 def test_dev_keeps_everything_embedded() -> None:
     settings = load_settings()
     assert settings.tier == "dev" and settings.resolved_queue == "inline"
+    assert not settings.resolved_auth and not settings.resolved_credits  # one local user
     assert settings.resolved_database_url.startswith("sqlite")
     assert settings.resolved_log_format == "console"
 
@@ -52,6 +54,8 @@ def test_dev_keeps_everything_embedded() -> None:
         ("production", {"secret_key": "dev-insecure-secret-change-me"}, "STUDIO_SECRET_KEY"),
         ("production", {"debug": True}, "debug must be off"),
         ("testing", {"s3_bucket": ""}, "STUDIO_S3_BUCKET"),
+        ("production", {"auth": False}, "auth off is for a dev studio"),
+        ("staging", {"credits": False}, "credits off is for dev"),
     ],
 )
 def test_unsafe_settings_are_refused_with_one_clear_message(

@@ -1,0 +1,61 @@
+"""Who is asking: the session cookie (browser) or a bearer API token (scripts, notebooks).
+
+With auth off every request is the local user."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from studio import accounts
+from studio.api import Studio
+from studio.db import session_scope
+from studio.errors import StudioError, Unauthorized
+from studio.models import User
+from studio.web.sessions import COOKIE, SessionSigner
+
+
+class Identity:
+    def __init__(self, studio: Studio):
+        self.studio = studio
+        settings = studio.settings
+        self.signer = SessionSigner(
+            settings.secret_key.get_secret_value(), settings.session_hours * 3600
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.studio.settings.resolved_auth
+
+    def user(self, request: Request) -> User | None:
+        """The enabled user behind the request, or None."""
+        if not self.enabled:
+            with session_scope(self.studio.engine) as session:
+                return accounts.ensure_local_user(session)
+        header = request.headers.get("authorization", "")
+        if header[:7].lower() == "bearer ":
+            try:
+                with session_scope(self.studio.engine) as session:
+                    return accounts.user_for_token(session, header[7:].strip())
+            except StudioError:
+                return None
+        signed = self.signer.read(request.cookies.get(COOKIE))
+        if signed is None:
+            return None
+        name, epoch = signed
+        with session_scope(self.studio.engine) as session:
+            user = session.get(User, name)
+        if user is None or user.disabled or user.session_epoch != epoch:
+            return None
+        return user
+
+    def name(self, request: Request) -> str | None:
+        """For Gradio's auth_dependency: the user name, or None (Gradio answers 401)."""
+        user = self.user(request)
+        return user.name if user is not None else None
+
+    def studio_for(self, request: Request) -> Studio:
+        """The studio acting as the requester; Unauthorized without a valid login or token."""
+        user = self.user(request)
+        if user is None:
+            raise Unauthorized("Log in, or send an API token as 'Authorization: Bearer …'")
+        return self.studio if not self.enabled else self.studio.as_user(user.name)

@@ -1,0 +1,235 @@
+"""Every `Studio` method, called by a second user on the first user's objects: nothing
+readable, changeable or downloadable, and "not found" exactly like a missing id.
+
+The table below must name every public method: a new method fails this test until someone
+decides how it is guarded."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from studio import Studio
+from studio.errors import Conflict, Forbidden, NotFound
+from studio.models import JobStatus, RenderJob
+
+PASSWORD = "correct-horse-9"
+
+
+@dataclass
+class Alice:
+    project: int
+    shot: int
+    take: RenderJob
+    preview: RenderJob
+    film: RenderJob
+    queued: RenderJob
+    token: int
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Studio, Alice]]:
+    data = tmp_path_factory.mktemp("authz")
+    with Studio.local(data, auth=True, credits=True) as studio:
+        studio.create_user("alice", PASSWORD)
+        studio.create_user("bob", PASSWORD)
+        for name in ("alice", "bob"):
+            studio.grant_credits(name, 500, "test")
+        alice = studio.as_user("alice")
+        project = alice.create_project("Alice's secret film")
+        assert project.id is not None
+        first = alice.add_shot(project.id, "A lighthouse at dusk", duration=1.0)
+        second = alice.add_shot(project.id, "Waves on rocks", duration=1.0)
+        (preview,) = alice.preview(project.id, [first.id], wait=True, progress=False)  # type: ignore[list-item]
+        takes = alice.render(project.id, wait=True, progress=False)
+        film = alice.assemble(project.id, wait=True, progress=False)
+        assert film.status == JobStatus.succeeded.value, film.error
+        alice.pause_queue()
+        (queued,) = alice.preview(project.id, [second.id])  # type: ignore[list-item]
+        token, _plain = alice.create_token("notebook")
+        alice.save_preset("alice-look", "draft", {}, description="hers")
+        assert first.id is not None and token.id is not None
+        yield studio, Alice(project.id, first.id, takes[0], preview, film, queued, token.id)
+
+
+class Kw(dict[str, Any]):
+    """Keyword arguments, as the last item of a call's arguments."""
+
+
+def a(fn: Callable[[Alice], tuple[Any, ...]]) -> Callable[[Alice], tuple[Any, ...]]:
+    return fn
+
+
+# method → (arguments built from Alice's objects, the error a second user must get)
+CALLS: dict[str, tuple[Callable[[Alice], tuple[Any, ...]], type[Exception]]] = {
+    "project": (a(lambda x: (x.project,)), NotFound),
+    "update_project": (a(lambda x: (x.project,)), NotFound),
+    "delete_project": (a(lambda x: (x.project,)), NotFound),
+    "breakdown": (a(lambda x: (x.project, "INT. ROOM - DAY\nBob looks.")), NotFound),
+    "shots": (a(lambda x: (x.project,)), NotFound),
+    "add_shot": (a(lambda x: (x.project, "an intruder's shot")), NotFound),
+    "shot": (a(lambda x: (x.shot,)), NotFound),
+    "update_shot": (a(lambda x: (x.shot,)), NotFound),
+    "move_shot": (a(lambda x: (x.shot, 1)), NotFound),
+    "delete_shot": (a(lambda x: (x.shot,)), NotFound),
+    "preview": (a(lambda x: (x.project,)), NotFound),
+    "render": (a(lambda x: (x.project,)), NotFound),
+    "estimate": (a(lambda x: (x.project,)), NotFound),
+    "assemble": (a(lambda x: (x.project,)), NotFound),
+    "expand_prompts": (a(lambda x: (x.project,)), NotFound),
+    "takes": (a(lambda x: (x.shot,)), NotFound),
+    "choose_take": (a(lambda x: (x.shot, x.take.id)), NotFound),
+    "job": (a(lambda x: (x.take.id,)), NotFound),
+    "queue_position": (a(lambda x: (x.queued.id,)), NotFound),
+    "cancel": (a(lambda x: (x.queued.id,)), NotFound),
+    "retry": (a(lambda x: (x.take.id,)), NotFound),
+    "set_priority": (a(lambda x: (x.queued.id, 99)), NotFound),
+    "raise_priority": (a(lambda x: (x.queued.id,)), NotFound),
+    "move_before": (a(lambda x: (x.queued.id, x.queued.id)), NotFound),
+    "live_preview": (a(lambda x: (x.take.id,)), NotFound),
+    "wait": (a(lambda x: ([x.take],)), NotFound),
+    "preview_path": (a(lambda x: (_shot_of(x),)), NotFound),
+    "artifact": (a(lambda x: (x.take.artifact_id,)), NotFound),
+    "artifact_path": (a(lambda x: (x.film.artifact_id,)), NotFound),
+    "export": (a(lambda x: (x.film.artifact_id, "stolen")), NotFound),
+    "download_url": (a(lambda x: (x.film.artifact_id,)), NotFound),
+    "signed_link": (a(lambda x: (x.film.artifact_id,)), NotFound),
+    "revoke_token": (a(lambda x: (x.token,)), NotFound),
+    # Another user's queue, Lab or account: refused outright (names are not secret).
+    "pause_queue": (a(lambda x: ("alice",)), Forbidden),
+    "resume_queue": (a(lambda x: ("alice",)), Forbidden),
+    "queue_paused": (a(lambda x: ("alice",)), Forbidden),
+    "lab_project": (a(lambda x: ("alice",)), Forbidden),
+    "lab_jobs": (a(lambda x: ("alice",)), Forbidden),
+    "lab_run": (a(lambda x: ("draft", "p", Kw(owner="alice"))), Forbidden),
+    "lab_sweep": (a(lambda x: ("draft", "p", Kw(axes={"seed": [1, 2]}, owner="alice"))), Forbidden),
+    "balance": (a(lambda x: ("alice",)), Forbidden),
+    "ledger": (a(lambda x: ("alice",)), Forbidden),
+    "reset_password": (a(lambda x: ("alice", "a-new-password-1")), Forbidden),
+    "save_preset": (a(lambda x: ("alice-look", "draft", {"guidance_scale": 1.0})), Conflict),
+    # Admin only.
+    "users": (a(lambda x: ()), Forbidden),
+    "usage": (a(lambda x: ()), Forbidden),
+    "create_user": (a(lambda x: ("mallory", PASSWORD)), Forbidden),
+    "disable_user": (a(lambda x: ("alice",)), Forbidden),
+    "set_role": (a(lambda x: ("bob", "admin")), Forbidden),
+    "grant_credits": (a(lambda x: ("bob", 1000, "free money")), Forbidden),
+}
+
+# Methods with no other user's object to reach, each with the reason.
+UNGUARDED = {
+    "local": "a constructor: opens a studio acting as the local admin",
+    "as_user": "switches the acting user: callers are the web layer and trusted code",
+    "authenticate": "checks a password; throttled",
+    "close": "a view's close() does nothing",
+    "create_project": "creates the caller's own project",
+    "create_token": "the caller's own token",
+    "me": "the caller",
+    "projects": "lists the caller's own (checked below)",
+    "jobs": "lists the caller's own (checked below)",
+    "queue_positions": "lists the caller's own (checked below)",
+    "tokens": "lists the caller's own (checked below)",
+    "readiness": "dependency health, no user data",
+    "workers": "the render farm, no user data",
+}
+
+
+def _shot_of(x: Alice) -> Any:
+    from studio.models import Shot
+
+    return Shot(id=x.shot, project_id=x.project, preview_job_id=x.preview.id)
+
+
+def test_every_public_method_is_classified() -> None:
+    public = {
+        name
+        for name, member in inspect.getmembers(Studio)
+        if not name.startswith("_") and callable(member)
+    }
+    assert public - set(CALLS) - set(UNGUARDED) == set()
+    assert set(CALLS) & set(UNGUARDED) == set()
+
+
+@pytest.mark.parametrize("method", sorted(CALLS))
+def test_a_second_user_reaches_nothing_of_the_first(
+    world: tuple[Studio, Alice], method: str
+) -> None:
+    studio, alice = world
+    build, error = CALLS[method]
+    bob = studio.as_user("bob")
+    before = snapshot(studio)
+    args = build(alice)
+    kwargs = args[-1] if args and isinstance(args[-1], Kw) else Kw()
+    with pytest.raises(error) as raised:
+        getattr(bob, method)(*args[: len(args) - (1 if kwargs else 0)], **kwargs)
+    if error is NotFound:
+        # The same words as for an id that does not exist: nothing about whose it is.
+        assert "alice" not in str(raised.value).lower()
+    assert snapshot(studio) == before
+
+
+def snapshot(studio: Studio) -> Any:
+    alice = studio.as_user("alice")
+    projects = [(p.id, p.name, p.updated_at) for p in alice.projects()]
+    shots = [(s.id, s.prompt, s.position, s.chosen_take_id) for s in alice.shots(projects[0][0])]
+    jobs = [(j.id, j.status, j.priority, j.queued_at) for j in alice.jobs()]
+    return projects, shots, jobs, alice.balance(), len(alice.tokens()), alice.queue_paused()
+
+
+def test_missing_ids_get_the_same_answer_as_other_peoples(world: tuple[Studio, Alice]) -> None:
+    studio, alice = world
+    bob = studio.as_user("bob")
+    for method, theirs, missing in (
+        ("project", alice.project, 10**6),
+        ("shot", alice.shot, 10**6),
+        ("job", alice.take.id, 10**6),
+        ("artifact", alice.take.artifact_id, 10**6),
+    ):
+        with pytest.raises(NotFound) as other:
+            getattr(bob, method)(theirs)
+        with pytest.raises(NotFound) as absent:
+            getattr(bob, method)(missing)
+        assert str(other.value).replace(str(theirs), "N") == str(absent.value).replace(
+            str(missing), "N"
+        )
+
+
+def test_listings_show_only_ones_own(world: tuple[Studio, Alice], tmp_path: Path) -> None:
+    studio, alice = world
+    bob = studio.as_user("bob")
+    assert bob.projects() == []
+    assert bob.jobs() == []
+    assert alice.queued.id not in bob.queue_positions()
+    assert bob.lab_jobs() == []
+    assert bob.tokens() == []
+    assert [e.owner for e in bob.ledger()] == ["bob"]
+    # Alice herself and an admin do see it.
+    assert [p.id for p in studio.as_user("alice").projects()] == [alice.project]
+    assert alice.project in [p.id for p in studio.projects()]
+    assert alice.queued.id in studio.queue_positions()
+
+
+def test_an_admin_reaches_everything(world: tuple[Studio, Alice]) -> None:
+    studio, alice = world
+    studio.create_user("root", PASSWORD, role="admin")
+    admin = studio.as_user("root")
+    assert admin.project(alice.project).name == "Alice's secret film"
+    assert admin.artifact(alice.film.artifact_id).owner == "alice"  # type: ignore[arg-type]
+    assert admin.balance("alice") == studio.balance("alice")
+
+
+def test_disabled_users_cannot_act(world: tuple[Studio, Alice]) -> None:
+    studio, _alice = world
+    studio.create_user("eve", PASSWORD)
+    studio.disable_user("eve")
+    from studio.errors import Unauthorized
+
+    with pytest.raises(Unauthorized):
+        studio.as_user("eve")
+    with pytest.raises(Unauthorized):
+        studio.authenticate("eve", PASSWORD)
