@@ -11,6 +11,7 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from credits import ledger
 from studio.models import JobStatus, RenderJob, Worker, utcnow
 
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
@@ -56,19 +57,12 @@ class StudioCollector:
 
             credits = GaugeMetricFamily(
                 "studio_credits",
-                "Estimated credits of jobs: reserved (queued or running) and settled (succeeded)",
+                "Credits held by queued and running jobs (reserved) and spent by finished "
+                "ones (settled), from the credits ledger",
                 labels=["state"],
             )
-            reserved = session.exec(
-                select(func.coalesce(func.sum(RenderJob.cost), 0.0)).where(
-                    col(RenderJob.status).in_([JobStatus.queued.value, JobStatus.running.value])
-                )
-            ).one()
-            settled = session.exec(
-                select(func.coalesce(func.sum(RenderJob.cost), 0.0)).where(
-                    RenderJob.status == JobStatus.succeeded.value
-                )
-            ).one()
+            reserved = ledger.held(session) / 100
+            settled = ledger.spent(session) / 100
             credits.add_metric(["reserved"], float(reserved))
             credits.add_metric(["settled"], float(settled))
             yield credits

@@ -241,3 +241,19 @@ def test_job_kinds_are_priced_from_their_params(studio: Studio) -> None:
     alice = studio.as_user("alice")
     pid, shots = project_with_shots(alice, 1)
     assert alice.estimate(pid, kind=JobKind.preview.value) < alice.estimate(pid)
+
+
+def test_metrics_report_held_and_spent_credits_from_the_ledger(studio: Studio) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from studio.metrics import StudioCollector
+
+    alice = studio.as_user("alice")
+    pid, shots = project_with_shots(alice, 1)
+    studio.grant_credits("alice", 10, "test")
+    (job,) = alice.render(pid, shots)
+    registry = CollectorRegistry()
+    registry.register(StudioCollector(studio.engine, 30))
+    text = generate_latest(registry).decode()
+    assert f'studio_credits{{state="reserved"}} {job.cost}' in text
+    assert 'studio_credits{state="settled"} 0.0' in text
