@@ -1,7 +1,9 @@
 """The Gradio UI: a project bar over the tabs (Script & shots, Storyboard, Render queue,
-Film, Lab, Workers).
+Film, Lab, Workers, and with accounts: Account, Admin).
 
-Every handler calls the `Studio` Python API — the UI holds no logic of its own.
+Every handler calls the `Studio` Python API — the UI holds no logic of its own — acting as
+the user of the request (`for_request`): the blocks are built once for everyone, so nothing
+user-specific is filled in at build time; the load event fills it per user.
 """
 
 from __future__ import annotations
@@ -11,13 +13,27 @@ from typing import Any
 import gradio as gr
 
 from studio.api import Studio
-from studio.ui import film_tab, lab_tab, queue_tab, script_tab, storyboard_tab, workers_tab
-from studio.ui.common import guarded, project_choices
+from studio.ui import (
+    account_tab,
+    admin_tab,
+    film_tab,
+    lab_tab,
+    queue_tab,
+    script_tab,
+    storyboard_tab,
+    workers_tab,
+)
+from studio.ui.common import Refresh, account_bar, for_request, guarded, project_choices
 
 
 def build_ui(studio: Studio) -> gr.Blocks:
+    auth = studio.settings.resolved_auth
+    credits = studio.settings.resolved_credits
     with gr.Blocks(title="AI Film Studio") as blocks:
-        gr.Markdown("# AI Film Studio\nScript → storyboard → render queue → film.")
+        with gr.Row():
+            gr.Markdown("# AI Film Studio\nScript → storyboard → render queue → film.", scale=3)
+            # Who is signed in, the balance and "Log out" (filled per user on load).
+            bar = gr.HTML("", elem_id="account-bar", scale=2, container=False, padding=False)
         with gr.Row(equal_height=True):
             project = gr.Dropdown(
                 label="Project",
@@ -36,6 +52,7 @@ def build_ui(studio: Studio) -> gr.Blocks:
             create = gr.Button(
                 "Create project", variant="primary", scale=1, elem_id="create-project"
             )
+        account_tabs: list[tuple[gr.Tab, Refresh]] = []
         with gr.Tabs():
             with gr.Tab("Script & shots", id="script"):
                 script = script_tab.build(studio, project)
@@ -49,42 +66,90 @@ def build_ui(studio: Studio) -> gr.Blocks:
                 lab = lab_tab.build(studio)
             with gr.Tab("Workers", id="workers"):
                 farm = workers_tab.build(studio)
+            if auth:
+                with gr.Tab("Account", id="account") as account_page:
+                    account_tabs.append((account_page, account_tab.build(studio)))
+            admin_page = None
+            if auth or credits:  # users and credits to manage; shown to admins only
+                with gr.Tab("Admin", id="admin", visible=False) as admin_page:
+                    account_tabs.append((admin_page, admin_tab.build(studio)))
 
         tabs = (script, board, queue, film, lab, farm)
         tab_outputs = [component for tab in tabs for component in tab.outputs]
+        extras = [tab for _page, tab in account_tabs]
+        extra_outputs = [component for tab in extras for component in tab.outputs]
 
-        def refresh_tabs(project_id: Any) -> list[Any]:
-            return [value for tab in tabs for value in tab.refresh(project_id)]
+        def refresh_tabs(view: Studio, project_id: Any) -> list[Any]:
+            return [value for tab in tabs for value in tab.refresh(view, project_id)]
 
         @guarded
-        def create_project(name: str) -> list[Any]:
-            created = studio.create_project(name)
-            choices = project_choices(studio)
-            return [gr.Dropdown(choices=choices, value=created.id), "", *refresh_tabs(created.id)]
+        def create_project(name: str, request: gr.Request) -> list[Any]:
+            view = for_request(studio, request)
+            created = view.create_project(name)
+            choices = project_choices(view)
+            return [
+                gr.Dropdown(choices=choices, value=created.id),
+                "",
+                *refresh_tabs(view, created.id),
+            ]
 
-        def load(current: Any) -> list[Any]:
-            choices = project_choices(studio)
+        @guarded
+        def choose_project(project_id: Any, request: gr.Request) -> list[Any]:
+            return refresh_tabs(for_request(studio, request), project_id)
+
+        @guarded
+        def load(current: Any, request: gr.Request) -> list[Any]:
+            view = for_request(studio, request)
+            choices = project_choices(view)
             ids = [value for _label, value in choices]
             value = current if current in ids else (ids[0] if ids else None)
-            return [gr.Dropdown(choices=choices, value=value), *refresh_tabs(value)]
+            return [
+                gr.Dropdown(choices=choices, value=value),
+                *refresh_tabs(view, value),
+                account_bar(view),
+                *[v for tab in extras for v in tab.refresh(view, None)],
+                *([gr.Tab(visible=view.is_admin)] if admin_page is not None else []),
+            ]
 
         # One event updates the project bar and every tab together, so nothing a creator
         # types right after creating a project is overwritten by a late refresh.
         create.click(create_project, new_name, [project, new_name, *tab_outputs])
         new_name.submit(create_project, new_name, [project, new_name, *tab_outputs])
-        project.input(refresh_tabs, project, tab_outputs)
+        project.input(choose_project, project, tab_outputs)
         # Shots changed on the Script tab: the other tabs show the new shots.
         others = (board, queue, film)
         other_outputs = [component for tab in others for component in tab.outputs]
 
-        def refresh_others(project_id: Any) -> list[Any]:
-            return [value for tab in others for value in tab.refresh(project_id)]
+        @guarded
+        def refresh_others(project_id: Any, request: gr.Request) -> list[Any]:
+            view = for_request(studio, request)
+            return [value for tab in others for value in tab.refresh(view, project_id)]
 
         for change in script.shot_changes:
             change.success(refresh_others, project, other_outputs)
         # A regenerated preview changed a shot's seed: the shot editor must not hold the old one.
         assert script.shots is not None
         for change in board.shot_changes:
-            change.success(script.shots.refresh, project, script.shots.outputs)
-        blocks.load(load, project, [project, *tab_outputs])
+            change.success(script.shots.handler(studio), project, script.shots.outputs)
+        # Account and Admin show the latest ledger and users each time they are opened.
+        for page, tab in account_tabs:
+            page.select(tab.handler(studio), project, tab.outputs, show_progress="hidden")
+
+        if credits:
+            # The balance in the top bar follows renders (reserved when queued, settled when
+            # they end), grants and refunds.
+            def on_balance(request: gr.Request) -> str:
+                return account_bar(for_request(studio, request))
+
+            for tab in (*tabs, *extras):
+                for event in tab.submits:
+                    event.then(on_balance, None, bar, show_progress="hidden")
+                for timer in tab.polls:
+                    timer.tick(on_balance, None, bar, show_progress="hidden")
+
+        blocks.load(
+            load,
+            project,
+            [project, *tab_outputs, bar, *extra_outputs, *([admin_page] if admin_page else [])],
+        )
     return blocks

@@ -8,19 +8,23 @@ import gradio as gr
 
 from studio.api import Studio
 from studio.models import JobKind, JobStatus
-from studio.ui.common import Refresh, guarded, require_project, summary, wait_with_progress
+from studio.ui.common import (
+    Refresh,
+    for_request,
+    guarded,
+    project_id_or_none,
+    require_project,
+    summary,
+    wait_with_progress,
+)
 from studio.validation import AUDIO_SUFFIXES
 
 
-def latest_film(studio: Studio, project_id: int | None) -> str | None:
+def latest_film(view: Studio, project_id: int | None) -> str | None:
     if project_id is None:
         return None
-    films = studio.jobs(
-        project_id, statuses=[JobStatus.succeeded.value], kinds=[JobKind.film.value]
-    )
-    return (
-        str(studio.artifact_path(films[0].artifact_id)) if films and films[0].artifact_id else None
-    )
+    films = view.jobs(project_id, statuses=[JobStatus.succeeded.value], kinds=[JobKind.film.value])
+    return str(view.artifact_path(films[0].artifact_id)) if films and films[0].artifact_id else None
 
 
 def build(studio: Studio, project: gr.Dropdown) -> Refresh:
@@ -39,8 +43,8 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             video = gr.Video(label="Film", interactive=False, elem_id="film-video", height=400)
             download = gr.File(label="Download", interactive=False, elem_id="film-download")
 
-    def refresh(project_id: Any) -> list[Any]:
-        path = latest_film(studio, None if project_id in (None, "") else int(project_id))
+    def refresh(view: Studio, project_id: Any) -> list[Any]:
+        path = latest_film(view, project_id_or_none(project_id))
         return [path, path, ""]
 
     @guarded
@@ -49,18 +53,20 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         title_text: str,
         fade: float,
         audio_path: str | None,
+        request: gr.Request,
         progress: gr.Progress = gr.Progress(),
     ) -> list[Any]:
+        view = for_request(studio, request)
         pid = require_project(project_id)
-        job = studio.assemble(pid, title=title_text, crossfade=fade or 0.0, audio=audio_path)
-        (job,) = wait_with_progress(studio, [job], progress, "Film")
+        job = view.assemble(pid, title=title_text, crossfade=fade or 0.0, audio=audio_path)
+        (job,) = wait_with_progress(view, [job], progress, "Film")
         if job.status != JobStatus.succeeded.value:
             raise gr.Error(summary([job], "Film"), print_exception=False)
-        path = str(studio.export(job.artifact_id, studio.project(pid).name))  # type: ignore[arg-type]
-        seconds = studio.artifact(job.artifact_id).provenance.get("assembly", {})  # type: ignore[arg-type]
+        path = str(view.export(job.artifact_id, view.project(pid).name))  # type: ignore[arg-type]
+        seconds = view.artifact(job.artifact_id).provenance.get("assembly", {})  # type: ignore[arg-type]
         note = " (served from the render cache)" if job.cache_hit else ""
-        name = f"{studio.project(pid).name}.mp4"
-        link = studio.download_url(job.artifact_id, filename=name)  # type: ignore[arg-type]
+        name = f"{view.project(pid).name}.mp4"
+        link = view.download_url(job.artifact_id, filename=name)  # type: ignore[arg-type]
         direct = f" [Direct download]({link}) (link expires)." if link else ""
         return [
             path,
@@ -69,5 +75,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             f"{seconds.get('method', '')}.{direct}",
         ]
 
-    assemble.click(on_assemble, [project, title, crossfade, audio], [video, download, status])
-    return Refresh(refresh, [video, download, status])
+    assembled = assemble.click(
+        on_assemble, [project, title, crossfade, audio], [video, download, status]
+    )
+    return Refresh(refresh, [video, download, status], submits=[assembled])

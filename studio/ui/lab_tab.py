@@ -11,7 +11,7 @@ from pipelines.catalogue import MEMORY_OPTIONS
 from studio.api import Studio
 from studio.lab import HIDDEN_PREFIX, KNOBS, SWEEPABLE
 from studio.models import JobStatus, RenderJob
-from studio.ui.common import Refresh, guarded, summary, wait_with_progress
+from studio.ui.common import Refresh, for_request, guarded, summary, wait_with_progress
 
 KNOB_LABELS = {
     "steps": "Steps",
@@ -48,9 +48,9 @@ def caption(job: RenderJob) -> str:
     return f"#{job.id} {job.params['pipeline']['name']}: {text}"
 
 
-def results(studio: Studio, jobs: list[RenderJob]) -> list[tuple[str, str]]:
+def results(view: Studio, jobs: list[RenderJob]) -> list[tuple[str, str]]:
     return [
-        (str(studio.artifact_path(j.artifact_id)), caption(j))
+        (str(view.artifact_path(j.artifact_id)), caption(j))
         for j in jobs
         if j.status == JobStatus.succeeded.value and j.artifact_id
     ]
@@ -131,8 +131,11 @@ def build(studio: Studio) -> Refresh:
             if any(e.supports(t) for t in renders) and not e.name.startswith(HIDDEN_PREFIX)
         ]
 
+    # The request comes first: Gradio injects it only among the positional parameters
+    # before *values.
     @guarded
     def on_run(
+        request: gr.Request,
         name: str,
         text: str,
         neg: str,
@@ -143,7 +146,8 @@ def build(studio: Studio) -> Refresh:
         *values: Any,
         progress: gr.Progress = gr.Progress(),
     ) -> list[Any]:
-        job = studio.lab_run(
+        view = for_request(studio, request)
+        job = view.lab_run(
             name,
             text,
             negative_prompt=neg,
@@ -152,11 +156,12 @@ def build(studio: Studio) -> Refresh:
             lora_scale=lora_value(lora),
             memory=mem or None,
         )
-        jobs = wait_with_progress(studio, [job], progress, "Lab")
-        return [results(studio, jobs), summary(jobs, "Lab run")]
+        jobs = wait_with_progress(view, [job], progress, "Lab")
+        return [results(view, jobs), summary(jobs, "Lab run")]
 
     @guarded
     def on_sweep(
+        request: gr.Request,
         name: str,
         text: str,
         neg: str,
@@ -167,13 +172,14 @@ def build(studio: Studio) -> Refresh:
         *rest: Any,
         progress: gr.Progress = gr.Progress(),
     ) -> list[Any]:
+        view = for_request(studio, request)
         values, (a1, v1, a2, v2) = rest[: len(KNOBS)], rest[len(KNOBS) :]
         axes = {a1: parse_values(v1, a1)}
         if a2:
             if a2 == a1:
                 raise gr.Error("Choose two different parameters.", print_exception=False)
             axes[a2] = parse_values(v2, a2)
-        jobs = studio.lab_sweep(
+        jobs = view.lab_sweep(
             name,
             text,
             axes=axes,
@@ -183,14 +189,21 @@ def build(studio: Studio) -> Refresh:
             lora_scale=lora_value(lora),
             memory=mem or None,
         )
-        jobs = wait_with_progress(studio, jobs, progress, "Sweep")
-        return [results(studio, jobs), summary(jobs, "Sweep")]
+        jobs = wait_with_progress(view, jobs, progress, "Sweep")
+        return [results(view, jobs), summary(jobs, "Sweep")]
 
     @guarded
     def on_save(
-        name: str, preset: str, lora: str, mem: list[str], sched: str, *values: Any
+        request: gr.Request,
+        name: str,
+        preset: str,
+        lora: str,
+        mem: list[str],
+        sched: str,
+        *values: Any,
     ) -> list[Any]:
-        entry = studio.save_preset(
+        view = for_request(studio, request)
+        entry = view.save_preset(
             preset.strip(),
             name,
             tweaks(sched, *values),
@@ -204,15 +217,15 @@ def build(studio: Studio) -> Refresh:
             "in those lists).",
         ]
 
-    run.click(on_run, inputs, [gallery, status])
-    sweep.click(on_sweep, [*inputs, axis1, values1, axis2, values2], [gallery, status])
+    ran = run.click(on_run, inputs, [gallery, status])
+    swept = sweep.click(on_sweep, [*inputs, axis1, values1, axis2, values2], [gallery, status])
     save.click(
         on_save,
         [pipeline, preset_name, run_lora, memory, scheduler, *knobs.values()],
         [pipeline, status],
     )
 
-    def refresh(_project_id: Any) -> list[Any]:
-        return [results(studio, list(reversed(studio.lab_jobs(limit=24))))]
+    def refresh(view: Studio, _project_id: Any) -> list[Any]:
+        return [results(view, list(reversed(view.lab_jobs(limit=24))))]
 
-    return Refresh(refresh, [gallery])
+    return Refresh(refresh, [gallery], submits=[ran, swept])

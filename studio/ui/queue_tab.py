@@ -9,7 +9,15 @@ import gradio as gr
 
 from studio.api import Studio
 from studio.models import JobStatus, RenderJob
-from studio.ui.common import Refresh, guarded, require_project, shot_choices
+from studio.ui.common import (
+    Refresh,
+    estimate_text,
+    for_request,
+    guarded,
+    project_id_or_none,
+    require_project,
+    shot_choices,
+)
 from studio.validation import number
 
 STATUS_COLOURS = {
@@ -21,23 +29,31 @@ STATUS_COLOURS = {
 }
 
 
-def queue_html(studio: Studio, project_id: int | None) -> str:
+def queue_html(view: Studio, project_id: int | None) -> str:
+    return queue_state(view, project_id)[0]
+
+
+def queue_state(view: Studio, project_id: int | None) -> tuple[str, int]:
+    """The queue table, and how many of its jobs succeeded (when that changes, the render
+    cache can serve more shots: the cost estimate changes)."""
     if project_id is None:
-        return "<p>No project selected.</p>"
-    jobs = studio.jobs(project_id)
-    paused = studio.queue_paused(studio.project(project_id).owner)
+        return "<p>No project selected.</p>", 0
+    jobs = view.jobs(project_id)
+    succeeded = sum(1 for job in jobs if job.status == JobStatus.succeeded.value)
+    paused = view.queue_paused()
     banner = "<p id='queue-paused'><b>Queue paused</b>: queued jobs wait until you resume.</p>"
     if not jobs:
-        return "<p id='queue-empty'>No renders yet. Render a shot to start the queue.</p>"
-    numbers = {s.id: i for i, s in enumerate(studio.shots(project_id), 1)}
-    positions = studio.queue_positions()
+        return "<p id='queue-empty'>No renders yet. Render a shot to start the queue.</p>", 0
+    numbers = {s.id: i for i, s in enumerate(view.shots(project_id), 1)}
+    positions = view.queue_positions()
     rows = "".join(_row(job, numbers, positions) for job in jobs)
-    return (banner if paused else "") + (
+    table = (banner if paused else "") + (
         "<table id='queue-table' style='width:100%;border-collapse:collapse'><thead><tr>"
         "<th>Job</th><th>Kind</th><th>Shot</th><th>Status</th><th style='width:22%'>Progress"
         "</th><th>Queue pos.</th><th>Priority</th><th>Attempts</th><th>Details</th></tr>"
         f"</thead><tbody>{rows}</tbody></table>"
     )
+    return table, succeeded
 
 
 def _row(job: RenderJob, numbers: dict[int | None, int], positions: dict[int, int]) -> str:
@@ -61,11 +77,11 @@ def job_number(value: Any) -> int:
     return int(number(str(value).strip().lstrip("#"), "Job #", 1, 2**31 - 1, integer=True))
 
 
-def take_choices(studio: Studio, shot_id: Any) -> tuple[list[tuple[str, int]], Any]:
+def take_choices(view: Studio, shot_id: Any) -> tuple[list[tuple[str, int]], Any]:
     if shot_id is None:
         return [], None
-    shot = studio.shot(shot_id)
-    takes = studio.takes(shot_id)
+    shot = view.shot(shot_id)
+    takes = view.takes(shot_id)
     choices = [
         (
             f"Take #{t.id}{' (chosen)' if t.id == shot.chosen_take_id else ''}"
@@ -82,6 +98,10 @@ def take_choices(studio: Studio, shot_id: Any) -> tuple[list[tuple[str, int]], A
     return choices, chosen  # type: ignore[return-value]
 
 
+def cost(view: Studio, project_id: Any, shot_ids: list[int] | None = None) -> str:
+    return estimate_text(view, project_id, "clip", shot_ids)
+
+
 def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     with gr.Row():
         render_all = gr.Button("Render all shots", variant="primary", elem_id="render-all")
@@ -89,6 +109,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             label="Shots", multiselect=True, choices=[], scale=3, elem_id="render-shots"
         )
         render_selected = gr.Button("Render selected", elem_id="render-selected")
+    estimate = gr.Markdown("", elem_id="render-cost")
     status = gr.Markdown("", elem_id="queue-status")
     with gr.Row():
         table = gr.HTML("<p>No project selected.</p>", elem_id="queue")
@@ -118,114 +139,165 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         choose = gr.Button("Use this take", elem_id="choose-take")
     take_video = gr.Video(label="Take", interactive=False, elem_id="take-video", height=300)
     timer = gr.Timer(1.0)
+    succeeded_seen = gr.State(None)  # succeeded jobs when the estimate was last shown
 
-    def refresh(project_id: Any) -> list[Any]:
-        pid = None if project_id in (None, "") else int(project_id)
-        choices = shot_choices(studio, pid)
+    def refresh(view: Studio, project_id: Any) -> list[Any]:
+        pid = project_id_or_none(project_id)
+        choices = shot_choices(view, pid)
         return [
             gr.Dropdown(choices=choices, value=[]),
-            queue_html(studio, pid),
+            queue_html(view, pid),
             gr.Dropdown(choices=choices, value=None),
             gr.Radio(choices=[], value=None),
             None,
+            cost(view, pid),
         ]
 
-    def tick(project_id: Any) -> str:
-        return queue_html(studio, None if project_id in (None, "") else int(project_id))
+    def tick(
+        project_id: Any, shot_ids: list[int] | None, seen: Any, request: gr.Request
+    ) -> list[Any]:
+        view = for_request(studio, request)
+        table_html, succeeded = queue_state(view, project_id_or_none(project_id))
+        if succeeded == seen:
+            return [table_html, gr.skip(), succeeded]
+        # Renders finished (or this is the first poll: the tab polls only once shown): the
+        # cache serves them now, so the estimate changed.
+        return [table_html, cost(view, project_id, shot_ids or None), succeeded]
 
-    def live_view(project_id: Any) -> Any:
+    def live_view(project_id: Any, request: gr.Request) -> Any:
         if project_id in (None, ""):
             return None
-        for job in studio.jobs(int(project_id), statuses=["running"], kinds=["preview"]):
-            path = studio.live_preview(job.id)  # type: ignore[arg-type]
+        view = for_request(studio, request)
+        for job in view.jobs(int(project_id), statuses=["running"], kinds=["preview"]):
+            path = view.live_preview(job.id)  # type: ignore[arg-type]
             if path is not None:
                 return str(path)
         return gr.skip()
 
     @guarded
-    def on_render(project_id: Any, shot_ids: list[int] | None) -> list[Any]:
+    def on_shots(project_id: Any, shot_ids: list[int] | None, request: gr.Request) -> str:
+        return cost(for_request(studio, request), project_id, shot_ids or None)
+
+    def render(view: Studio, project_id: Any, shot_ids: list[int] | None) -> list[Any]:
         pid = require_project(project_id)
         if shot_ids is not None and not shot_ids:
             raise gr.Error("Choose one or more shots to render.", print_exception=False)
-        jobs = studio.render(pid, shot_ids)
+        jobs = view.render(pid, shot_ids)
         cached = sum(1 for j in jobs if j.cache_hit)
         note = f" ({cached} served instantly from the render cache)" if cached else ""
-        return [f"Submitted {len(jobs)} render(s){note}.", queue_html(studio, pid)]
+        return [f"Submitted {len(jobs)} render(s){note}.", queue_html(view, pid)]
+
+    @guarded
+    def on_render_all(project_id: Any, request: gr.Request) -> list[Any]:
+        return render(for_request(studio, request), project_id, None)
+
+    @guarded
+    def on_render(project_id: Any, shot_ids: list[int] | None, request: gr.Request) -> list[Any]:
+        return render(for_request(studio, request), project_id, shot_ids or [])
 
     def job_action(action: str) -> Any:
         @guarded
-        def handler(project_id: Any, number: Any) -> list[Any]:
+        def handler(project_id: Any, number: Any, request: gr.Request) -> list[Any]:
+            view = for_request(studio, request)
             pid = require_project(project_id)
             if number in (None, ""):
                 raise gr.Error("Enter a job number from the table.", print_exception=False)
-            job = studio.job(job_number(number))
+            job = view.job(job_number(number))
             if job.project_id != pid:
                 raise gr.Error(f"Job #{job.id} belongs to another project.", print_exception=False)
-            verb = {"cancel": studio.cancel, "retry": studio.retry, "bump": studio.raise_priority}
+            verb = {"cancel": view.cancel, "retry": view.retry, "bump": view.raise_priority}
             verb[action](job.id)  # type: ignore[arg-type]
             done = {"cancel": "Cancel requested", "retry": "Re-queued", "bump": "Priority raised"}
-            return [f"{done[action]} for job #{job.id}.", queue_html(studio, pid)]
+            return [f"{done[action]} for job #{job.id}.", queue_html(view, pid)]
 
+        handler.__name__ = f"on_{action}"
         return handler
 
     @guarded
-    def on_take_shot(shot_id: Any) -> list[Any]:
-        choices, chosen = take_choices(studio, shot_id)
-        return [gr.Radio(choices=choices, value=chosen), _take_path(studio, chosen)]
+    def on_take_shot(shot_id: Any, request: gr.Request) -> list[Any]:
+        view = for_request(studio, request)
+        choices, chosen = take_choices(view, shot_id)
+        return [gr.Radio(choices=choices, value=chosen), _take_path(view, chosen)]
 
     @guarded
-    def on_take(take_id: Any) -> Any:
-        return _take_path(studio, take_id)
+    def on_take(take_id: Any, request: gr.Request) -> Any:
+        return _take_path(for_request(studio, request), take_id)
 
     @guarded
-    def on_choose(shot_id: Any, take_id: Any) -> list[Any]:
+    def on_choose(shot_id: Any, take_id: Any, request: gr.Request) -> list[Any]:
+        view = for_request(studio, request)
         if shot_id is None or take_id is None:
             raise gr.Error("Choose a shot and one of its takes.", print_exception=False)
-        studio.choose_take(shot_id, take_id)
-        choices, chosen = take_choices(studio, shot_id)
+        view.choose_take(shot_id, take_id)
+        choices, chosen = take_choices(view, shot_id)
         return [
             gr.Radio(choices=choices, value=chosen),
             f"Take #{take_id} will be used in the film.",
         ]
 
-    render_all.click(lambda p: on_render(p, None), project, [status, table])
-    render_selected.click(on_render, [project, shots], [status, table])
-    for button, action in ((cancel, "cancel"), (retry, "retry"), (bump, "bump")):
-        button.click(job_action(action), [project, job_id], [status, table])
-
     @guarded
-    def on_move(project_id: Any, number: Any, before_number: Any) -> list[Any]:
+    def on_move(project_id: Any, number: Any, before_number: Any, request: gr.Request) -> list[Any]:
+        view = for_request(studio, request)
         pid = require_project(project_id)
         if number in (None, "") or before_number in (None, ""):
             raise gr.Error("Enter both job numbers.", print_exception=False)
-        studio.move_before(job_number(number), job_number(before_number))
+        view.move_before(job_number(number), job_number(before_number))
         return [
             f"Job #{job_number(number)} now runs before job #{job_number(before_number)}.",
-            queue_html(studio, pid),
+            queue_html(view, pid),
         ]
 
-    def on_pause(project_id: Any, paused: bool) -> list[Any]:
-        owner = studio.project(require_project(project_id)).owner
+    def pause_or_resume(request: gr.Request, project_id: Any, paused: bool) -> list[Any]:
+        view = for_request(studio, request)
         if paused:
-            studio.pause_queue(owner)
+            view.pause_queue()
         else:
-            studio.resume_queue(owner)
+            view.resume_queue()
         note = "paused: queued jobs wait" if paused else "resumed"
-        return [f"Your queue is {note}.", tick(project_id)]
+        return [f"Your queue is {note}.", queue_html(view, project_id_or_none(project_id))]
 
+    @guarded
+    def on_pause(project_id: Any, request: gr.Request) -> list[Any]:
+        return pause_or_resume(request, project_id, True)
+
+    @guarded
+    def on_resume(project_id: Any, request: gr.Request) -> list[Any]:
+        return pause_or_resume(request, project_id, False)
+
+    submitted = [
+        render_all.click(on_render_all, project, [status, table]),
+        render_selected.click(on_render, [project, shots], [status, table]),
+    ]
+    for event in submitted:  # cached shots now cost the cache-hit price
+        event.success(on_shots, [project, shots], estimate, show_progress="hidden")
+    shots.change(on_shots, [project, shots], estimate, show_progress="hidden")
+    for button, action in ((cancel, "cancel"), (retry, "retry"), (bump, "bump")):
+        event = button.click(job_action(action), [project, job_id], [status, table])
+        if action != "bump":  # a cancel refunds, a retry pays again
+            submitted.append(event)
     move.click(on_move, [project, job_id, before], [status, table])
-    pause.click(lambda p: on_pause(p, True), project, [status, table])
-    resume.click(lambda p: on_pause(p, False), project, [status, table])
-    timer.tick(tick, project, table, show_progress="hidden")
+    pause.click(on_pause, project, [status, table])
+    resume.click(on_resume, project, [status, table])
+    timer.tick(
+        tick,
+        [project, shots, succeeded_seen],
+        [table, estimate, succeeded_seen],
+        show_progress="hidden",
+    )
     timer.tick(live_view, project, live, show_progress="hidden")
     take_shot.change(on_take_shot, take_shot, [take, take_video])
     take.input(on_take, take, take_video)
     choose.click(on_choose, [take_shot, take], [take, status])
-    return Refresh(refresh, [shots, table, take_shot, take, take_video])
+    return Refresh(
+        refresh,
+        [shots, table, take_shot, take, take_video, estimate],
+        submits=submitted,
+        polls=[timer],
+    )
 
 
-def _take_path(studio: Studio, take_id: Any) -> str | None:
+def _take_path(view: Studio, take_id: Any) -> str | None:
     if take_id is None:
         return None
-    job = studio.job(int(take_id))
-    return str(studio.artifact_path(job.artifact_id)) if job.artifact_id else None
+    job = view.job(int(take_id))
+    return str(view.artifact_path(job.artifact_id)) if job.artifact_id else None

@@ -11,18 +11,26 @@ from pipelines.requests import CAMERA_MOVES, SHOT_SIZES
 from studio.api import Studio
 from studio.breakdown import decode_script
 from studio.models import ASPECT_RATIOS
-from studio.ui.common import Refresh, guarded, project_or_none, require_project, shot_choices
+from studio.ui.common import (
+    Refresh,
+    for_request,
+    guarded,
+    project_id_or_none,
+    project_or_none,
+    require_project,
+    shot_choices,
+)
 
 HEIGHTS = [240, 360, 480, 576, 720, 1080]
 TABLE_HEADERS = ["#", "Scene", "Prompt", "Dialogue", "Size", "Camera", "Duration (s)", "Seed"]
 
 
-def shot_rows(studio: Studio, project_id: int | None) -> list[list[Any]]:
+def shot_rows(view: Studio, project_id: int | None) -> list[list[Any]]:
     if project_id is None:
         return []
     return [
         [i, s.scene, s.prompt, s.dialogue, s.shot_size, s.camera_move, round(s.duration, 2), s.seed]
-        for i, s in enumerate(studio.shots(project_id), 1)
+        for i, s in enumerate(view.shots(project_id), 1)
     ]
 
 
@@ -143,8 +151,8 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         shot_clip_pipe,
     ]
 
-    def editor_values(project_id: int | None, shot_id: Any = None) -> list[Any]:
-        choices = shot_choices(studio, project_id)
+    def editor_values(view: Studio, project_id: int | None, shot_id: Any = None) -> list[Any]:
+        choices = shot_choices(view, project_id)
         ids = [value for _label, value in choices]
         if shot_id not in ids:
             shot_id = ids[0] if ids else None
@@ -161,8 +169,8 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
                 "",
                 "",
             ]
-        s = studio.shot(shot_id)
-        live = pipeline_choices(studio)
+        s = view.shot(shot_id)
+        live = pipeline_choices(view)
         return [
             gr.Dropdown(choices=choices, value=shot_id),
             ids.index(shot_id) + 1,
@@ -176,10 +184,10 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             gr.Dropdown(choices=["", *live["image-to-video"]], value=s.clip_pipeline or ""),
         ]
 
-    def refresh(project_id: Any) -> list[Any]:
-        p = project_or_none(studio, project_id)
+    def refresh(view: Studio, project_id: Any) -> list[Any]:
+        p = project_or_none(view, project_id)
         if p is None:
-            default = studio.settings.default_pipeline
+            default = view.settings.default_pipeline
             return [
                 "",
                 "",
@@ -192,9 +200,9 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
                 "",
                 "",
                 [],
-                *editor_values(None),
+                *editor_values(view, None),
             ]
-        choices = pipeline_choices(studio)
+        choices = pipeline_choices(view)
         return [
             p.style_prompt,
             p.negative_prompt,
@@ -206,8 +214,8 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             p.chain_clips,
             p.script,
             "",
-            shot_rows(studio, p.id),
-            *editor_values(p.id),
+            shot_rows(view, p.id),
+            *editor_values(view, p.id),
         ]
 
     outputs = [
@@ -226,7 +234,8 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     ]
 
     @guarded
-    def on_save_style(project_id: Any, *values: Any) -> str:
+    def on_save_style(request: gr.Request, project_id: Any, *values: Any) -> str:
+        view = for_request(studio, request)
         pid = require_project(project_id)
         keys = [
             "style_prompt",
@@ -238,42 +247,51 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             "clip_pipeline",
             "chain_clips",
         ]
-        studio.update_project(pid, **dict(zip(keys, values, strict=True)))
+        view.update_project(pid, **dict(zip(keys, values, strict=True)))
         return "Project settings saved."
 
     @guarded
-    def on_upload(path: str | None) -> str:
+    def on_upload(path: str | None, request: gr.Request) -> str:
+        for_request(studio, request)  # only a signed-in user's upload is read
         if not path:
             return gr.skip()  # type: ignore[no-any-return]
         return decode_script(Path(path).read_bytes())
 
     @guarded
-    def on_breakdown(project_id: Any, text: str) -> list[Any]:
+    def on_breakdown(project_id: Any, text: str, request: gr.Request) -> list[Any]:
+        view = for_request(studio, request)
         pid = require_project(project_id)
-        shots = studio.breakdown(pid, text)
+        shots = view.breakdown(pid, text)
         seconds = sum(s.duration for s in shots)
         note = (
             f"**{len(shots)} shots**, {seconds:.1f} s in all. Preview them in the Storyboard tab."
         )
-        return [note, shot_rows(studio, pid), *editor_values(pid)]
+        return [note, shot_rows(view, pid), *editor_values(view, pid)]
 
     @guarded
-    def on_expand(project_id: Any, progress: gr.Progress = gr.Progress()) -> list[Any]:
+    def on_expand(
+        project_id: Any, request: gr.Request, progress: gr.Progress = gr.Progress()
+    ) -> list[Any]:
+        view = for_request(studio, request)
         pid = require_project(project_id)
         progress(0.1, desc="Writing prompts")
-        shots = studio.expand_prompts(pid)
+        shots = view.expand_prompts(pid)
         return [
-            f"Expanded {len(shots)} prompts with {studio.settings.prompt_writer}.",
-            shot_rows(studio, pid),
-            *editor_values(pid),
+            f"Expanded {len(shots)} prompts with {view.settings.prompt_writer}.",
+            shot_rows(view, pid),
+            *editor_values(view, pid),
         ]
 
     @guarded
-    def on_select(project_id: Any, shot_id: Any) -> list[Any]:
-        return editor_values(require_project(project_id), shot_id)[1:]
+    def on_select(project_id: Any, shot_id: Any, request: gr.Request) -> list[Any]:
+        view = for_request(studio, request)
+        return editor_values(view, require_project(project_id), shot_id)[1:]
 
     @guarded
-    def on_save_shot(project_id: Any, shot_id: Any, pos: Any, *values: Any) -> list[Any]:
+    def on_save_shot(
+        request: gr.Request, project_id: Any, shot_id: Any, pos: Any, *values: Any
+    ) -> list[Any]:
+        view = for_request(studio, request)
         pid = require_project(project_id)
         if shot_id is None:
             raise gr.Error("Choose a shot to edit.", print_exception=False)
@@ -290,26 +308,28 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         changes = dict(zip(keys, values, strict=True))
         if pos not in (None, ""):
             changes["position"] = int(pos) - 1
-        studio.update_shot(shot_id, **changes)
-        return ["Shot saved.", shot_rows(studio, pid), *editor_values(pid, shot_id)]
+        view.update_shot(shot_id, **changes)
+        return ["Shot saved.", shot_rows(view, pid), *editor_values(view, pid, shot_id)]
 
     @guarded
-    def on_add(project_id: Any, shot_id: Any) -> list[Any]:
+    def on_add(project_id: Any, shot_id: Any, request: gr.Request) -> list[Any]:
+        view = for_request(studio, request)
         pid = require_project(project_id)
-        ids = [s.id for s in studio.shots(pid)]
+        ids = [s.id for s in view.shots(pid)]
         after = ids.index(shot_id) + 1 if shot_id in ids else len(ids)
-        new = studio.add_shot(
+        new = view.add_shot(
             pid, "New shot: describe what the camera sees", position=after, duration=3.0
         )
-        return ["Shot added.", shot_rows(studio, pid), *editor_values(pid, new.id)]
+        return ["Shot added.", shot_rows(view, pid), *editor_values(view, pid, new.id)]
 
     @guarded
-    def on_delete(project_id: Any, shot_id: Any) -> list[Any]:
+    def on_delete(project_id: Any, shot_id: Any, request: gr.Request) -> list[Any]:
+        view = for_request(studio, request)
         pid = require_project(project_id)
         if shot_id is None:
             raise gr.Error("Choose a shot to delete.", print_exception=False)
-        studio.delete_shot(shot_id)
-        return ["Shot deleted.", shot_rows(studio, pid), *editor_values(pid)]
+        view.delete_shot(shot_id)
+        return ["Shot deleted.", shot_rows(view, pid), *editor_values(view, pid)]
 
     changes = [
         save_style.click(
@@ -330,9 +350,9 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     upload.change(on_upload, upload, script)
     shot.input(on_select, [project, shot], editor[1:])
 
-    def refresh_shots(project_id: Any) -> list[Any]:
-        pid = None if project_id in (None, "") else int(project_id)
-        return [shot_rows(studio, pid), *editor_values(pid)]
+    def refresh_shots(view: Studio, project_id: Any) -> list[Any]:
+        pid = project_id_or_none(project_id)
+        return [shot_rows(view, pid), *editor_values(view, pid)]
 
     tab = Refresh(refresh, outputs, shot_changes=changes)
     tab.shots = Refresh(refresh_shots, [table, *editor])  # after edits made in other tabs

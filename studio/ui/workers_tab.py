@@ -9,17 +9,26 @@ import gradio as gr
 
 from studio.api import Studio
 from studio.models import utcnow
-from studio.ui.common import Refresh
+from studio.ui.common import Refresh, for_request
 
 
-def workers_html(studio: Studio) -> str:
+def workers_html(view: Studio) -> str:
+    """The farm, as the acting user may see it: every worker, but only their own jobs'
+    numbers (another user's job shows as "busy")."""
     rows = []
     now = utcnow()
-    stale = studio.settings.worker_stale_seconds
-    for worker in studio.workers():
+    stale = view.settings.worker_stale_seconds
+    found = view.workers()
+    busy: set[int | None] = {w.current_job_id for w in found if w.current_job_id}
+    mine = busy
+    if busy and not view.is_admin:
+        mine = {j.id for j in view.jobs(statuses=["running"])} & busy
+    for worker in found:
         age = (now - worker.heartbeat_at).total_seconds()
         state = worker.state if worker.state == "stopped" or age <= stale else "lost"
-        job = f"#{worker.current_job_id}" if worker.current_job_id else "—"
+        job = "—"
+        if worker.current_job_id:
+            job = f"#{worker.current_job_id}" if worker.current_job_id in mine else "busy"
         memory = f"{worker.memory_bytes / 2**30:.1f} GiB" if worker.memory_bytes else "—"
         rows.append(
             f"<tr class='worker-row' data-state='{state}'><td>{html.escape(worker.name)}</td>"
@@ -29,7 +38,7 @@ def workers_html(studio: Studio) -> str:
         )
     if not rows:
         return "<p>No worker has reported yet.</p>"
-    mode = studio.settings.resolved_queue
+    mode = view.settings.resolved_queue
     return (
         f"<p>Queue backend: <b>{mode}</b>.</p><table id='workers-table' style='width:100%'>"
         "<thead><tr><th>Worker</th><th>Kind</th><th>Machine</th><th>Pipelines loaded</th>"
@@ -43,11 +52,15 @@ def build(studio: Studio) -> Refresh:
         "Workers report a heartbeat every few seconds. A worker whose heartbeat stops is "
         "*lost*: its job goes back to the queue when its lease expires."
     )
-    table = gr.HTML(workers_html(studio), elem_id="workers")
+    table = gr.HTML("<p>Loading…</p>", elem_id="workers")
     timer = gr.Timer(2.0)
-    timer.tick(lambda: workers_html(studio), None, table, show_progress="hidden")
 
-    def refresh(_project_id: Any) -> list[Any]:
-        return [workers_html(studio)]
+    def on_tick(request: gr.Request) -> str:
+        return workers_html(for_request(studio, request))
+
+    timer.tick(on_tick, None, table, show_progress="hidden")
+
+    def refresh(view: Studio, _project_id: Any) -> list[Any]:
+        return [workers_html(view)]
 
     return Refresh(refresh, [table])

@@ -154,7 +154,7 @@ def test_retry_without_credits_is_refused_and_leaves_the_job_cancelled(studio: S
     studio.grant_credits("alice", alice.estimate(pid, shots[:1]), "exactly one render")
     (first,) = alice.render(pid, shots[:1])
     alice.cancel(first.id)  # type: ignore[arg-type]
-    (second,) = alice.render(pid, shots[1:])  # spends the refunded credits
+    (_second,) = alice.render(pid, shots[1:])  # spends the refunded credits
     with pytest.raises(PaymentRequired):
         alice.retry(first.id)  # type: ignore[arg-type]
     assert alice.job(first.id).status == JobStatus.cancelled.value  # type: ignore[arg-type]
@@ -164,7 +164,7 @@ def test_retry_without_credits_is_refused_and_leaves_the_job_cancelled(studio: S
 
 def test_an_unaffordable_batch_is_refused_whole(studio: Studio) -> None:
     alice = studio.as_user("alice")
-    pid, shots = project_with_shots(alice, 4)
+    pid, _shots = project_with_shots(alice, 4)
     cost = alice.estimate(pid)
     studio.grant_credits("alice", round(cost * 0.75, 2), "not quite enough")
     with pytest.raises(PaymentRequired, match="Not enough credits"):
@@ -212,8 +212,8 @@ def test_running_quota_holds_back_a_users_extra_jobs(studio: Studio) -> None:
     studio.create_user("bob", PASSWORD)
     studio.grant_credits("bob", 100, "test")
     alice, bob = studio.as_user("alice"), studio.as_user("bob")
-    a_pid, a_shots = project_with_shots(alice, 4)
-    b_pid, b_shots = project_with_shots(bob, 1)
+    a_pid, _a_shots = project_with_shots(alice, 4)
+    b_pid, _b_shots = project_with_shots(bob, 1)
     alice.render(a_pid)
     bob.render(b_pid)
     with session_scope(studio.engine) as session:
@@ -239,7 +239,7 @@ def test_credits_off_charges_nothing(tmp_path: Path) -> None:
 
 def test_job_kinds_are_priced_from_their_params(studio: Studio) -> None:
     alice = studio.as_user("alice")
-    pid, shots = project_with_shots(alice, 1)
+    pid, _shots = project_with_shots(alice, 1)
     assert alice.estimate(pid, kind=JobKind.preview.value) < alice.estimate(pid)
 
 

@@ -1,0 +1,257 @@
+"""The UI acts as the user of each request: handlers called as alice, bob and an admin.
+
+Handlers are the functions Gradio registered (found by module and name in `blocks.fns`) and
+are called the way Gradio calls them, with a `gr.Request` carrying the logged-in user.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pytest
+from gradio.helpers import special_args
+
+from studio import Studio
+from studio.ui import build_ui
+
+SCRIPT = """INT. KITCHEN - NIGHT
+
+Anna stands by the window. Close-up on her hands around a cup.
+
+EXT. STREET - NIGHT
+
+Wide shot of the empty street.
+"""
+PASSWORD = "correct-horse-1"
+
+
+class UI:
+    """The built blocks, their handlers by "module.name", and requests per user."""
+
+    def __init__(self, blocks: gr.Blocks):
+        self.blocks = blocks
+        self.handlers: dict[str, list[Callable[..., Any]]] = defaultdict(list)
+        for block_fn in blocks.fns.values():
+            fn = block_fn.fn
+            if fn is not None:
+                name = f"{fn.__module__.removeprefix('studio.ui').lstrip('.')}.{fn.__name__}"
+                self.handlers[name.lstrip(".")].append(fn)
+
+    def __call__(self, name: str) -> Callable[..., Any]:
+        (fn, *_rest) = self.handlers[name]
+        return fn
+
+
+def as_(user: str | None) -> gr.Request:
+    return gr.Request(username=user)
+
+
+def output(ui: UI, name: str, result: list[Any], elem_id: str) -> Any:
+    """The value a handler returned for the component with this elem_id."""
+    fn = ui(name)
+    block_fn = next(f for f in ui.blocks.fns.values() if f.fn is fn)
+    return result[[getattr(block, "elem_id", None) for block in block_fn.outputs].index(elem_id)]
+
+
+def choices(update: Any) -> list[Any]:
+    return [value for _label, value in update.choices]
+
+
+@pytest.fixture
+def studio(tmp_path: Path) -> Iterator[Studio]:
+    with Studio.local(tmp_path / "data", start_worker=False, auth=True, credits=True) as s:
+        s.create_user("root", PASSWORD, role="admin")
+        for name in ("alice", "bob"):
+            s.create_user(name, PASSWORD)
+        s.grant_credits("alice", 50, "test")
+        yield s
+
+
+@pytest.fixture
+def ui(studio: Studio) -> UI:
+    return UI(build_ui(studio))
+
+
+@pytest.mark.filterwarnings("ignore:Unexpected argument")  # gr.SelectData, absent here
+def test_every_handler_gets_the_request_injected(ui: UI) -> None:
+    """Gradio injects gr.Request only into a positional parameter annotated with it, and only
+    if the (string, under `from __future__ import annotations`) annotations resolve."""
+    assert len(ui.blocks.fns) > 40
+    for block_fn in ui.blocks.fns.values():
+        request = as_("alice")
+        inputs: list[Any] = [None] * len(block_fn.inputs)
+        special_args(block_fn.fn, inputs, request=request)
+        assert any(value is request for value in inputs), block_fn.fn
+
+
+def create(ui: UI, user: str, name: str) -> int:
+    outputs = ui("create_project")(name, as_(user))
+    return int(outputs[0].value)
+
+
+def test_a_user_sees_and_reaches_only_their_own_projects(ui: UI, studio: Studio) -> None:
+    alice_pid = create(ui, "alice", "Rain")
+    status, *_ = ui("script_tab.on_breakdown")(alice_pid, SCRIPT, as_("alice"))
+    assert "shots" in status
+    bob_pid = create(ui, "bob", "Snow")
+
+    def tick(project_id: int, request: gr.Request) -> str:
+        table, _estimate, _succeeded = ui("queue_tab.tick")(project_id, None, None, request)
+        return str(table)
+
+    load = ui("load")
+    alice_page = load(None, as_("alice"))
+    assert choices(alice_page[0]) == [alice_pid]
+    assert alice_page[0].value == alice_pid
+    bob_page = load(alice_pid, as_("bob"))  # a stale or forged selection falls back
+    assert choices(bob_page[0]) == [bob_pid]
+    assert bob_page[0].value == bob_pid
+    # An admin sees everyone's projects, marked with their owner.
+    root_labels = [label for label, _ in load(None, as_("root"))[0].choices]
+    assert f"#{alice_pid} Rain (alice)" in root_labels and f"#{bob_pid} Snow (bob)" in root_labels
+
+    # Every way bob could name alice's project answers "not found".
+    bob = as_("bob")
+    attempts: list[tuple[str, tuple[Any, ...]]] = [
+        ("choose_project", (alice_pid, bob)),
+        ("script_tab.on_breakdown", (alice_pid, "INT. HALL - DAY\n\nA door.", bob)),
+        (
+            "script_tab.on_save_style",
+            (bob, alice_pid, "", "", "16:9", 360, 24, "draft", "draft", False),
+        ),
+        ("queue_tab.on_render_all", (alice_pid, bob)),
+        ("film_tab.on_assemble", (alice_pid, "", 0.0, None, bob)),
+        ("refresh_others", (alice_pid, bob)),
+    ]
+    for name, args in attempts:
+        with pytest.raises(gr.Error, match=f"No project #{alice_pid}"):
+            ui(name)(*args)
+    estimate = ui("queue_tab.on_shots")(alice_pid, None, bob)
+    assert estimate == f"Estimated cost: — No project #{alice_pid}"
+    shot = studio.as_user("alice").shots(alice_pid)[0]
+    shot_id = shot.id
+    # Bob's shot editor, asked for alice's shot within his project, shows none of it.
+    assert shot.prompt not in ui("script_tab.on_select")(bob_pid, shot_id, bob)
+    with pytest.raises(gr.Error, match="No shot"):
+        ui("queue_tab.on_take_shot")(shot_id, bob)
+    # The queue polled with alice's project shows bob nothing of hers.
+    assert "No renders yet" in tick(alice_pid, bob)
+    assert studio.as_user("alice").shots(alice_pid)[0].prompt != "A door."
+
+    # Alice's renders do not show in bob's queue.
+    ui("queue_tab.on_render_all")(alice_pid, as_("alice"))
+    assert "job-row" in tick(alice_pid, as_("alice"))
+    assert "job-row" not in tick(bob_pid, bob)
+    assert studio.as_user("bob").jobs() == []
+
+
+def test_no_login_no_studio(ui: UI) -> None:
+    with pytest.raises(gr.Error, match="Log in"):
+        ui("load")(None, as_(None))
+    with pytest.raises(gr.Error, match="No active user"):
+        ui("load")(None, as_("mallory"))
+
+
+def test_balance_estimate_and_payment_errors(ui: UI, studio: Studio) -> None:
+    page = ui("load")(None, as_("alice"))
+    bar = output(ui, "load", page, "account-bar")
+    assert "Signed in as <b>alice</b> · Balance: <b>50.00 credits</b> · " in bar
+    assert "<a href='/logout'" in bar
+
+    pid = create(ui, "bob", "Broke")
+    ui("script_tab.on_breakdown")(pid, SCRIPT, as_("bob"))
+    estimate = ui("queue_tab.on_shots")(pid, None, as_("bob"))
+    cost = studio.as_user("bob").estimate(pid)
+    assert cost > 0
+    assert estimate.startswith(f"Estimated cost: **{cost:,.2f} credits** (all shots)")
+    assert "more than your balance (0.00 credits)" in estimate
+    first = studio.as_user("bob").shots(pid)[0].id
+    assert "(selected)" in ui("queue_tab.on_shots")(pid, [first], as_("bob"))
+    with pytest.raises(gr.Error, match="Not enough credits"):
+        ui("queue_tab.on_render_all")(pid, as_("bob"))
+    with pytest.raises(gr.Error, match="Choose one or more shots"):
+        ui("queue_tab.on_render")(pid, [], as_("bob"))
+
+    # With enough credits the render is accepted and the bar shows what it reserved.
+    studio.grant_credits("bob", 50, "test")
+    status, _table = ui("queue_tab.on_render_all")(pid, as_("bob"))
+    assert status.startswith("Submitted")
+    assert f"Balance: <b>{50 - cost:,.2f} credits</b>" in ui("on_balance")(as_("bob"))
+
+
+def test_load_shows_the_admin_tab_to_admins_only(ui: UI) -> None:
+    for user, admin in (("root", True), ("alice", False)):
+        page = ui("load")(None, as_(user))
+        assert page[-1].visible is admin  # the Admin tab itself
+        rows = output(ui, "load", page, "admin-users")
+        assert ([r[0] for r in rows] == ["alice", "bob", "root"]) if admin else rows == []
+        assert "Signed in as" in output(ui, "load", page, "account-bar")
+
+
+def test_admin_handlers_refuse_non_admins(ui: UI, studio: Studio) -> None:
+    bob = as_("bob")
+    attempts: list[tuple[str, tuple[Any, ...]]] = [
+        ("admin_tab.on_reload", (None, bob)),
+        ("admin_tab.on_create", ("eve", PASSWORD, "admin", bob)),
+        ("admin_tab.on_disable", ("alice", bob)),
+        ("admin_tab.on_enable", ("alice", bob)),
+        ("admin_tab.on_set_role", ("bob", "admin", bob)),
+        ("admin_tab.on_reset", ("alice", "new-password-99", bob)),
+        ("admin_tab.on_grant", ("bob", 1000, "free money", bob)),
+    ]
+    for name, args in attempts:
+        with pytest.raises(gr.Error, match="Only admins"):
+            ui(name)(*args)
+    assert studio.balance("bob") == 0
+    assert [u.name for u in studio.users()] == ["alice", "bob", "root"]
+    assert not studio.as_user("bob").is_admin
+
+    # The same handlers work for an admin.
+    root = as_("root")
+    status, rows, _user, *_ = ui("admin_tab.on_create")("carol", PASSWORD, "creator", root)
+    assert "carol" in status and "carol" in [r[0] for r in rows]
+    status, rows, *_ = ui("admin_tab.on_grant")("carol", 12.5, "welcome", root)
+    assert "Granted 12.50 credits to **carol**" in status
+    assert studio.balance("carol") == 12.5
+    status, *_ = ui("admin_tab.on_disable")("carol", root)
+    assert "disabled" in status
+    with pytest.raises(gr.Error, match="No active user"):
+        ui("load")(None, as_("carol"))
+
+
+def test_account_tab_tokens_and_password(ui: UI, studio: Studio) -> None:
+    alice = as_("alice")
+    shown, rows, name, note = ui("account_tab.on_create_token")("notebook", alice)
+    assert shown.visible and shown.value.startswith(rows[0][2].rstrip("…"))
+    assert rows[0][1] == "notebook" and name == "" and "not shown again" in note
+    assert ui("account_tab.on_create_token")("other", as_("bob"))[1][0][1] == "other"
+    with pytest.raises(gr.Error, match="No active token"):  # bob cannot revoke alice's
+        ui("account_tab.on_revoke")(rows[0][0], as_("bob"))
+    rows, note = ui("account_tab.on_revoke")(rows[0][0], alice)
+    assert rows == [] and "revoked" in note
+
+    balance, ledger = ui("account_tab.on_reload")(alice)
+    assert "50.00 credits" in balance
+    assert ledger[0][1:4] == ["grant", "+50.00", "50.00"] and "test" in ledger[0][5]
+
+    with pytest.raises(gr.Error, match="differ"):
+        ui("account_tab.on_password")("new-password-1", "new-password-2", alice)
+    *_, note = ui("account_tab.on_password")("new-password-1", "new-password-1", alice)
+    assert "log in again" in note
+    assert studio.authenticate("alice", "new-password-1").name == "alice"
+
+
+def test_local_studio_without_accounts(tmp_path: Path) -> None:
+    """Auth and credits off (dev default): one local user, no login, no account tabs."""
+    with Studio.local(tmp_path / "data", start_worker=False) as studio:
+        ui = UI(build_ui(studio))
+        assert "account_tab.on_create_token" not in ui.handlers
+        assert "admin_tab.on_grant" not in ui.handlers
+        pid = create(ui, None, "Local")  # type: ignore[arg-type]
+        page = ui("load")(None, as_(None))
+        assert choices(page[0]) == [pid]
+        assert output(ui, "load", page, "account-bar") == ""  # nothing extra to say
