@@ -135,9 +135,10 @@ class Studio(AccountMethods):
         self.throttle = accounts.LoginThrottle(
             settings.login_attempts, settings.login_window_seconds
         )
-        if not settings.resolved_auth:
-            with self._session() as session:
-                accounts.ensure_local_user(session)
+        with self._session() as session:
+            # The studio's own account (CLI, notebooks on the server): an admin that cannot
+            # log in; the only user when auth is off.
+            accounts.ensure_local_user(session)
         if start_worker:
             self.queue.start()
 
@@ -870,11 +871,15 @@ class Studio(AccountMethods):
         statuses: Iterable[str] | None = None,
         kinds: Iterable[str] | None = None,
         limit: int = 500,
+        before_id: int | None = None,
     ) -> list[RenderJob]:
+        """Newest first; `before_id` pages on (only jobs with a smaller id)."""
         with self._session() as session:
             query = select(RenderJob)
             if not self.is_admin:
                 query = query.where(RenderJob.owner == self.user)
+            if before_id is not None:
+                query = query.where(col(RenderJob.id) < before_id)
             if project_id is not None:
                 query = query.where(RenderJob.project_id == project_id)
             if statuses:

@@ -219,6 +219,9 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_level="info",
+        # Behind a load balancer the client address (login throttling, logs) comes from
+        # X-Forwarded-For, trusted only from these addresses.
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         # In JSON mode uvicorn's own lines go through our handler too.
         log_config=None
         if settings.resolved_log_format == "json"

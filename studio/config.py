@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     login_attempts: int = Field(5, ge=1)  # failed logins per name (and per address) …
     login_window_seconds: float = Field(300.0, gt=0)  # … within this window, then a wait
     min_password_length: int = Field(10, ge=8, le=128)
+    # Proxies whose X-Forwarded-For is believed ("*" behind a load balancer that is the
+    # only way in, as in the AWS tiers).
+    forwarded_allow_ips: str = "127.0.0.1"
 
     @model_validator(mode="after")
     def _tier_is_safe(self) -> Settings:

@@ -188,7 +188,7 @@ def test_load_shows_the_admin_tab_to_admins_only(ui: UI) -> None:
         page = ui("load")(None, as_(user))
         assert page[-1].visible is admin  # the Admin tab itself
         rows = output(ui, "load", page, "admin-users")
-        assert ([r[0] for r in rows] == ["alice", "bob", "root"]) if admin else rows == []
+        assert ([r[0] for r in rows] == ["alice", "bob", "local", "root"]) if admin else rows == []
         assert "Signed in as" in output(ui, "load", page, "account-bar")
 
 
@@ -207,7 +207,7 @@ def test_admin_handlers_refuse_non_admins(ui: UI, studio: Studio) -> None:
         with pytest.raises(gr.Error, match="Only admins"):
             ui(name)(*args)
     assert studio.balance("bob") == 0
-    assert [u.name for u in studio.users()] == ["alice", "bob", "root"]
+    assert [u.name for u in studio.users()] == ["alice", "bob", "local", "root"]
     assert not studio.as_user("bob").is_admin
 
     # The same handlers work for an admin.
