@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from studio import Studio
-from tests.e2e.test_journey import CHROMIUM_ARGS
 from tests.server import ROOT, StudioServer
 
 pytestmark = pytest.mark.e2e
@@ -45,22 +44,6 @@ def server(tmp_path: Path) -> Iterator[StudioServer]:
     env = {"STUDIO_AUTH": "true", "STUDIO_CREDITS": "true"}
     with StudioServer(data, tmp_path / "server.log", env=env) as running:
         yield running
-
-
-@pytest.fixture
-def page(chromium_path: str) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        yield page
-        context.close()
-        browser.close()
 
 
 def log_in(page, url: str, name: str) -> None:

@@ -27,38 +27,11 @@ EXT. STREET - NIGHT
 Wide shot of the empty street. The camera pans left to a parked car.
 """
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[StudioServer]:
     with StudioServer(tmp_path / "data", tmp_path / "server.log") as running:
         yield running
-
-
-@pytest.fixture
-def page(chromium_path: str, tmp_path: Path) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        yield page
-        context.close()
-        browser.close()
 
 
 def test_script_to_film_in_the_browser(server: StudioServer, page, tmp_path: Path) -> None:
