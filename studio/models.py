@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Text
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
@@ -114,7 +114,12 @@ class Artifact(SQLModel, table=True):
 
 
 class RenderJob(SQLModel, table=True):
-    __table_args__ = (Index("ix_renderjob_status_priority", "status", "priority", "queued_at"),)
+    __table_args__ = (
+        Index("ix_renderjob_status_priority", "status", "priority", "queued_at"),
+        # Ids are never reused, even after deletes: a job id names one job forever (credit
+        # holds, idempotency records, logs and links refer to it). PostgreSQL never reuses.
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     owner: str = Field(default="local", index=True, max_length=64)
@@ -212,6 +217,22 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+
+
+class IdempotentRequest(SQLModel, table=True):
+    """A REST submission made with an `Idempotency-Key`: a repeat of the same request (same
+    fingerprint) gets the stored response instead of a second submission. `status` 0 marks
+    one still running."""
+
+    __table_args__ = (UniqueConstraint("owner", "key", name="uq_idempotentrequest_owner_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = Field(max_length=64)
+    key: str = Field(max_length=200)
+    fingerprint: str = Field(max_length=64)
+    status: int = 0
+    body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, index=True)
 
 
 def ident(row: Project | Shot | Artifact | RenderJob | ApiToken) -> int:

@@ -1,5 +1,5 @@
-"""Wire the HTTP layer onto the FastAPI app: error bodies, login, downloads, /api/v1/me,
-and the guards in front of the Gradio UI."""
+"""Wire the HTTP layer onto the FastAPI app: error bodies, login, downloads, the REST API
+(/api/v1, studio.web.rest), and the guards in front of the Gradio UI."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 
 from studio.api import Studio
 from studio.errors import InvalidInput, StudioError
-from studio.web import files, login
+from studio.web import files, login, rest
 from studio.web.identity import Identity
 
 
@@ -38,17 +38,7 @@ def mount_web(api: FastAPI, studio: Studio) -> Identity:
     api.include_router(login.router(identity))
     api.include_router(files.router(identity))
 
-    @api.get("/api/v1/me", tags=["account"])
-    def me(request: Request) -> dict[str, Any]:
-        """The caller: name, role and credit balance."""
-        view = identity.studio_for(request)
-        user = view.me()
-        return {
-            "name": user.name,
-            "role": user.role,
-            "credits_enabled": view.credits_enabled,
-            "balance": view.balance(),
-        }
+    rest.install(api, identity)
 
     hidden = [
         studio.settings.resolved_storage_root,

@@ -1,0 +1,42 @@
+"""Assembling a project's chosen takes into a film."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from studio.web.rest.common import BILLED, Id, StudioDep
+from studio.web.rest.idempotency import KeyHeader, run_once
+from studio.web.rest.schemas import FilmIn, JobOut
+
+router = APIRouter(tags=["films"])
+
+
+@router.post(
+    "/projects/{project_id}/film", response_model=JobOut, status_code=202, responses=BILLED
+)
+def assemble(
+    studio: StudioDep,
+    request: Request,
+    project_id: Id,
+    idempotency_key: KeyHeader = None,
+    payload: FilmIn | None = None,
+) -> JSONResponse:
+    """Queue the film: each shot's chosen take (else its newest), in shot order. Its
+    `artifact_id` is the MP4 once the job succeeds."""
+    options = payload or FilmIn()
+
+    def action() -> tuple[int, Any]:
+        job = studio.assemble(
+            project_id,
+            crossfade=options.crossfade,
+            title=options.title,
+            title_seconds=options.title_seconds,
+            priority=options.priority,
+            progress=False,
+        )
+        return 202, JobOut.model_validate(job).model_dump(mode="json")
+
+    return run_once(studio, request, idempotency_key, options, action)

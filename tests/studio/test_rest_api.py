@@ -1,0 +1,436 @@
+"""The REST API (/api/v1) against the real app: a whole film by API token, ownership on every
+route, error bodies, paging, idempotent submissions, limits and the OpenAPI document."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from studio import Studio
+from studio.config import load_settings
+from studio.models import JobStatus
+from studio.web.rest import api_routes
+
+PASSWORD = "correct-horse-9"
+SCRIPT = """INT. LIGHTHOUSE - NIGHT
+The keeper climbs the stairs.
+
+EXT. CLIFF - DAWN
+Waves break against the rocks.
+"""
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict[str, Any]]]:
+    from app import create_app
+
+    data = tmp_path_factory.mktemp("rest")
+    settings = load_settings(data_dir=data, auth=True, credits=True, secret_key="x" * 20)
+    application = create_app(settings)
+    studio: Studio = application.state.studio
+    tokens = {}
+    for name, credits in (("alice", 100), ("bob", 100), ("carol", 0), ("dave", 100)):
+        studio.create_user(name, PASSWORD)
+        if credits:
+            studio.grant_credits(name, credits, "test")
+        tokens[name] = studio.as_user(name).create_token("t")[1]
+    # Alice's objects, made through the Python API: the targets of the ownership walk.
+    alice = studio.as_user("alice")
+    project = alice.create_project("Alice's film")
+    assert project.id is not None
+    shot = alice.add_shot(project.id, "A lighthouse at dusk", duration=1.0)
+    (take,) = alice.render(project.id, wait=True, progress=False)
+    assert take.status == JobStatus.succeeded.value, take.error
+    facts = {
+        "studio": studio,
+        "tokens": tokens,
+        "ids": {
+            "project_id": project.id,
+            "shot_id": shot.id,
+            "job_id": take.id,
+            "artifact_id": take.artifact_id,
+        },
+    }
+    with TestClient(application, follow_redirects=False) as client:
+        yield client, facts
+
+
+def auth(facts: dict[str, Any], name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {facts['tokens'][name]}"}
+
+
+def wait_for(client: TestClient, headers: dict[str, str], job_id: int) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while True:
+        job = client.get(f"/api/v1/jobs/{job_id}", headers=headers).json()
+        if JobStatus(job["status"]).finished:
+            return job
+        assert time.monotonic() < deadline, f"job {job_id} still {job['status']}"
+        time.sleep(0.1)
+
+
+def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code and error["message"] and set(error) == {"code", "message", "field"}
+    return dict(error)
+
+
+# A valid body per route (so that only ownership or authentication can refuse the request).
+BODIES: dict[tuple[str, str], Any] = {
+    ("POST", "/api/v1/projects"): {"name": "A film"},
+    ("PATCH", "/api/v1/projects/{project_id}"): {"name": "Renamed"},
+    ("POST", "/api/v1/projects/{project_id}/breakdown"): {"script": SCRIPT},
+    ("POST", "/api/v1/projects/{project_id}/shots"): {"prompt": "A gull"},
+    ("PATCH", "/api/v1/shots/{shot_id}"): {"prompt": "A crow"},
+    ("POST", "/api/v1/shots/{shot_id}/move"): {"position": 0},
+    ("POST", "/api/v1/jobs/{job_id}/priority"): {"priority": 1},
+}
+
+
+def every_route(client: TestClient) -> list[tuple[str, str]]:
+    """(method, path template) of every documented /api/v1 route, read from the app."""
+    pairs = []
+    for route in api_routes(client.app):  # type: ignore[arg-type]
+        for method in sorted(route.methods or ()):
+            if method != "HEAD":
+                pairs.append((method, str(route.path)))
+    assert len(pairs) >= 25
+    return pairs
+
+
+def call(client: TestClient, method: str, template: str, ids: dict[str, Any], **kw: Any) -> Any:
+    path = template.format(**ids)
+    body = BODIES.get((method, template))
+    return client.request(method, path, json=body, **kw)
+
+
+def test_a_whole_film_by_token(app: tuple[TestClient, dict[str, Any]]) -> None:
+    client, facts = app
+    headers = auth(facts, "alice")
+    made = client.post(
+        "/api/v1/projects", json={"name": "By token", "height": 144}, headers=headers
+    )
+    assert made.status_code == 201, made.text
+    project = made.json()
+    assert project["name"] == "By token" and project["width"] == 256
+    listed = client.get("/api/v1/projects", headers=headers).json()["items"]
+    assert project["id"] in [p["id"] for p in listed]
+
+    shots = client.post(
+        f"/api/v1/projects/{project['id']}/breakdown", json={"script": SCRIPT}, headers=headers
+    )
+    assert shots.status_code == 200, shots.text
+    items = shots.json()["items"]
+    assert len(items) == 2 and [s["position"] for s in items] == [0, 1]
+    for shot in items:
+        patched = client.patch(f"/api/v1/shots/{shot['id']}", json={"duration": 1}, headers=headers)
+        assert patched.status_code == 200 and patched.json()["duration"] == 1.0
+
+    estimate = client.get(f"/api/v1/projects/{project['id']}/estimate", headers=headers)
+    assert estimate.status_code == 200 and estimate.json()["credits"] > 0
+    rendered = client.post(f"/api/v1/projects/{project['id']}/renders", json={}, headers=headers)
+    assert rendered.status_code == 202, rendered.text
+    jobs = [wait_for(client, headers, j["id"]) for j in rendered.json()["items"]]
+    assert all(j["status"] == "succeeded" for j in jobs), jobs
+    assert all(j["kind"] == "clip" and j["params"] for j in jobs)
+
+    takes = client.get(f"/api/v1/shots/{items[0]['id']}/takes", headers=headers).json()["items"]
+    assert [t["id"] for t in takes] == [jobs[0]["id"]]
+    chosen = client.post(
+        f"/api/v1/shots/{items[0]['id']}/takes/{jobs[0]['id']}/choose", headers=headers
+    )
+    assert chosen.status_code == 200 and chosen.json()["chosen_take_id"] == jobs[0]["id"]
+
+    film = client.post(
+        f"/api/v1/projects/{project['id']}/film", json={"title": "The End"}, headers=headers
+    )
+    assert film.status_code == 202, film.text
+    done = wait_for(client, headers, film.json()["id"])
+    assert done["status"] == "succeeded" and done["kind"] == "film", done
+
+    artifact = client.get(f"/api/v1/artifacts/{done['artifact_id']}", headers=headers)
+    assert artifact.status_code == 200, artifact.text
+    meta = artifact.json()
+    assert meta["content_type"] == "video/mp4" and meta["bytes"] > 0
+    client.cookies.clear()
+    download = client.get(meta["download_url"])  # signed: no credentials needed
+    assert download.status_code == 200
+    assert hashlib.sha256(download.content).hexdigest() == meta["sha256"]
+
+    me = client.get("/api/v1/me", headers=headers).json()
+    assert me["name"] == "alice" and me["credits_enabled"] is True
+    assert client.get("/api/v1/credits", headers=headers).json()["balance"] == me["balance"]
+    ledger = client.get("/api/v1/credits/ledger?limit=100", headers=headers).json()["items"]
+    assert {"grant", "settle"} <= {e["kind"] for e in ledger} or len(ledger) > 1
+    pipelines = client.get("/api/v1/pipelines", headers=headers).json()["items"]
+    assert "draft" in [p["name"] for p in pipelines]
+    workers = client.get("/api/v1/workers", headers=headers)
+    assert workers.status_code == 200 and isinstance(workers.json()["items"], list)
+
+    # (A project without jobs: see test_deleted_jobs_ids_are_not_billed_twice.)
+    spare = client.post("/api/v1/projects", json={"name": "Spare"}, headers=headers).json()
+    shot = client.post(f"/api/v1/projects/{spare['id']}/shots", json={}, headers=headers).json()
+    moved = client.post(f"/api/v1/shots/{shot['id']}/move", json={"position": 5}, headers=headers)
+    assert moved.status_code == 200 and moved.json()["position"] == 0
+    assert client.delete(f"/api/v1/shots/{shot['id']}", headers=headers).status_code == 204
+    assert client.delete(f"/api/v1/projects/{spare['id']}", headers=headers).status_code == 204
+    gone = client.get(f"/api/v1/projects/{spare['id']}", headers=headers)
+    assert_error(gone, 404, "not_found")
+
+
+def test_other_users_ids_are_not_found_on_every_route(
+    app: tuple[TestClient, dict[str, Any]],
+) -> None:
+    client, facts = app
+    ids, headers = facts["ids"], auth(facts, "bob")
+    walked = 0
+    for method, template in every_route(client):
+        names = set(re.findall(r"{(\w+)}", template))
+        if not names:
+            continue
+        assert names <= set(ids), f"no test id for {names - set(ids)} in {template}"
+        response = call(client, method, template, ids, headers=headers)
+        assert_error(response, 404, "not_found")
+        walked += 1
+    assert walked >= 18
+    # Alice's objects are untouched and still hers.
+    alice = auth(facts, "alice")
+    assert client.get(f"/api/v1/projects/{ids['project_id']}", headers=alice).status_code == 200
+    assert client.get(f"/api/v1/jobs/{ids['job_id']}", headers=alice).status_code == 200
+    # Lists filtered by someone else's project are refused the same way.
+    refused = client.get(f"/api/v1/jobs?project_id={ids['project_id']}", headers=headers)
+    assert_error(refused, 404, "not_found")
+    assert ids["job_id"] not in [
+        j["id"] for j in client.get("/api/v1/jobs", headers=headers).json()["items"]
+    ]
+
+
+def test_no_token_is_unauthorized_on_every_route(app: tuple[TestClient, dict[str, Any]]) -> None:
+    client, facts = app
+    client.cookies.clear()
+    for method, template in every_route(client):
+        for headers in ({}, {"Authorization": "Bearer sfs_forged"}):
+            response = call(client, method, template, facts["ids"], headers=headers)
+            assert_error(response, 401, "unauthorized")
+
+
+def test_error_bodies(app: tuple[TestClient, dict[str, Any]]) -> None:
+    client, facts = app
+    headers = auth(facts, "alice")
+    assert_error(client.get("/api/v1/projects/987654", headers=headers), 404, "not_found")
+    assert_error(client.get("/api/v1/no-such-thing", headers=headers), 404, "not_found")
+    wrong_method = client.put("/api/v1/projects", headers=headers)
+    assert_error(wrong_method, 405, "method_not_allowed")
+
+    empty = client.post("/api/v1/projects", json={"name": "  "}, headers=headers)
+    assert assert_error(empty, 422, "invalid_input")["field"]
+    typed = client.post("/api/v1/projects", json={"name": "x", "height": "tall"}, headers=headers)
+    assert assert_error(typed, 422, "invalid_input")["field"] == "height"
+    extra = client.post("/api/v1/projects", json={"name": "x", "owner": "bob"}, headers=headers)
+    assert assert_error(extra, 422, "invalid_input")["field"] == "owner"
+    not_json = client.post(
+        "/api/v1/projects",
+        content=b"{not json",
+        headers={**headers, "content-type": "application/json"},
+    )
+    assert_error(not_json, 422, "invalid_input")
+    bad_id = client.get("/api/v1/jobs/not-a-number", headers=headers)
+    assert assert_error(bad_id, 422, "invalid_input")["field"] == "job_id"
+    too_many = client.get("/api/v1/jobs?limit=101", headers=headers)
+    assert assert_error(too_many, 422, "invalid_input")["field"] == "limit"
+    bad_cursor = client.get("/api/v1/jobs?cursor=abc", headers=headers)
+    assert assert_error(bad_cursor, 422, "invalid_input")["field"] == "cursor"
+    finished = client.post(f"/api/v1/jobs/{facts['ids']['job_id']}/cancel", headers=headers)
+    assert_error(finished, 409, "conflict")
+
+    # Carol has no credits: a render is refused, and nothing is queued.
+    carol = auth(facts, "carol")
+    project = client.post("/api/v1/projects", json={"name": "Broke"}, headers=carol).json()
+    client.post(f"/api/v1/projects/{project['id']}/shots", json={"prompt": "A"}, headers=carol)
+    refused = client.post(f"/api/v1/projects/{project['id']}/renders", headers=carol)
+    assert_error(refused, 402, "payment_required")
+    assert client.get("/api/v1/jobs", headers=carol).json()["items"] == []
+
+
+def test_job_pages_walk_everything_once(app: tuple[TestClient, dict[str, Any]]) -> None:
+    client, facts = app
+    headers = auth(facts, "dave")
+    project = client.post("/api/v1/projects", json={"name": "Pages"}, headers=headers).json()
+    for n in range(4):
+        client.post(
+            f"/api/v1/projects/{project['id']}/shots",
+            json={"prompt": f"Shot {n}", "duration": 1},
+            headers=headers,
+        )
+    for priority in (0, 1):  # previews twice (the second from the cache): 8 jobs
+        sent = client.post(
+            f"/api/v1/projects/{project['id']}/previews",
+            json={"priority": priority},
+            headers=headers,
+        )
+        assert sent.status_code == 202, sent.text
+        for job in sent.json()["items"]:
+            wait_for(client, headers, job["id"])
+    everything = client.get("/api/v1/jobs?limit=100", headers=headers).json()
+    all_ids = [j["id"] for j in everything["items"]]
+    assert len(all_ids) == 8 and everything["next_cursor"] is None
+    assert all_ids == sorted(all_ids, reverse=True)
+
+    seen: list[int] = []
+    cursor = None
+    pages = 0
+    while True:
+        query = "/api/v1/jobs?limit=3" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(query, headers=headers).json()
+        seen += [j["id"] for j in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == all_ids and pages == 3
+
+    filtered = client.get(
+        f"/api/v1/jobs?project_id={project['id']}&status=succeeded&kind=preview&kind=clip",
+        headers=headers,
+    ).json()["items"]
+    assert [j["id"] for j in filtered] == all_ids
+    none = client.get("/api/v1/jobs?status=failed", headers=headers).json()
+    assert none == {"items": [], "next_cursor": None}
+
+
+def test_submissions_with_an_idempotency_key_run_once(
+    app: tuple[TestClient, dict[str, Any]],
+) -> None:
+    client, facts = app
+    headers = auth(facts, "bob")
+    project = client.post("/api/v1/projects", json={"name": "Once"}, headers=headers).json()
+    client.post(f"/api/v1/projects/{project['id']}/shots", json={"prompt": "A"}, headers=headers)
+    url = f"/api/v1/projects/{project['id']}/renders"
+    before = client.get("/api/v1/credits", headers=headers).json()["balance"]
+    keyed = {**headers, "Idempotency-Key": "render-once-1"}
+
+    first = client.post(url, json={"priority": 2}, headers=keyed)
+    assert first.status_code == 202, first.text
+    after = client.get("/api/v1/credits", headers=headers).json()["balance"]
+    assert after < before
+    again = client.post(url, json={"priority": 2}, headers=keyed)
+    assert again.status_code == 202 and again.headers["Idempotent-Replayed"] == "true"
+    assert [j["id"] for j in again.json()["items"]] == [j["id"] for j in first.json()["items"]]
+    assert client.get("/api/v1/credits", headers=headers).json()["balance"] == after
+    assert len(client.get("/api/v1/jobs", headers=headers).json()["items"]) == 1
+
+    other = client.post(url, json={"priority": 3}, headers=keyed)
+    assert "different request" in assert_error(other, 409, "conflict")["message"]
+    elsewhere = client.post(f"/api/v1/projects/{project['id']}/previews", headers=keyed)
+    assert_error(elsewhere, 409, "conflict")
+    # Keys are per user: Dave's "render-once-1" is his own (and Bob's project is not his).
+    daves = client.post(url, headers={**auth(facts, "dave"), "Idempotency-Key": "render-once-1"})
+    assert_error(daves, 404, "not_found")
+    # A refused request frees its key: the retry runs.
+    wait_for(client, headers, first.json()["items"][0]["id"])
+    keyed_film = {**headers, "Idempotency-Key": "film-1"}
+    film_url = f"/api/v1/projects/{project['id']}/film"
+    bad = client.post(film_url, json={"crossfade": 4.0}, headers=keyed_film)
+    assert_error(bad, 422, "invalid_input")
+    film = client.post(film_url, json={}, headers=keyed_film)
+    assert film.status_code == 202, film.text
+    repeat = client.post(film_url, json={}, headers=keyed_film)
+    assert repeat.json()["id"] == film.json()["id"]
+    wait_for(client, headers, film.json()["id"])
+
+    too_long = client.post(url, headers={**headers, "Idempotency-Key": "k" * 201})
+    assert assert_error(too_long, 422, "invalid_input")["field"] == "Idempotency-Key"
+
+
+def test_concurrent_duplicates_submit_once(app: tuple[TestClient, dict[str, Any]]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, facts = app
+    headers = auth(facts, "dave")
+    project = client.post("/api/v1/projects", json={"name": "Racy"}, headers=headers).json()
+    for n in range(3):
+        client.post(
+            f"/api/v1/projects/{project['id']}/shots", json={"prompt": f"Race {n}"}, headers=headers
+        )
+    before = client.get("/api/v1/credits", headers=headers).json()["balance"]
+    keyed = {**headers, "Idempotency-Key": "same-click-twice"}
+    url = f"/api/v1/projects/{project['id']}/renders"
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: client.post(url, json={}, headers=keyed), range(6)))
+    statuses = sorted(a.status_code for a in answers)
+    assert set(statuses) <= {202, 409} and statuses.count(202) >= 1, statuses
+    submitted = {tuple(j["id"] for j in a.json()["items"]) for a in answers if a.status_code == 202}
+    assert len(submitted) == 1  # every success is the same submission
+    (ids,) = submitted
+    jobs = client.get(f"/api/v1/jobs?project_id={project['id']}", headers=headers).json()
+    assert sorted(j["id"] for j in jobs["items"]) == sorted(ids)
+    cost = sum(j["cost"] for j in jobs["items"])
+    after = client.get("/api/v1/credits", headers=headers).json()["balance"]
+    assert after == pytest.approx(before - cost)
+    for job_id in ids:
+        wait_for(client, headers, job_id)
+
+
+def test_bodies_over_a_megabyte_are_refused(app: tuple[TestClient, dict[str, Any]]) -> None:
+    client, facts = app
+    headers = {**auth(facts, "alice"), "content-type": "application/json"}
+    huge = b'{"name": "' + b"x" * 1_100_000 + b'"}'
+    assert_error(
+        client.post("/api/v1/projects", content=huge, headers=headers), 413, "payload_too_large"
+    )
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted while read
+        for _ in range(12):
+            yield b"x" * 100_000
+
+    streamed = client.post("/api/v1/projects", content=chunks(), headers=headers)
+    assert_error(streamed, 413, "payload_too_large")
+
+
+def test_the_openapi_document_is_valid_and_only_the_api(
+    app: tuple[TestClient, dict[str, Any]],
+) -> None:
+    from openapi_spec_validator import validate
+
+    client, _ = app
+    client.cookies.clear()
+    response = client.get("/api/v1/openapi.json")  # public, like any API reference
+    assert response.status_code == 200
+    doc = response.json()
+    validate(doc)
+    paths = set(doc["paths"])
+    assert paths and all(p.startswith("/api/v1/") for p in paths)
+    assert "/api/v1/openapi.json" not in paths and "/api/v1/me" in paths
+    assert doc["components"]["securitySchemes"]["HTTPBearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": doc["components"]["securitySchemes"]["HTTPBearer"]["description"],
+    }
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            assert operation.get("security") == [{"HTTPBearer": []}], (method, path)
+            assert "401" in operation["responses"] and "422" in operation["responses"]
+    assert client.get("/api/v1/openapi.json").json() == doc
+
+
+def test_deleted_jobs_ids_are_not_billed_twice(app: tuple[TestClient, dict[str, Any]]) -> None:
+    client, facts = app
+    alice, carol = auth(facts, "alice"), auth(facts, "carol")  # carol has no credits
+    project = client.post("/api/v1/projects", json={"name": "Gone"}, headers=alice).json()
+    client.post(f"/api/v1/projects/{project['id']}/shots", json={"prompt": "Q"}, headers=alice)
+    (job,) = client.post(f"/api/v1/projects/{project['id']}/renders", headers=alice).json()["items"]
+    wait_for(client, alice, job["id"])
+    assert client.delete(f"/api/v1/projects/{project['id']}", headers=alice).status_code == 204
+    mine = client.post("/api/v1/projects", json={"name": "Free?"}, headers=carol).json()
+    client.post(f"/api/v1/projects/{mine['id']}/shots", json={"prompt": "Z"}, headers=carol)
+    refused = client.post(f"/api/v1/projects/{mine['id']}/renders", headers=carol)
+    for item in refused.json().get("items", []):
+        client.post(f"/api/v1/jobs/{item['id']}/cancel", headers=carol)
+    assert_error(refused, 402, "payment_required")
