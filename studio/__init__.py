@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Studio", "__version__"]
+__all__ = ["RemoteStudio", "Studio", "__version__"]
 
 if TYPE_CHECKING:
     from studio.api import Studio
+    from studio.remote import RemoteStudio
 
 
 def __getattr__(name: str) -> Any:
@@ -20,4 +21,8 @@ def __getattr__(name: str) -> Any:
         from studio.api import Studio
 
         return Studio
+    if name == "RemoteStudio":
+        from studio.remote import RemoteStudio
+
+        return RemoteStudio
     raise AttributeError(f"module 'studio' has no attribute {name!r}")

@@ -17,7 +17,7 @@ import shutil
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
@@ -25,7 +25,7 @@ from credits.pricing import estimate_cost, job_cost
 from pipelines.catalogue import Catalogue, PipelineEntry, UnknownPipelineError
 from storage.base import Storage, StorageError
 from storage.local import LocalStorage
-from studio import accounts, lab, lifecycle, workers
+from studio import accounts, display, lab, lifecycle, workers
 from studio.account_api import AccountMethods
 from studio.artifacts import store_file
 from studio.breakdown import break_down
@@ -50,6 +50,9 @@ from studio.params import RUNTIME, params_hash, resolve_clip, resolve_preview
 from studio.queues import InlineQueue, QueueBackend
 from studio.runner import JobRunner
 from studio.validation import film_options, number, project_fields, shot_fields, text
+
+if TYPE_CHECKING:
+    from studio.remote import RemoteStudio
 
 
 def make_storage(settings: Settings) -> Storage:
@@ -141,6 +144,7 @@ class Studio(AccountMethods):
             accounts.ensure_local_user(session)
         if start_worker:
             self.queue.start()
+        display.activate(self)
 
     @property
     def catalogue(self) -> Catalogue:
@@ -158,6 +162,7 @@ class Studio(AccountMethods):
             raise Unauthorized(f"No active user {name!r}")
         view = copy.copy(self)
         view.user, view.is_admin, view._is_view = user.name, user.is_admin, True
+        display.activate(view)
         return view
 
     def _visible(self, owner: str) -> bool:
@@ -179,6 +184,14 @@ class Studio(AccountMethods):
         if data_dir is not None:
             overrides["data_dir"] = Path(data_dir)
         return cls(load_settings(**overrides), start_worker=start_worker)
+
+    @classmethod
+    def connect(cls, url: str, token: str | None = None, **options: Any) -> RemoteStudio:
+        """The same API over a studio's REST API at `url`, acting as the owner of `token`
+        (default: $STUDIO_TOKEN). `options`: see studio.remote.RemoteStudio."""
+        from studio.remote import RemoteStudio
+
+        return RemoteStudio(url, token, **options)
 
     def close(self) -> None:
         if self._is_view:

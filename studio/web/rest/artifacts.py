@@ -17,6 +17,7 @@ def get_artifact(studio: StudioDep, artifact_id: Id) -> ArtifactOut:
     artifact = studio.artifact(artifact_id)
     return ArtifactOut(
         id=artifact_id,
+        owner=artifact.owner,
         content_type=artifact.content_type,
         bytes=artifact.bytes,
         sha256=artifact.sha256,

@@ -61,3 +61,10 @@ def retry_job(studio: StudioDep, job_id: Id) -> JobOut:
 def set_priority(studio: StudioDep, job_id: Id, payload: PriorityIn) -> JobOut:
     """Change a queued job's priority (higher runs sooner)."""
     return JobOut.model_validate(studio.set_priority(job_id, payload.priority))
+
+
+@router.post("/jobs/{job_id}/raise", response_model=JobOut)
+def raise_priority(studio: StudioDep, job_id: Id) -> JobOut:
+    """Move a queued job to the front: one above the highest queued priority (409 unless
+    queued)."""
+    return JobOut.model_validate(studio.raise_priority(job_id))

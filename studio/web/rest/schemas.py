@@ -205,6 +205,7 @@ class EstimateOut(BaseModel):
 # ---- artifacts, catalogue, account --------------------------------------------------------
 class ArtifactOut(Out):
     id: int
+    owner: str
     content_type: str
     bytes: int
     sha256: str

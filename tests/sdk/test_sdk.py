@@ -1,0 +1,361 @@
+"""The notebook API, the same test functions against the local `Studio` and against
+`Studio.connect` (a real server): projects and shots, previews, renders, credits, jobs,
+takes, the film and its download, cancel/retry/priority, and errors."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from credits.ledger import LedgerEntry
+from studio.errors import Conflict, InvalidInput, NotFound, PaymentRequired, Unauthorized
+from studio.models import Artifact, JobStatus, Project, RenderJob, Shot, User
+from studio.remote import RemoteStudio
+from tests.sdk.conftest import Backend
+
+SCRIPT = """INT. LIGHTHOUSE - NIGHT
+The keeper climbs the stairs.
+
+EXT. CLIFF - DAWN
+Waves break against the rocks.
+"""
+SMALL = {"height": 240, "fps": 8}
+
+
+def unique(text: str) -> str:
+    """A prompt of its own: no render-cache hit from another test."""
+    return f"{text} {uuid.uuid4().hex[:8]}"
+
+
+def small_project(sdk: Any, shots: int = 2, duration: float = 1.0) -> tuple[Project, list[Shot]]:
+    project = sdk.create_project(unique("Film"), **SMALL)
+    made = [sdk.add_shot(project.id, unique(f"Shot {n}"), duration=duration) for n in range(shots)]
+    return project, made
+
+
+def test_projects_and_shots(sdk: Any) -> None:
+    project = sdk.create_project("Rain", style_prompt="charcoal sketch", **SMALL)
+    assert isinstance(project, Project) and project.id and project.name == "Rain"
+    assert project.height == 240 and project.width == 426 and project.owner == "alice"
+    assert project.id in [p.id for p in sdk.projects()]
+    assert sdk.project(project.id).style_prompt == "charcoal sketch"
+    assert sdk.update_project(project.id, name="Storm").name == "Storm"
+
+    shots = sdk.breakdown(project.id, SCRIPT)
+    assert len(shots) >= 2 and all(isinstance(s, Shot) for s in shots)
+    assert [s.position for s in shots] == list(range(len(shots)))
+    assert [s.prompt for s in sdk.shots(project.id)] == [s.prompt for s in shots]
+    assert "lighthouse" in sdk.project(project.id).script.lower()
+
+    first = sdk.add_shot(project.id, "A gull over the sea", position=0, duration=1.5)
+    assert first.position == 0 and first.duration == 1.5 and first.prompt.startswith("A gull")
+    changed = sdk.update_shot(first.id, camera_move="dolly-in", duration=2)
+    assert changed.camera_move == "dolly-in" and changed.duration == 2
+    assert sdk.shot(first.id).camera_move == "dolly-in"
+    moved = sdk.move_shot(first.id, 99)
+    assert moved.position == len(shots)
+    assert sdk.shots(project.id)[-1].id == first.id
+    sdk.delete_shot(first.id)
+    assert [s.id for s in sdk.shots(project.id)] == [s.id for s in shots]
+    with pytest.raises(NotFound):
+        sdk.shot(first.id)
+
+    sdk.delete_project(project.id)
+    with pytest.raises(NotFound):
+        sdk.project(project.id)
+    assert project.id not in [p.id for p in sdk.projects()]
+
+
+def test_previews_renders_credits_and_the_film(sdk: Any, backend: Backend) -> None:
+    project, shots = small_project(sdk)
+    before = sdk.balance()
+    estimate = sdk.estimate(project.id)
+    preview_estimate = sdk.estimate(project.id, kind="preview")
+    assert estimate > 0 and preview_estimate > 0
+    assert sdk.estimate(project.id, [shots[0].id]) == pytest.approx(estimate / 2, abs=0.02)
+
+    previews = sdk.preview(project.id, wait=True, progress=False)
+    assert all(isinstance(j, RenderJob) for j in previews)
+    assert [j.status for j in previews] == ["succeeded"] * 2, previews[0].error
+    assert {j.kind for j in previews} == {"preview"}
+    takes = sdk.render(project.id, wait=True, progress=False)
+    assert [j.status for j in takes] == ["succeeded"] * 2, takes[0].error
+    assert [j.shot_id for j in takes] == [s.id for s in shots]
+
+    charged = sum(j.cost for j in previews + takes)
+    assert charged == pytest.approx(estimate + preview_estimate, abs=0.02)
+    assert before - sdk.balance() == pytest.approx(charged, abs=0.01)
+    ledger = sdk.ledger(limit=10)
+    assert all(isinstance(e, LedgerEntry) for e in ledger)
+    settled = {e.job_id for e in ledger if e.kind == "settle"}
+    assert {j.id for j in takes} <= settled
+    assert ledger[0].balance_after_cents == round(sdk.balance() * 100)
+    assert sdk.me().name == "alice" and isinstance(sdk.me(), User)
+
+    # The same render again is served from the render cache.
+    again = sdk.render(project.id, wait=True, progress=False)
+    assert all(j.cache_hit and j.status == "succeeded" for j in again)
+
+    # Takes: newest first; choose the older one for shot 1.
+    shot_takes = sdk.takes(shots[0].id)
+    assert [t.id for t in shot_takes] == sorted((t.id for t in shot_takes), reverse=True)
+    assert takes[0].id in [t.id for t in shot_takes]
+    chosen = sdk.choose_take(shots[0].id, takes[0].id)
+    assert chosen.chosen_take_id == takes[0].id == sdk.shot(shots[0].id).chosen_take_id
+
+    film = sdk.assemble(project.id, title="Rain", crossfade=0.25, wait=True, progress=False)
+    assert film.kind == "film" and film.status == "succeeded", film.error
+    assert film.params["takes"][0]["job_id"] == takes[0].id
+    artifact = sdk.artifact(film.artifact_id)
+    assert isinstance(artifact, Artifact) and artifact.content_type == "video/mp4"
+    assert artifact.owner == "alice" and artifact.provenance
+    path = sdk.artifact_path(film.artifact_id)
+    assert path.suffix == ".mp4" and path.stat().st_size == artifact.bytes
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == artifact.sha256
+    assert sdk.artifact_path(film.artifact_id) == path  # the cached copy
+
+    preview = sdk.preview_path(sdk.shot(shots[1].id))
+    assert preview is not None and preview.read_bytes()[:4] == b"\x89PNG"
+
+    link = sdk.signed_link(film.artifact_id, "rain.mp4")
+    assert link.startswith(f"/files/{film.artifact_id}/rain.mp4?")
+    if backend.kind == "remote":
+        url = sdk.download_url(film.artifact_id)
+        assert url.startswith(backend.url + "/files/")
+        download = httpx.get(url)  # no token: the signed link is enough
+        assert hashlib.sha256(download.content).hexdigest() == artifact.sha256
+
+
+def test_jobs_listing_and_filters(sdk: Any, backend: Backend) -> None:
+    project, shots = small_project(sdk, shots=3)
+    previews = sdk.preview(project.id, wait=True, progress=False)
+    takes = sdk.render(project.id, wait=True, progress=False)
+    if backend.kind == "remote":
+        sdk.page_size = 2  # follow several pages of the cursor
+    mine = sdk.jobs(project.id)
+    assert [j.id for j in mine] == sorted((j.id for j in previews + takes), reverse=True)
+    assert all(isinstance(j, RenderJob) for j in mine)
+    assert {j.id for j in sdk.jobs(project.id, kinds=["clip"])} == {j.id for j in takes}
+    assert len(sdk.jobs(project.id, statuses=["succeeded"], kinds=["preview"])) == 3
+    assert sdk.jobs(project.id, statuses=["failed", "cancelled"]) == []
+    assert [j.id for j in sdk.jobs(project.id, limit=2)] == [j.id for j in mine[:2]]
+    assert [j.id for j in sdk.jobs(limit=4)] == [j.id for j in mine[:4]]  # newest first
+    assert sdk.job(takes[1].id).shot_id == shots[1].id
+    assert "draft" in (sdk.pipelines() if backend.kind == "remote" else sdk.catalogue.names())
+    assert isinstance(sdk.workers(), list)
+
+
+def test_cancel_retry_and_priority(sdk: Any, backend: Backend) -> None:
+    project, _shots = small_project(sdk, shots=3)
+    before = sdk.balance()
+    backend.admin.pause_queue("alice")  # the jobs stay queued until resumed
+    try:
+        jobs = sdk.render(project.id)
+        assert [j.status for j in jobs] == ["queued"] * 3
+        held = sum(j.cost for j in jobs)
+        assert before - sdk.balance() == pytest.approx(held, abs=0.01)
+
+        cancelled = sdk.cancel(jobs[0].id)
+        assert cancelled.status == "cancelled"
+        assert before - sdk.balance() == pytest.approx(held - jobs[0].cost, abs=0.01)
+        with pytest.raises(Conflict):
+            sdk.cancel(jobs[0].id)
+        assert sdk.set_priority(jobs[1].id, 7).priority == 7
+        assert sdk.raise_priority(jobs[2].id).priority >= 8
+        retried = sdk.retry(jobs[0].id)
+        assert retried.status == "queued" and retried.id == jobs[0].id
+    finally:
+        backend.admin.resume_queue("alice")
+    done = sdk.wait(jobs, progress=False, timeout=120)
+    assert [j.status for j in done] == ["succeeded"] * 3
+    assert before - sdk.balance() == pytest.approx(held, abs=0.01)
+    with pytest.raises(Conflict):
+        sdk.retry(done[0].id)
+    with pytest.raises(Conflict):
+        sdk.set_priority(done[0].id, 1)
+
+
+def test_errors(sdk: Any, backend: Backend) -> None:
+    for method in (sdk.project, sdk.shot, sdk.job, sdk.artifact, sdk.takes, sdk.shots):
+        with pytest.raises(NotFound):
+            method(987654)
+    project, shots = small_project(sdk, shots=1)
+    with pytest.raises(InvalidInput) as bad:
+        sdk.update_shot(shots[0].id, duration=0)
+    assert bad.value.field == "Duration (s)" and "Duration" in str(bad.value)
+    assert sdk.shot(shots[0].id).duration == 1.0  # unchanged
+    with pytest.raises(InvalidInput) as empty:
+        sdk.create_project("   ")
+    assert empty.value.field
+    with pytest.raises(InvalidInput) as script:
+        sdk.breakdown(project.id, "")
+    assert script.value.field == "script"
+    with pytest.raises(InvalidInput):
+        sdk.assemble(project.id)  # no take yet
+    with pytest.raises(NotFound):
+        sdk.render(project.id, [987654])
+    with pytest.raises(InvalidInput):
+        sdk.choose_take(shots[0].id, 987654)
+
+    # Carol has no credits: the render is refused and nothing is queued.
+    carol = backend.connect("carol")
+    broke = carol.create_project("Broke", **SMALL)
+    carol.add_shot(broke.id, "A lighthouse")
+    with pytest.raises(PaymentRequired, match="Not enough credits"):
+        carol.render(broke.id)
+    assert carol.jobs() == []
+    # Alice's objects are not carol's.
+    with pytest.raises(NotFound):
+        carol.project(project.id)
+
+
+def test_an_unknown_caller_is_unauthorized(backend: Backend) -> None:
+    with pytest.raises(Unauthorized):
+        if backend.kind == "remote":
+            RemoteStudio(backend.url, "sfs_forged").projects()
+        else:
+            backend.admin.as_user("nobody")
+
+
+# ---- remote only: transport, retries, idempotent submissions ------------------------------
+@pytest.fixture
+def remote(remote_backend: Backend) -> Backend:
+    return remote_backend
+
+
+def token_of(client: RemoteStudio) -> str:
+    return str(client.client.headers["Authorization"]).removeprefix("Bearer ")
+
+
+class Flaky(httpx.BaseTransport):
+    """A real transport that fails on cue: `lose` drops the reply of the first matching
+    request after the server handled it; `refuse` fails before sending; `unavailable`
+    answers 503 without sending."""
+
+    def __init__(self, mode: str, method: str = "POST", path: str = ""):
+        self.inner = httpx.HTTPTransport()
+        self.mode, self.method, self.path = mode, method, path
+        self.sent: list[httpx.Request] = []
+        self.tripped = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        trip = (
+            not self.tripped
+            and request.method == self.method
+            and request.url.path.endswith(self.path)
+        )
+        if trip and self.mode == "refuse":
+            self.tripped = True
+            raise httpx.ConnectError("connection refused", request=request)
+        if trip and self.mode == "unavailable":
+            self.tripped = True
+            return httpx.Response(503, json={"error": {"code": "http_503", "message": "busy"}})
+        self.sent.append(request)
+        response = self.inner.handle_request(request)
+        if trip and self.mode == "lose":
+            self.tripped = True
+            response.read()
+            response.close()
+            raise httpx.ReadError("connection reset after the server answered", request=request)
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def flaky_client(remote: Backend, transport: Flaky) -> RemoteStudio:
+    token = token_of(remote.connect("alice"))
+    return RemoteStudio(remote.url, token, transport=transport, backoff=0)
+
+
+def test_a_retried_submission_is_queued_and_charged_once(remote: Backend) -> None:
+    transport = Flaky("lose", path="/renders")
+    with flaky_client(remote, transport) as client:
+        project, _shots = small_project(client)
+        before = client.balance()
+        jobs = client.render(project.id, wait=True, progress=False)
+        assert transport.tripped and [j.status for j in jobs] == ["succeeded"] * 2
+        submits = [r for r in transport.sent if r.url.path.endswith("/renders")]
+        assert len(submits) == 2  # the lost reply, then the retry...
+        keys = {r.headers["Idempotency-Key"] for r in submits}
+        assert len(keys) == 1  # ...with the same key
+        assert len(client.jobs(project.id)) == 2
+        reserves = [e for e in client.ledger() if e.kind == "reserve"]
+        assert sorted(e.job_id for e in reserves if e.job_id in {j.id for j in jobs}) == sorted(
+            j.id for j in jobs
+        )
+        assert before - client.balance() == pytest.approx(sum(j.cost for j in jobs), abs=0.01)
+
+
+def test_the_same_key_twice_submits_once(remote: Backend) -> None:
+    sdk = remote.connect("alice")
+    project, _shots = small_project(sdk)
+    key, body = str(uuid.uuid4()), {"priority": 0}
+    first = sdk.request("POST", f"/projects/{project.id}/previews", json=body, idempotency_key=key)
+    second = sdk.request("POST", f"/projects/{project.id}/previews", json=body, idempotency_key=key)
+    assert [j["id"] for j in first["items"]] == [j["id"] for j in second["items"]]
+    assert len(sdk.jobs(project.id)) == 2
+    with pytest.raises(Conflict):  # the same key for another request
+        sdk.request("POST", f"/projects/{project.id}/renders", json=body, idempotency_key=key)
+
+
+def test_retries_on_refused_connections_and_5xx(remote: Backend) -> None:
+    transport = Flaky("refuse", method="GET", path="/projects")
+    with flaky_client(remote, transport) as client:
+        assert isinstance(client.projects(), list) and transport.tripped
+    transport = Flaky("unavailable", path="/previews")
+    with flaky_client(remote, transport) as client:
+        project, _shots = small_project(client)
+        jobs = client.preview(project.id)
+        assert transport.tripped and len(jobs) == 2 and len(client.jobs(project.id)) == 2
+
+
+def test_a_sent_edit_is_not_retried(remote: Backend) -> None:
+    transport = Flaky("lose", method="PATCH")
+    with flaky_client(remote, transport) as client:
+        _project, shots = small_project(client, shots=1)
+        with pytest.raises(ConnectionError):
+            client.update_shot(shots[0].id, prompt="changed")
+        assert len([r for r in transport.sent if r.method == "PATCH"]) == 1
+        assert client.shot(shots[0].id).prompt == "changed"  # the server did it once
+
+
+def test_unreachable_server_and_local_only_methods(remote: Backend, tmp_path: Any) -> None:
+    from tests.server import free_port
+
+    dead = RemoteStudio(f"http://127.0.0.1:{free_port()}", "sfs_x", retries=1, backoff=0)
+    with pytest.raises(ConnectionError):
+        dead.projects()
+    sdk = remote.connect("alice")
+    for name in ("as_user", "create_user", "grant_credits", "lab_run", "export", "tokens"):
+        with pytest.raises(NotImplementedError, match="not available over the REST API"):
+            getattr(sdk, name)("x")
+    project, _shots = small_project(sdk, shots=1)
+    with pytest.raises(NotImplementedError, match="audio"):
+        sdk.assemble(project.id, audio=tmp_path / "song.wav")
+    assert sdk.readiness() == {"database": "ok", "storage": "ok", "queue": "ok"}
+    assert sdk.user == "alice" and not sdk.is_admin and sdk.credits_enabled
+
+
+def test_token_from_the_environment(remote: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    from studio import Studio
+
+    monkeypatch.setenv("STUDIO_TOKEN", token_of(remote.connect("carol")))
+    with Studio.connect(remote.url) as carol:
+        assert carol.me().name == "carol" and carol.balance() == 0
+
+
+def test_downloads_are_checked(remote: Backend, tmp_path: Any) -> None:
+    sdk = remote.connect("alice")
+    project, _shots = small_project(sdk, shots=1)
+    (preview,) = sdk.preview(project.id, wait=True, progress=False)
+    client = RemoteStudio(remote.url, token_of(sdk), cache_dir=tmp_path)
+    path = client.artifact_path(preview.artifact_id)
+    assert path.parent == tmp_path
+    path.write_bytes(b"tampered")  # a damaged cache entry is fetched again
+    assert client.artifact_path(preview.artifact_id).read_bytes()[:4] == b"\x89PNG"
+    assert JobStatus(sdk.job(preview.id).status).finished
