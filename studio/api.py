@@ -25,7 +25,7 @@ from credits.pricing import estimate_cost, job_cost
 from pipelines.catalogue import Catalogue, PipelineEntry, UnknownPipelineError
 from storage.base import Storage, StorageError
 from storage.local import LocalStorage
-from studio import accounts, display, lab, lifecycle, workers
+from studio import accounts, display, events, lab, lifecycle, workers
 from studio.account_api import AccountMethods
 from studio.artifacts import store_file
 from studio.breakdown import break_down
@@ -134,6 +134,8 @@ class Studio(AccountMethods):
         self._shared = _Shared(catalogue)
         self.runner = make_runner(settings, self.engine, self.storage, catalogue)
         self.queue: QueueBackend = make_queue(settings, self.engine, self.runner, catalogue)
+        # Live job events (progress, finished) for the REST API's event streams.
+        self.events = events.bus_for(settings, self.runner)
         self.user, self.is_admin, self._is_view = accounts.LOCAL_USER, True, False
         self.throttle = accounts.LoginThrottle(
             settings.login_attempts, settings.login_window_seconds
@@ -162,7 +164,6 @@ class Studio(AccountMethods):
             raise Unauthorized(f"No active user {name!r}")
         view = copy.copy(self)
         view.user, view.is_admin, view._is_view = user.name, user.is_admin, True
-        display.activate(view)
         return view
 
     def _visible(self, owner: str) -> bool:
@@ -197,6 +198,7 @@ class Studio(AccountMethods):
         if self._is_view:
             return  # a user's view shares the studio's services; the studio closes them
         self.queue.stop()
+        self.events.close()
         self.engine.dispose()
 
     def __enter__(self) -> Studio:

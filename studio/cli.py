@@ -222,6 +222,8 @@ def _serve(args: argparse.Namespace) -> int:
         # Behind a load balancer the client address (login throttling, logs) comes from
         # X-Forwarded-For, trusted only from these addresses.
         forwarded_allow_ips=settings.forwarded_allow_ips,
+        # Open event streams (/api/v1/…/events) would hold a graceful shutdown forever.
+        timeout_graceful_shutdown=5,
         # In JSON mode uvicorn's own lines go through our handler too.
         log_config=None
         if settings.resolved_log_format == "json"

@@ -80,6 +80,12 @@ class Project(SQLModel, table=True):
         # Even dimensions: H.264 yuv420p needs them.
         return max(2, round(self.height * w / h / 2) * 2)
 
+    def _repr_html_(self) -> str | None:
+        """Jupyter: the storyboard grid (studio.display)."""
+        from studio import display
+
+        return display.project_html(self)
+
 
 class Shot(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
@@ -101,6 +107,12 @@ class Shot(SQLModel, table=True):
     chosen_take_id: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
+    def _repr_html_(self) -> str | None:
+        """Jupyter: the preview frame with the shot's number and prompt (studio.display)."""
+        from studio import display
+
+        return display.shot_html(self)
+
 
 class Artifact(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
@@ -111,6 +123,12 @@ class Artifact(SQLModel, table=True):
     sha256: str = Field(max_length=64, index=True)
     provenance: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+    def _repr_html_(self) -> str | None:
+        """Jupyter: the picture or the video (studio.display)."""
+        from studio import display
+
+        return display.artifact_html(self)
 
 
 class RenderJob(SQLModel, table=True):
@@ -147,6 +165,13 @@ class RenderJob(SQLModel, table=True):
     queued_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+    def _repr_html_(self) -> str:
+        """Jupyter: a take's or film's video, a preview's frame, and the job's status, progress
+        bar, message and cost (studio.display)."""
+        from studio import display
+
+        return display.job_html(self)
 
 
 class Worker(SQLModel, table=True):

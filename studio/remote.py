@@ -199,6 +199,9 @@ class RemoteStudio:
         )
         self._me: User | None = None
         self._credits_enabled: bool | None = None
+        from studio import display
+
+        display.activate(self)  # shots, takes and projects display from this server
 
     def __repr__(self) -> str:
         return f"<RemoteStudio {self.url}>"

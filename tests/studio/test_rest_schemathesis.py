@@ -69,6 +69,9 @@ def test_every_operation_keeps_to_its_schema(
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", application)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 25
+    # A project's event stream never ends on its own (tests/studio/test_rest_events.py
+    # covers it); a job's ends at once for the seeded, finished job and stays in.
+    operations = [o for o in operations if o.path != "/api/v1/projects/{project_id}/events"]
     # Deletes last, so that the other operations meet the seeded objects.
     operations.sort(key=lambda operation: operation.method.upper() == "DELETE")
     for operation in operations:

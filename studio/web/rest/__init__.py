@@ -16,10 +16,20 @@ from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 
 from studio.web.identity import Identity
-from studio.web.rest import account, artifacts, catalogue, films, jobs, projects, renders, shots
+from studio.web.rest import (
+    account,
+    artifacts,
+    catalogue,
+    events,
+    films,
+    jobs,
+    projects,
+    renders,
+    shots,
+)
 from studio.web.rest.common import ERRORS, PREFIX, BodyLimit, add_error_handlers
 
-MODULES = (projects, shots, renders, jobs, films, artifacts, catalogue, account)
+MODULES = (projects, shots, renders, jobs, events, films, artifacts, catalogue, account)
 VERSION = "1.0.0"
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 

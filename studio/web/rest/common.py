@@ -29,7 +29,7 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID, description="A positive id")]
 bearer = HTTPBearer(
     auto_error=False,
     description="An API token (`sfs_…`, made on the Account page or with "
-    "`python -m studio tokens add`); a browser's session cookie works too.",
+    "`python -m studio users token NAME --name WHAT`); a browser's session cookie works too.",
 )
 
 
