@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     # Proxies whose X-Forwarded-For is believed ("*" behind a load balancer that is the
     # only way in, as in the AWS tiers).
     forwarded_allow_ips: str = "127.0.0.1"
+    # REST API requests per minute per API token (browser sessions: per user), per replica.
+    api_requests_per_minute: int = Field(600, ge=1)
 
     @model_validator(mode="after")
     def _tier_is_safe(self) -> Settings:

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,16 +26,41 @@ def example_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def test_the_notebook_runs_from_script_to_film(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+@pytest.fixture(params=["local", "remote"])
+def notebook_env(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """The notebook's environment: nothing (a local studio in a temp dir), or STUDIO_URL and
+    STUDIO_TOKEN of a running server with accounts and credits (the same notebook, remote)."""
     for key in list(os.environ):
         if key.startswith("STUDIO_"):  # the notebook would connect to STUDIO_URL
             monkeypatch.delenv(key)
     monkeypatch.setenv("TMPDIR", str(tmp_path))
+    if request.param == "local":
+        yield
+        return
+    from studio import Studio
+    from tests.server import StudioServer
 
+    data = tmp_path / "server"
+    secret = "notebook-test-secret-key"
+    with Studio.local(data, start_worker=False, auth=True, credits=True) as admin:
+        admin.create_user("alice", "correct-horse-9")
+        admin.grant_credits("alice", 500, "notebook test")
+        token = admin.as_user("alice").create_token("notebook")[1]
+    env = {"STUDIO_AUTH": "true", "STUDIO_CREDITS": "true", "STUDIO_SECRET_KEY": secret}
+    server = StudioServer(data, tmp_path / "server.log", env=env).start()
+    monkeypatch.setenv("STUDIO_URL", server.url)
+    monkeypatch.setenv("STUDIO_TOKEN", token)
+    try:
+        yield
+    finally:
+        server.stop()
+
+
+def test_the_notebook_runs_from_script_to_film(notebook_env: None) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
     notebook = nbformat.read(EXAMPLES / "notebook.ipynb", as_version=4)
     assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), (
         "commit the notebook without outputs"

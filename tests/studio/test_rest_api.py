@@ -7,6 +7,7 @@ import hashlib
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -434,3 +435,32 @@ def test_deleted_jobs_ids_are_not_billed_twice(app: tuple[TestClient, dict[str, 
     for item in refused.json().get("items", []):
         client.post(f"/api/v1/jobs/{item['id']}/cancel", headers=carol)
     assert_error(refused, 402, "payment_required")
+
+
+def test_each_token_has_its_own_rate_limit(tmp_path: Path) -> None:
+    from app import create_app
+
+    settings = load_settings(
+        data_dir=tmp_path,
+        auth=True,
+        credits=True,
+        secret_key="x" * 20,
+        api_requests_per_minute=3,
+    )
+    application = create_app(settings)
+    studio = application.state.studio
+    studio.create_user("alice", "correct-horse-9")
+    _record, first = studio.as_user("alice").create_token("one")
+    _record, second = studio.as_user("alice").create_token("two")
+    with TestClient(application) as client:
+        one = {"Authorization": f"Bearer {first}"}
+        assert [client.get("/api/v1/projects", headers=one).status_code for _ in range(3)] == [
+            200
+        ] * 3
+        limited = client.get("/api/v1/projects", headers=one)
+        error = assert_error(limited, 429, "quota_exceeded")
+        assert "at most 3 a minute per API token" in error["message"]
+        assert int(limited.headers["Retry-After"]) >= 1
+        # Another token of the same user has its own budget.
+        two = {"Authorization": f"Bearer {second}"}
+        assert client.get("/api/v1/projects", headers=two).status_code == 200

@@ -28,6 +28,7 @@ from studio.web.rest import (
     shots,
 )
 from studio.web.rest.common import ERRORS, PREFIX, BodyLimit, add_error_handlers
+from studio.web.rest.ratelimit import RateLimiter
 
 MODULES = (projects, shots, renders, jobs, events, films, artifacts, catalogue, account)
 VERSION = "1.0.0"
@@ -45,6 +46,8 @@ def router() -> APIRouter:
 def install(api: FastAPI, identity: Identity) -> None:
     """Add the REST API to `api`: routes, error handlers, body limit, its OpenAPI document."""
     api.state.rest_identity = identity
+    if identity is not None:  # None: only building the OpenAPI document (reference.py)
+        api.state.rest_limiter = RateLimiter(identity.studio.settings.api_requests_per_minute)
     api.include_router(router())
     add_error_handlers(api)
     api.add_middleware(BodyLimit)

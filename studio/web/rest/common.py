@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from studio.api import Studio
 from studio.errors import InvalidInput
+from studio.web.rest import ratelimit
 from studio.web.rest.schemas import MAX_ID, ErrorOut
 
 PREFIX = "/api/v1"
@@ -36,8 +37,10 @@ bearer = HTTPBearer(
 def acting(
     request: Request, _token: HTTPAuthorizationCredentials | None = Security(bearer)
 ) -> Studio:
-    """The studio acting as the caller (401 without a valid token or session)."""
+    """The studio acting as the caller (401 without a valid token or session; 429 past the
+    caller's requests per minute)."""
     studio: Studio = request.app.state.rest_identity.studio_for(request)
+    ratelimit.check(request.app.state.rest_limiter, request, studio.user)
     return studio
 
 
