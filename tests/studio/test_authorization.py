@@ -124,6 +124,7 @@ CALLS: dict[str, tuple[Callable[[Alice], tuple[Any, ...]], type[Exception]]] = {
 # Methods with no other user's object to reach, each with the reason.
 UNGUARDED = {
     "local": "a constructor: opens a studio acting as the local admin",
+    "connect": "a constructor: a client of a server, which checks every request itself",
     "as_user": "switches the acting user: callers are the web layer and trusted code",
     "authenticate": "checks a password; throttled",
     "close": "a view's close() does nothing",
