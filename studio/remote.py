@@ -20,10 +20,10 @@ The token is the caller's: every method acts as that user.
 Transport: one `httpx.Client` (`timeout=` seconds per request). Reads (GET) are retried on
 connection errors and 5xx answers (`retries=`, with back-off); a request that never reached
 the server (connect error) is retried whatever its method. Submissions (`preview`, `render`,
-`assemble`) send an `Idempotency-Key` (a fresh uuid4 per call) and are retried with the SAME
-key after a lost reply or a 5xx, so the server queues and charges them once. Other writes
-are not retried once sent. Failures after the retries raise `ServerUnreachable` (also a
-`ConnectionError`) or `ServerError` (a 5xx).
+`assemble`, `lab_run`, `lab_sweep`) send an `Idempotency-Key` (a fresh uuid4 per call) and
+are retried with the SAME key after a lost reply or a 5xx, so the server queues and charges
+them once. Other writes are not retried once sent. Failures after the retries raise
+`ServerUnreachable` (also a `ConnectionError`) or `ServerError` (a 5xx).
 
 Files: `artifact_path(id)` downloads an artifact once into a cache folder
 (`cache_dir=`, default `~/.cache/ai-film-studio/<host>/`, or `$XDG_CACHE_HOME`), checks its
@@ -36,12 +36,14 @@ Differences from the local `Studio`:
 - `pipelines()` lists the catalogue's pipeline names (locally: `studio.catalogue.names()`).
 - `wait()` polls `GET /api/v1/jobs/{id}` (`poll=` seconds); `request(method, path, …)`
   calls any /api/v1 route and returns its JSON.
+- The queue controls (`queue_positions`, `pause_queue`, …), the Lab (`lab_run`, `lab_sweep`,
+  `lab_jobs`) and the admin methods take no other user than the caller (`owner=` another
+  user raises `NotImplementedError`); `lab_jobs` returns at most 100; `save_preset` returns a
+  `PipelineEntry` with the published fields only (name, tasks, description, defaults);
+  `users()` gives name, role and disabled (from `usage()`); `tokens()` records have no hash.
 - Local only (they raise `NotImplementedError` naming the local way): `as_user`,
-  `authenticate`, the admin methods (`users`, `create_user`, `disable_user`, `set_role`,
-  `grant_credits`, `usage`, `reset_password`), API tokens (`create_token`, `tokens`,
-  `revoke_token`), the queue controls (`queue_position`, `queue_positions`, `move_before`,
-  `pause_queue`, `resume_queue`, `queue_paused`), the Lab (`lab_run`, `lab_sweep`, `lab_jobs`,
-  `lab_project`, `save_preset`), `expand_prompts`, `export` and `live_preview`.
+  `authenticate`, `set_role`, `reset_password`, `lab_project`, `expand_prompts`, `export`
+  and `live_preview`.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 
 from credits.ledger import LedgerEntry
+from pipelines.catalogue import PipelineEntry
 from studio.errors import (
     Conflict,
     Forbidden,
@@ -70,6 +73,7 @@ from studio.errors import (
     Unauthorized,
 )
 from studio.models import (
+    ApiToken,
     Artifact,
     JobStatus,
     Priority,
@@ -674,30 +678,174 @@ class RemoteStudio:
         job = self.job(shot.preview_job_id)
         return self.artifact_path(job.artifact_id) if job.artifact_id else None
 
+    # ---- the queue ------------------------------------------------------------------------
+    def queue_positions(self) -> dict[int, int]:
+        """Position in the queue (1 = next) of every queued job this user can see."""
+        return {e["job_id"]: e["position"] for e in self._get("/queue")["items"]}
+
+    def queue_position(self, job_id: int) -> int | None:
+        """The job's place in the queue (1 = next); None unless it is queued."""
+        self.job(job_id)  # NotFound for a job that is not the caller's
+        return self.queue_positions().get(job_id)
+
+    def pause_queue(self, owner: str | None = None) -> None:
+        """Hold this user's queued jobs (running ones finish)."""
+        self._own(owner, "queue")
+        self.request("POST", "/queue/pause")
+
+    def resume_queue(self, owner: str | None = None) -> None:
+        self._own(owner, "queue")
+        self.request("POST", "/queue/resume")
+
+    def queue_paused(self, owner: str | None = None) -> bool:
+        self._own(owner, "queue")
+        return bool(self._get("/queue/paused")["paused"])
+
+    def move_before(self, job_id: int, before_job_id: int) -> RenderJob:
+        """Reorder queued jobs: `job_id` runs right before `before_job_id`."""
+        body = {"before_job_id": _id(before_job_id)}
+        return _job(self.request("POST", f"/jobs/{_id(job_id)}/move-before", json=body))
+
+    # ---- the Lab --------------------------------------------------------------------------
+    def lab_run(
+        self,
+        pipeline: str,
+        prompt: str,
+        *,
+        negative_prompt: str = "",
+        seed: int = 0,
+        overrides: dict[str, Any] | None = None,
+        lora_scale: float | str | None = None,
+        memory: list[str] | None = None,
+        owner: str | None = None,
+        wait: bool = False,
+        progress: bool = True,
+    ) -> RenderJob:
+        """One render of a catalogue pipeline with tweaked parameters (see studio.lab.KNOBS)."""
+        self._own(owner, "Lab")
+        body = _lab_body(pipeline, prompt, negative_prompt, seed, overrides, lora_scale, memory)
+        job = _job(self._submit("/lab/runs", body))
+        return self.wait([job], progress=progress)[0] if wait else job
+
+    def lab_sweep(
+        self,
+        pipeline: str,
+        prompt: str,
+        *,
+        axes: dict[str, list[Any]],
+        negative_prompt: str = "",
+        seed: int = 0,
+        overrides: dict[str, Any] | None = None,
+        lora_scale: float | str | None = None,
+        memory: list[str] | None = None,
+        owner: str | None = None,
+        wait: bool = False,
+        progress: bool = True,
+    ) -> list[RenderJob]:
+        """A grid over up to two parameters (e.g. seed × guidance), one queued job per cell."""
+        self._own(owner, "Lab")
+        body = _lab_body(pipeline, prompt, negative_prompt, seed, overrides, lora_scale, memory)
+        body["axes"] = axes
+        jobs = [_job(j) for j in self._submit("/lab/sweeps", body)["items"]]
+        return self.wait(jobs, progress=progress) if wait else jobs
+
+    def lab_jobs(self, owner: str | None = None, limit: int = 60) -> list[RenderJob]:
+        """The Lab's jobs, newest first (at most 100 over the API)."""
+        self._own(owner, "Lab")
+        data = self._get("/lab/jobs", limit=max(1, min(int(limit), PAGE)))
+        return [_job(j) for j in data["items"]]
+
+    def save_preset(
+        self,
+        name: str,
+        pipeline: str,
+        overrides: dict[str, Any] | None = None,
+        *,
+        lora_scale: float | str | None = None,
+        memory: list[str] | None = None,
+        description: str = "",
+    ) -> PipelineEntry:
+        """Save tweaks as a catalogue entry that shots and projects can use by `name`. The
+        entry returned has the published fields (name, tasks, description, defaults)."""
+        body = {
+            "name": name,
+            "pipeline": pipeline,
+            "overrides": overrides,
+            "lora_scale": lora_scale,
+            "memory": memory,
+            "description": description,
+        }
+        data = self.request("POST", "/presets", json=body)
+        return PipelineEntry(
+            name=data["name"],
+            tasks=tuple(data["tasks"]),
+            implementation="",
+            description=data["description"],
+            defaults=dict(data["defaults"]),
+        )
+
+    # ---- API tokens -----------------------------------------------------------------------
+    def create_token(self, name: str) -> tuple[ApiToken, str]:
+        """A new API token for this user: (its record, the token — shown only now)."""
+        data = self.request("POST", "/tokens", json={"name": name})
+        return self._token(data), str(data["token"])
+
+    def tokens(self) -> list[ApiToken]:
+        return [self._token(t) for t in self._get("/tokens")["items"]]
+
+    def revoke_token(self, token_id: int) -> ApiToken:
+        return self._token(self.request("DELETE", f"/tokens/{_id(token_id)}"))
+
+    def _token(self, data: dict[str, Any]) -> ApiToken:
+        """An ApiToken from its JSON (the hash is not published: empty here)."""
+        fields = {k: data[k] for k in ("id", "name", "prefix", "created_at", "last_used_at")}
+        return ApiToken.model_validate({**fields, "owner": self.user, "token_hash": ""})
+
+    # ---- users and credits (admins) -------------------------------------------------------
+    def users(self) -> list[User]:
+        """Every account (admins only; `created_at` is not published here: now)."""
+        return [
+            User.model_validate({"name": u["user"], "role": u["role"], "disabled": u["disabled"]})
+            for u in self.usage()
+        ]
+
+    def create_user(self, name: str, password: str, *, role: str = "creator") -> User:
+        """A new account (admins only); it starts with the tier's sign-up credits."""
+        body = {"name": name, "password": password, "role": role}
+        return User.model_validate(self.request("POST", "/users", json=body))
+
+    def disable_user(self, name: str, disabled: bool = True) -> User:
+        """Disable (or enable) an account: its sessions end and its tokens are revoked."""
+        action = "disable" if disabled else "enable"
+        return User.model_validate(self.request("POST", f"/users/{_name(name)}/{action}"))
+
+    def grant_credits(self, name: str, amount: float, reason: str) -> LedgerEntry:
+        """Add credits to a user (a negative amount takes unspent credits back). Admins only."""
+        body = {"user": name, "amount": amount, "reason": reason}
+        e = self.request("POST", "/credits/grants", json=body)
+        return LedgerEntry.model_validate(
+            {
+                "id": e["id"],
+                "owner": name,
+                "kind": e["kind"],
+                "amount_cents": round(e["amount"] * 100),
+                "balance_after_cents": round(e["balance_after"] * 100),
+                "job_id": e["job_id"],
+                "reason": e["reason"],
+                "created_at": e["created_at"],
+            }
+        )
+
+    def usage(self) -> list[dict[str, Any]]:
+        """Per user: balance, credits held by active jobs, spent, and jobs by status."""
+        return [dict(row) for row in self._get("/users")["items"]]
+
     # ---- local only -----------------------------------------------------------------------
     as_user = _local_only("as_user", "connect with that user's token instead")
     authenticate = _local_only("authenticate", "log in on the web UI, or use an API token")
-    users = _local_only("users", _ON_SERVER)
-    create_user = _local_only("create_user", f"{_ON_SERVER}, or `python -m studio users add`")
-    disable_user = _local_only("disable_user", _ON_SERVER)
     set_role = _local_only("set_role", _ON_SERVER)
-    grant_credits = _local_only("grant_credits", f"{_ON_SERVER}, or the Admin tab")
-    usage = _local_only("usage", f"{_ON_SERVER}, or the Admin tab")
     reset_password = _local_only("reset_password", "use the Account tab, or " + _ON_SERVER)
-    create_token = _local_only("create_token", "use the Account tab, or " + _ON_SERVER)
-    tokens = _local_only("tokens", "use the Account tab, or " + _ON_SERVER)
-    revoke_token = _local_only("revoke_token", "use the Account tab, or " + _ON_SERVER)
-    queue_position = _local_only("queue_position", "use the Queue tab, or " + _ON_SERVER)
-    queue_positions = _local_only("queue_positions", "use the Queue tab, or " + _ON_SERVER)
-    move_before = _local_only("move_before", "use set_priority(), or " + _ON_SERVER)
-    pause_queue = _local_only("pause_queue", "use the Queue tab, or " + _ON_SERVER)
-    resume_queue = _local_only("resume_queue", "use the Queue tab, or " + _ON_SERVER)
-    queue_paused = _local_only("queue_paused", "use the Queue tab, or " + _ON_SERVER)
-    lab_run = _local_only("lab_run", "use the Lab tab, or " + _ON_SERVER)
-    lab_sweep = _local_only("lab_sweep", "use the Lab tab, or " + _ON_SERVER)
-    lab_jobs = _local_only("lab_jobs", "use the Lab tab, or " + _ON_SERVER)
-    lab_project = _local_only("lab_project", "use the Lab tab, or " + _ON_SERVER)
-    save_preset = _local_only("save_preset", "use the Lab tab, or " + _ON_SERVER)
+    lab_project = _local_only("lab_project", "use lab_jobs(), or " + _ON_SERVER)
     expand_prompts = _local_only(
         "expand_prompts", "it runs a model in the calling process; " + _ON_SERVER
     )
@@ -710,6 +858,33 @@ def _id(value: int | None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise NotFound(f"No object #{value}")
     return value
+
+
+def _name(value: str) -> str:
+    """A user name for a URL path (quoted; an empty or non-string name is no user)."""
+    if not isinstance(value, str) or not value.strip():
+        raise NotFound(f"No user {value!r}")
+    return quote(value, safe="")
+
+
+def _lab_body(
+    pipeline: str,
+    prompt: str,
+    negative_prompt: str,
+    seed: int,
+    overrides: dict[str, Any] | None,
+    lora_scale: float | str | None,
+    memory: list[str] | None,
+) -> dict[str, Any]:
+    return {
+        "pipeline": pipeline,
+        "prompt": prompt,
+        "negative_prompt": negative_prompt,
+        "seed": seed,
+        "overrides": overrides,
+        "lora_scale": lora_scale,
+        "memory": memory,
+    }
 
 
 def _job(data: dict[str, Any]) -> RenderJob:

@@ -2,7 +2,7 @@
 (`Studio.local(...).as_user("alice")`) and against `Studio.connect(url, token)` talking to a
 real `python -m studio serve` process (one per module, for speed).
 
-Both backends have the same users: alice (100 credits) and carol (none)."""
+Both backends have the same users: alice (100 credits), carol (none) and root (an admin)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from tests.server import StudioServer
 SECRET = "sdk-test-secret-key-0123456789"
 PASSWORD = "correct-horse-9"
 USERS = {"alice": 100.0, "carol": 0.0}
+ADMIN = "root"
 SETTINGS = {"auth": True, "credits": True, "secret_key": SECRET}
 
 
@@ -38,6 +39,7 @@ def add_users(admin: Studio) -> None:
         admin.create_user(name, PASSWORD)
         if credits:
             admin.grant_credits(name, credits, "sdk tests")
+    admin.create_user(ADMIN, PASSWORD, role="admin")
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,7 @@ def remote_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend
     # Users and tokens are made on the server's data dir before it starts (no render thread).
     with Studio.local(data, start_worker=False, **SETTINGS) as admin:
         add_users(admin)
-        tokens = {name: admin.as_user(name).create_token("sdk")[1] for name in USERS}
+        tokens = {name: admin.as_user(name).create_token("sdk")[1] for name in [*USERS, ADMIN]}
     env = {"STUDIO_AUTH": "true", "STUDIO_CREDITS": "true", "STUDIO_SECRET_KEY": SECRET}
     server = StudioServer(data, data / "server.log", env=env).start()
     admin = Studio.local(data, start_worker=False, **SETTINGS)

@@ -12,10 +12,17 @@ import httpx
 import pytest
 
 from credits.ledger import LedgerEntry
-from studio.errors import Conflict, InvalidInput, NotFound, PaymentRequired, Unauthorized
+from studio.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PaymentRequired,
+    Unauthorized,
+)
 from studio.models import Artifact, JobStatus, Project, RenderJob, Shot, User
 from studio.remote import RemoteStudio
-from tests.sdk.conftest import Backend
+from tests.sdk.conftest import ADMIN, PASSWORD, Backend
 
 SCRIPT = """INT. LIGHTHOUSE - NIGHT
 The keeper climbs the stairs.
@@ -331,7 +338,7 @@ def test_unreachable_server_and_local_only_methods(remote: Backend, tmp_path: An
     with pytest.raises(ConnectionError):
         dead.projects()
     sdk = remote.connect("alice")
-    for name in ("as_user", "create_user", "grant_credits", "lab_run", "export", "tokens"):
+    for name in ("as_user", "set_role", "reset_password", "lab_project", "export"):
         with pytest.raises(NotImplementedError, match="not available over the REST API"):
             getattr(sdk, name)("x")
     project, _shots = small_project(sdk, shots=1)
@@ -359,3 +366,151 @@ def test_downloads_are_checked(remote: Backend, tmp_path: Any) -> None:
     path.write_bytes(b"tampered")  # a damaged cache entry is fetched again
     assert client.artifact_path(preview.artifact_id).read_bytes()[:4] == b"\x89PNG"
     assert JobStatus(sdk.job(preview.id).status).finished
+
+
+# ---- the queue, the Lab, API tokens, administration ---------------------------------------
+def test_queue_controls(sdk: Any, backend: Backend) -> None:
+    project, _shots = small_project(sdk, shots=3)
+    sdk.pause_queue()
+    try:
+        assert sdk.queue_paused() is True
+        jobs = sdk.render(project.id)
+        assert [j.status for j in jobs] == ["queued"] * 3
+        positions = sdk.queue_positions()
+        assert {j.id for j in jobs} <= set(positions)
+        assert all(isinstance(n, int) and n >= 1 for n in positions.values())
+        first, last = jobs[0].id, jobs[2].id
+        assert sdk.queue_position(first) == positions[first] < positions[last]
+        moved = sdk.move_before(last, first)
+        assert isinstance(moved, RenderJob) and moved.id == last
+        assert sdk.queue_position(last) < sdk.queue_position(first)
+        carol = backend.connect("carol")
+        assert carol.queue_positions() == {}
+        with pytest.raises(NotFound):
+            carol.move_before(last, first)
+        with pytest.raises(NotFound):
+            carol.queue_position(first)
+        with pytest.raises(NotFound):
+            sdk.queue_position(987654)
+        if backend.kind == "remote":
+            with pytest.raises(NotImplementedError):
+                sdk.pause_queue("carol")
+    finally:
+        sdk.resume_queue()
+    assert sdk.queue_paused() is False
+    done = sdk.wait(jobs, progress=False, timeout=120)
+    assert [j.status for j in done] == ["succeeded"] * 3
+    assert sdk.queue_position(first) is None
+    with pytest.raises(Conflict):
+        sdk.move_before(first, last)  # finished jobs stay where they are
+
+
+def test_lab_runs_sweeps_and_presets(sdk: Any, backend: Backend) -> None:
+    from pipelines.catalogue import PipelineEntry
+
+    small = {"width": 64, "height": 64}
+    run = sdk.lab_run("draft", unique("A lighthouse"), overrides=small, wait=True, progress=False)
+    assert isinstance(run, RenderJob) and run.status == "succeeded", run.error
+    sweep = sdk.lab_sweep(
+        "draft", unique("A gull"), axes={"seed": [1, 2]}, overrides=small, progress=False
+    )
+    assert len(sweep) == 2 and all(isinstance(j, RenderJob) for j in sweep)
+    done = sdk.wait(sweep, progress=False, timeout=120)
+    assert [j.status for j in done] == ["succeeded"] * 2
+    assert [j.params["cell"] for j in done] == [{"seed": 1}, {"seed": 2}]
+    lab = sdk.lab_jobs()
+    assert [j.id for j in lab[:3]] == sorted([run.id, *(j.id for j in sweep)], reverse=True)
+    assert [j.id for j in sdk.lab_jobs(limit=1)] == [lab[0].id]
+    assert run.id not in [j.id for j in sdk.jobs(limit=10, kinds=["clip"])]
+
+    name = f"look-{uuid.uuid4().hex[:8]}"
+    entry = sdk.save_preset(name, "draft", {"steps": 3}, description="three steps")
+    assert isinstance(entry, PipelineEntry) and entry.name == name
+    assert entry.defaults["steps"] == 3 and entry.description == "three steps" and entry.tasks
+    assert name in (sdk.pipelines() if backend.kind == "remote" else sdk.catalogue.names())
+    project = sdk.create_project(unique("Preset"), preview_pipeline=name, **SMALL)
+    assert project.preview_pipeline == name
+
+    with pytest.raises(InvalidInput) as unknown:
+        sdk.lab_run("no-such-pipeline", "x")
+    assert unknown.value.field == "pipeline"
+    with pytest.raises(InvalidInput):
+        sdk.lab_sweep("draft", "x", axes={"steps": [0]})
+    carol = backend.connect("carol")
+    with pytest.raises(Conflict):  # alice's preset
+        carol.save_preset(name, "draft", {"steps": 1})
+    assert not {j.id for j in lab} & {j.id for j in carol.lab_jobs()}  # alice's Lab only
+    with pytest.raises(NotFound):
+        carol.job(run.id)
+
+
+def test_api_tokens(sdk: Any, backend: Backend) -> None:
+    from studio.models import ApiToken
+
+    record, plain = sdk.create_token("notebook")
+    assert isinstance(record, ApiToken) and record.name == "notebook" and record.id
+    assert plain.startswith("sfs_") and plain.startswith(record.prefix)
+    listed = sdk.tokens()
+    assert record.id in [t.id for t in listed] and all(isinstance(t, ApiToken) for t in listed)
+    if backend.kind == "remote":
+        with RemoteStudio(backend.url, plain) as other:
+            assert other.me().name == "alice"
+    carol = backend.connect("carol")
+    with pytest.raises(NotFound):
+        carol.revoke_token(record.id)
+    assert record.id not in [t.id for t in carol.tokens()]
+    revoked = sdk.revoke_token(record.id)
+    assert revoked.id == record.id and record.id not in [t.id for t in sdk.tokens()]
+    with pytest.raises(NotFound):
+        sdk.revoke_token(record.id)
+    if backend.kind == "remote":
+        with pytest.raises(Unauthorized), RemoteStudio(backend.url, plain) as other:
+            other.me()
+    with pytest.raises(InvalidInput):
+        sdk.create_token("  ")
+
+
+def test_administration(backend: Backend) -> None:
+    root = backend.connect(ADMIN)
+    name = f"user-{uuid.uuid4().hex[:8]}"
+    user = root.create_user(name, PASSWORD)
+    assert isinstance(user, User) and user.name == name and user.role == "creator"
+    users = root.users()
+    assert all(isinstance(u, User) for u in users)
+    assert {"alice", "carol", name} <= {u.name for u in users}
+    entry = root.grant_credits(name, 5, "welcome")
+    assert isinstance(entry, LedgerEntry) and entry.amount_cents == 500
+    assert entry.kind == "grant" and entry.reason == "welcome"
+    (row,) = [r for r in root.usage() if r["user"] == name]
+    assert row["balance"] == 5.0 and row["disabled"] is False and row["jobs"] == {}
+    assert root.disable_user(name).disabled is True
+    assert next(u for u in root.users() if u.name == name).disabled
+    assert root.disable_user(name, False).disabled is False
+    with pytest.raises(NotFound):
+        root.grant_credits(f"nobody-{uuid.uuid4().hex[:6]}", 1, "x")
+    with pytest.raises(Conflict):
+        root.create_user(name, PASSWORD)
+
+    alice = backend.connect("alice")
+    for call in (
+        alice.users,
+        alice.usage,
+        lambda: alice.create_user("mallory", PASSWORD),
+        lambda: alice.disable_user("carol"),
+        lambda: alice.grant_credits("alice", 100, "free money"),
+    ):
+        with pytest.raises(Forbidden):
+            call()
+    assert alice.balance() >= 0
+
+
+def test_a_retried_lab_run_is_queued_once(remote: Backend) -> None:
+    transport = Flaky("lose", path="/lab/runs")
+    with flaky_client(remote, transport) as client:
+        before = {j.id for j in client.lab_jobs(limit=100)}
+        job = client.lab_run("draft", unique("Once"), overrides={"width": 64, "height": 64})
+        assert transport.tripped
+        sent = [r for r in transport.sent if r.url.path.endswith("/lab/runs")]
+        assert len(sent) == 2 and len({r.headers["Idempotency-Key"] for r in sent}) == 1
+        assert {j.id for j in client.lab_jobs(limit=100)} - before == {job.id}
+        client.wait([job], progress=False, timeout=120)

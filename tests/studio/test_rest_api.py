@@ -41,6 +41,10 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
         if credits:
             studio.grant_credits(name, credits, "test")
         tokens[name] = studio.as_user(name).create_token("t")[1]
+    studio.create_user("root", PASSWORD, role="admin")
+    tokens["root"] = studio.as_user("root").create_token("t")[1]
+    # A token of alice's that no test uses: the target of DELETE /tokens/{token_id} walks.
+    spare, _plain = studio.as_user("alice").create_token("spare")
     # Alice's objects, made through the Python API: the targets of the ownership walk.
     alice = studio.as_user("alice")
     project = alice.create_project("Alice's film")
@@ -56,6 +60,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
             "shot_id": shot.id,
             "job_id": take.id,
             "artifact_id": take.artifact_id,
+            "token_id": spare.id,
+            "name": "carol",
         },
     }
     with TestClient(application, follow_redirects=False) as client:
@@ -92,7 +98,16 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/api/v1/shots/{shot_id}"): {"prompt": "A crow"},
     ("POST", "/api/v1/shots/{shot_id}/move"): {"position": 0},
     ("POST", "/api/v1/jobs/{job_id}/priority"): {"priority": 1},
+    ("POST", "/api/v1/jobs/{job_id}/move-before"): {"before_job_id": 1},
+    ("POST", "/api/v1/lab/runs"): {"pipeline": "draft", "prompt": "A gull"},
+    ("POST", "/api/v1/lab/sweeps"): {"pipeline": "draft", "prompt": "A", "axes": {"seed": [1]}},
+    ("POST", "/api/v1/presets"): {"name": "walk-look", "pipeline": "draft"},
+    ("POST", "/api/v1/tokens"): {"name": "walk"},
+    ("POST", "/api/v1/users"): {"name": "walker", "password": PASSWORD},
+    ("POST", "/api/v1/credits/grants"): {"user": "bob", "amount": 1, "reason": "walk"},
 }
+# Admin-only routes: a creator is refused (403) whatever the ids.
+ADMIN_ONLY = ("/api/v1/users", "/api/v1/credits/grants")
 
 
 def every_route(client: TestClient) -> list[tuple[str, str]]:
@@ -198,9 +213,16 @@ def test_other_users_ids_are_not_found_on_every_route(
             continue
         assert names <= set(ids), f"no test id for {names - set(ids)} in {template}"
         response = call(client, method, template, ids, headers=headers)
-        assert_error(response, 404, "not_found")
+        if template.startswith(ADMIN_ONLY):
+            assert_error(response, 403, "forbidden")
+        else:
+            assert_error(response, 404, "not_found")
         walked += 1
     assert walked >= 18
+    # Alice's spare token was not revoked by Bob's DELETE.
+    studio = facts["studio"]
+    assert ids["token_id"] in [t.id for t in studio.as_user("alice").tokens()]
+    assert not studio.as_user("carol").me().disabled
     # Alice's objects are untouched and still hers.
     alice = auth(facts, "alice")
     assert client.get(f"/api/v1/projects/{ids['project_id']}", headers=alice).status_code == 200
@@ -464,3 +486,146 @@ def test_each_token_has_its_own_rate_limit(tmp_path: Path) -> None:
         # Another token of the same user has its own budget.
         two = {"Authorization": f"Bearer {second}"}
         assert client.get("/api/v1/projects", headers=two).status_code == 200
+
+
+def test_queue_routes(app: tuple[TestClient, dict[str, Any]]) -> None:
+    client, facts = app
+    headers = auth(facts, "dave")
+    project = client.post("/api/v1/projects", json={"name": "Queue"}, headers=headers).json()
+    for n in range(2):
+        client.post(
+            f"/api/v1/projects/{project['id']}/shots", json={"prompt": f"Q {n}"}, headers=headers
+        )
+    assert client.post("/api/v1/queue/pause", headers=headers).json() == {"paused": True}
+    try:
+        assert client.get("/api/v1/queue/paused", headers=headers).json() == {"paused": True}
+        sent = client.post(f"/api/v1/projects/{project['id']}/renders", headers=headers)
+        first, second = (j["id"] for j in sent.json()["items"])
+        queue = client.get("/api/v1/queue", headers=headers).json()["items"]
+        assert [e["job_id"] for e in queue] == [first, second]
+        assert [e["position"] for e in queue] == sorted(e["position"] for e in queue)
+        moved = client.post(
+            f"/api/v1/jobs/{second}/move-before", json={"before_job_id": first}, headers=headers
+        )
+        assert moved.status_code == 200 and moved.json()["id"] == second
+        queue = client.get("/api/v1/queue", headers=headers).json()["items"]
+        assert [e["job_id"] for e in queue] == [second, first]
+        # Bob sees none of Dave's queue, and cannot reorder against Dave's jobs.
+        bob = auth(facts, "bob")
+        assert client.get("/api/v1/queue", headers=bob).json() == {"items": []}
+        assert client.get("/api/v1/queue/paused", headers=bob).json() == {"paused": False}
+        missing = client.post(
+            f"/api/v1/jobs/{second}/move-before", json={"before_job_id": 987654}, headers=headers
+        )
+        assert_error(missing, 404, "not_found")
+        bad = client.post(f"/api/v1/jobs/{second}/move-before", json={}, headers=headers)
+        assert assert_error(bad, 422, "invalid_input")["field"] == "before_job_id"
+    finally:
+        resumed = client.post("/api/v1/queue/resume", headers=headers)
+        assert resumed.json() == {"paused": False}
+    for job_id in (first, second):
+        wait_for(client, headers, job_id)
+    finished = client.post(
+        f"/api/v1/jobs/{first}/move-before", json={"before_job_id": second}, headers=headers
+    )
+    assert_error(finished, 409, "conflict")
+
+
+def test_lab_routes(app: tuple[TestClient, dict[str, Any]]) -> None:
+    client, facts = app
+    headers = auth(facts, "dave")
+    body = {"pipeline": "draft", "prompt": "A lab gull", "overrides": {"width": 64, "height": 64}}
+    run = client.post("/api/v1/lab/runs", json=body, headers=headers)
+    assert run.status_code == 202, run.text
+    keyed = {**headers, "Idempotency-Key": "lab-sweep-1"}
+    sweep_body = {**body, "axes": {"seed": [1, 2]}}
+    sweep = client.post("/api/v1/lab/sweeps", json=sweep_body, headers=keyed)
+    assert sweep.status_code == 202 and len(sweep.json()["items"]) == 2, sweep.text
+    again = client.post("/api/v1/lab/sweeps", json=sweep_body, headers=keyed)
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json() == sweep.json()
+    ids = [run.json()["id"], *(j["id"] for j in sweep.json()["items"])]
+    for job_id in ids:
+        assert wait_for(client, headers, job_id)["status"] == "succeeded"
+    lab = client.get("/api/v1/lab/jobs?limit=10", headers=headers).json()["items"]
+    assert [j["id"] for j in lab] == sorted(ids, reverse=True)
+    assert client.get("/api/v1/lab/jobs", headers=auth(facts, "bob")).json() == {"items": []}
+
+    unknown = client.post("/api/v1/lab/runs", json={**body, "pipeline": "nope"}, headers=headers)
+    assert assert_error(unknown, 422, "invalid_input")["field"] == "pipeline"
+    bad = client.post("/api/v1/lab/runs", json={**body, "overrides": {"steps": 0}}, headers=headers)
+    assert assert_error(bad, 422, "invalid_input")["field"] == "Steps"
+    too_big = {**body, "axes": {"seed": list(range(7)), "steps": list(range(1, 7))}}
+    assert_error(
+        client.post("/api/v1/lab/sweeps", json=too_big, headers=headers), 422, "invalid_input"
+    )
+
+    preset = {"name": "dave-look", "pipeline": "draft", "overrides": {"steps": 3}}
+    saved = client.post("/api/v1/presets", json=preset, headers=headers)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["name"] == "dave-look" and saved.json()["defaults"]["steps"] == 3
+    names = [p["name"] for p in client.get("/api/v1/pipelines", headers=headers).json()["items"]]
+    assert "dave-look" in names
+    taken = client.post("/api/v1/presets", json=preset, headers=auth(facts, "bob"))
+    assert_error(taken, 409, "conflict")
+
+
+def test_token_routes(app: tuple[TestClient, dict[str, Any]]) -> None:
+    client, facts = app
+    headers = auth(facts, "bob")
+    made = client.post("/api/v1/tokens", json={"name": "ci"}, headers=headers)
+    assert made.status_code == 201, made.text
+    token = made.json()
+    assert set(token) == {"id", "name", "prefix", "created_at", "last_used_at", "token"}
+    assert token["token"].startswith(token["prefix"])
+    mine = {"Authorization": f"Bearer {token['token']}"}
+    assert client.get("/api/v1/me", headers=mine).json()["name"] == "bob"
+    listed = client.get("/api/v1/tokens", headers=headers).json()["items"]
+    assert token["id"] in [t["id"] for t in listed]
+    assert all("token" not in t and "token_hash" not in t for t in listed)
+    assert token["id"] not in [
+        t["id"] for t in client.get("/api/v1/tokens", headers=auth(facts, "dave")).json()["items"]
+    ]
+    other = client.delete(f"/api/v1/tokens/{token['id']}", headers=auth(facts, "dave"))
+    assert_error(other, 404, "not_found")
+    revoked = client.delete(f"/api/v1/tokens/{token['id']}", headers=headers)
+    assert revoked.status_code == 200 and revoked.json()["id"] == token["id"]
+    assert_error(client.get("/api/v1/me", headers=mine), 401, "unauthorized")
+    again = client.delete(f"/api/v1/tokens/{token['id']}", headers=headers)
+    assert_error(again, 404, "not_found")
+    nameless = client.post("/api/v1/tokens", json={"name": " "}, headers=headers)
+    assert assert_error(nameless, 422, "invalid_input")["field"] == "name"
+
+
+def test_admin_routes(app: tuple[TestClient, dict[str, Any]]) -> None:
+    client, facts = app
+    root, bob = auth(facts, "root"), auth(facts, "bob")
+    for method, path, payload in (
+        ("GET", "/api/v1/users", None),
+        ("POST", "/api/v1/users", {"name": "mallory", "password": PASSWORD}),
+        ("POST", "/api/v1/users/carol/disable", None),
+        ("POST", "/api/v1/credits/grants", {"user": "bob", "amount": 5, "reason": "me"}),
+    ):
+        refused = client.request(method, path, json=payload, headers=bob)
+        assert_error(refused, 403, "forbidden")
+    made = client.post("/api/v1/users", json={"name": "erin", "password": PASSWORD}, headers=root)
+    assert made.status_code == 201, made.text
+    assert made.json()["name"] == "erin" and made.json()["role"] == "creator"
+    assert "password" not in str(made.json())
+    granted = client.post(
+        "/api/v1/credits/grants", json={"user": "erin", "amount": 7, "reason": "hi"}, headers=root
+    )
+    assert granted.status_code == 201 and granted.json()["amount"] == 7, granted.text
+    rows = {r["user"]: r for r in client.get("/api/v1/users", headers=root).json()["items"]}
+    assert rows["erin"]["balance"] == 7 and "alice" in rows
+    disabled = client.post("/api/v1/users/erin/disable", headers=root)
+    assert disabled.status_code == 200 and disabled.json()["disabled"] is True
+    enabled = client.post("/api/v1/users/erin/enable", headers=root)
+    assert enabled.json()["disabled"] is False
+    assert_error(client.post("/api/v1/users/nobody/disable", headers=root), 404, "not_found")
+    nobody = {"user": "nobody", "amount": 1, "reason": "x"}
+    assert_error(client.post("/api/v1/credits/grants", json=nobody, headers=root), 404, "not_found")
+    zero = {"user": "erin", "amount": 0, "reason": "x"}
+    zeroed = client.post("/api/v1/credits/grants", json=zero, headers=root)
+    assert assert_error(zeroed, 422, "invalid_input")["field"] == "amount"
+    self_disable = client.post("/api/v1/users/root/disable", headers=root)
+    assert_error(self_disable, 422, "invalid_input")

@@ -18,19 +18,37 @@ from starlette.routing import compile_path
 from studio.web.identity import Identity
 from studio.web.rest import (
     account,
+    admin,
     artifacts,
     catalogue,
     events,
     films,
     jobs,
+    lab,
     projects,
+    queue,
     renders,
     shots,
+    tokens,
 )
 from studio.web.rest.common import ERRORS, PREFIX, BodyLimit, add_error_handlers
 from studio.web.rest.ratelimit import RateLimiter
 
-MODULES = (projects, shots, renders, jobs, events, films, artifacts, catalogue, account)
+MODULES = (
+    projects,
+    shots,
+    renders,
+    jobs,
+    queue,
+    events,
+    films,
+    artifacts,
+    lab,
+    catalogue,
+    account,
+    tokens,
+    admin,
+)
 VERSION = "1.0.0"
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 

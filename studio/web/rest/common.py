@@ -57,10 +57,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     409: _error("Not possible in the object's current state"),
     413: _error("The request body is over 1 MB"),
     422: _error("Invalid input; `field` names the culprit"),
+    429: _error("Too many requests for this API token (see Retry-After)"),
 }
+ADMIN: dict[int | str, dict[str, Any]] = {403: _error("Only admins can do that")}
 BILLED: dict[int | str, dict[str, Any]] = {
     402: _error("The balance does not cover the cost"),
-    429: _error("Too many jobs queued"),
+    429: _error("Too many requests for this API token, or too many jobs queued"),
 }
 
 

@@ -268,3 +268,119 @@ class LedgerEntryOut(BaseModel):
 
 class LedgerList(BaseModel):
     items: list[LedgerEntryOut]
+
+
+# ---- queue --------------------------------------------------------------------------------
+class QueueEntry(BaseModel):
+    job_id: int
+    position: int = Field(description="1 = runs next")
+
+
+class QueueList(BaseModel):
+    items: list[QueueEntry] = Field(description="The caller's queued jobs, in queue order")
+
+
+class PausedOut(BaseModel):
+    paused: bool = Field(description="The caller's queued jobs are held (running ones finish)")
+
+
+class MoveBeforeIn(In):
+    before_job_id: int = Field(ge=1, le=MAX_ID, description="A queued job of the caller's")
+
+
+# ---- the Lab ------------------------------------------------------------------------------
+LoraScale = Annotated[
+    float | str | None,
+    Field(description="A LoRA scale (-4…4) for an entry with LoRAs; null: its default"),
+]
+
+
+class LabRunIn(In):
+    pipeline: str = Field(max_length=200, description="A catalogue pipeline or preset")
+    prompt: str = Field(max_length=2000)
+    negative_prompt: str = Field(default="", max_length=1000)
+    seed: int = Field(default=0, ge=0, le=MAX_ID)
+    overrides: dict[str, float | int | str | None] | None = Field(
+        default=None, description="Lab parameters (studio.lab.KNOBS), e.g. guidance, steps"
+    )
+    lora_scale: LoraScale = None
+    memory: list[str] | None = Field(
+        default=None, max_length=20, description="Memory options to switch on"
+    )
+
+
+class LabSweepIn(LabRunIn):
+    axes: dict[str, list[float | int | str]] = Field(
+        description='One or two parameters and the values to try, e.g. {"seed": [1, 2]}'
+    )
+
+
+class PresetIn(In):
+    name: str = Field(max_length=100)
+    pipeline: str = Field(max_length=200, description="The catalogue entry it tweaks")
+    overrides: dict[str, float | int | str | None] | None = None
+    lora_scale: LoraScale = None
+    memory: list[str] | None = Field(default=None, max_length=20)
+    description: str = Field(default="", max_length=500)
+
+
+class PresetOut(BaseModel):
+    name: str
+    tasks: list[str]
+    description: str
+    defaults: dict[str, Any]
+
+
+# ---- API tokens ---------------------------------------------------------------------------
+class TokenOut(Out):
+    id: int
+    name: str
+    prefix: str = Field(description="The token's first characters, to tell tokens apart")
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class TokenList(BaseModel):
+    items: list[TokenOut]
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The token itself: shown only now, never again")
+
+
+class TokenIn(In):
+    name: str = Field(max_length=100, description="What the token is for")
+
+
+# ---- users and credits (admins) -----------------------------------------------------------
+class UserOut(Out):
+    name: str
+    role: str
+    disabled: bool
+    created_at: datetime
+
+
+class UsageOut(BaseModel):
+    user: str
+    role: str
+    disabled: bool
+    balance: float
+    held: float = Field(description="Credits queued and running jobs hold")
+    spent: float
+    jobs: dict[str, int] = Field(description="Job count by status")
+
+
+class UsageList(BaseModel):
+    items: list[UsageOut]
+
+
+class UserIn(In):
+    name: str = Field(max_length=64)
+    password: str = Field(max_length=200)
+    role: Literal["creator", "admin"] = "creator"
+
+
+class GrantIn(In):
+    user: str = Field(max_length=64)
+    amount: float = Field(description="Credits to add; negative takes unspent credits back")
+    reason: str = Field(max_length=200)
