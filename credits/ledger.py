@@ -100,8 +100,17 @@ def lock_account(session: Session, owner: str) -> CreditAccount:
     query = select(CreditAccount).where(CreditAccount.owner == owner).with_for_update()
     account = session.exec(query).first()
     if account is None:
-        session.add(CreditAccount(owner=owner))
-        session.flush()
+        # Two first submissions of a new owner may race to create the row: the loser's
+        # insert does nothing (instead of failing on the primary key), then both lock it.
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        dialect = session.get_bind().dialect.name
+        upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(
+            upsert(CreditAccount)
+            .values(owner=owner, balance_cents=0, updated_at=_now())
+            .on_conflict_do_nothing()
+        )
         account = session.exec(query).one()
     return account
 

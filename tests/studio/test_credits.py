@@ -257,3 +257,26 @@ def test_metrics_report_held_and_spent_credits_from_the_ledger(studio: Studio) -
     text = generate_latest(registry).decode()
     assert f'studio_credits{{state="reserved"}} {job.cost}' in text
     assert 'studio_credits{state="settled"} 0.0' in text
+
+
+def test_a_new_owners_first_submissions_may_race(engine: Engine) -> None:
+    """Concurrent first uses of an account create it once, without a key conflict."""
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def first_use() -> None:
+        start.wait()
+        try:
+            with session_scope(engine, write=True) as session:
+                ledger.lock_account(session, "newcomer")
+        except BaseException as exc:  # noqa: BLE001 - any failure fails the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_use) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    with session_scope(engine) as session:
+        assert ledger.balance(session, "newcomer") == 0
