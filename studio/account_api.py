@@ -6,6 +6,7 @@ users and grant credits. Every method checks the acting user (`self.user`, `self
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func
@@ -25,9 +26,7 @@ class AccountMethods:
     user: str
     is_admin: bool
     throttle: accounts.LoginThrottle
-
-    def _session(self, *, write: bool = False) -> Any:
-        raise NotImplementedError
+    _session: Callable[..., Any]  # Studio._session: a unit of work (write=True locks early)
 
     def _require_admin(self) -> None:
         if not self.is_admin:

@@ -156,12 +156,16 @@ class Studio(AccountMethods):
     def catalogue(self, value: Catalogue) -> None:
         self._shared.catalogue = value
 
-    def as_user(self, name: str) -> Studio:
-        """This studio acting as user `name` (Unauthorized if unknown or disabled)."""
-        with self._session() as session:
-            user = session.get(User, name) if isinstance(name, str) else None
+    def as_user(self, name: str | User) -> Studio:
+        """This studio acting as user `name` (Unauthorized if unknown or disabled). A `User`
+        row the caller has just loaded (the web layer) is used as it is."""
+        if isinstance(name, User):
+            user: User | None = name
+        else:
+            with self._session() as session:
+                user = session.get(User, name) if isinstance(name, str) else None
         if user is None or user.disabled:
-            raise Unauthorized(f"No active user {name!r}")
+            raise Unauthorized(f"No active user {getattr(user, 'name', name)!r}")
         view = copy.copy(self)
         view.user, view.is_admin, view._is_view = user.name, user.is_admin, True
         return view
