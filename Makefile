@@ -1,6 +1,8 @@
 # Two commands set everything up on a fresh machine (Python 3.11):
 #   make run    venv + install + migrate + serve on http://127.0.0.1:7860 (PORT, STUDIO_DATA_DIR)
 #   make test   venv + dev extras + lint + types + the whole test suite
+#   make test-fast   lint + types + the suite without browser, deploy and farm tests
+#   make fmt    ruff --fix and ruff format over the tree
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -11,7 +13,7 @@ TOOLS ?= .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run run-ml ml test lint lint-aws typecheck demo bench clean
+.PHONY: run run-ml ml test test-fast fmt lint lint-aws typecheck demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +62,14 @@ lint-aws: $(TOOLS_STAMP)
 
 test: $(DEV_STAMP) $(TOOLS_STAMP) lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The inner loop: no Chromium, no container or AWS validators, no multi-process render farm.
+test-fast: $(DEV_STAMP) lint typecheck
+	$(BIN)/python -m pytest -m "not e2e and not deploy and not farm" $(PYTEST_ARGS)
+
+fmt: $(DEV_STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 demo: $(STAMP)
 	$(BIN)/python -m studio demo --script examples/script.txt --out data/demo.mp4

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipelines.draft import DraftPipeline
 from pipelines.requests import CAMERA_MOVES, RenderRequest
-from studio.film import FilmResult, FilmSpec, assemble
-from studio.video import encode_video
+from studio.film.assembly import FilmResult, FilmSpec, assemble
+from studio.film.video import encode_video
 
 
 def _best_of(runs: int, action: Callable[[], object]) -> float:

@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
             pipeline._run = call_watch.wrap(pipeline._run)
             # Progress reports run inside the diffusers call (per step, a database write at
             # most every PROGRESS_INTERVAL): timed apart so the call's own cost shows.
-            from studio.runner import ProgressReporter
+            from studio.farm.runner import ProgressReporter
 
             progress_watch = Stopwatch()
             report_progress = ProgressReporter.__call__

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -83,7 +84,7 @@ def bare_rq(redis_url: str, jobs: int) -> tuple[float, list[float]]:
 
 def studio_queue(redis_url: str, database_url: str | None, jobs: int) -> tuple[float, list[float]]:
     from studio import Studio
-    from studio.models import JobStatus
+    from studio.core.models import JobStatus
 
     with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp:
         env = {
@@ -92,7 +93,7 @@ def studio_queue(redis_url: str, database_url: str | None, jobs: int) -> tuple[f
             "STUDIO_DATA_DIR": tmp,
             "STUDIO_DISPATCH_WINDOW": "8",
         }
-        settings: dict[str, object] = {"redis_url": redis_url, "dispatch_window": 8}
+        settings: dict[str, Any] = {"redis_url": redis_url, "dispatch_window": 8}
         if database_url:
             env["STUDIO_DATABASE_URL"] = database_url
             settings["database_url"] = database_url

@@ -4,7 +4,7 @@
     python deploy/healthcheck.py worker   # worker: its heartbeat in the database is fresh
 
 The app check uses only the standard library (no curl in the images). The port is the one the
-app listens on: STUDIO_PORT, else PORT, else 7860 (as in studio/config.py).
+app listens on: STUDIO_PORT, else PORT, else 7860 (as in studio/core/config.py).
 
 A worker has no HTTP port. Its heartbeat thread updates its row in the `worker` table every
 lease_seconds / 3; the check passes when a worker on this host (the container's hostname)
@@ -53,24 +53,24 @@ def local_worker_pids(proc: Path = Path("/proc")) -> set[int] | None:
 
 def check_worker() -> str | None:
     """None when a worker of this host and process heartbeated recently, else the problem."""
-    from studio import workers
-    from studio.config import load_settings
-    from studio.db import make_engine
+    from studio.core.config import load_settings
+    from studio.core.db import make_engine
+    from studio.farm import registry
 
     settings = load_settings()
     engine = make_engine(settings.resolved_database_url)
     try:
-        live = workers.live(engine, settings.worker_stale_seconds)
+        live = registry.live(engine, settings.worker_stale_seconds)
     finally:
         engine.dispose()
-    mine = [w for w in live if w.host == workers.HOST]
+    mine = [w for w in live if w.host == registry.HOST]
     pids = local_worker_pids()
     if pids is not None:
         mine = [w for w in mine if w.pid in pids]
     if mine:
         return None
     return (
-        f"no worker on {workers.HOST} heartbeated in the last "
+        f"no worker on {registry.HOST} heartbeated in the last "
         f"{settings.worker_stale_seconds:g}s (live workers elsewhere: {len(live)})"
     )
 

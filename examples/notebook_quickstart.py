@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from studio import Studio  # noqa: E402
-from studio.video import probe  # noqa: E402
+from studio.film.video import probe  # noqa: E402
 
 SCRIPT = ROOT / "examples" / "script.txt"
 

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.catalogue import PipelineEntry, load_pipeline
+from pipelines.catalogue import load_pipeline
+from pipelines.entries import PipelineEntry
 from pipelines.errors import OutOfMemoryError
 
 __all__ = ["PipelineCache"]

@@ -1,4 +1,11 @@
-"""The pipeline catalogue: names → what to load and how (configs/pipelines.yaml)."""
+"""The pipeline catalogue: names → what to load and how (configs/pipelines.yaml).
+
+Module layout, so that nothing in `pipelines` imports in a cycle: the entry types live in
+`pipelines.entries` (re-exported here: `from pipelines.catalogue import PipelineEntry` keeps
+working), the implementations import those and never this module, and this module imports an
+implementation only inside `_implementation`, when an entry is first loaded — which also keeps
+torch and diffusers out of a process that only reads the catalogue.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +13,13 @@ import importlib
 import math
 import string
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+# Re-exported: code outside `pipelines` imports both from here.
+from pipelines.entries import LoraSpec, PipelineEntry
 
 # text-generation: an optional prompt writer (pipelines.prompt_writer), not a renderer.
 TASKS = ("text-to-image", "image-to-video", "text-to-video", "text-generation")
@@ -69,45 +78,6 @@ class UnknownPipelineError(KeyError):
 
 class CatalogueError(ValueError):
     """The catalogue file itself is malformed."""
-
-
-@dataclass(frozen=True)
-class LoraSpec:
-    """A LoRA applied at load: a local file/folder or a hub id, at `scale`."""
-
-    path: str
-    scale: float = 1.0
-    weight_name: str = ""  # the file inside a folder/repo holding several
-    adapter_name: str = ""  # defaults to lora0, lora1, …
-
-
-@dataclass(frozen=True)
-class PipelineEntry:
-    name: str
-    tasks: tuple[str, ...]
-    implementation: str
-    model_id: str = ""
-    revision: str = ""
-    cost_factor: float = 1.0
-    description: str = ""
-    defaults: Mapping[str, Any] = field(default_factory=dict)
-    dtype: str = "auto"
-    device: str = "auto"
-    memory: Mapping[str, Any] = field(default_factory=dict)
-    loras: tuple[LoraSpec, ...] = ()
-    # task → diffusers pipeline class; empty: whatever the model's model_index.json names.
-    pipeline_class: Mapping[str, str] = field(default_factory=dict)
-    variant: str = ""  # e.g. "fp16": load the half-size weight files a repo offers
-    # Components loaded separately and passed to from_pretrained (a motion adapter, a VAE):
-    # name → {class, model_id (default: the entry's), subfolder, dtype, variant, revision}.
-    components: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    preset_of: str = ""  # set on entries derived from another (saved tweaks), not in files
-
-    def supports(self, task: str) -> bool:
-        return task in self.tasks
-
-    def pipeline_class_for(self, task: str) -> str:
-        return self.pipeline_class.get(task, "")
 
 
 class Catalogue:
@@ -319,7 +289,9 @@ def _components(value: Any, where: str) -> dict[str, dict[str, Any]]:
 
 
 def _implementation(entry: PipelineEntry) -> Any:
-    # Imported here, not at the top: the diffusers modules pull torch in only when they load.
+    # Imported here, not at the top: the diffusers modules pull torch in only when they load,
+    # and the implementations import `pipelines.entries`, never this module, so these imports
+    # close no cycle.
     if entry.implementation == "draft":
         from pipelines.draft import DraftPipeline
 

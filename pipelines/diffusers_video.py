@@ -23,15 +23,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from pipelines.diffusers_image import (
-    DiffusersPipeline,
-    Progress,
-    ShouldCancel,
-    _lib,
-    fit,
-    render_config,
-    to_uint8,
-)
+from pipelines.diffusers_base import Progress, ShouldCancel, fit, import_library, to_uint8
+from pipelines.diffusers_image import DiffusersPipeline
+from pipelines.diffusers_settings import render_config
 from pipelines.requests import Cancelled, RenderRequest
 
 __all__ = ["DiffusersVideoPipeline", "retime"]
@@ -86,7 +80,7 @@ class DiffusersVideoPipeline(DiffusersPipeline):
         should_cancel: ShouldCancel | None = None,
     ) -> np.ndarray:
         """The model's own clip: (num_frames, H, W, 3) floats in [0, 1] at its render size."""
-        torch = _lib("torch")
+        torch = import_library("torch")
         task = self._task(image)
         config = render_config(self.entry, request)
         # Steps as planned; the pipeline reports the real count (strength shortens SDEdit).

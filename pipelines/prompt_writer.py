@@ -10,8 +10,10 @@ only when someone asks for it. A catalogue entry with `tasks: [text-generation]`
     writer = load_pipeline(catalogue.get("prompt-writer"))
     writer.expand("Two birds fly off.", style="golden hour, 35 mm film", seed=3)
 
-torch and transformers are imported inside functions (through `_lib`), so importing this
-module stays cheap and the catalogue can ask it for a revision in a torch-free process.
+torch and transformers are imported inside functions (through
+`diffusers_base.import_library`), so importing this module stays cheap and the catalogue can
+ask it for a revision in a torch-free process. It shares the loading helpers of the diffusers
+pipelines (`pipelines.diffusers_base`) but not their classes.
 """
 
 from __future__ import annotations
@@ -23,16 +25,16 @@ import threading
 import unicodedata
 from typing import Any, Self
 
-from pipelines.catalogue import PipelineEntry
-from pipelines.diffusers_image import (
-    _first_line,
-    _is_oom,
-    _lib,
+from pipelines.diffusers_base import (
+    first_line,
     free_accelerator_memory,
+    import_library,
+    is_out_of_memory,
     load_weights,
     resolve_device,
     resolve_dtype,
 )
+from pipelines.entries import PipelineEntry
 from pipelines.errors import OutOfMemoryError, PipelineError
 from pipelines.provenance import model_revision
 
@@ -102,7 +104,7 @@ class PromptWriter:
         with self._lock:
             if self._model is not None:
                 return self
-            torch, transformers = _lib("torch"), _lib("transformers")
+            torch, transformers = import_library("torch"), import_library("transformers")
             self.device = resolve_device(self.device_spec, torch)
             self.dtype = resolve_dtype(self.dtype_spec, self.device)
             weights = {"revision": self.entry.revision, "index_file": "config.json"}
@@ -120,9 +122,9 @@ class PromptWriter:
             except PipelineError:
                 raise
             except Exception as exc:
-                if _is_oom(exc, torch):
+                if is_out_of_memory(exc, torch):
                     free_accelerator_memory()
-                    raise OutOfMemoryError(self.name, "loading", _first_line(exc)) from exc
+                    raise OutOfMemoryError(self.name, "loading", first_line(exc)) from exc
                 raise
             self._model, self._tokenizer = model.eval(), tokenizer
             self.loads += 1
@@ -209,7 +211,7 @@ class PromptWriter:
 
     def _generate(self, text: str, seed: int, new_tokens: int, temperature: float) -> str:
         """The model's continuation of `text` (a `model_input`), decoded, untidied."""
-        torch = _lib("torch")
+        torch = import_library("torch")
         with self._lock:
             self.load()
             model, tokenizer = self._model, self._tokenizer
@@ -238,9 +240,9 @@ class PromptWriter:
                     torch.manual_seed(seed)
                     output = model.generate(**encoded, generation_config=config)
             except Exception as exc:
-                if _is_oom(exc, torch):
+                if is_out_of_memory(exc, torch):
                     free_accelerator_memory()
-                    raise OutOfMemoryError(self.name, "generating with", _first_line(exc)) from exc
+                    raise OutOfMemoryError(self.name, "generating with", first_line(exc)) from exc
                 raise
         return str(tokenizer.decode(output[0, length:], skip_special_tokens=True))
 

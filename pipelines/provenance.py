@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from pipelines.catalogue import PipelineEntry
+from pipelines.entries import PipelineEntry
 from pipelines.errors import looks_like_path
 from pipelines.requests import RenderRequest
 

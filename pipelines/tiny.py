@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from pipelines.catalogue import DEFAULT_CATALOGUE
-from pipelines.diffusers_image import _lib
+from pipelines.diffusers_base import import_library
 
 __all__ = ["TINY_NAMES", "make_tiny", "write_clip_tokenizer", "write_gpt2_tokenizer"]
 
@@ -49,7 +49,7 @@ def make_tiny(directory: Path) -> Path:
     ~10 s import of torch/diffusers; about 20 MB on disk."""
     directory = Path(directory).expanduser().resolve()
     directory.mkdir(parents=True, exist_ok=True)
-    torch = _lib("torch")
+    torch = import_library("torch")
     with torch.random.fork_rng(devices=[]):  # fixed seeds without disturbing the caller's RNG
         tokenizer = write_clip_tokenizer(directory / "_tokenizer")
         _save(_sd(tokenizer), directory / "tiny-sd")
@@ -74,7 +74,7 @@ def write_clip_tokenizer(folder: Path) -> Any:
 
     transformers 5 ignores vocab/merges files passed to CLIPTokenizer(...) directly, so the
     files are written and read back with from_pretrained, the way a real one loads."""
-    transformers = _lib("transformers")
+    transformers = import_library("transformers")
     folder.mkdir(parents=True, exist_ok=True)
     characters = _byte_characters()
     vocab = {c: i for i, c in enumerate(characters)}
@@ -95,7 +95,7 @@ def write_gpt2_tokenizer(folder: Path, model_max_length: int = 1024) -> Any:
 
     As with CLIP, transformers 5 ignores vocab/merges files passed to the constructor (a
     1-token vocab), so they are written and read back with from_pretrained."""
-    transformers = _lib("transformers")
+    transformers = import_library("transformers")
     folder.mkdir(parents=True, exist_ok=True)
     vocab = {c: i for i, c in enumerate(_byte_characters())}
     vocab["<|endoftext|>"] = len(vocab)
@@ -121,11 +121,11 @@ def _byte_characters() -> list[str]:
 
 
 def _seeded(seed: int = 0) -> None:
-    _lib("torch").manual_seed(seed)
+    import_library("torch").manual_seed(seed)
 
 
 def _sd_models(tokenizer: Any) -> dict[str, Any]:
-    diffusers, transformers = _lib("diffusers"), _lib("transformers")
+    diffusers, transformers = import_library("diffusers"), import_library("transformers")
     _seeded()
     unet = diffusers.UNet2DConditionModel(
         block_out_channels=(32, 64),
@@ -172,7 +172,7 @@ def _sd_models(tokenizer: Any) -> dict[str, Any]:
 
 
 def _sd(tokenizer: Any) -> Any:
-    diffusers = _lib("diffusers")
+    diffusers = import_library("diffusers")
     return diffusers.StableDiffusionPipeline(
         **_sd_models(tokenizer),
         scheduler=diffusers.EulerDiscreteScheduler(beta_schedule="scaled_linear", **_SD_SCHEDULER),
@@ -186,8 +186,8 @@ def _sd_lora(folder: Path, tokenizer: Any) -> Path | None:
     """A random rank-4 LoRA on the tiny UNet's attention, in diffusers' LoRA file format."""
     if importlib.util.find_spec("peft") is None:
         return None
-    diffusers = _lib("diffusers")
-    peft, peft_utils = _lib("peft"), _lib("peft.utils")
+    diffusers = import_library("diffusers")
+    peft, peft_utils = import_library("peft"), import_library("peft.utils")
     unet = _sd_models(tokenizer)["unet"]
     _seeded(1)
     unet.add_adapter(
@@ -207,7 +207,7 @@ def _sd_lora(folder: Path, tokenizer: Any) -> Path | None:
 
 
 def _animatediff(tokenizer: Any) -> Any:
-    diffusers = _lib("diffusers")
+    diffusers = import_library("diffusers")
     models = _sd_models(tokenizer)
     _seeded()
     adapter = diffusers.MotionAdapter(
@@ -229,7 +229,7 @@ def _animatediff(tokenizer: Any) -> Any:
 
 
 def _svd() -> Any:
-    diffusers, transformers = _lib("diffusers"), _lib("transformers")
+    diffusers, transformers = import_library("diffusers"), import_library("transformers")
     _seeded()
     unet = diffusers.UNetSpatioTemporalConditionModel(
         block_out_channels=(32, 64),
@@ -287,7 +287,7 @@ def _svd() -> Any:
 
 
 def _ltx() -> Any:
-    diffusers, transformers = _lib("diffusers"), _lib("transformers")
+    diffusers, transformers = import_library("diffusers"), import_library("transformers")
     # A T5 (Unigram) tokenizer over single characters, built in memory: no sentencepiece.
     characters = "▁abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,;:!?'\"-()"
     pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
@@ -355,7 +355,7 @@ def _save(pipeline: Any, folder: Path) -> None:
 def _save_gpt2(tokenizer_folder: Path, folder: Path) -> None:
     """A tiny random GPT2LMHeadModel and its tokenizer in one folder, as a hub repo has them
     (AutoTokenizer needs the tokenizer_config.json that save_pretrained writes)."""
-    transformers = _lib("transformers")
+    transformers = import_library("transformers")
     context = 1024  # the default instruction alone is ~300 byte tokens
     tokenizer = write_gpt2_tokenizer(tokenizer_folder, model_max_length=context)
     eos = tokenizer.eos_token_id

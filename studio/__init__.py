@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from studio.core.version import __version__
+
 __all__ = ["RemoteStudio", "Studio", "__version__"]
 
 if TYPE_CHECKING:
     from studio.api import Studio
-    from studio.remote import RemoteStudio
+    from studio.client.remote import RemoteStudio
 
 
 def __getattr__(name: str) -> Any:
@@ -22,7 +23,7 @@ def __getattr__(name: str) -> Any:
 
         return Studio
     if name == "RemoteStudio":
-        from studio.remote import RemoteStudio
+        from studio.client.remote import RemoteStudio
 
         return RemoteStudio
     raise AttributeError(f"module 'studio' has no attribute {name!r}")

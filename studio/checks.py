@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
-from studio.config import Settings
+from studio.core.config import Settings
 
 SECRET_FIELDS = {"secret_key", "s3_secret_access_key", "s3_access_key_id"}
 
@@ -65,9 +65,10 @@ def _attempt(probe: Any) -> str:
 def _database(settings: Settings) -> None:
     from sqlalchemy import text
 
-    from studio.db import current_revision, head_revision, make_engine
+    from studio.core.db import current_revision, head_revision
+    from studio.services import build_engine
 
-    engine = make_engine(settings.resolved_database_url)
+    engine = build_engine(settings)
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -80,18 +81,18 @@ def _database(settings: Settings) -> None:
 
 
 def _storage(settings: Settings) -> None:
-    from studio.api import make_storage
+    from studio.services import build_storage
 
-    make_storage(settings).ping()
+    build_storage(settings).ping()
 
 
 def _redis(settings: Settings) -> None:
-    from studio.queues.redis import connect
+    from studio.farm.queues.redis import connect
 
     connect(settings.redis_url).ping()
 
 
 def _catalogue(settings: Settings) -> None:
-    from pipelines.catalogue import Catalogue
+    from studio.services import build_catalogue
 
-    Catalogue.load(settings.pipelines_file)
+    build_catalogue(settings)

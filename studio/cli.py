@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.catalogue import UnknownPipelineError
-from studio.config import ConfigError, load_settings
-from studio.errors import StudioError
+from studio.core.config import ConfigError, load_settings
+from studio.core.errors import StudioError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -204,10 +204,10 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Any:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app import create_app
+    from studio.web.app import create_app
 
     settings = _settings(args, host=args.host, port=args.port)
-    from studio import logs
+    from studio.core import logs
 
     logs.configure(settings.resolved_log_format)
     print(
@@ -235,8 +235,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     import logging
 
-    from studio import logs
-    from studio.worker import run_worker
+    from studio.core import logs
+    from studio.farm.worker import run_worker
 
     settings = _settings(args, redis_url=args.redis_url)
     logs.configure(settings.resolved_log_format, logging.INFO)
@@ -286,7 +286,7 @@ def _check_setup(args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from studio.db import upgrade
+    from studio.core.db import upgrade
 
     settings = _settings(args)
     upgrade(settings.resolved_database_url)
@@ -320,7 +320,7 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def _users_add(args: argparse.Namespace) -> int:
-    from studio.models import Role
+    from studio.core.models import Role
 
     password = _read_password(args)
     role = Role.admin.value if args.admin else Role.creator.value
@@ -392,7 +392,7 @@ def _credits_grant(args: argparse.Namespace) -> int:
 
 
 def _credits_show(args: argparse.Namespace) -> int:
-    from studio.errors import NotFound
+    from studio.core.errors import NotFound
 
     with _admin_studio(args) as studio:
         row = next((r for r in studio.usage() if r["user"] == args.name), None)
@@ -440,9 +440,9 @@ def _table(header: list[str], rows: list[list[str]], right: Collection[int] = ()
 
 def _demo(args: argparse.Namespace) -> int:
     from studio.api import Studio
-    from studio.breakdown import break_down, decode_script
-    from studio.models import ident
-    from studio.validation import film_options
+    from studio.core.models import ident
+    from studio.core.validation import film_options
+    from studio.film.breakdown import break_down, decode_script
 
     # Everything the user typed is checked before any rendering starts.
     script = args.script.read_bytes()

@@ -1,9 +1,10 @@
 """Rich display in Jupyter: shots, takes, projects, films and jobs as HTML.
 
-`Project`, `Shot`, `RenderJob` and `Artifact` (studio.models) have a `_repr_html_` that calls
-the functions here. The rows don't know their studio, so the files come from the *active
-studio*: the last `Studio` made or `as_user` view taken (`Studio.connect` registers its
-`RemoteStudio` too), or whatever `activate(studio)` names.
+Importing this module gives `Project`, `Shot`, `RenderJob` and `Artifact` (studio.core.models)
+a `_repr_html_` that calls the functions here (both `Studio` and `RemoteStudio` import it); the
+models know nothing of display, so the core does not depend on it. The rows don't know their
+studio, so the files come from the *active studio*: the last `Studio` made (`Studio.connect`
+registers its `RemoteStudio` too), or whatever `activate(studio)` names.
 
 - a shot: its preview frame as an inline PNG, captioned with its number and prompt;
 - a take or a film (a succeeded `clip`/`film` job): an HTML5 `<video controls>` of the MP4 as
@@ -23,7 +24,7 @@ import io
 from pathlib import Path
 from typing import Any, Protocol
 
-from studio.models import Artifact, JobKind, JobStatus, Project, RenderJob, Shot
+from studio.core.models import Artifact, JobKind, JobStatus, Project, RenderJob, Shot
 
 MAX_INLINE_BYTES = 20 * 2**20  # a video or picture larger than this is linked, not embedded
 THUMB_WIDTH = 240  # storyboard cells, px
@@ -269,3 +270,14 @@ def artifact_html(artifact: Artifact | int) -> str | None:
     except Exception:  # noqa: BLE001 - a display never raises
         return None
     return None
+
+
+def _install() -> None:
+    """Jupyter's `_repr_html_` on the read models, pointing at the functions above."""
+    Project._repr_html_ = lambda self: project_html(self)
+    Shot._repr_html_ = lambda self: shot_html(self)
+    Artifact._repr_html_ = lambda self: artifact_html(self)
+    RenderJob._repr_html_ = lambda self: job_html(self)
+
+
+_install()

@@ -28,6 +28,28 @@ _HINTS = {
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "integration: talks to real services (PostgreSQL, Redis)")
     config.addinivalue_line("markers", "e2e: drives the real UI in headless Chromium")
+    config.addinivalue_line("markers", "deploy: validates or boots the container images and AWS")
+    config.addinivalue_line("markers", "farm: starts render worker processes (tests/farm.py)")
+
+
+# Whole files that `make test-fast` leaves out, by what they start.
+_MARKED_FILES = {
+    "deploy": ("tests/deploy/",),
+    "e2e": ("tests/e2e/",),
+    "farm": (
+        "tests/studio/test_redis_farm.py",
+        "tests/studio/test_s3_studio.py",
+    ),
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = config.rootpath
+    for item in items:
+        where = item.path.relative_to(root).as_posix()
+        for marker, prefixes in _MARKED_FILES.items():
+            if where.startswith(prefixes):
+                item.add_marker(marker)
 
 
 def services_required() -> bool:

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from app import create_app
 from studio.api import Studio
-from studio.config import load_settings
+from studio.core.config import load_settings
 
 
 def _studio(app: FastAPI) -> Studio:
@@ -98,7 +98,7 @@ def test_readyz_503_when_the_render_worker_died(client: TestClient, app: FastAPI
     dead = threading.Thread(target=lambda: None)
     dead.start()
     dead.join()
-    queue._thread = dead  # the worker thread exited (e.g. crashed) while the app kept serving
+    queue._thread = dead  # type: ignore[attr-defined]  # the worker thread exited (e.g. crashed) while the app kept serving
 
     response = client.get("/readyz")
     assert response.status_code == 503
@@ -148,7 +148,7 @@ def test_metrics_report_queue_jobs_workers_and_latency(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
     from app import create_app
-    from studio.config import load_settings
+    from studio.core.config import load_settings
 
     app = create_app(load_settings(data_dir=tmp_path / "metrics"))
     with TestClient(app) as client:

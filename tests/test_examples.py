@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from studio.video import probe
+from studio.film.video import probe
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

@@ -13,7 +13,7 @@ from typing import Any
 import gradio as gr
 
 from studio.api import Studio
-from studio.models import Role
+from studio.core.models import Role
 from studio.ui.common import Refresh, credits_text, for_request, guarded
 
 USER_HEADERS = ["User", "Role", "Disabled", "Balance", "Held", "Spent", "Jobs"]

@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 import gradio as gr
 
 from studio.api import Studio
-from studio.config import ConfigError
-from studio.errors import StudioError
-from studio.models import JobStatus, Project, RenderJob, Shot
+from studio.core.config import ConfigError
+from studio.core.errors import StudioError
+from studio.core.models import JobStatus, Project, RenderJob, Shot
 
 F = TypeVar("F", bound=Callable[..., Any])
 NO_PROJECT = "Create or choose a project first."

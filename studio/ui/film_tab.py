@@ -7,7 +7,8 @@ from typing import Any
 import gradio as gr
 
 from studio.api import Studio
-from studio.models import JobKind, JobStatus
+from studio.core.models import JobKind, JobStatus
+from studio.core.validation import AUDIO_SUFFIXES
 from studio.ui.common import (
     Refresh,
     for_request,
@@ -17,7 +18,6 @@ from studio.ui.common import (
     summary,
     wait_with_progress,
 )
-from studio.validation import AUDIO_SUFFIXES
 
 
 def latest_film(view: Studio, project_id: int | None) -> str | None:

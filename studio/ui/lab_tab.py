@@ -9,8 +9,8 @@ import gradio as gr
 
 from pipelines.catalogue import MEMORY_OPTIONS
 from studio.api import Studio
-from studio.lab import HIDDEN_PREFIX, KNOBS, SWEEPABLE
-from studio.models import JobStatus, RenderJob
+from studio.core.lab import HIDDEN_PREFIX, KNOBS, SWEEPABLE
+from studio.core.models import JobStatus, RenderJob
 from studio.ui.common import Refresh, for_request, guarded, summary, wait_with_progress
 
 KNOB_LABELS = {

@@ -8,7 +8,8 @@ from typing import Any
 import gradio as gr
 
 from studio.api import Studio
-from studio.models import JobStatus, RenderJob
+from studio.core.models import JobStatus, RenderJob
+from studio.core.validation import number
 from studio.ui.common import (
     Refresh,
     estimate_text,
@@ -18,7 +19,6 @@ from studio.ui.common import (
     require_project,
     shot_choices,
 )
-from studio.validation import number
 
 STATUS_COLOURS = {
     "queued": "#888",

@@ -9,8 +9,8 @@ import gradio as gr
 
 from pipelines.requests import CAMERA_MOVES, SHOT_SIZES
 from studio.api import Studio
-from studio.breakdown import decode_script
-from studio.models import ASPECT_RATIOS
+from studio.core.models import ASPECT_RATIOS
+from studio.film.breakdown import decode_script
 from studio.ui.common import (
     Refresh,
     for_request,
@@ -36,7 +36,7 @@ def shot_rows(view: Studio, project_id: int | None) -> list[list[Any]]:
 
 def pipeline_choices(studio: Studio) -> dict[str, list[str]]:
     """Catalogue names per use, read anew each time: Lab presets appear without a restart."""
-    from studio.lab import HIDDEN_PREFIX
+    from studio.core.lab import HIDDEN_PREFIX
 
     visible = [e for e in studio.catalogue if not e.name.startswith(HIDDEN_PREFIX)]
     return {
@@ -254,7 +254,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     def on_upload(path: str | None, request: gr.Request) -> str:
         for_request(studio, request)  # only a signed-in user's upload is read
         if not path:
-            return gr.skip()  # type: ignore[no-any-return]
+            return gr.skip()
         return decode_script(Path(path).read_bytes())
 
     @guarded

@@ -9,6 +9,7 @@ import gradio as gr
 from PIL import Image
 
 from studio.api import Studio
+from studio.core.validation import MAX_SEED
 from studio.ui.common import (
     Refresh,
     estimate_text,
@@ -19,7 +20,6 @@ from studio.ui.common import (
     summary,
     wait_with_progress,
 )
-from studio.validation import MAX_SEED
 
 
 def _placeholder(width: int, height: int) -> Image.Image:
@@ -85,10 +85,10 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     @guarded
     def on_select(project_id: Any, request: gr.Request, evt: gr.SelectData) -> tuple[Any, str]:
         shots = for_request(studio, request).shots(require_project(project_id))
-        if evt.index is None or not 0 <= int(evt.index) < len(shots):  # type: ignore[arg-type]
+        if evt.index is None or not 0 <= int(evt.index) < len(shots):
             return None, ""
-        shot = shots[int(evt.index)]  # type: ignore[arg-type]
-        return shot.id, f"Selected shot {int(evt.index) + 1}."  # type: ignore[arg-type]
+        shot = shots[int(evt.index)]
+        return shot.id, f"Selected shot {int(evt.index) + 1}."
 
     @guarded
     def on_regenerate(

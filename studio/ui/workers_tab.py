@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 
 from studio.api import Studio
-from studio.models import utcnow
+from studio.core.models import utcnow
 from studio.ui.common import Refresh, for_request
 
 

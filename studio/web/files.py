@@ -6,16 +6,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from studio import links
-from studio.errors import NotFound
-from studio.models import Artifact
 from studio.web.identity import Identity
 
 
 def router(identity: Identity) -> APIRouter:
     routes = APIRouter(include_in_schema=False)
     studio = identity.studio
-    secret = studio.settings.secret_key.get_secret_value()
 
     @routes.get("/files/{artifact_id}/{filename}")
     def download(
@@ -28,7 +24,7 @@ def router(identity: Identity) -> APIRouter:
         """The artifact's bytes: for its owner (cookie or token), an admin, or anyone
         holding an unexpired signed link."""
         if exp is not None or sig is not None:
-            artifact = _signed(artifact_id, exp, sig)
+            artifact = studio.artifact_by_link(artifact_id, exp, sig)
         else:
             artifact = identity.studio_for(request).artifact(artifact_id)
         url = studio.storage.url(
@@ -41,17 +37,5 @@ def router(identity: Identity) -> APIRouter:
             media_type=artifact.content_type,
             filename=filename,
         )
-
-    def _signed(artifact_id: int, exp: int | None, sig: str | None) -> Artifact:
-        with studio._session() as session:
-            artifact = session.get(Artifact, artifact_id)
-        if (
-            artifact is None
-            or exp is None
-            or not links.valid(secret, artifact_id, artifact.owner, exp, sig or "")
-        ):
-            # The same answer for a missing artifact and a bad or expired link.
-            raise NotFound("This download link is invalid or has expired")
-        return artifact
 
     return routes

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from studio import accounts
 from studio.api import Studio
-from studio.db import session_scope
-from studio.errors import StudioError, Unauthorized
-from studio.models import User
+from studio.core import accounts
+from studio.core.errors import Unauthorized
+from studio.core.models import User
 from studio.web.sessions import COOKIE, SessionSigner
 
 
@@ -29,21 +28,15 @@ class Identity:
     def user(self, request: Request) -> User | None:
         """The enabled user behind the request, or None."""
         if not self.enabled:  # the studio's own local user (made when the studio started)
-            with session_scope(self.studio.engine) as session:
-                return session.get(User, accounts.LOCAL_USER)
+            return self.studio.user_named(accounts.LOCAL_USER)
         header = request.headers.get("authorization", "")
         if header[:7].lower() == "bearer ":
-            try:
-                with session_scope(self.studio.engine) as session:
-                    return accounts.user_for_token(session, header[7:].strip())
-            except StudioError:
-                return None
+            return self.studio.user_for_token(header[7:].strip())
         signed = self.signer.read(request.cookies.get(COOKIE))
         if signed is None:
             return None
         name, epoch = signed
-        with session_scope(self.studio.engine) as session:
-            user = session.get(User, name)
+        user = self.studio.user_named(name)
         if user is None or user.disabled or user.session_epoch != epoch:
             return None
         return user

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from studio.errors import QuotaExceeded, StudioError
+from studio.core.errors import QuotaExceeded, StudioError
 from studio.web.identity import Identity
 from studio.web.sessions import COOKIE
 

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from studio.api import Studio
-from studio.errors import InvalidInput, StudioError
+from studio.core.errors import InvalidInput, StudioError
 from studio.web import files, login, rest
 from studio.web.identity import Identity
 

@@ -433,11 +433,11 @@ def test_collector_publishes_the_scaling_metrics(tracing: bool) -> None:
         "studio_worker_heartbeat_age_seconds": "WorkerHeartbeatAge",
         "studio_workers": "LiveWorkers",
     }
-    # The names the app exposes on /metrics (studio/metrics.py).
-    source = (ROOT / "studio" / "metrics.py").read_text()
+    # The names the app exposes on /metrics (studio/web/metrics.py).
+    source = (ROOT / "studio" / "web" / "metrics.py").read_text()
     for prometheus_name in renamed:
         assert f'"{prometheus_name}"' in source, (
-            f"studio/metrics.py no longer has {prometheus_name}"
+            f"studio/web/metrics.py no longer has {prometheus_name}"
         )
     target = config["receivers"]["prometheus"]["config"]["scrape_configs"][0]
     assert target["static_configs"][0]["targets"] == ["127.0.0.1:7860"]

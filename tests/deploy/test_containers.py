@@ -308,8 +308,8 @@ def test_app_healthcheck(
 def test_worker_healthcheck_reads_the_heartbeat(
     healthcheck: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from studio import workers
-    from studio.db import make_engine, upgrade
+    from studio.core.db import make_engine, upgrade
+    from studio.farm import registry
 
     for key in [k for k in os.environ if k.startswith("STUDIO_")]:
         if key != "STUDIO_REQUIRE_SERVICES":
@@ -322,12 +322,12 @@ def test_worker_healthcheck_reads_the_heartbeat(
     assert healthcheck.main(["worker"]) == 1  # nobody registered
     engine = make_engine(url)
     try:
-        workers.register(engine, "w-test", "redis")
+        registry.register(engine, "w-test", "redis")
         assert healthcheck.main(["worker"]) == 0
         monkeypatch.setattr(healthcheck, "local_worker_pids", lambda: {os.getpid() + 1})
         assert healthcheck.main(["worker"]) == 1  # its process is not here
         monkeypatch.setattr(healthcheck, "local_worker_pids", lambda: {os.getpid()})
-        workers.stopped(engine, "w-test")
+        registry.stopped(engine, "w-test")
         assert healthcheck.main(["worker"]) == 1  # stopped cleanly
     finally:
         engine.dispose()

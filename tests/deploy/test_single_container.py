@@ -27,8 +27,8 @@ from typing import TypeVar
 import pytest
 
 from studio import Studio
-from studio.models import JobStatus, RenderJob
-from studio.video import probe
+from studio.core.models import JobStatus, RenderJob
+from studio.film.video import probe
 from tests.conftest import require_service
 
 ROOT = Path(__file__).resolve().parents[2]

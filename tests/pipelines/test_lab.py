@@ -11,7 +11,7 @@ from PIL import Image
 
 from pipelines.catalogue import Catalogue
 from studio import Studio
-from studio.errors import InvalidInput
+from studio.core.errors import InvalidInput
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from PIL import Image
 
 from pipelines.catalogue import Catalogue
 from studio import Studio
-from studio.video import probe, read_metadata
+from studio.film.video import probe, read_metadata
 
 SCRIPT = """EXT. ORCHARD - DAY
 
@@ -113,7 +113,7 @@ def test_cancel_mid_render_and_the_pipeline_stays_usable(studio: Studio) -> None
     studio.cancel(job.id)  # type: ignore[arg-type]
     (done,) = studio.wait([job], progress=False, timeout=60)
     assert done.status == "cancelled" and done.artifact_id is None
-    (next_job,) = studio.render(pid, [studio.shots(pid)[1].id], wait=True, progress=False)
+    (next_job,) = studio.render(pid, [studio.shots(pid)[1].id], wait=True, progress=False)  # type: ignore[list-item]
     assert next_job.status == "succeeded"
 
 
@@ -152,12 +152,12 @@ def test_missing_weights_and_out_of_memory_fail_clearly_and_the_queue_moves_on(
 def test_a_running_preview_shows_its_latest_step(studio: Studio) -> None:
     from PIL import Image as PILImage
 
-    from studio.params import resolve_preview_request
+    from studio.core.params import resolve_preview_request
 
     pid = new_project(studio)
     project = studio.project(pid)
     shot = studio.shots(pid)[0]
-    from studio.params import shot_request
+    from studio.core.params import shot_request
 
     params = resolve_preview_request(studio.catalogue, "tiny-sd", shot_request(project, shot, 1))
     studio.runner._frame(params, lambda done, total: None, live_key="live/999.png")

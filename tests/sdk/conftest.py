@@ -8,19 +8,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 import pytest
 
 from studio import Studio
-from studio.remote import RemoteStudio
+from studio.api.surface import StudioAPI
+from studio.client.remote import RemoteStudio
 from tests.server import StudioServer
 
 SECRET = "sdk-test-secret-key-0123456789"
 PASSWORD = "correct-horse-9"
 USERS = {"alice": 100.0, "carol": 0.0}
 ADMIN = "root"
-SETTINGS = {"auth": True, "credits": True, "secret_key": SECRET}
+
+
+class Settings(TypedDict):
+    auth: bool
+    credits: bool
+    secret_key: str
+
+
+SETTINGS: Settings = {"auth": True, "credits": True, "secret_key": SECRET}
 
 
 @dataclass
@@ -30,7 +39,7 @@ class Backend:
 
     kind: str
     admin: Studio
-    connect: Callable[[str], Any]
+    connect: Callable[[str], StudioAPI]
     url: str = ""
 
 
@@ -85,6 +94,6 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 
 
 @pytest.fixture
-def sdk(backend: Backend) -> Any:
+def sdk(backend: Backend) -> StudioAPI:
     """The studio API acting as alice: a local `Studio` view or a `RemoteStudio`."""
     return backend.connect("alice")

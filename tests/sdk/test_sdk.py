@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import httpx
 import pytest
 
 from credits.ledger import LedgerEntry
-from studio.errors import (
+from studio import Studio
+from studio.api.surface import StudioAPI
+from studio.client.remote import RemoteStudio
+from studio.core.errors import (
     Conflict,
     Forbidden,
     InvalidInput,
@@ -20,8 +23,7 @@ from studio.errors import (
     PaymentRequired,
     Unauthorized,
 )
-from studio.models import Artifact, JobStatus, Project, RenderJob, Shot, User
-from studio.remote import RemoteStudio
+from studio.core.models import Artifact, JobStatus, Project, RenderJob, Shot, User, ident
 from tests.sdk.conftest import ADMIN, PASSWORD, Backend
 
 SCRIPT = """INT. LIGHTHOUSE - NIGHT
@@ -30,7 +32,14 @@ The keeper climbs the stairs.
 EXT. CLIFF - DAWN
 Waves break against the rocks.
 """
-SMALL = {"height": 240, "fps": 8}
+
+
+class Small(TypedDict):
+    height: int
+    fps: int
+
+
+SMALL: Small = {"height": 240, "fps": 8}
 
 
 def unique(text: str) -> str:
@@ -38,13 +47,17 @@ def unique(text: str) -> str:
     return f"{text} {uuid.uuid4().hex[:8]}"
 
 
-def small_project(sdk: Any, shots: int = 2, duration: float = 1.0) -> tuple[Project, list[Shot]]:
+def small_project(
+    sdk: StudioAPI, shots: int = 2, duration: float = 1.0
+) -> tuple[Project, list[Shot]]:
     project = sdk.create_project(unique("Film"), **SMALL)
-    made = [sdk.add_shot(project.id, unique(f"Shot {n}"), duration=duration) for n in range(shots)]
+    made = [
+        sdk.add_shot(ident(project), unique(f"Shot {n}"), duration=duration) for n in range(shots)
+    ]
     return project, made
 
 
-def test_projects_and_shots(sdk: Any) -> None:
+def test_projects_and_shots(sdk: StudioAPI) -> None:
     project = sdk.create_project("Rain", style_prompt="charcoal sketch", **SMALL)
     assert isinstance(project, Project) and project.id and project.name == "Rain"
     assert project.height == 240 and project.width == 426 and project.owner == "alice"
@@ -60,16 +73,16 @@ def test_projects_and_shots(sdk: Any) -> None:
 
     first = sdk.add_shot(project.id, "A gull over the sea", position=0, duration=1.5)
     assert first.position == 0 and first.duration == 1.5 and first.prompt.startswith("A gull")
-    changed = sdk.update_shot(first.id, camera_move="dolly-in", duration=2)
+    changed = sdk.update_shot(ident(first), camera_move="dolly-in", duration=2)
     assert changed.camera_move == "dolly-in" and changed.duration == 2
-    assert sdk.shot(first.id).camera_move == "dolly-in"
-    moved = sdk.move_shot(first.id, 99)
+    assert sdk.shot(ident(first)).camera_move == "dolly-in"
+    moved = sdk.move_shot(ident(first), 99)
     assert moved.position == len(shots)
     assert sdk.shots(project.id)[-1].id == first.id
-    sdk.delete_shot(first.id)
+    sdk.delete_shot(ident(first))
     assert [s.id for s in sdk.shots(project.id)] == [s.id for s in shots]
     with pytest.raises(NotFound):
-        sdk.shot(first.id)
+        sdk.shot(ident(first))
 
     sdk.delete_project(project.id)
     with pytest.raises(NotFound):
@@ -77,19 +90,19 @@ def test_projects_and_shots(sdk: Any) -> None:
     assert project.id not in [p.id for p in sdk.projects()]
 
 
-def test_previews_renders_credits_and_the_film(sdk: Any, backend: Backend) -> None:
+def test_previews_renders_credits_and_the_film(sdk: StudioAPI, backend: Backend) -> None:
     project, shots = small_project(sdk)
     before = sdk.balance()
-    estimate = sdk.estimate(project.id)
-    preview_estimate = sdk.estimate(project.id, kind="preview")
+    estimate = sdk.estimate(ident(project))
+    preview_estimate = sdk.estimate(ident(project), kind="preview")
     assert estimate > 0 and preview_estimate > 0
-    assert sdk.estimate(project.id, [shots[0].id]) == pytest.approx(estimate / 2, abs=0.02)
+    assert sdk.estimate(ident(project), [ident(shots[0])]) == pytest.approx(estimate / 2, abs=0.02)
 
-    previews = sdk.preview(project.id, wait=True, progress=False)
+    previews = sdk.preview(ident(project), wait=True, progress=False)
     assert all(isinstance(j, RenderJob) for j in previews)
     assert [j.status for j in previews] == ["succeeded"] * 2, previews[0].error
     assert {j.kind for j in previews} == {"preview"}
-    takes = sdk.render(project.id, wait=True, progress=False)
+    takes = sdk.render(ident(project), wait=True, progress=False)
     assert [j.status for j in takes] == ["succeeded"] * 2, takes[0].error
     assert [j.shot_id for j in takes] == [s.id for s in shots]
 
@@ -104,18 +117,19 @@ def test_previews_renders_credits_and_the_film(sdk: Any, backend: Backend) -> No
     assert sdk.me().name == "alice" and isinstance(sdk.me(), User)
 
     # The same render again is served from the render cache.
-    again = sdk.render(project.id, wait=True, progress=False)
+    again = sdk.render(ident(project), wait=True, progress=False)
     assert all(j.cache_hit and j.status == "succeeded" for j in again)
 
     # Takes: newest first; choose the older one for shot 1.
-    shot_takes = sdk.takes(shots[0].id)
-    assert [t.id for t in shot_takes] == sorted((t.id for t in shot_takes), reverse=True)
+    shot_takes = sdk.takes(ident(shots[0]))
+    assert [t.id for t in shot_takes] == sorted((ident(t) for t in shot_takes), reverse=True)
     assert takes[0].id in [t.id for t in shot_takes]
-    chosen = sdk.choose_take(shots[0].id, takes[0].id)
-    assert chosen.chosen_take_id == takes[0].id == sdk.shot(shots[0].id).chosen_take_id
+    chosen = sdk.choose_take(ident(shots[0]), ident(takes[0]))
+    assert chosen.chosen_take_id == takes[0].id == sdk.shot(ident(shots[0])).chosen_take_id
 
-    film = sdk.assemble(project.id, title="Rain", crossfade=0.25, wait=True, progress=False)
+    film = sdk.assemble(ident(project), title="Rain", crossfade=0.25, wait=True, progress=False)
     assert film.kind == "film" and film.status == "succeeded", film.error
+    assert film.artifact_id is not None
     assert film.params["takes"][0]["job_id"] == takes[0].id
     artifact = sdk.artifact(film.artifact_id)
     assert isinstance(artifact, Artifact) and artifact.content_type == "video/mp4"
@@ -125,55 +139,59 @@ def test_previews_renders_credits_and_the_film(sdk: Any, backend: Backend) -> No
     assert hashlib.sha256(path.read_bytes()).hexdigest() == artifact.sha256
     assert sdk.artifact_path(film.artifact_id) == path  # the cached copy
 
-    preview = sdk.preview_path(sdk.shot(shots[1].id))
+    preview = sdk.preview_path(sdk.shot(ident(shots[1])))
     assert preview is not None and preview.read_bytes()[:4] == b"\x89PNG"
 
     link = sdk.signed_link(film.artifact_id, "rain.mp4")
     assert link.startswith(f"/files/{film.artifact_id}/rain.mp4?")
     if backend.kind == "remote":
+        assert isinstance(sdk, RemoteStudio)
         url = sdk.download_url(film.artifact_id)
         assert url.startswith(backend.url + "/files/")
         download = httpx.get(url)  # no token: the signed link is enough
         assert hashlib.sha256(download.content).hexdigest() == artifact.sha256
 
 
-def test_jobs_listing_and_filters(sdk: Any, backend: Backend) -> None:
+def test_jobs_listing_and_filters(sdk: StudioAPI, backend: Backend) -> None:
     project, shots = small_project(sdk, shots=3)
-    previews = sdk.preview(project.id, wait=True, progress=False)
-    takes = sdk.render(project.id, wait=True, progress=False)
+    previews = sdk.preview(ident(project), wait=True, progress=False)
+    takes = sdk.render(ident(project), wait=True, progress=False)
     if backend.kind == "remote":
+        assert isinstance(sdk, RemoteStudio)
         sdk.page_size = 2  # follow several pages of the cursor
     mine = sdk.jobs(project.id)
-    assert [j.id for j in mine] == sorted((j.id for j in previews + takes), reverse=True)
+    assert [j.id for j in mine] == sorted((ident(j) for j in previews + takes), reverse=True)
     assert all(isinstance(j, RenderJob) for j in mine)
     assert {j.id for j in sdk.jobs(project.id, kinds=["clip"])} == {j.id for j in takes}
     assert len(sdk.jobs(project.id, statuses=["succeeded"], kinds=["preview"])) == 3
     assert sdk.jobs(project.id, statuses=["failed", "cancelled"]) == []
     assert [j.id for j in sdk.jobs(project.id, limit=2)] == [j.id for j in mine[:2]]
     assert [j.id for j in sdk.jobs(limit=4)] == [j.id for j in mine[:4]]  # newest first
-    assert sdk.job(takes[1].id).shot_id == shots[1].id
-    assert "draft" in (sdk.pipelines() if backend.kind == "remote" else sdk.catalogue.names())
+    assert sdk.job(ident(takes[1])).shot_id == shots[1].id
+    assert "draft" in (
+        sdk.pipelines() if backend.kind == "remote" else cast(Studio, sdk).catalogue.names()
+    )
     assert isinstance(sdk.workers(), list)
 
 
-def test_cancel_retry_and_priority(sdk: Any, backend: Backend) -> None:
+def test_cancel_retry_and_priority(sdk: StudioAPI, backend: Backend) -> None:
     project, _shots = small_project(sdk, shots=3)
     before = sdk.balance()
     backend.admin.pause_queue("alice")  # the jobs stay queued until resumed
     try:
-        jobs = sdk.render(project.id)
+        jobs = sdk.render(ident(project))
         assert [j.status for j in jobs] == ["queued"] * 3
         held = sum(j.cost for j in jobs)
         assert before - sdk.balance() == pytest.approx(held, abs=0.01)
 
-        cancelled = sdk.cancel(jobs[0].id)
+        cancelled = sdk.cancel(ident(jobs[0]))
         assert cancelled.status == "cancelled"
         assert before - sdk.balance() == pytest.approx(held - jobs[0].cost, abs=0.01)
         with pytest.raises(Conflict):
-            sdk.cancel(jobs[0].id)
-        assert sdk.set_priority(jobs[1].id, 7).priority == 7
-        assert sdk.raise_priority(jobs[2].id).priority >= 8
-        retried = sdk.retry(jobs[0].id)
+            sdk.cancel(ident(jobs[0]))
+        assert sdk.set_priority(ident(jobs[1]), 7).priority == 7
+        assert sdk.raise_priority(ident(jobs[2])).priority >= 8
+        retried = sdk.retry(ident(jobs[0]))
         assert retried.status == "queued" and retried.id == jobs[0].id
     finally:
         backend.admin.resume_queue("alice")
@@ -181,43 +199,43 @@ def test_cancel_retry_and_priority(sdk: Any, backend: Backend) -> None:
     assert [j.status for j in done] == ["succeeded"] * 3
     assert before - sdk.balance() == pytest.approx(held, abs=0.01)
     with pytest.raises(Conflict):
-        sdk.retry(done[0].id)
+        sdk.retry(ident(done[0]))
     with pytest.raises(Conflict):
-        sdk.set_priority(done[0].id, 1)
+        sdk.set_priority(ident(done[0]), 1)
 
 
-def test_errors(sdk: Any, backend: Backend) -> None:
+def test_errors(sdk: StudioAPI, backend: Backend) -> None:
     for method in (sdk.project, sdk.shot, sdk.job, sdk.artifact, sdk.takes, sdk.shots):
         with pytest.raises(NotFound):
             method(987654)
     project, shots = small_project(sdk, shots=1)
     with pytest.raises(InvalidInput) as bad:
-        sdk.update_shot(shots[0].id, duration=0)
+        sdk.update_shot(ident(shots[0]), duration=0)
     assert bad.value.field == "Duration (s)" and "Duration" in str(bad.value)
-    assert sdk.shot(shots[0].id).duration == 1.0  # unchanged
+    assert sdk.shot(ident(shots[0])).duration == 1.0  # unchanged
     with pytest.raises(InvalidInput) as empty:
         sdk.create_project("   ")
     assert empty.value.field
     with pytest.raises(InvalidInput) as script:
-        sdk.breakdown(project.id, "")
+        sdk.breakdown(ident(project), "")
     assert script.value.field == "script"
     with pytest.raises(InvalidInput):
-        sdk.assemble(project.id)  # no take yet
+        sdk.assemble(ident(project))  # no take yet
     with pytest.raises(NotFound):
-        sdk.render(project.id, [987654])
+        sdk.render(ident(project), [987654])
     with pytest.raises(InvalidInput):
-        sdk.choose_take(shots[0].id, 987654)
+        sdk.choose_take(ident(shots[0]), 987654)
 
     # Carol has no credits: the render is refused and nothing is queued.
     carol = backend.connect("carol")
     broke = carol.create_project("Broke", **SMALL)
-    carol.add_shot(broke.id, "A lighthouse")
+    carol.add_shot(ident(broke), "A lighthouse")
     with pytest.raises(PaymentRequired, match="Not enough credits"):
-        carol.render(broke.id)
+        carol.render(ident(broke))
     assert carol.jobs() == []
     # Alice's objects are not carol's.
     with pytest.raises(NotFound):
-        carol.project(project.id)
+        carol.project(ident(project))
 
 
 def test_an_unknown_caller_is_unauthorized(backend: Backend) -> None:
@@ -232,6 +250,13 @@ def test_an_unknown_caller_is_unauthorized(backend: Backend) -> None:
 @pytest.fixture
 def remote(remote_backend: Backend) -> Backend:
     return remote_backend
+
+
+def remote_client(remote: Backend, name: str) -> RemoteStudio:
+    """`remote.connect(name)`: on the remote backend, a `RemoteStudio`."""
+    client = remote.connect(name)
+    assert isinstance(client, RemoteStudio)
+    return client
 
 
 def token_of(client: RemoteStudio) -> str:
@@ -275,7 +300,7 @@ class Flaky(httpx.BaseTransport):
 
 
 def flaky_client(remote: Backend, transport: Flaky) -> RemoteStudio:
-    token = token_of(remote.connect("alice"))
+    token = token_of(remote_client(remote, "alice"))
     return RemoteStudio(remote.url, token, transport=transport, backoff=0)
 
 
@@ -284,7 +309,7 @@ def test_a_retried_submission_is_queued_and_charged_once(remote: Backend) -> Non
     with flaky_client(remote, transport) as client:
         project, _shots = small_project(client)
         before = client.balance()
-        jobs = client.render(project.id, wait=True, progress=False)
+        jobs = client.render(ident(project), wait=True, progress=False)
         assert transport.tripped and [j.status for j in jobs] == ["succeeded"] * 2
         submits = [r for r in transport.sent if r.url.path.endswith("/renders")]
         assert len(submits) == 2  # the lost reply, then the retry...
@@ -292,14 +317,15 @@ def test_a_retried_submission_is_queued_and_charged_once(remote: Backend) -> Non
         assert len(keys) == 1  # ...with the same key
         assert len(client.jobs(project.id)) == 2
         reserves = [e for e in client.ledger() if e.kind == "reserve"]
-        assert sorted(e.job_id for e in reserves if e.job_id in {j.id for j in jobs}) == sorted(
-            j.id for j in jobs
+        ids = [ident(j) for j in jobs]
+        assert sorted(e.job_id for e in reserves if e.job_id is not None and e.job_id in ids) == (
+            sorted(ids)
         )
         assert before - client.balance() == pytest.approx(sum(j.cost for j in jobs), abs=0.01)
 
 
 def test_the_same_key_twice_submits_once(remote: Backend) -> None:
-    sdk = remote.connect("alice")
+    sdk = remote_client(remote, "alice")
     project, _shots = small_project(sdk)
     key, body = str(uuid.uuid4()), {"priority": 0}
     first = sdk.request("POST", f"/projects/{project.id}/previews", json=body, idempotency_key=key)
@@ -317,7 +343,7 @@ def test_retries_on_refused_connections_and_5xx(remote: Backend) -> None:
     transport = Flaky("unavailable", path="/previews")
     with flaky_client(remote, transport) as client:
         project, _shots = small_project(client)
-        jobs = client.preview(project.id)
+        jobs = client.preview(ident(project))
         assert transport.tripped and len(jobs) == 2 and len(client.jobs(project.id)) == 2
 
 
@@ -326,9 +352,9 @@ def test_a_sent_edit_is_not_retried(remote: Backend) -> None:
     with flaky_client(remote, transport) as client:
         _project, shots = small_project(client, shots=1)
         with pytest.raises(ConnectionError):
-            client.update_shot(shots[0].id, prompt="changed")
+            client.update_shot(ident(shots[0]), prompt="changed")
         assert len([r for r in transport.sent if r.method == "PATCH"]) == 1
-        assert client.shot(shots[0].id).prompt == "changed"  # the server did it once
+        assert client.shot(ident(shots[0])).prompt == "changed"  # the server did it once
 
 
 def test_unreachable_server_and_local_only_methods(remote: Backend, tmp_path: Any) -> None:
@@ -337,13 +363,13 @@ def test_unreachable_server_and_local_only_methods(remote: Backend, tmp_path: An
     dead = RemoteStudio(f"http://127.0.0.1:{free_port()}", "sfs_x", retries=1, backoff=0)
     with pytest.raises(ConnectionError):
         dead.projects()
-    sdk = remote.connect("alice")
+    sdk = remote_client(remote, "alice")
     for name in ("as_user", "set_role", "reset_password", "lab_project", "export"):
         with pytest.raises(NotImplementedError, match="not available over the REST API"):
             getattr(sdk, name)("x")
     project, _shots = small_project(sdk, shots=1)
     with pytest.raises(NotImplementedError, match="audio"):
-        sdk.assemble(project.id, audio=tmp_path / "song.wav")
+        sdk.assemble(ident(project), audio=tmp_path / "song.wav")
     assert sdk.readiness() == {"database": "ok", "storage": "ok", "queue": "ok"}
     assert sdk.user == "alice" and not sdk.is_admin and sdk.credits_enabled
 
@@ -351,39 +377,41 @@ def test_unreachable_server_and_local_only_methods(remote: Backend, tmp_path: An
 def test_token_from_the_environment(remote: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
     from studio import Studio
 
-    monkeypatch.setenv("STUDIO_TOKEN", token_of(remote.connect("carol")))
+    monkeypatch.setenv("STUDIO_TOKEN", token_of(remote_client(remote, "carol")))
     with Studio.connect(remote.url) as carol:
         assert carol.me().name == "carol" and carol.balance() == 0
 
 
 def test_downloads_are_checked(remote: Backend, tmp_path: Any) -> None:
-    sdk = remote.connect("alice")
+    sdk = remote_client(remote, "alice")
     project, _shots = small_project(sdk, shots=1)
-    (preview,) = sdk.preview(project.id, wait=True, progress=False)
+    (preview,) = sdk.preview(ident(project), wait=True, progress=False)
+    assert preview.artifact_id is not None
     client = RemoteStudio(remote.url, token_of(sdk), cache_dir=tmp_path)
     path = client.artifact_path(preview.artifact_id)
     assert path.parent == tmp_path
     path.write_bytes(b"tampered")  # a damaged cache entry is fetched again
     assert client.artifact_path(preview.artifact_id).read_bytes()[:4] == b"\x89PNG"
-    assert JobStatus(sdk.job(preview.id).status).finished
+    assert JobStatus(sdk.job(ident(preview)).status).finished
 
 
 # ---- the queue, the Lab, API tokens, administration ---------------------------------------
-def test_queue_controls(sdk: Any, backend: Backend) -> None:
+def test_queue_controls(sdk: StudioAPI, backend: Backend) -> None:
     project, _shots = small_project(sdk, shots=3)
     sdk.pause_queue()
     try:
         assert sdk.queue_paused() is True
-        jobs = sdk.render(project.id)
+        jobs = sdk.render(ident(project))
         assert [j.status for j in jobs] == ["queued"] * 3
         positions = sdk.queue_positions()
         assert {j.id for j in jobs} <= set(positions)
         assert all(isinstance(n, int) and n >= 1 for n in positions.values())
-        first, last = jobs[0].id, jobs[2].id
+        first, last = ident(jobs[0]), ident(jobs[2])
         assert sdk.queue_position(first) == positions[first] < positions[last]
         moved = sdk.move_before(last, first)
         assert isinstance(moved, RenderJob) and moved.id == last
-        assert sdk.queue_position(last) < sdk.queue_position(first)
+        now_last, now_first = sdk.queue_position(last), sdk.queue_position(first)
+        assert now_last is not None and now_first is not None and now_last < now_first
         carol = backend.connect("carol")
         assert carol.queue_positions() == {}
         with pytest.raises(NotFound):
@@ -405,7 +433,7 @@ def test_queue_controls(sdk: Any, backend: Backend) -> None:
         sdk.move_before(first, last)  # finished jobs stay where they are
 
 
-def test_lab_runs_sweeps_and_presets(sdk: Any, backend: Backend) -> None:
+def test_lab_runs_sweeps_and_presets(sdk: StudioAPI, backend: Backend) -> None:
     from pipelines.catalogue import PipelineEntry
 
     small = {"width": 64, "height": 64}
@@ -419,7 +447,7 @@ def test_lab_runs_sweeps_and_presets(sdk: Any, backend: Backend) -> None:
     assert [j.status for j in done] == ["succeeded"] * 2
     assert [j.params["cell"] for j in done] == [{"seed": 1}, {"seed": 2}]
     lab = sdk.lab_jobs()
-    assert [j.id for j in lab[:3]] == sorted([run.id, *(j.id for j in sweep)], reverse=True)
+    assert [j.id for j in lab[:3]] == sorted([ident(run), *(ident(j) for j in sweep)], reverse=True)
     assert [j.id for j in sdk.lab_jobs(limit=1)] == [lab[0].id]
     assert run.id not in [j.id for j in sdk.jobs(limit=10, kinds=["clip"])]
 
@@ -427,7 +455,9 @@ def test_lab_runs_sweeps_and_presets(sdk: Any, backend: Backend) -> None:
     entry = sdk.save_preset(name, "draft", {"steps": 3}, description="three steps")
     assert isinstance(entry, PipelineEntry) and entry.name == name
     assert entry.defaults["steps"] == 3 and entry.description == "three steps" and entry.tasks
-    assert name in (sdk.pipelines() if backend.kind == "remote" else sdk.catalogue.names())
+    assert name in (
+        sdk.pipelines() if backend.kind == "remote" else cast(Studio, sdk).catalogue.names()
+    )
     project = sdk.create_project(unique("Preset"), preview_pipeline=name, **SMALL)
     assert project.preview_pipeline == name
 
@@ -441,11 +471,11 @@ def test_lab_runs_sweeps_and_presets(sdk: Any, backend: Backend) -> None:
         carol.save_preset(name, "draft", {"steps": 1})
     assert not {j.id for j in lab} & {j.id for j in carol.lab_jobs()}  # alice's Lab only
     with pytest.raises(NotFound):
-        carol.job(run.id)
+        carol.job(ident(run))
 
 
-def test_api_tokens(sdk: Any, backend: Backend) -> None:
-    from studio.models import ApiToken
+def test_api_tokens(sdk: StudioAPI, backend: Backend) -> None:
+    from studio.core.models import ApiToken
 
     record, plain = sdk.create_token("notebook")
     assert isinstance(record, ApiToken) and record.name == "notebook" and record.id

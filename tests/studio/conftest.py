@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from studio.db import make_engine, upgrade
+from studio.core.db import make_engine, upgrade
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from studio.config import load_settings
+from studio.core.config import load_settings
 from studio.web.rest import reference
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from studio import Studio
-from studio.errors import Conflict, Forbidden, NotFound
-from studio.models import JobStatus, RenderJob
+from studio.core.errors import Conflict, Forbidden, NotFound
+from studio.core.models import JobStatus, RenderJob
 
 PASSWORD = "correct-horse-9"
 
@@ -119,6 +119,8 @@ CALLS: dict[str, tuple[Callable[[Alice], tuple[Any, ...]], type[Exception]]] = {
     "disable_user": (a(lambda x: ("alice",)), Forbidden),
     "set_role": (a(lambda x: ("bob", "admin")), Forbidden),
     "grant_credits": (a(lambda x: ("bob", 1000, "free money")), Forbidden),
+    "user_named": (a(lambda x: ("alice",)), Forbidden),
+    "user_for_token": (a(lambda x: ("sfs_guessed",)), Forbidden),
 }
 
 # Methods with no other user's object to reach, each with the reason.
@@ -137,11 +139,13 @@ UNGUARDED = {
     "tokens": "lists the caller's own (checked below)",
     "readiness": "dependency health, no user data",
     "workers": "the render farm, no user data",
+    "pipelines": "the catalogue's names, shared by everyone",
+    "artifact_by_link": "the link's signature is the authorization (test_web_auth checks it)",
 }
 
 
 def _shot_of(x: Alice) -> Any:
-    from studio.models import Shot
+    from studio.core.models import Shot
 
     return Shot(id=x.shot, project_id=x.project, preview_job_id=x.preview.id)
 
@@ -177,7 +181,7 @@ def test_a_second_user_reaches_nothing_of_the_first(
 def snapshot(studio: Studio) -> Any:
     alice = studio.as_user("alice")
     projects = [(p.id, p.name, p.updated_at) for p in alice.projects()]
-    shots = [(s.id, s.prompt, s.position, s.chosen_take_id) for s in alice.shots(projects[0][0])]
+    shots = [(s.id, s.prompt, s.position, s.chosen_take_id) for s in alice.shots(projects[0][0])]  # type: ignore[arg-type]
     jobs = [(j.id, j.status, j.priority, j.queued_at) for j in alice.jobs()]
     return projects, shots, jobs, alice.balance(), len(alice.tokens()), alice.queue_paused()
 
@@ -228,7 +232,7 @@ def test_disabled_users_cannot_act(world: tuple[Studio, Alice]) -> None:
     studio, _alice = world
     studio.create_user("eve", PASSWORD)
     studio.disable_user("eve")
-    from studio.errors import Unauthorized
+    from studio.core.errors import Unauthorized
 
     with pytest.raises(Unauthorized):
         studio.as_user("eve")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.requests import CAMERA_MOVES, SHOT_SIZES
-from studio.breakdown import (
+from studio.film.breakdown import (
     MAX_SCRIPT_CHARS,
     MAX_SHOTS,
     ScriptError,

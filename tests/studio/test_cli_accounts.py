@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from studio import accounts
 from studio.api import Studio
 from studio.cli import main
-from studio.errors import Unauthorized
+from studio.core import accounts
+from studio.core.errors import Unauthorized
 
 PASSWORD = "correct-horse-9"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from studio import config
-from studio.config import ConfigError, Settings, load_settings
+from studio.core import config
+from studio.core.config import ConfigError, Settings, load_settings
 
 
 @pytest.fixture(autouse=True)

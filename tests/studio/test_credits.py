@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from credits import ledger
-from studio import Studio, lifecycle
-from studio.db import session_scope
-from studio.errors import PaymentRequired, QuotaExceeded
-from studio.models import JobKind, JobStatus
+from studio import Studio
+from studio.core import lifecycle
+from studio.core.db import session_scope
+from studio.core.errors import PaymentRequired, QuotaExceeded
+from studio.core.models import JobKind, JobStatus
 
 PASSWORD = "correct-horse-9"
 
@@ -93,7 +94,7 @@ def test_parallel_submissions_accept_exactly_what_the_balance_covers(studio: Stu
     assert alice.balance() == pytest.approx(round(cost * 0.5, 2), abs=0.011)
     books_balance(studio.engine, "alice")
     # Only the accepted jobs exist: a refused submission left nothing behind.
-    assert sorted(j.id for j in alice.jobs()) == sorted(accepted)
+    assert sorted(j.id for j in alice.jobs()) == sorted(accepted)  # type: ignore[type-var]
 
 
 def test_success_settles_failure_and_cancel_refund_each_exactly_once(studio: Studio) -> None:
@@ -108,7 +109,7 @@ def test_success_settles_failure_and_cancel_refund_each_exactly_once(studio: Stu
     with session_scope(engine) as session:
         job = lifecycle.claim_next(session, "w", 30)
         assert job is not None and job.id == done.id
-    from studio.models import Artifact
+    from studio.core.models import Artifact
 
     artifact = Artifact(key="k.png", content_type="image/png", bytes=1, sha256="0" * 64)
     for _ in range(2):  # a retried completion changes nothing
@@ -246,7 +247,7 @@ def test_job_kinds_are_priced_from_their_params(studio: Studio) -> None:
 def test_metrics_report_held_and_spent_credits_from_the_ledger(studio: Studio) -> None:
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from studio.metrics import StudioCollector
+    from studio.web.metrics import StudioCollector
 
     alice = studio.as_user("alice")
     pid, shots = project_with_shots(alice, 1)

@@ -12,8 +12,8 @@ import pytest
 
 from pipelines.draft import DraftPipeline
 from pipelines.requests import RenderRequest
-from studio.film import AssemblyError, FilmSpec, assemble
-from studio.video import encode_video, probe, read_frames, read_metadata
+from studio.film.assembly import AssemblyError, FilmSpec, assemble
+from studio.film.video import encode_video, probe, read_frames, read_metadata
 
 
 def _draft_clip(

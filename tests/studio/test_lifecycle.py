@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from studio import lifecycle
-from studio.db import session_scope
-from studio.errors import Conflict, NotFound
-from studio.models import Artifact, JobKind, JobStatus, Project, RenderJob, Shot, utcnow
+from studio.core import lifecycle
+from studio.core.db import session_scope
+from studio.core.errors import Conflict, NotFound
+from studio.core.models import Artifact, JobKind, JobStatus, Project, RenderJob, Shot, ident, utcnow
 
 LEASE = 30.0
 
@@ -22,13 +23,13 @@ def make_project(engine: Engine) -> tuple[int, int]:
         project = Project(name="p")
         session.add(project)
         session.flush()
-        shot = Shot(project_id=project.id, prompt="a cat")
+        shot = Shot(project_id=ident(project), prompt="a cat")
         session.add(shot)
         session.flush()
-        return project.id, shot.id  # type: ignore[return-value]
+        return ident(project), ident(shot)
 
 
-def submit(engine: Engine, n: int = 0, priority: int = 0, **kw: object) -> RenderJob:
+def submit(engine: Engine, n: int = 0, priority: int = 0, **kw: Any) -> RenderJob:
     project_id, shot_id = make_project(engine)
     with session_scope(engine) as session:
         return lifecycle.submit(
@@ -39,7 +40,7 @@ def submit(engine: Engine, n: int = 0, priority: int = 0, **kw: object) -> Rende
             params={"n": n},
             priority=priority,
             **kw,
-        )  # type: ignore[arg-type]
+        )
 
 
 def claim(engine: Engine, worker: str = "w1") -> RenderJob | None:
@@ -61,7 +62,7 @@ def test_submit_queues_and_claim_takes_priority_then_age(engine: Engine) -> None
     assert first.status == JobStatus.queued
     order = [claim(engine), claim(engine), claim(engine), claim(engine)]
     assert [j.id if j else None for j in order] == [urgent.id, first.id, second.id, None]
-    running = status(engine, first.id)  # type: ignore[arg-type]
+    running = status(engine, ident(first))
     assert running.status == JobStatus.running and running.attempts == 1
     assert running.worker == "w1" and running.lease_expires_at is not None
 
@@ -74,14 +75,14 @@ def test_concurrent_claims_never_share_a_job(engine: Engine) -> None:
     def worker(name: str) -> None:
         while (job := claim(engine, name)) is not None:
             with lock:
-                claimed.append(job.id)  # type: ignore[arg-type]
+                claimed.append(ident(job))
 
     threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(claimed) == sorted(j.id for j in jobs)  # each exactly once
+    assert sorted(claimed) == sorted(ident(j) for j in jobs)  # each exactly once
 
 
 def test_identical_active_job_is_reused_not_duplicated(engine: Engine) -> None:
@@ -104,10 +105,10 @@ def test_succeed_is_idempotent_and_links_the_preview(engine: Engine) -> None:
     job = submit(engine)
     claim(engine)
     with session_scope(engine) as session:
-        lifecycle.succeed(session, job.id, _artifact())  # type: ignore[arg-type]
+        lifecycle.succeed(session, ident(job), _artifact())
     with session_scope(engine) as session:
-        again = lifecycle.succeed(session, job.id, _artifact())  # type: ignore[arg-type]
-    done = status(engine, job.id)  # type: ignore[arg-type]
+        again = lifecycle.succeed(session, ident(job), _artifact())
+    done = status(engine, ident(job))
     assert done.status == JobStatus.succeeded and again.artifact_id == done.artifact_id
     with Session(engine) as session:
         assert len(session.exec(select(Artifact)).all()) == 1
@@ -119,7 +120,7 @@ def test_render_cache_reuses_a_succeeded_artifact(engine: Engine) -> None:
     job = submit(engine, 7)
     claim(engine)
     with session_scope(engine) as session:
-        lifecycle.succeed(session, job.id, _artifact())  # type: ignore[arg-type]
+        lifecycle.succeed(session, ident(job), _artifact())
     project_id, shot_id = make_project(engine)
     with session_scope(engine) as session:
         hit = lifecycle.submit(
@@ -144,48 +145,52 @@ def test_render_cache_reuses_a_succeeded_artifact(engine: Engine) -> None:
 def test_cancel_queued_running_and_finished(engine: Engine) -> None:
     queued = submit(engine, 1)
     with session_scope(engine) as session:
-        assert lifecycle.cancel(session, queued.id).status == JobStatus.cancelled  # type: ignore[arg-type]
+        assert lifecycle.cancel(session, ident(queued)).status == JobStatus.cancelled
     running = submit(engine, 2)
     claim(engine)
     with session_scope(engine) as session:
-        job = lifecycle.cancel(session, running.id)  # type: ignore[arg-type]
+        job = lifecycle.cancel(session, ident(running))
         assert job.status == JobStatus.running and job.cancel_requested
     with session_scope(engine) as session:
-        stop = lifecycle.report_progress(session, running.id, "w1", 0.5, "half", LEASE)  # type: ignore[arg-type]
+        stop = lifecycle.report_progress(session, ident(running), "w1", 0.5, "half", LEASE)
     assert stop is True
     with session_scope(engine) as session:
-        lifecycle.mark_cancelled(session, running.id)  # type: ignore[arg-type]
+        lifecycle.mark_cancelled(session, ident(running))
     with session_scope(engine) as session, pytest.raises(Conflict):
-        lifecycle.cancel(session, running.id)  # type: ignore[arg-type]
+        lifecycle.cancel(session, ident(running))
 
 
 def test_fail_then_retry_requeues_with_error_cleared(engine: Engine) -> None:
     job = submit(engine)
     claim(engine)
     with session_scope(engine) as session:
-        lifecycle.fail(session, job.id, "model not found")  # type: ignore[arg-type]
-    failed = status(engine, job.id)  # type: ignore[arg-type]
+        lifecycle.fail(session, ident(job), "model not found")
+    failed = status(engine, ident(job))
     assert failed.status == JobStatus.failed and failed.error == "model not found"
     with session_scope(engine) as session:
-        lifecycle.retry(session, job.id)  # type: ignore[arg-type]
-    again = status(engine, job.id)  # type: ignore[arg-type]
+        lifecycle.retry(session, ident(job))
+    again = status(engine, ident(job))
     assert again.status == JobStatus.queued and again.error is None
     with session_scope(engine) as session, pytest.raises(Conflict):
-        lifecycle.retry(session, job.id)  # type: ignore[arg-type]
+        lifecycle.retry(session, ident(job))
 
 
 def test_priority_and_queue_position(engine: Engine) -> None:
     jobs = [submit(engine, i) for i in range(3)]
     with Session(engine) as session:
-        assert [lifecycle.queue_position(session, status(engine, j.id)) for j in jobs] == [1, 2, 3]  # type: ignore[arg-type]
+        assert [lifecycle.queue_position(session, status(engine, ident(j))) for j in jobs] == [
+            1,
+            2,
+            3,
+        ]
     with session_scope(engine) as session:
-        lifecycle.set_priority(session, jobs[2].id, 5)  # type: ignore[arg-type]
+        lifecycle.set_priority(session, ident(jobs[2]), 5)
     with Session(engine) as session:
-        assert lifecycle.queue_position(session, status(engine, jobs[2].id)) == 1  # type: ignore[arg-type]
-        assert lifecycle.queue_position(session, status(engine, jobs[0].id)) == 2  # type: ignore[arg-type]
+        assert lifecycle.queue_position(session, status(engine, ident(jobs[2]))) == 1
+        assert lifecycle.queue_position(session, status(engine, ident(jobs[0]))) == 2
     claim(engine)
     with session_scope(engine) as session, pytest.raises(Conflict):
-        lifecycle.set_priority(session, jobs[2].id, 1)  # type: ignore[arg-type]
+        lifecycle.set_priority(session, ident(jobs[2]), 1)
 
 
 def test_abandoned_jobs_are_requeued_then_quarantined(engine: Engine) -> None:
@@ -196,7 +201,7 @@ def test_abandoned_jobs_are_requeued_then_quarantined(engine: Engine) -> None:
         later = utcnow() + timedelta(seconds=LEASE + 1)
         with session_scope(engine) as session:
             lifecycle.requeue_abandoned(session, now=later)
-    final = status(engine, job.id)  # type: ignore[arg-type]
+    final = status(engine, ident(job))
     assert final.status == JobStatus.failed and "Quarantined" in (final.error or "")
     assert final.attempts == 2
 
@@ -206,7 +211,7 @@ def test_live_lease_is_left_alone(engine: Engine) -> None:
     claim(engine)
     with session_scope(engine) as session:
         assert lifecycle.requeue_abandoned(session) == []
-    assert status(engine, job.id).status == JobStatus.running  # type: ignore[arg-type]
+    assert status(engine, ident(job)).status == JobStatus.running
 
 
 def test_unknown_job_is_not_found(engine: Engine) -> None:
@@ -222,24 +227,24 @@ def test_a_worker_that_lost_its_lease_cannot_fail_the_job(engine: Engine) -> Non
         lifecycle.requeue_abandoned(session, now=later)  # "slow" looked dead
     claim(engine, "fresh")
     with session_scope(engine) as session:
-        lifecycle.fail(session, job.id, "late error from slow", worker="slow")  # type: ignore[arg-type]
-        lifecycle.mark_cancelled(session, job.id, worker="slow")  # type: ignore[arg-type]
-    current = status(engine, job.id)  # type: ignore[arg-type]
+        lifecycle.fail(session, ident(job), "late error from slow", worker="slow")
+        lifecycle.mark_cancelled(session, ident(job), worker="slow")
+    current = status(engine, ident(job))
     assert current.status == JobStatus.running and current.worker == "fresh"
     # The slow worker's finished render is still a valid result: accepted once, then no-op.
     with session_scope(engine) as session:
-        lifecycle.succeed(session, job.id, _artifact())  # type: ignore[arg-type]
+        lifecycle.succeed(session, ident(job), _artifact())
     with session_scope(engine) as session:
-        lifecycle.fail(session, job.id, "fresh failed", worker="fresh")  # type: ignore[arg-type]
-    assert status(engine, job.id).status == JobStatus.succeeded  # type: ignore[arg-type]
+        lifecycle.fail(session, ident(job), "fresh failed", worker="fresh")
+    assert status(engine, ident(job)).status == JobStatus.succeeded
 
 
 def test_heartbeat_extends_the_lease(engine: Engine) -> None:
     job = submit(engine)
     claim(engine, "w1")
-    before = status(engine, job.id).lease_expires_at  # type: ignore[arg-type]
+    before = status(engine, ident(job)).lease_expires_at
     with session_scope(engine) as session:
         assert lifecycle.heartbeat(session, "w1", LEASE * 10) == 1
         assert lifecycle.heartbeat(session, "someone-else", LEASE * 10) == 0
-    after = status(engine, job.id).lease_expires_at  # type: ignore[arg-type]
+    after = status(engine, ident(job)).lease_expires_at
     assert before is not None and after is not None and after > before + timedelta(seconds=LEASE)

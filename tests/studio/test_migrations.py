@@ -7,8 +7,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-import studio.models  # noqa: F401  (registers the tables)
-from studio.db import current_revision, head_revision, upgrade
+import studio.core.models  # noqa: F401  (registers the tables)
+from studio.core.db import current_revision, head_revision, upgrade
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from studio import logs
+from studio.core import logs
 from tests.server import ROOT
 
 

@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 from studio import Studio
-from studio.models import JobStatus
-from studio.video import probe
+from studio.core.models import JobStatus
+from studio.film.video import probe
 from tests.server import StudioServer
 
 SCRIPT = """EXT. HARBOUR - DAWN
@@ -17,7 +17,7 @@ A dog runs along the quay.
 """
 
 
-def wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
+def wait_for(predicate, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -52,14 +52,14 @@ def test_kill_9_mid_render_then_restart_completes_every_job(tmp_path: Path) -> N
             "a render in progress",
         )
         server.kill()
-        stuck = client.job(victim.id)  # type: ignore[arg-type]
+        stuck = client.job(victim.id)
         assert stuck.status == JobStatus.running  # the dead process left it running
 
         server.start()  # same data dir: the new process re-queues the dead worker's job
         final = wait_for(
             lambda: (lambda js: js if all(JobStatus(j.status).finished for j in js) else None)(
-                [client.job(i) for i in ids]
-            ),  # type: ignore[arg-type]
+                [client.job(i) for i in ids]  # type: ignore[arg-type]
+            ),
             240,
             "all renders to finish",
         )
@@ -72,5 +72,5 @@ def test_kill_9_mid_render_then_restart_completes_every_job(tmp_path: Path) -> N
     assert resumed.attempts == 2  # run once more, not lost and not duplicated
     assert all(j.attempts <= 2 for j in final)
     for job in final:
-        info = probe(client.artifact_path(job.artifact_id))  # type: ignore[arg-type]
+        info = probe(client.artifact_path(job.artifact_id))
         assert info.frames == 12 * 24  # complete, playable take

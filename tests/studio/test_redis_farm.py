@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from studio import Studio
-from studio.models import JobStatus, RenderJob
-from studio.video import probe
+from studio.core.models import JobStatus, RenderJob
+from studio.film.video import probe
 from tests.farm import Farm, redis_db_url, wait_for
 
 pytestmark = pytest.mark.integration
@@ -50,9 +50,9 @@ def project(
     assert p.id is not None
     for shot in studio.breakdown(p.id, SCRIPT):
         studio.update_shot(
-            shot.id,
+            shot.id,  # type: ignore[arg-type]
             duration=duration,
-            camera_move="pan-left",  # type: ignore[arg-type]
+            camera_move="pan-left",
             seed=shot.seed + variant,
         )  # a new variant is no render-cache hit
     return p.id
@@ -68,9 +68,9 @@ def test_renders_run_on_remote_workers(studio: Studio, farm: Farm) -> None:
     pid = project(studio)
     jobs = studio.render(pid)
     final = wait_for(
-        lambda: finished(studio, [j.id for j in jobs]),
+        lambda: finished(studio, [j.id for j in jobs]),  # type: ignore[misc]
         90,
-        "renders",  # type: ignore[misc]
+        "renders",
         lambda: farm.log("w1"),
     )
     assert [j.status for j in final] == ["succeeded"] * len(jobs)
@@ -142,7 +142,7 @@ def test_second_users_job_starts_before_first_users_backlog_ends(
 ) -> None:
     from redis import Redis
 
-    from studio.queues.redis import ANY_QUEUE, RedisQueue, db_job_id
+    from studio.farm.queues.redis import ANY_QUEUE, RedisQueue, db_job_id
 
     dispatcher = studio.queue
     assert isinstance(dispatcher, RedisQueue)
@@ -154,7 +154,7 @@ def test_second_users_job_starts_before_first_users_backlog_ends(
     (bobs,) = studio.render(bob, [studio.shots(bob)[0].id])  # type: ignore[list-item]
     dispatcher.dispatch_once()  # no live worker yet: a window of 2
     waiting = Redis.from_url(farm.redis_url).lrange(f"rq:queue:{ANY_QUEUE}", 0, -1)
-    handed = [db_job_id(raw.decode()) for raw in waiting]
+    handed = [db_job_id(raw.decode() if isinstance(raw, bytes) else raw) for raw in waiting]
     assert handed == [backlog[0], bobs.id]  # bob's one job goes before alice's second
 
     dispatcher.start()
@@ -162,9 +162,9 @@ def test_second_users_job_starts_before_first_users_backlog_ends(
     farm.start_worker("w2")
     ids = [*backlog, bobs.id]
     final = wait_for(
-        lambda: finished(studio, ids),
+        lambda: finished(studio, ids),  # type: ignore[arg-type]
         240,
-        "renders",  # type: ignore[arg-type]
+        "renders",
         lambda: farm.log("w1") + farm.log("w2"),
     )
     assert all(j.status == "succeeded" for j in final)
@@ -179,16 +179,16 @@ def test_cancel_reaches_the_worker(studio: Studio, farm: Farm) -> None:
     pid = project(studio, duration=30, fps=24)
     (job,) = studio.render(pid, [studio.shots(pid)[0].id])  # type: ignore[list-item]
     wait_for(
-        lambda: studio.job(job.id).progress > 0.05,
+        lambda: studio.job(job.id).progress > 0.05,  # type: ignore[arg-type]
         60,
-        "render start",  # type: ignore[arg-type]
+        "render start",
         lambda: farm.log("w1"),
     )
     studio.cancel(job.id)  # type: ignore[arg-type]
     (done,) = wait_for(
-        lambda: finished(studio, [job.id]),
+        lambda: finished(studio, [job.id]),  # type: ignore[list-item]
         20,
-        "cancel",  # type: ignore[list-item]
+        "cancel",
         lambda: farm.log("w1"),
     )
     assert done.status == "cancelled"
@@ -214,9 +214,9 @@ def test_sigterm_lets_the_worker_finish_its_job(studio: Studio, farm: Farm) -> N
     (job,) = studio.render(pid, [studio.shots(pid)[0].id])  # type: ignore[list-item]
     assert job.id is not None
     wait_for(
-        lambda: 0.05 < studio.job(job.id).progress < 0.5,
+        lambda: 0.05 < studio.job(job.id).progress < 0.5,  # type: ignore[arg-type]
         60,
-        "render start",  # type: ignore[arg-type]
+        "render start",
         lambda: farm.log("w1"),
     )
     worker.send_signal(signal.SIGTERM)
@@ -279,14 +279,17 @@ def test_a_worker_restarted_under_its_name_does_not_pin_its_old_job(
     (job,) = studio.render(pid, [studio.shots(pid)[0].id])  # type: ignore[list-item]
     assert job.id is not None
     wait_for(
-        lambda: 0.1 < studio.job(job.id).progress < 0.6, 60, "render start", lambda: farm.log("w1")
+        lambda: 0.1 < studio.job(job.id).progress < 0.6,  # type: ignore[arg-type]
+        60,
+        "render start",
+        lambda: farm.log("w1"),
     )
     farm.kill("w1")
     farm.start_worker("w1")  # a supervisor restarting it at once, same name
     (done,) = wait_for(
-        lambda: finished(studio, [job.id]),
+        lambda: finished(studio, [job.id]),  # type: ignore[list-item]
         90,
-        "the job",  # type: ignore[list-item]
-        lambda: "STATE " + describe(studio, [job.id]) + "\n" + farm.log("w1"),
+        "the job",
+        lambda: "STATE " + describe(studio, [job.id]) + "\n" + farm.log("w1"),  # type: ignore[list-item]
     )
     assert done.status == "succeeded" and done.attempts == 2

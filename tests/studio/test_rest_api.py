@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from studio import Studio
-from studio.config import load_settings
-from studio.models import JobStatus
+from studio.core.config import load_settings
+from studio.core.models import JobStatus
 from studio.web.rest import api_routes
 
 PASSWORD = "correct-horse-9"

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-import studio.events as events
-import studio.runner as runner
+import studio.farm.events as events
+import studio.farm.runner as runner
 from studio import Studio
-from studio.config import load_settings
-from studio.events import EventBus
-from studio.models import JobStatus, ident
+from studio.core.config import load_settings
+from studio.core.models import JobStatus, ident
+from studio.farm.events import EventBus
 from tests.farm import Farm, redis_db_url
 
 PASSWORD = "correct-horse-9"
@@ -243,13 +243,14 @@ def test_publishing_never_waits_for_a_reader() -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.farm
 def test_worker_events_arrive_through_redis(
     tmp_path: Path, fresh_postgres_url: str, redis_url: str
 ) -> None:
     from redis import Redis
 
     from app import create_app
-    from studio.queues.redis import EVENTS_CHANNEL
+    from studio.farm.queues.redis import EVENTS_CHANNEL
 
     url = redis_db_url(redis_url, 12)
     Redis.from_url(url).flushdb()

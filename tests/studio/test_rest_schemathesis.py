@@ -21,7 +21,7 @@ from schemathesis.checks import (  # noqa: E402
     status_code_conformance,
 )
 
-from studio.config import load_settings  # noqa: E402
+from studio.core.config import load_settings  # noqa: E402
 
 CHECKS = [
     not_a_server_error,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from studio import Studio
-from studio.video import probe
+from studio.film.video import probe
 from tests.farm import Farm, redis_db_url, wait_for
 from tests.services import S3Server
 
@@ -89,9 +89,9 @@ def test_remote_worker_renders_into_s3_and_the_film_downloads_by_signed_url(
             assert done
             film = studio.assemble(pid)  # also rendered by the worker, from S3 takes
             wait_for(
-                lambda: studio.job(film.id).status == "succeeded",
+                lambda: studio.job(film.id).status == "succeeded",  # type: ignore[arg-type]
                 90,
-                "film",  # type: ignore[arg-type]
+                "film",
                 lambda: farm.log("gpu-1"),
             )
             film = studio.job(film.id)  # type: ignore[arg-type]

@@ -12,9 +12,9 @@ from PIL import Image
 from sqlmodel import Session, func, select
 
 from studio import Studio
-from studio.errors import InvalidInput, NotFound
-from studio.models import JobStatus, Project, RenderJob, Shot
-from studio.video import probe, read_metadata
+from studio.core.errors import InvalidInput, NotFound
+from studio.core.models import JobStatus, Project, RenderJob, Shot
+from studio.film.video import probe, read_metadata
 
 SCRIPT = """INT. KITCHEN - NIGHT
 
@@ -39,7 +39,7 @@ def sqlite_studio(tmp_path: Path) -> Iterator[Studio]:
 
 
 def small_project(studio: Studio, **fields: object) -> int:
-    project = studio.create_project("Rain", height=96, fps=12, **fields)
+    project = studio.create_project("Rain", height=96, fps=12, **fields)  # type: ignore[arg-type,arg-type]
     studio.breakdown(project.id, SCRIPT)  # type: ignore[arg-type]
     return project.id  # type: ignore[return-value]
 
@@ -219,7 +219,7 @@ def test_shot_editing_add_move_delete(sqlite_studio: Studio) -> None:
     assert [s.id for s in studio.shots(pid)] == [original[0], new.id, *original[1:]]
     studio.move_shot(new.id, 99)  # type: ignore[arg-type]
     assert [s.id for s in studio.shots(pid)][-1] == new.id
-    studio.update_shot(original[0], position=2)
+    studio.update_shot(original[0], position=2)  # type: ignore[arg-type]
     assert [s.id for s in studio.shots(pid)].index(original[0]) == 2
     studio.delete_shot(new.id)  # type: ignore[arg-type]
     assert new.id not in [s.id for s in studio.shots(pid)]
@@ -229,7 +229,7 @@ def test_shot_editing_add_move_delete(sqlite_studio: Studio) -> None:
 def test_chained_clips_start_from_the_previous_take(sqlite_studio: Studio) -> None:
     import numpy as np
 
-    from studio.video import read_frames
+    from studio.film.video import read_frames
 
     studio = sqlite_studio
     pid = small_project(studio)
@@ -255,8 +255,8 @@ def test_chained_clips_start_from_the_previous_take(sqlite_studio: Studio) -> No
 
 
 def test_a_chained_clip_fails_clearly_when_its_source_fails(sqlite_studio: Studio) -> None:
-    from studio import lifecycle
-    from studio.db import session_scope
+    from studio.core import lifecycle
+    from studio.core.db import session_scope
 
     studio = sqlite_studio
     studio.queue.stop()  # hold the queue: fail the first take by hand, as a crash would

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from studio.config import CONFIG_DIR, ConfigError, load_settings
+from studio.core.config import CONFIG_DIR, ConfigError, load_settings
 from tests.server import ROOT
 
 SAFE = {

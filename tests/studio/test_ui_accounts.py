@@ -84,7 +84,7 @@ def test_every_handler_gets_the_request_injected(ui: UI) -> None:
     for block_fn in ui.blocks.fns.values():
         request = as_("alice")
         inputs: list[Any] = [None] * len(block_fn.inputs)
-        special_args(block_fn.fn, inputs, request=request)
+        special_args(block_fn.fn, inputs, request=request)  # type: ignore[arg-type]
         assert any(value is request for value in inputs), block_fn.fn
 
 

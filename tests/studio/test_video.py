@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio.video import encode_video, probe, read_frames, read_metadata
+from studio.film.video import encode_video, probe, read_frames, read_metadata
 
 
 def _frames(count: int, width: int = 96, height: int = 64) -> list[np.ndarray]:

@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from studio import Studio
-from studio.config import load_settings
-from studio.models import JobStatus
+from studio.core.config import load_settings
+from studio.core.models import JobStatus
 
 PASSWORD = "correct-horse-9"
 
@@ -152,7 +152,7 @@ def test_signed_links_work_briefly_and_only_as_issued(
     assert client.get(other_id).status_code == 404
     later = link.replace("exp=", "exp=1")  # a longer life breaks the signature
     assert client.get(later).status_code == 404
-    from studio import links
+    from studio.core import links
 
     secret = facts["studio"].settings.secret_key.get_secret_value()
     _exp, sig = links.sign(secret, facts["artifact"], "alice", -10)

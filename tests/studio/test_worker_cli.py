@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from studio.worker import listen_order
+from studio.farm.worker import listen_order
 from tests.server import ROOT
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from studio.lab import HIDDEN_PREFIX
+from studio.core.lab import HIDDEN_PREFIX
 from studio.web.rest.common import StudioDep
 from studio.web.rest.schemas import PipelineList, PipelineOut, WorkerList, WorkerOut
 

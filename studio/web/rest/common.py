@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from studio.api import Studio
-from studio.errors import InvalidInput
+from studio.core.errors import InvalidInput
 from studio.web.rest import ratelimit
 from studio.web.rest.schemas import MAX_ID, ErrorOut
 

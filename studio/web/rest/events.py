@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from studio.events import Watch
+from studio.farm.events import Watch
 from studio.web.rest.common import Id, StudioDep
 
 router = APIRouter(tags=["events"])

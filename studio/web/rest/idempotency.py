@@ -11,24 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
 
 from studio.api import Studio
-from studio.errors import Conflict
-from studio.models import IdempotentRequest, utcnow
-
-PENDING = 0
-WAIT_SECONDS = 5.0  # a duplicate waits this long for the first request to finish
-ABANDONED = timedelta(minutes=5)  # a pending row this old lost its request (a crash)
+from studio.core.models import IdempotentRequest
 
 KeyHeader = Annotated[
     str | None,
@@ -59,65 +50,16 @@ def run_once(
     if key is None:
         status, content = action()
         return JSONResponse(content, status_code=status)
-    digest = fingerprint(request, payload)
-    claimed = _claim(studio, key, digest)
+    store = studio.idempotency
+    claimed = store.claim(studio.user, key, fingerprint(request, payload))
     if isinstance(claimed, IdempotentRequest):  # a repeat: its stored response
         return JSONResponse(
             claimed.body, status_code=claimed.status, headers={"Idempotent-Replayed": "true"}
         )
-    row_id = claimed
     try:
         status, content = action()
     except BaseException:
-        with studio._session() as session:
-            row = session.get(IdempotentRequest, row_id)
-            if row is not None:
-                session.delete(row)
+        store.release(claimed)
         raise
-    with studio._session() as session:
-        row = session.get(IdempotentRequest, row_id)
-        if row is not None:
-            row.status, row.body = status, content
-            session.add(row)
+    store.finish(claimed, status, content)
     return JSONResponse(content, status_code=status)
-
-
-def _claim(studio: Studio, key: str, digest: str) -> int | IdempotentRequest:
-    """The id of our new pending row, or the finished row of an earlier identical request."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
-        try:
-            with studio._session() as session:
-                row = IdempotentRequest(owner=studio.user, key=key, fingerprint=digest)
-                session.add(row)
-                session.flush()
-                assert row.id is not None
-                return row.id
-        except IntegrityError:
-            pass
-        with studio._session() as session:
-            query = select(IdempotentRequest).where(
-                IdempotentRequest.owner == studio.user, IdempotentRequest.key == key
-            )
-            existing = session.exec(query).first()
-            if existing is None:
-                continue  # freed meanwhile (the first one failed): claim it now
-            if existing.fingerprint != digest:
-                raise Conflict(
-                    "This Idempotency-Key was already used for a different request; "
-                    "use a new key for a new request"
-                )
-            if existing.status != PENDING:
-                return existing
-            if utcnow() - _aware(existing.created_at) > ABANDONED:
-                session.delete(existing)
-                continue
-        if time.monotonic() > deadline:
-            raise Conflict(
-                "A request with this Idempotency-Key is still in progress; retry shortly"
-            )
-        time.sleep(0.1)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

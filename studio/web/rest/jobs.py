@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from studio.models import JobKind, JobStatus
+from studio.core.models import JobKind, JobStatus
 from studio.web.rest.common import BILLED, MAX_ID, MAX_PAGE, Id, StudioDep, page_cursor
 from studio.web.rest.schemas import JobOut, JobPage, PriorityIn
 

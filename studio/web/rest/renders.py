@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from studio.api import Studio
-from studio.models import RenderJob
+from studio.core.models import RenderJob
 from studio.web.rest.common import BILLED, MAX_ID, Id, StudioDep
 from studio.web.rest.idempotency import KeyHeader, run_once
 from studio.web.rest.schemas import EstimateOut, JobList, JobOut, SubmitIn

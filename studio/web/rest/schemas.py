@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from pipelines.requests import CAMERA_MOVES, SHOT_SIZES
-from studio.models import ASPECT_RATIOS, JobKind, JobStatus
+from studio.core.models import ASPECT_RATIOS, JobKind, JobStatus
 
 MAX_ID = 2**31 - 1  # ids are 32-bit in the database (PostgreSQL INTEGER)
 ShotId = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -301,7 +301,7 @@ class LabRunIn(In):
     negative_prompt: str = Field(default="", max_length=1000)
     seed: int = Field(default=0, ge=0, le=MAX_ID)
     overrides: dict[str, float | int | str | None] | None = Field(
-        default=None, description="Lab parameters (studio.lab.KNOBS), e.g. guidance, steps"
+        default=None, description="Lab parameters (studio.core.lab.KNOBS), e.g. guidance, steps"
     )
     lora_scale: LoraScale = None
     memory: list[str] | None = Field(

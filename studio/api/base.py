@@ -1,0 +1,182 @@
+"""What every area of the `Studio` API stands on: the services, the acting user and the
+ownership guards (another user's object answers exactly like a missing one)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session, col, select
+
+from pipelines.catalogue import Catalogue
+from storage.base import Storage
+from studio.core import accounts
+from studio.core.config import Settings
+from studio.core.db import session_scope
+from studio.core.errors import Forbidden, NotFound
+from studio.core.models import JobKind, JobStatus, Project, RenderJob, Shot
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from studio.core.idempotency import IdempotencyStore
+    from studio.farm.events import EventBus
+    from studio.farm.queues.base import QueueBackend
+    from studio.farm.runner import JobRunner
+    from studio.services import Services
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who a studio acts as: a user name, and whether that user is an admin."""
+
+    name: str
+    is_admin: bool = False
+
+
+LOCAL_ACTOR = Actor(accounts.LOCAL_USER, is_admin=True)
+
+
+class StudioBase:
+    """The services of one studio process and the user it acts as (`actor`)."""
+
+    services: Services
+    actor: Actor
+    throttle: accounts.LoginThrottle
+    _owns_services: bool
+
+    # ---- the services, by name (shared by every user's view) -------------------------------
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def engine(self) -> Engine:
+        return self.services.engine
+
+    @property
+    def storage(self) -> Storage:
+        return self.services.storage
+
+    @property
+    def runner(self) -> JobRunner:
+        return self.services.runner
+
+    @property
+    def queue(self) -> QueueBackend:
+        return self.services.queue
+
+    @property
+    def events(self) -> EventBus:
+        assert self.services.events is not None, "built for the app role"
+        return self.services.events
+
+    @property
+    def idempotency(self) -> IdempotencyStore:
+        assert self.services.idempotency is not None, "built for the app role"
+        return self.services.idempotency
+
+    @property
+    def catalogue(self) -> Catalogue:
+        return self.services.catalogue
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.settings.data_dir / "exports"
+
+    def pipelines(self) -> list[str]:
+        """The catalogue's pipeline names (presets included)."""
+        return self.catalogue.names()
+
+    # ---- the acting user -------------------------------------------------------------------
+    @property
+    def user(self) -> str:
+        return self.actor.name
+
+    @property
+    def is_admin(self) -> bool:
+        return self.actor.is_admin
+
+    def _visible(self, owner: str) -> bool:
+        return self.is_admin or owner == self.user
+
+    def _owner_for(self, owner: str | None) -> str:
+        """Whose queue or Lab a call means: one's own; someone else's only for admins."""
+        if owner is None or owner == self.user:
+            return self.user
+        if not self.is_admin:
+            raise Forbidden("Only admins act on other users' queues and Labs")
+        return owner
+
+    # ---- units of work and guards ---------------------------------------------------------
+    def _session(self, *, write: bool = False) -> Any:
+        return session_scope(self.engine, write=write)
+
+    def _project(self, session: Session, project_id: int) -> Project:
+        project = session.get(Project, project_id) if isinstance(project_id, int) else None
+        if project is None or not self._visible(project.owner):
+            raise NotFound(f"No project #{project_id}")
+        return project
+
+    def _shots(self, session: Session, project_id: int) -> list[Shot]:
+        query = select(Shot).where(Shot.project_id == project_id)
+        return list(session.exec(query.order_by(col(Shot.position), col(Shot.id))).all())
+
+    def _shot(self, session: Session, shot_id: int) -> Shot:
+        shot = session.get(Shot, shot_id) if isinstance(shot_id, int) else None
+        project = session.get(Project, shot.project_id) if shot is not None else None
+        if shot is None or project is None or not self._visible(project.owner):
+            raise NotFound(f"No shot #{shot_id}")
+        return shot
+
+    def _job(self, session: Session, job_id: int) -> RenderJob:
+        job = session.get(RenderJob, job_id) if isinstance(job_id, int) else None
+        if job is None or not self._visible(job.owner):
+            raise NotFound(f"No render job #{job_id}")
+        return job
+
+    def _takes(self, session: Session, shot_id: int) -> list[RenderJob]:
+        query = select(RenderJob).where(
+            RenderJob.shot_id == shot_id,
+            RenderJob.kind == JobKind.clip.value,
+            RenderJob.status == JobStatus.succeeded.value,
+        )
+        return list(session.exec(query.order_by(col(RenderJob.id).desc())).all())
+
+    def _take_for(self, session: Session, shot: Shot) -> RenderJob | None:
+        """The take a film uses for a shot: its chosen take, else its newest."""
+        if shot.chosen_take_id is not None:
+            chosen = session.get(RenderJob, shot.chosen_take_id)
+            if chosen is not None and chosen.status == JobStatus.succeeded.value:
+                return chosen
+        takes = self._takes(session, shot.id)  # type: ignore[arg-type]
+        return takes[0] if takes else None
+
+    def _wake(self, jobs: Iterable[RenderJob]) -> None:
+        for job in jobs:
+            if job.status == JobStatus.queued.value:
+                self.queue.enqueue(job.id)  # type: ignore[arg-type]
+
+    # ---- health ---------------------------------------------------------------------------
+    def readiness(self) -> dict[str, str]:
+        """'ok' or the error for each dependency: database, storage, queue."""
+        from sqlalchemy import text as sql
+
+        checks: dict[str, str] = {}
+        for name, probe in (
+            ("database", lambda: self._ping_db(sql)),
+            ("storage", self.storage.ping),
+            ("queue", self.queue.ping),
+        ):
+            try:
+                probe()
+                checks[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - readiness reports, it never raises
+                checks[name] = f"error: {exc}"
+        return checks
+
+    def _ping_db(self, sql: Any) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sql("SELECT 1"))

@@ -1,0 +1,99 @@
+"""Artifacts: their files, exports, download links, live and preview frames."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from storage.base import StorageError
+from studio.api.queue import QueueArea
+from studio.core.errors import NotFound
+from studio.core.models import (
+    Artifact,
+    Shot,
+    ident,
+)
+
+
+class FilesArea(QueueArea):
+    def artifact(self, artifact_id: int) -> Artifact:
+        with self._session() as session:
+            artifact = session.get(Artifact, artifact_id) if isinstance(artifact_id, int) else None
+            if artifact is None or not self._visible(artifact.owner):
+                raise NotFound(f"No artifact #{artifact_id}")
+            return artifact
+
+    def artifact_path(self, artifact_id: int) -> Path:
+        return self.storage.local_path(self.artifact(artifact_id).key)
+
+    def export(self, artifact_id: int, name: str) -> Path:
+        """A copy of an artifact under data_dir/exports with a readable file name."""
+        artifact = self.artifact(artifact_id)
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:80] or "export"
+        suffix = Path(artifact.key).suffix
+        target = self.exports_dir / f"{slug}-{artifact.sha256[:8]}{suffix}"
+        if not target.exists():
+            self.exports_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.storage.local_path(artifact.key), target)
+        return target
+
+    def download_url(self, artifact_id: int, filename: str | None = None) -> str | None:
+        """A time-limited direct link (S3 presigned or CDN), or None for local storage."""
+        url = self.storage.url(
+            self.artifact(artifact_id).key,
+            expires=self.settings.download_url_seconds,
+            filename=filename,
+        )
+        return url if url.startswith(("http://", "https://")) else None
+
+    def signed_link(self, artifact_id: int, filename: str | None = None) -> str:
+        """A site path (/files/…) that downloads the artifact without logging in, for a short
+        while (download_url_seconds, at most an hour). It is bound to this artifact and its
+        owner: changing the id or the expiry breaks the signature."""
+        from urllib.parse import quote
+
+        from studio.core import links
+
+        artifact = self.artifact(artifact_id)
+        seconds = min(self.settings.download_url_seconds, 3600)
+        secret = self.settings.secret_key.get_secret_value()
+        expires, signature = links.sign(secret, ident(artifact), artifact.owner, seconds)
+        name = filename or f"artifact-{artifact_id}{Path(artifact.key).suffix}"
+        return f"/files/{artifact_id}/{quote(name)}?exp={expires}&sig={signature}"
+
+    def artifact_by_link(
+        self, artifact_id: int, expires: int | None, signature: str | None
+    ) -> Artifact:
+        """The artifact a signed link (`signed_link`) names, whoever acts: the signature is the
+        authorization. A missing artifact and a bad or expired link are the same NotFound."""
+        from studio.core import links
+
+        with self._session() as session:
+            artifact = session.get(Artifact, artifact_id) if isinstance(artifact_id, int) else None
+        secret = self.settings.secret_key.get_secret_value()
+        if (
+            artifact is None
+            or expires is None
+            or not links.valid(secret, artifact_id, artifact.owner, expires, signature or "")
+        ):
+            raise NotFound("This download link is invalid or has expired")
+        return artifact
+
+    def live_preview(self, job_id: int) -> Path | None:
+        """The latest low-resolution step image of a running render, where its pipeline
+        provides one (diffusers image pipelines do; `draft` has no steps to show)."""
+        from studio.farm.runner import live_preview_key
+
+        key = live_preview_key(ident(self.job(job_id)))
+        try:
+            return self.storage.local_path(key) if self.storage.exists(key) else None
+        except StorageError:
+            return None
+
+    def preview_path(self, shot: Shot) -> Path | None:
+        """The file of a shot's latest preview frame, if it has one."""
+        if shot.preview_job_id is None:
+            return None
+        job = self.job(shot.preview_job_id)
+        return self.artifact_path(job.artifact_id) if job.artifact_id else None

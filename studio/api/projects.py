@@ -1,0 +1,240 @@
+"""Projects, their script and breakdown, shots and takes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from pipelines.catalogue import UnknownPipelineError
+from studio.api.base import StudioBase
+from studio.core import lifecycle
+from studio.core.errors import InvalidInput
+from studio.core.models import (
+    Project,
+    RenderJob,
+    Shot,
+    utcnow,
+)
+from studio.core.validation import number, project_fields, shot_fields, text
+from studio.film.breakdown import break_down
+
+
+class ProjectsArea(StudioBase):
+    def create_project(
+        self, name: str, script: str = "", *, owner: str | None = None, **fields: Any
+    ) -> Project:
+        for key in ("preview_pipeline", "clip_pipeline"):
+            fields.setdefault(key, self.settings.default_pipeline)
+        values = project_fields(
+            self.settings,
+            self.catalogue.names(),
+            {"name": name, **fields},
+            fields.get("aspect_ratio", "16:9"),
+            fields.get("height", 360),
+        )
+        script = self._check_script(script) if script else ""
+        with self._session() as session:
+            project = Project(**values, script=script, owner=self._owner_for(owner))
+            session.add(project)
+            session.flush()
+            return project
+
+    def projects(self) -> list[Project]:
+        with self._session() as session:
+            query = select(Project).where(Project.kind == "film")
+            if not self.is_admin:
+                query = query.where(Project.owner == self.user)
+            return list(session.exec(query.order_by(col(Project.id).desc())).all())
+
+    def project(self, project_id: int) -> Project:
+        with self._session() as session:
+            return self._project(session, project_id)
+
+    def update_project(self, project_id: int, **changes: Any) -> Project:
+        with self._session() as session:
+            project = self._project(session, project_id)
+            values = project_fields(
+                self.settings, self.catalogue.names(), changes, project.aspect_ratio, project.height
+            )
+            for key, value in values.items():
+                setattr(project, key, value)
+            project.updated_at = utcnow()
+            session.add(project)
+            return project
+
+    def delete_project(self, project_id: int) -> None:
+        with self._session() as session:
+            project = self._project(session, project_id)
+            jobs = session.exec(select(RenderJob).where(RenderJob.project_id == project_id)).all()
+            for job in jobs:
+                if job.status in lifecycle.ACTIVE:
+                    lifecycle.cancel(session, job.id)
+                session.delete(job)
+            for shot in session.exec(select(Shot).where(Shot.project_id == project_id)).all():
+                session.delete(shot)
+            session.flush()
+            session.delete(project)
+
+    def _check_script(self, script: str | bytes) -> str:
+        from studio.film.breakdown import MAX_SCRIPT_CHARS, decode_script
+
+        if isinstance(script, bytes):
+            script = decode_script(script)
+        if len(script) > MAX_SCRIPT_CHARS:
+            raise InvalidInput(
+                f"The script is {len(script):,} characters; the limit is {MAX_SCRIPT_CHARS:,}",
+                "script",
+            )
+        return script
+
+    def breakdown(self, project_id: int, script: str | bytes | None = None) -> list[Shot]:
+        """Replace the project's shots with a fresh breakdown of its script (or `script`)."""
+        with self._session() as session:
+            project = self._project(session, project_id)
+            text_ = self._check_script(script) if script is not None else project.script
+            drafts = break_down(text_)
+            project.script, project.updated_at = text_, utcnow()
+            self._clear_shots(session, project_id)
+            shots = []
+            for position, draft in enumerate(drafts):
+                shot = Shot(
+                    project_id=project_id,
+                    position=position,
+                    scene=draft.scene,
+                    prompt=draft.prompt,
+                    dialogue=draft.dialogue,
+                    characters=list(draft.characters),
+                    duration=draft.duration,
+                    shot_size=draft.shot_size,
+                    camera_move=draft.camera_move,
+                    seed=draft.seed,
+                )
+                session.add(shot)
+                shots.append(shot)
+            session.add(project)
+            session.flush()
+            return shots
+
+    def _clear_shots(self, session: Session, project_id: int) -> None:
+        for shot in session.exec(select(Shot).where(Shot.project_id == project_id)).all():
+            self._detach_shot(session, shot)
+            session.delete(shot)
+        session.flush()
+
+    def _detach_shot(self, session: Session, shot: Shot) -> None:
+        # Jobs outlive the shot (history, cache); active ones are cancelled.
+        for job in session.exec(select(RenderJob).where(RenderJob.shot_id == shot.id)).all():
+            if job.status in lifecycle.ACTIVE:
+                lifecycle.cancel(session, job.id)  # type: ignore[arg-type]
+            job.shot_id = None
+            session.add(job)
+        session.flush()
+
+    def shots(self, project_id: int) -> list[Shot]:
+        with self._session() as session:
+            self._project(session, project_id)
+            return self._shots(session, project_id)
+
+    def shot(self, shot_id: int) -> Shot:
+        with self._session() as session:
+            return self._shot(session, shot_id)
+
+    def add_shot(
+        self, project_id: int, prompt: str = "", position: int | None = None, **fields: Any
+    ) -> Shot:
+        values = shot_fields(self.settings, self.catalogue.names(), {"prompt": prompt, **fields})
+        with self._session() as session:
+            self._project(session, project_id)
+            shots = self._shots(session, project_id)
+            index = len(shots) if position is None else max(0, min(int(position), len(shots)))
+            shot = Shot(project_id=project_id, **values)
+            shots.insert(index, shot)
+            self._renumber(session, shots)
+            return shot
+
+    def update_shot(self, shot_id: int, **changes: Any) -> Shot:
+        position = changes.pop("position", None)
+        values = shot_fields(self.settings, self.catalogue.names(), changes)
+        with self._session() as session:
+            shot = self._shot(session, shot_id)
+            for key, value in values.items():
+                setattr(shot, key, value)
+            session.add(shot)
+            if position is not None:
+                self._move(session, shot, position)
+            return shot
+
+    def move_shot(self, shot_id: int, position: int) -> Shot:
+        with self._session() as session:
+            shot = self._shot(session, shot_id)
+            self._move(session, shot, position)
+            return shot
+
+    def _move(self, session: Session, shot: Shot, position: Any) -> None:
+        shots = [s for s in self._shots(session, shot.project_id) if s.id != shot.id]
+        index = int(number(position, "Position", 0, 100_000, integer=True))
+        shots.insert(min(index, len(shots)), shot)
+        self._renumber(session, shots)
+
+    def _renumber(self, session: Session, shots: list[Shot]) -> None:
+        for position, item in enumerate(shots):
+            item.position = position
+            session.add(item)
+        session.flush()
+
+    def delete_shot(self, shot_id: int) -> None:
+        with self._session() as session:
+            shot = self._shot(session, shot_id)
+            self._detach_shot(session, shot)
+            session.delete(shot)
+            session.flush()
+            self._renumber(session, self._shots(session, shot.project_id))
+
+    def takes(self, shot_id: int) -> list[RenderJob]:
+        with self._session() as session:
+            self._shot(session, shot_id)
+            return self._takes(session, shot_id)
+
+    def choose_take(self, shot_id: int, job_id: int) -> Shot:
+        with self._session() as session:
+            shot = self._shot(session, shot_id)
+            if job_id not in {t.id for t in self._takes(session, shot_id)}:
+                raise InvalidInput(f"Job #{job_id} is not a finished take of shot #{shot_id}")
+            shot.chosen_take_id = job_id
+            session.add(shot)
+            return shot
+
+    def expand_prompts(
+        self, project_id: int, shot_ids: Sequence[int] | None = None, *, pipeline: str | None = None
+    ) -> list[Shot]:
+        """Rewrite terse shot prompts into detailed ones with a text-generation model (the
+        optional prompt writer), seeded by each shot's seed. Runs in this process."""
+        project = self.project(project_id)
+        name = pipeline or self.settings.prompt_writer
+        if not name:
+            raise InvalidInput(
+                "No prompt writer configured: set STUDIO_PROMPT_WRITER to a "
+                "text-generation pipeline (e.g. prompt-writer)",
+                "pipeline",
+            )
+        try:
+            entry = self.catalogue.get(name)
+        except UnknownPipelineError as exc:
+            raise InvalidInput(str(exc), "pipeline") from None
+        if not entry.supports("text-generation"):
+            raise InvalidInput(f"Pipeline {name!r} cannot write prompts", "pipeline")
+        shots = self.shots(project_id)
+        if shot_ids is not None:
+            shots = [s for s in shots if s.id in set(shot_ids)]
+        writer = self.runner.pipeline(name)
+        expanded = {
+            s.id: writer.expand(s.prompt, style=project.style_prompt, seed=s.seed) for s in shots
+        }
+        with self._session() as session:  # all or nothing
+            for shot_id, prompt in expanded.items():
+                shot = self._shot(session, shot_id)  # type: ignore[arg-type]
+                shot.prompt = text(prompt, "Prompt", 2000) or shot.prompt
+                session.add(shot)
+        return self.shots(project_id)

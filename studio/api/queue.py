@@ -1,0 +1,174 @@
+"""Jobs and the render queue: listing, positions, cancel, retry, priorities, pauses, workers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+
+from sqlmodel import col, select
+
+from studio.api.projects import ProjectsArea
+from studio.core import lifecycle
+from studio.core.models import (
+    JobStatus,
+    RenderJob,
+    Worker,
+)
+from studio.farm import registry
+from studio.farm.queues import InlineQueue
+
+
+class QueueArea(ProjectsArea):
+    def jobs(
+        self,
+        project_id: int | None = None,
+        statuses: Iterable[str] | None = None,
+        kinds: Iterable[str] | None = None,
+        limit: int = 500,
+        before_id: int | None = None,
+    ) -> list[RenderJob]:
+        """Newest first; `before_id` pages on (only jobs with a smaller id)."""
+        with self._session() as session:
+            query = select(RenderJob)
+            if not self.is_admin:
+                query = query.where(RenderJob.owner == self.user)
+            if before_id is not None:
+                query = query.where(col(RenderJob.id) < before_id)
+            if project_id is not None:
+                query = query.where(RenderJob.project_id == project_id)
+            if statuses:
+                query = query.where(col(RenderJob.status).in_(list(statuses)))
+            if kinds:
+                query = query.where(col(RenderJob.kind).in_(list(kinds)))
+            return list(session.exec(query.order_by(col(RenderJob.id).desc()).limit(limit)).all())
+
+    def job(self, job_id: int) -> RenderJob:
+        with self._session() as session:
+            return self._job(session, job_id)
+
+    def queue_position(self, job_id: int) -> int | None:
+        with self._session() as session:
+            return lifecycle.queue_position(session, self._job(session, job_id))
+
+    def queue_positions(self) -> dict[int, int]:
+        """Position in the queue (1 = next) of every queued job this user can see."""
+        with self._session() as session:
+            positions = lifecycle.queue_positions(session)
+            if self.is_admin:
+                return positions
+            mine = set(
+                session.exec(
+                    select(RenderJob.id).where(
+                        RenderJob.owner == self.user,
+                        RenderJob.status == JobStatus.queued.value,
+                    )
+                ).all()
+            )
+        return {job_id: n for job_id, n in positions.items() if job_id in mine}
+
+    def cancel(self, job_id: int) -> RenderJob:
+        with self._session(write=True) as session:
+            self._job(session, job_id)
+            job = lifecycle.cancel(session, job_id)
+        if job.status == JobStatus.running.value:
+            self.queue.cancel(job_id)  # reach the worker now, not at its next database check
+        return job
+
+    def pause_queue(self, owner: str | None = None) -> None:
+        """Hold this user's queued jobs (running ones finish)."""
+        owner = self._owner_for(owner)
+        with self._session() as session:
+            lifecycle.pause(session, owner)
+
+    def resume_queue(self, owner: str | None = None) -> None:
+        owner = self._owner_for(owner)
+        with self._session() as session:
+            lifecycle.resume(session, owner)
+        self.queue.enqueue(0)
+
+    def queue_paused(self, owner: str | None = None) -> bool:
+        owner = self._owner_for(owner)
+        with self._session() as session:
+            return lifecycle.is_paused(session, owner)
+
+    def move_before(self, job_id: int, before_job_id: int) -> RenderJob:
+        """Reorder queued jobs: `job_id` runs right before `before_job_id`."""
+        with self._session() as session:
+            self._job(session, job_id)
+            self._job(session, before_job_id)
+            return lifecycle.move_before(session, job_id, before_job_id)
+
+    def workers(self) -> list[Worker]:
+        """Every worker that ever reported, newest heartbeat first."""
+        return registry.all_workers(self.engine)
+
+    def retry(self, job_id: int) -> RenderJob:
+        with self._session(write=True) as session:
+            self._job(session, job_id)
+            job = lifecycle.retry(session, job_id, billing=self.settings.resolved_credits)
+        self._wake([job])
+        return job
+
+    def set_priority(self, job_id: int, priority: int) -> RenderJob:
+        with self._session() as session:
+            self._job(session, job_id)
+            return lifecycle.set_priority(session, job_id, priority)
+
+    def raise_priority(self, job_id: int) -> RenderJob:
+        """Move a queued job to the front: one above the highest queued priority."""
+        with self._session() as session:
+            top = session.exec(
+                select(RenderJob.priority)
+                .where(RenderJob.status == JobStatus.queued.value)
+                .order_by(col(RenderJob.priority).desc())
+            ).first()
+            job = self._job(session, job_id)
+            return lifecycle.set_priority(session, job_id, max(job.priority, (top or 0) + 1))
+
+    def wait(
+        self,
+        jobs: Sequence[RenderJob],
+        *,
+        progress: bool = True,
+        timeout: float | None = None,
+        poll: float = 0.2,
+    ) -> list[RenderJob]:
+        """Block until every job finishes, with a tqdm bar; returns the jobs' final state."""
+        from tqdm.auto import tqdm
+
+        ids = [j.id for j in jobs]
+        if not ids:
+            return []
+        kinds = {j.kind for j in jobs}
+        desc = {"preview": "Previews", "clip": "Clips", "film": "Film"}.get(
+            kinds.pop() if len(kinds) == 1 else "", "Renders"
+        )
+        # Inline renders happen in this process; with Redis, remote workers render (and
+        # dispatch) even when this process starts no thread of its own.
+        inline_idle = isinstance(self.queue, InlineQueue) and not self.queue.running
+        if inline_idle and any(j.status in lifecycle.ACTIVE for j in jobs):
+            raise RuntimeError(
+                "This studio has no render worker running (start_worker=False); "
+                "start one or wait from the process that renders"
+            )
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = tqdm(
+            total=len(ids),
+            desc=desc,
+            unit="job",
+            disable=not progress,
+            bar_format="{l_bar}{bar}| {n:.1f}/{total} jobs [{elapsed}<{remaining}]",
+        )
+        try:
+            while True:
+                with self._session() as session:
+                    current = [self._job(session, i) for i in ids]  # type: ignore[arg-type]
+                bar.n = sum(j.progress if not JobStatus(j.status).finished else 1 for j in current)
+                bar.refresh()
+                if all(JobStatus(j.status).finished for j in current):
+                    return current
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"Jobs still running after {timeout}s")
+                time.sleep(poll)
+        finally:
+            bar.close()

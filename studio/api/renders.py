@@ -1,0 +1,298 @@
+"""Submitting renders: previews, clips (takes), films, cost estimates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, select
+
+from credits.pricing import estimate_cost, job_cost
+from storage.base import StorageError
+from studio.api.files import FilesArea
+from studio.core import lifecycle
+from studio.core.artifacts import store_file
+from studio.core.errors import InvalidInput, NotFound
+from studio.core.models import (
+    Artifact,
+    JobKind,
+    JobStatus,
+    Priority,
+    Project,
+    RenderJob,
+    Shot,
+    ident,
+)
+from studio.core.params import RUNTIME, params_hash, resolve_clip, resolve_preview
+from studio.core.validation import film_options
+
+
+class RendersArea(FilesArea):
+    def preview(
+        self,
+        project_id: int,
+        shot_ids: Sequence[int] | None = None,
+        *,
+        wait: bool = False,
+        priority: int = Priority.normal,
+        progress: bool = True,
+    ) -> list[RenderJob]:
+        """Queue preview frames for the shots (all when `shot_ids` is None)."""
+        jobs = self._submit_shots(JobKind.preview, project_id, shot_ids, priority)
+        return self.wait(jobs, progress=progress) if wait else jobs
+
+    def render(
+        self,
+        project_id: int,
+        shot_ids: Sequence[int] | None = None,
+        *,
+        wait: bool = False,
+        priority: int = Priority.normal,
+        progress: bool = True,
+    ) -> list[RenderJob]:
+        """Queue clips (takes) for the shots (all when `shot_ids` is None)."""
+        jobs = self._submit_shots(JobKind.clip, project_id, shot_ids, priority)
+        return self.wait(jobs, progress=progress) if wait else jobs
+
+    def _submit_shots(
+        self,
+        kind: JobKind,
+        project_id: int,
+        shot_ids: Sequence[int] | None,
+        priority: int,
+    ) -> list[RenderJob]:
+        # One transaction for the whole batch: all shots are accepted (and paid for) or none.
+        with self._session(write=True) as session:
+            project = self._project(session, project_id)
+            jobs: list[RenderJob] = []
+            submitted: dict[int | None, RenderJob] = {}  # shot id → its job in this batch
+            for shot, params, after in self._plan(session, kind, project, shot_ids, submitted):
+                jobs.append(
+                    lifecycle.submit(
+                        session,
+                        kind=kind,
+                        project_id=project_id,
+                        shot_id=shot.id,
+                        params=params,
+                        owner=project.owner,
+                        priority=priority,
+                        max_attempts=self.settings.max_attempts,
+                        cost=self._price(params),
+                        artifact_available=self._artifact_available,
+                        depends_on=ident(after)
+                        if after is not None and after.status != JobStatus.succeeded.value
+                        else None,
+                        **self._billing(),
+                    )
+                )
+                submitted[shot.id] = jobs[-1]
+        self._wake(jobs)
+        return jobs
+
+    def _plan(
+        self,
+        session: Session,
+        kind: JobKind,
+        project: Project,
+        shot_ids: Sequence[int] | None,
+        submitted: dict[int | None, RenderJob],
+    ) -> Iterable[tuple[Shot, dict[str, Any], RenderJob | None]]:
+        """Each shot to render with its resolved params and the take it starts from (chained
+        clips). A generator: it reads `submitted` as the caller fills it."""
+        project_id = ident(project)
+        all_shots = self._shots(session, project_id)
+        if not all_shots:
+            raise InvalidInput("The project has no shots yet: break down a script or add one")
+        numbers = {s.id: i + 1 for i, s in enumerate(all_shots)}
+        shots = all_shots
+        if shot_ids is not None:
+            wanted = set(shot_ids)
+            missing = wanted - set(numbers)
+            if missing:
+                raise NotFound(
+                    f"No shot(s) {', '.join(map(str, sorted(missing)))} in project #{project_id}"
+                )
+            shots = [s for s in all_shots if s.id in wanted]
+        for shot in shots:
+            number_ = numbers[shot.id]
+            resolve = resolve_preview if kind == JobKind.preview else resolve_clip
+            params = resolve(self.catalogue, project, shot, number_)
+            after = None
+            if kind == JobKind.clip and project.chain_clips and number_ > 1:
+                after = self._chain_source(session, all_shots[number_ - 2], submitted)
+            if after is not None and params.get("task") == "image-to-video":
+                # Starts from the previous take's last frame: that take is its input.
+                # Keyed on what the source renders (its params hash), not on its job id:
+                # re-rendering an unchanged chain is served from the cache.
+                params["chain_from"] = after.params_hash
+                params[RUNTIME] = {"chain_from_job": ident(after)}
+                params.pop("preview", None)
+            else:
+                after = None
+            request = params["request"]
+            self._check_size(request["width"], request["height"], shot.duration)
+            yield shot, params, after
+
+    def _price(self, params: dict[str, Any]) -> float:
+        return job_cost(params, self.settings.pricing)
+
+    def _billing(self) -> dict[str, Any]:
+        """What lifecycle.submit needs to charge: credits on, cache-hit price, quota."""
+        return {
+            "billing": self.settings.resolved_credits,
+            "cache_hit_price": self.settings.price_cache_hit,
+            "max_queued": self.settings.max_queued_per_user,
+        }
+
+    def estimate(
+        self, project_id: int, shot_ids: Sequence[int] | None = None, kind: str = "clip"
+    ) -> float:
+        """What rendering these shots' clips (or previews) would cost now, in credits: shots
+        the render cache would serve cost the policy's cache-hit price."""
+        job_kind = JobKind(kind) if kind in ("preview", "clip") else None
+        if job_kind is None:
+            raise InvalidInput("kind must be 'preview' or 'clip'", "kind")
+        total = 0.0
+        with self._session() as session:
+            project = self._project(session, project_id)
+            for _shot, params, _after in self._plan(session, job_kind, project, shot_ids, {}):
+                cost = self._price(params)
+                cached = session.exec(
+                    select(RenderJob.id).where(
+                        RenderJob.owner == project.owner,
+                        RenderJob.params_hash == params_hash(params),
+                        RenderJob.status == JobStatus.succeeded.value,
+                    )
+                ).first()
+                total += cost * self.settings.price_cache_hit if cached else cost
+        return round(total, 2)
+
+    def _chain_source(
+        self, session: Session, previous: Shot, submitted: dict[int | None, RenderJob]
+    ) -> RenderJob | None:
+        """The take a chained clip starts from: the previous shot's job in this submission,
+        else its chosen (or newest) take; None when it has none (the clip uses its preview)."""
+        if previous.id in submitted:
+            return submitted[previous.id]
+        return self._take_for(session, previous)
+
+    def _check_size(self, width: int, height: int, duration: float) -> None:
+        if width * height > self.settings.max_pixels:
+            raise InvalidInput(
+                f"{width}×{height} exceeds the {self.settings.max_pixels:,}-pixel limit", "height"
+            )
+        if not 0 < duration <= self.settings.max_duration:
+            raise InvalidInput(
+                f"Shot duration {duration:g}s is outside 0–{self.settings.max_duration:g}s",
+                "duration",
+            )
+
+    def _artifact_available(self, artifact: Artifact) -> bool:
+        try:
+            return self.storage.exists(artifact.key)
+        except StorageError:
+            return False
+
+    def assemble(
+        self,
+        project_id: int,
+        *,
+        crossfade: float = 0.0,
+        title: str | None = None,
+        title_seconds: float = 2.0,
+        audio: str | Path | None = None,
+        wait: bool = False,
+        priority: int = Priority.normal,
+        progress: bool = True,
+    ) -> RenderJob:
+        """Queue the film: each shot's chosen take (else its newest take), in shot order."""
+        options = film_options(self.settings, crossfade, title, title_seconds, audio)
+        crossfade, title, title_seconds = options.crossfade, options.title, options.title_seconds
+        with self._session(write=True) as session:
+            project = self._project(session, project_id)
+            takes = []
+            missing = []
+            for number_, shot in enumerate(self._shots(session, project_id), start=1):
+                take = self._take_for(session, shot)
+                if take is None:
+                    missing.append(str(number_))
+                    continue
+                artifact = session.get(Artifact, take.artifact_id)
+                assert artifact is not None
+                takes.append(
+                    {
+                        "shot_id": shot.id,
+                        "job_id": take.id,
+                        "key": artifact.key,
+                        "sha256": artifact.sha256,
+                    }
+                )
+            if missing or not takes:
+                raise InvalidInput(
+                    "Render these shots first (no take yet): shot " + ", ".join(missing)
+                    if missing
+                    else "The project has no shots"
+                )
+            if crossfade and crossfade * 2 > min(
+                self._shot_duration(session, t["shot_id"]) for t in takes
+            ):
+                raise InvalidInput("Crossfade must be at most half the shortest shot", "crossfade")
+            # Stored only now that the film is accepted: a refusal leaves no orphan file.
+            audio_artifact = (
+                self._store_audio(options.audio, project.owner) if options.audio else None
+            )
+            if audio_artifact is not None:
+                session.add(audio_artifact)
+                session.flush()
+            params = {
+                "version": 1,
+                "kind": JobKind.film.value,
+                "project": project.id,
+                "pipeline": {"name": "assembly", "model_id": "", "revision": "1"},
+                "takes": takes,
+                "crossfade": crossfade,
+                "title": title,
+                "title_seconds": title_seconds if title else 0.0,
+                "audio": {"key": audio_artifact.key, "sha256": audio_artifact.sha256}
+                if audio_artifact
+                else None,
+                "request": {"prompt": project.name, "negative_prompt": "", "seed": 0},
+            }
+            seconds = sum(self._shot_duration(session, t["shot_id"]) for t in takes)
+            seconds += (title_seconds if title else 0.0) - crossfade * (len(takes) - 1)
+            job = lifecycle.submit(
+                session,
+                kind=JobKind.film,
+                project_id=project_id,
+                shot_id=None,
+                params=params,
+                owner=project.owner,
+                priority=priority,
+                max_attempts=self.settings.max_attempts,
+                cost=estimate_cost(
+                    "film",
+                    width=1,
+                    height=1,
+                    seconds=max(0.0, seconds),
+                    policy=self.settings.pricing,
+                ),
+                artifact_available=self._artifact_available,
+                **self._billing(),
+            )
+        self._wake([job])
+        return self.wait([job], progress=progress)[0] if wait else job
+
+    def _shot_duration(self, session: Session, shot_id: int) -> float:
+        return self._shot(session, shot_id).duration
+
+    def _store_audio(self, path: Path, owner: str) -> Artifact:
+        prov = {"kind": "audio", "source_name": path.name}
+        return store_file(
+            self.storage,
+            path,
+            f"audio/{path.suffix.lower().lstrip('.')}",
+            prov,
+            owner,
+            suffix=path.suffix.lower(),
+        )

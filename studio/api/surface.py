@@ -1,0 +1,365 @@
+"""The studio's public surface, declared once: `StudioAPI`, a typed Protocol of every method a
+notebook, the CLI or the UI may call, with its signature and docstring.
+
+Both backends satisfy it, and mypy proves it (each module ends with a TYPE_CHECKING-only
+assignment of an instance to `StudioAPI`):
+- `Studio` (studio/api/): the local studio, one class per area;
+- `RemoteStudio` (studio/client/): the same surface over the REST API (`Studio.connect`).
+
+Code that should work with either (the SDK tests, examples, a notebook helper) is typed
+against `StudioAPI`. A new public method starts here; the local studio adds a few calls that
+only make sense inside the server (`as_user`, `authenticate`, `export`, ...), listed in
+docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from credits.ledger import LedgerEntry
+from pipelines.catalogue import PipelineEntry
+from studio.core.models import (
+    ApiToken,
+    Artifact,
+    Priority,
+    Project,
+    RenderJob,
+    Shot,
+    User,
+    Worker,
+)
+
+
+@runtime_checkable
+class StudioAPI(Protocol):
+    """Every public method of a studio, local or remote; each acts as one user."""
+
+    def pipelines(self) -> list[str]:
+        """The catalogue's pipeline names (presets included), for a shot's or project's
+        `preview_pipeline` / `clip_pipeline`."""
+        ...
+
+    @property
+    def user(self) -> str:
+        """The acting user's name (the token's owner)."""
+        ...
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the acting user is an admin (admins see and change every row)."""
+        ...
+
+    def readiness(self) -> dict[str, str]:
+        """'ok' or the error for each dependency: database, storage, queue."""
+        ...
+
+    def create_project(
+        self, name: str, script: str = "", *, owner: str | None = None, **fields: Any
+    ) -> Project:
+        """A new film project owned by the acting user (`owner`: another user, admins only);
+        `fields`: style_prompt, negative_prompt, aspect_ratio, height, fps, pipelines,
+        chain_clips."""
+        ...
+
+    def projects(self) -> list[Project]:
+        """The acting user's film projects (an admin's: everyone's), newest first."""
+        ...
+
+    def project(self, project_id: int) -> Project:
+        """One project (NotFound when missing or not yours)."""
+        ...
+
+    def update_project(self, project_id: int, **changes: Any) -> Project:
+        """Change a project's fields (validated as in `create_project`)."""
+        ...
+
+    def delete_project(self, project_id: int) -> None:
+        """Delete a project with its shots and jobs (active jobs are cancelled first)."""
+        ...
+
+    def breakdown(self, project_id: int, script: str | bytes | None = None) -> list[Shot]:
+        """Replace the project's shots with a fresh breakdown of its script (or `script`)."""
+        ...
+
+    def shots(self, project_id: int) -> list[Shot]:
+        """A project's shots in order."""
+        ...
+
+    def shot(self, shot_id: int) -> Shot:
+        """One shot (NotFound when missing or not yours)."""
+        ...
+
+    def add_shot(
+        self, project_id: int, prompt: str = "", position: int | None = None, **fields: Any
+    ) -> Shot:
+        """Insert a shot at `position` (default: last); `fields`: scene, dialogue, characters,
+        duration, shot_size, camera_move, seed, pipelines."""
+        ...
+
+    def update_shot(self, shot_id: int, **changes: Any) -> Shot:
+        """Change a shot's fields (`position` moves it)."""
+        ...
+
+    def move_shot(self, shot_id: int, position: int) -> Shot:
+        """Move a shot to `position` (0 = first); the others are renumbered."""
+        ...
+
+    def delete_shot(self, shot_id: int) -> None:
+        """Delete a shot; its jobs are kept (history, render cache), active ones cancelled."""
+        ...
+
+    def takes(self, shot_id: int) -> list[RenderJob]:
+        """The shot's succeeded clips, newest first."""
+        ...
+
+    def choose_take(self, shot_id: int, job_id: int) -> Shot:
+        """Make a succeeded take (clip job) of the shot the one its film uses."""
+        ...
+
+    def jobs(
+        self,
+        project_id: int | None = None,
+        statuses: Iterable[str] | None = None,
+        kinds: Iterable[str] | None = None,
+        limit: int = 500,
+        before_id: int | None = None,
+    ) -> list[RenderJob]:
+        """Newest first; `before_id` pages on (only jobs with a smaller id)."""
+        ...
+
+    def job(self, job_id: int) -> RenderJob:
+        """One render job (NotFound when missing or not yours)."""
+        ...
+
+    def queue_position(self, job_id: int) -> int | None:
+        """The job's place in the queue (1 = next); None unless it is queued."""
+        ...
+
+    def queue_positions(self) -> dict[int, int]:
+        """Position in the queue (1 = next) of every queued job this user can see."""
+        ...
+
+    def cancel(self, job_id: int) -> RenderJob:
+        """Cancel a queued job, or ask a running one to stop (Conflict when it finished)."""
+        ...
+
+    def pause_queue(self, owner: str | None = None) -> None:
+        """Hold this user's queued jobs (running ones finish)."""
+        ...
+
+    def resume_queue(self, owner: str | None = None) -> None:
+        """Release this user's held queued jobs."""
+        ...
+
+    def queue_paused(self, owner: str | None = None) -> bool:
+        """Whether this user's queue is held."""
+        ...
+
+    def move_before(self, job_id: int, before_job_id: int) -> RenderJob:
+        """Reorder queued jobs: `job_id` runs right before `before_job_id`."""
+        ...
+
+    def workers(self) -> list[Worker]:
+        """Every worker that ever reported, newest heartbeat first."""
+        ...
+
+    def retry(self, job_id: int) -> RenderJob:
+        """Failed or cancelled → queued again (its cost is reserved again)."""
+        ...
+
+    def set_priority(self, job_id: int, priority: int) -> RenderJob:
+        """A queued job's priority (higher runs first)."""
+        ...
+
+    def raise_priority(self, job_id: int) -> RenderJob:
+        """Move a queued job to the front: one above the highest queued priority."""
+        ...
+
+    def wait(
+        self,
+        jobs: Sequence[RenderJob],
+        *,
+        progress: bool = True,
+        timeout: float | None = None,
+        poll: float = 0.2,
+    ) -> list[RenderJob]:
+        """Block until every job finishes, with a tqdm bar; returns the jobs' final state."""
+        ...
+
+    def artifact(self, artifact_id: int) -> Artifact:
+        """Content type, bytes, sha256, provenance (`key` is the file's name remotely)."""
+        ...
+
+    def artifact_path(self, artifact_id: int) -> Path:
+        """The artifact as a local file: downloaded once into `cache_dir`, sha256-checked."""
+        ...
+
+    def download_url(self, artifact_id: int, filename: str | None = None) -> str | None:
+        """A time-limited direct link (S3 presigned or CDN), or None for local storage."""
+        ...
+
+    def signed_link(self, artifact_id: int, filename: str | None = None) -> str:
+        """A site path (/files/…) that downloads the artifact without logging in, for a short
+        while (download_url_seconds, at most an hour). It is bound to this artifact and its
+        owner: changing the id or the expiry breaks the signature."""
+        ...
+
+    def preview_path(self, shot: Shot) -> Path | None:
+        """The file of a shot's latest preview frame, if it has one."""
+        ...
+
+    def preview(
+        self,
+        project_id: int,
+        shot_ids: Sequence[int] | None = None,
+        *,
+        wait: bool = False,
+        priority: int = Priority.normal,
+        progress: bool = True,
+    ) -> list[RenderJob]:
+        """Queue preview frames for the shots (all when `shot_ids` is None)."""
+        ...
+
+    def render(
+        self,
+        project_id: int,
+        shot_ids: Sequence[int] | None = None,
+        *,
+        wait: bool = False,
+        priority: int = Priority.normal,
+        progress: bool = True,
+    ) -> list[RenderJob]:
+        """Queue clips (takes) for the shots (all when `shot_ids` is None)."""
+        ...
+
+    def estimate(
+        self, project_id: int, shot_ids: Sequence[int] | None = None, kind: str = "clip"
+    ) -> float:
+        """What rendering these shots' clips (or previews) would cost now, in credits: shots
+        the render cache would serve cost the policy's cache-hit price."""
+        ...
+
+    def assemble(
+        self,
+        project_id: int,
+        *,
+        crossfade: float = 0.0,
+        title: str | None = None,
+        title_seconds: float = 2.0,
+        audio: str | Path | None = None,
+        wait: bool = False,
+        priority: int = Priority.normal,
+        progress: bool = True,
+    ) -> RenderJob:
+        """Queue the film: each shot's chosen take (else its newest take), in shot order."""
+        ...
+
+    def lab_run(
+        self,
+        pipeline: str,
+        prompt: str,
+        *,
+        negative_prompt: str = "",
+        seed: int = 0,
+        overrides: dict[str, Any] | None = None,
+        lora_scale: float | str | None = None,
+        memory: list[str] | None = None,
+        owner: str | None = None,
+        wait: bool = False,
+        progress: bool = True,
+    ) -> RenderJob:
+        """One render of a catalogue pipeline with tweaked parameters (see studio.core.lab.KNOBS;
+        `lora_scale` and `memory` options change how it is loaded)."""
+        ...
+
+    def lab_sweep(
+        self,
+        pipeline: str,
+        prompt: str,
+        *,
+        axes: dict[str, list[Any]],
+        negative_prompt: str = "",
+        seed: int = 0,
+        overrides: dict[str, Any] | None = None,
+        lora_scale: float | str | None = None,
+        memory: list[str] | None = None,
+        owner: str | None = None,
+        wait: bool = False,
+        progress: bool = True,
+    ) -> list[RenderJob]:
+        """A grid over up to two parameters (e.g. seed × guidance), one queued job per cell."""
+        ...
+
+    def lab_jobs(self, owner: str | None = None, limit: int = 60) -> list[RenderJob]:
+        """The Lab's jobs, newest first (at most 100 over the API)."""
+        ...
+
+    def save_preset(
+        self,
+        name: str,
+        pipeline: str,
+        overrides: dict[str, Any] | None = None,
+        *,
+        lora_scale: float | str | None = None,
+        memory: list[str] | None = None,
+        description: str = "",
+    ) -> PipelineEntry:
+        """Save tweaks as a catalogue entry that shots and projects can use by `name`:
+        per-call `overrides` (studio.core.lab.KNOBS), a LoRA scale and memory options. Presets are
+        shared by everyone in the studio; only their maker (or an admin) can change one."""
+        ...
+
+    def me(self) -> User:
+        """The acting user."""
+        ...
+
+    def users(self) -> list[User]:
+        """Every account (admins only; `created_at` is not published here: now)."""
+        ...
+
+    def create_user(self, name: str, password: str, *, role: str = "creator") -> User:
+        """A new account (admins only); it starts with the tier's sign-up credits."""
+        ...
+
+    def disable_user(self, name: str, disabled: bool = True) -> User:
+        """Disable (or enable) an account: its sessions end and its tokens are revoked."""
+        ...
+
+    def create_token(self, name: str) -> tuple[ApiToken, str]:
+        """A new API token for this user: (its record, the token — shown only now)."""
+        ...
+
+    def tokens(self) -> list[ApiToken]:
+        """The acting user's API tokens (an admin's: everyone's), without their secrets."""
+        ...
+
+    def revoke_token(self, token_id: int) -> ApiToken:
+        """Revoke an API token: it stops working at once."""
+        ...
+
+    @property
+    def credits_enabled(self) -> bool:
+        """Whether renders cost credits in this studio."""
+        ...
+
+    def balance(self, name: str | None = None) -> float:
+        """Credits available (not counting what running and queued jobs hold)."""
+        ...
+
+    def ledger(self, name: str | None = None, limit: int = 100) -> list[LedgerEntry]:
+        """The newest credit movements, newest first."""
+        ...
+
+    def grant_credits(self, name: str, amount: float, reason: str) -> LedgerEntry:
+        """Add credits to a user (a negative amount takes unspent credits back). Admins only."""
+        ...
+
+    def usage(self) -> list[dict[str, Any]]:
+        """Per user: balance, credits held by active jobs, spent, and jobs by status."""
+        ...
+
+    def close(self) -> None:
+        """Release what this studio holds (connections; a local studio stops its queue)."""
+        ...

@@ -1,0 +1,1 @@
+"""The core: domain models, database, job lifecycle, params, validation, accounts."""

@@ -1,0 +1,532 @@
+"""Every job state change lives here; UI, API, CLI and workers call these, nobody else writes
+`status`. The database is the source of truth: queues only carry job ids.
+
+    submit ─► queued ─► running ─► succeeded
+                 │         ├─► failed     (error, or crashed max_attempts times: quarantined)
+                 └─────────┴─► cancelled
+
+Every credit movement lives here too (credits.ledger does the bookkeeping): submit reserves
+the cost, success settles it, failure and cancel refund it, retry reserves again.
+
+Every function takes the caller's Session and leaves committing to it (one transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, update
+from sqlmodel import Session, col, select
+
+from credits import ledger
+from studio.core.errors import Conflict, NotFound, PaymentRequired, QuotaExceeded
+from studio.core.models import (
+    Artifact,
+    JobKind,
+    JobStatus,
+    QueuePause,
+    RenderJob,
+    Shot,
+    ident,
+    utcnow,
+)
+from studio.core.params import params_hash
+
+ACTIVE = (JobStatus.queued.value, JobStatus.running.value)
+RETRYABLE = (JobStatus.failed.value, JobStatus.cancelled.value)
+
+
+def _ready() -> Any:
+    """SQL condition: the job's owner has not paused and its dependency (if any) succeeded."""
+    succeeded = select(RenderJob.id).where(RenderJob.status == JobStatus.succeeded.value)
+    return and_(
+        col(RenderJob.owner).not_in(select(QueuePause.owner)),
+        or_(col(RenderJob.depends_on).is_(None), col(RenderJob.depends_on).in_(succeeded)),
+    )
+
+
+def get_job(session: Session, job_id: int) -> RenderJob:
+    job = session.get(RenderJob, job_id)
+    if job is None:
+        raise NotFound(f"No render job #{job_id}")
+    return job
+
+
+def submit(
+    session: Session,
+    *,
+    kind: JobKind,
+    project_id: int,
+    shot_id: int | None,
+    params: dict[str, Any],
+    owner: str = "local",
+    priority: int = 0,
+    max_attempts: int = 3,
+    cost: float = 0.0,
+    artifact_available: Callable[[Artifact], bool] = lambda _a: True,
+    depends_on: int | None = None,
+    billing: bool = False,
+    cache_hit_price: float = 0.0,
+    max_queued: int | None = None,
+) -> RenderJob:
+    """Insert a job, or reuse: an identical active job, or a succeeded one (render cache).
+
+    With `billing`, a new job reserves its cost (PaymentRequired when the balance does not
+    cover it); a cache hit pays `cache_hit_price` × cost. `max_queued` caps the owner's
+    queued jobs (QuotaExceeded). A refusal raises, and the caller's transaction rolls back."""
+    digest = params_hash(params)
+    if billing or max_queued is not None:
+        # One owner's submissions run one at a time from here: quota counts stay true.
+        ledger.lock_account(session, owner)
+    same = select(RenderJob).where(RenderJob.params_hash == digest, RenderJob.owner == owner)
+    active = session.exec(same.where(col(RenderJob.status).in_(ACTIVE))).first()
+    if active is not None and active.shot_id == shot_id:
+        return active
+    job = RenderJob(
+        kind=kind.value,
+        project_id=project_id,
+        shot_id=shot_id,
+        params=params,
+        params_hash=digest,
+        owner=owner,
+        priority=priority,
+        max_attempts=max_attempts,
+        cost=cost,
+        message="Queued" if depends_on is None else f"Waits for job #{depends_on}",
+        depends_on=depends_on,
+    )
+    done = session.exec(
+        same.where(RenderJob.status == JobStatus.succeeded.value).order_by(col(RenderJob.id).desc())
+    ).all()
+    for earlier in done:
+        artifact = session.get(Artifact, earlier.artifact_id) if earlier.artifact_id else None
+        if artifact is not None and artifact_available(artifact):
+            now = utcnow()
+            job.status, job.cache_hit, job.artifact_id = (
+                JobStatus.succeeded.value,
+                True,
+                artifact.id,
+            )
+            job.progress, job.started_at, job.finished_at = 1.0, now, now
+            job.cost = round(cost * cache_hit_price, 2)
+            job.message = f"Reused the result of job #{earlier.id} (render cache)"
+            session.add(job)
+            session.flush()
+            if billing and job.cost > 0:
+                _reserve(session, job)
+                ledger.settle(session, ident(job))
+            _link_result(session, job)
+            return job
+    if max_queued is not None:
+        queued = session.exec(
+            select(func.count())
+            .select_from(RenderJob)
+            .where(RenderJob.owner == owner, RenderJob.status == JobStatus.queued.value)
+        ).one()
+        if queued >= max_queued:
+            raise QuotaExceeded(
+                f"You have {queued} jobs waiting in the queue, the most this studio allows "
+                f"per user ({max_queued}); wait for some to finish or cancel some"
+            )
+    session.add(job)
+    session.flush()
+    if billing:
+        _reserve(session, job)
+    return job
+
+
+def _reserve(session: Session, job: RenderJob) -> None:
+    try:
+        ledger.reserve(session, job.owner, ledger.to_cents(job.cost), ident(job))
+    except ledger.InsufficientCredits as exc:
+        raise PaymentRequired(f"{exc}; ask an admin for more credits") from None
+
+
+def claim_next(session: Session, worker: str, lease_seconds: float) -> RenderJob | None:
+    """Atomically move the next queued job (priority, then age) to running for `worker`."""
+    for _ in range(5):
+        candidate = session.exec(
+            select(RenderJob.id)
+            .where(RenderJob.status == JobStatus.queued.value)
+            .where(_ready())
+            .order_by(col(RenderJob.priority).desc(), col(RenderJob.queued_at), col(RenderJob.id))
+            .limit(1)
+        ).first()
+        if candidate is None:
+            return None
+        job = claim_job(session, candidate, worker, lease_seconds)
+        if job is not None:
+            return job
+    return None
+
+
+def claim_job(session: Session, job_id: int, worker: str, lease_seconds: float) -> RenderJob | None:
+    """Move this queued job to running for `worker`; None if someone else has it, it is no
+    longer queued, or its owner paused their queue. Safe against duplicate deliveries."""
+    now = utcnow()
+    # Conditional update: only one claimant wins even with several workers.
+    claimed = session.execute(
+        update(RenderJob)
+        .where(col(RenderJob.id) == job_id, col(RenderJob.status) == JobStatus.queued.value)
+        .where(_ready())
+        .values(
+            status=JobStatus.running.value,
+            worker=worker,
+            started_at=now,
+            attempts=RenderJob.attempts + 1,
+            progress=0.0,
+            message="Starting",
+            cancel_requested=False,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+        )
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return session.exec(
+        select(RenderJob).where(RenderJob.id == job_id).execution_options(populate_existing=True)
+    ).one()
+
+
+def _running_for(session: Session, job_id: int, worker: str) -> RenderJob | None:
+    job = session.get(RenderJob, job_id)
+    if job is None or job.status != JobStatus.running.value or job.worker != worker:
+        return None  # lease lost: someone else owns it now, or it finished
+    return job
+
+
+def report_progress(
+    session: Session,
+    job_id: int,
+    worker: str,
+    progress: float,
+    message: str,
+    lease_seconds: float,
+) -> bool:
+    """Record progress and renew the lease; returns True when the job should stop."""
+    job = _running_for(session, job_id, worker)
+    if job is None:
+        return True
+    job.progress = max(0.0, min(1.0, progress))
+    job.message = message[:500]
+    job.lease_expires_at = utcnow() + timedelta(seconds=lease_seconds)
+    session.add(job)
+    return job.cancel_requested
+
+
+def heartbeat(session: Session, worker: str, lease_seconds: float) -> int:
+    result = session.execute(
+        update(RenderJob)
+        .where(col(RenderJob.worker) == worker, col(RenderJob.status) == JobStatus.running.value)
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def succeed(session: Session, job_id: int, artifact: Artifact, message: str = "Done") -> RenderJob:
+    """Idempotent: completing a job twice changes nothing.
+
+    A finished render is accepted even if the job was meanwhile re-queued or handed to another
+    worker (its lease expired): the params are the same, so the result is the one wanted, and
+    the other worker's later completion becomes a no-op.
+    """
+    job = get_job(session, job_id)
+    if job.status == JobStatus.succeeded.value:
+        return job
+    if job.status not in ACTIVE:
+        raise Conflict(f"Job #{job_id} is {job.status}, it cannot succeed")
+    session.add(artifact)
+    session.flush()
+    job.status, job.artifact_id, job.progress = JobStatus.succeeded.value, artifact.id, 1.0
+    job.message, job.error, job.finished_at, job.lease_expires_at = message, None, utcnow(), None
+    session.add(job)
+    ledger.settle(session, job_id)
+    _link_result(session, job)
+    return job
+
+
+def _link_result(session: Session, job: RenderJob) -> None:
+    """A fresh preview becomes the shot's preview; a shot's first take becomes its choice."""
+    if job.shot_id is None:
+        return
+    shot = session.get(Shot, job.shot_id)
+    if shot is None:
+        return
+    if job.kind == JobKind.preview.value:
+        shot.preview_job_id = job.id
+    elif job.kind == JobKind.clip.value and shot.chosen_take_id is None:
+        shot.chosen_take_id = job.id
+    session.add(shot)
+
+
+def _owned_elsewhere(job: RenderJob, worker: str | None) -> bool:
+    """True when `worker` reports on a job it no longer holds (its lease was taken over)."""
+    return worker is not None and (job.status != JobStatus.running.value or job.worker != worker)
+
+
+def fail(session: Session, job_id: int, error: str, worker: str | None = None) -> RenderJob:
+    job = get_job(session, job_id)
+    if JobStatus(job.status).finished or _owned_elsewhere(job, worker):
+        return job
+    job.status, job.error, job.finished_at = JobStatus.failed.value, error[:10_000], utcnow()
+    job.message, job.lease_expires_at = "Failed", None
+    session.add(job)
+    ledger.refund(session, job_id)
+    return job
+
+
+def mark_cancelled(session: Session, job_id: int, worker: str | None = None) -> RenderJob:
+    job = get_job(session, job_id)
+    if JobStatus(job.status).finished or _owned_elsewhere(job, worker):
+        return job
+    job.status, job.finished_at, job.message = JobStatus.cancelled.value, utcnow(), "Cancelled"
+    job.lease_expires_at = None
+    session.add(job)
+    ledger.refund(session, job_id)
+    return job
+
+
+def cancel(session: Session, job_id: int) -> RenderJob:
+    """Queued jobs stop at once; running ones are asked to stop at their next progress step."""
+    job = get_job(session, job_id)
+    if job.status == JobStatus.queued.value:
+        return mark_cancelled(session, job_id)
+    if job.status == JobStatus.running.value:
+        job.cancel_requested, job.message = True, "Cancelling…"
+        session.add(job)
+        return job
+    raise Conflict(f"Job #{job_id} already {job.status}; nothing to cancel")
+
+
+def retry(session: Session, job_id: int, *, billing: bool = False) -> RenderJob:
+    """Queue a failed or cancelled job again; with `billing` its cost is reserved again."""
+    job = get_job(session, job_id)
+    if job.status not in RETRYABLE:
+        raise Conflict(
+            f"Job #{job_id} is {job.status}; only failed or cancelled jobs can be retried"
+        )
+    if billing:
+        ledger.lock_account(session, job.owner)
+        _reserve(session, job)
+    job.status, job.error, job.progress, job.message = JobStatus.queued.value, None, 0.0, "Queued"
+    job.attempts, job.cancel_requested, job.worker = 0, False, None
+    job.queued_at, job.started_at, job.finished_at = utcnow(), None, None
+    session.add(job)
+    return job
+
+
+def set_priority(session: Session, job_id: int, priority: int) -> RenderJob:
+    job = get_job(session, job_id)
+    if job.status != JobStatus.queued.value:
+        raise Conflict(f"Job #{job_id} is {job.status}; only queued jobs can be reprioritised")
+    job.priority = priority
+    session.add(job)
+    return job
+
+
+def queue_position(session: Session, job: RenderJob) -> int | None:
+    """1-based position among queued jobs, in the order workers take them."""
+    if job.status != JobStatus.queued.value:
+        return None
+    ahead = session.exec(
+        select(func.count())
+        .select_from(RenderJob)
+        .where(RenderJob.status == JobStatus.queued.value)
+        .where(
+            (col(RenderJob.priority) > job.priority)
+            | (
+                (col(RenderJob.priority) == job.priority)
+                & (col(RenderJob.queued_at) < job.queued_at)
+            )
+            | (
+                (col(RenderJob.priority) == job.priority)
+                & (col(RenderJob.queued_at) == job.queued_at)
+                & (col(RenderJob.id) < job.id)
+            )
+        )
+    ).one()
+    return int(ahead) + 1
+
+
+def queue_positions(session: Session) -> dict[int, int]:
+    """1-based positions of every queued job, in one query (the queue page polls this)."""
+    ids = session.exec(
+        select(RenderJob.id)
+        .where(RenderJob.status == JobStatus.queued.value)
+        .order_by(col(RenderJob.priority).desc(), col(RenderJob.queued_at), col(RenderJob.id))
+    ).all()
+    return {job_id: n for n, job_id in enumerate(ids, 1) if job_id is not None}
+
+
+def requeue_abandoned(
+    session: Session,
+    *,
+    now: datetime | None = None,
+    dead_workers: Callable[[str], bool] | None = None,
+) -> list[RenderJob]:
+    """Running jobs whose lease expired (or whose worker is known dead) go back to the queue,
+    or are quarantined as failed once they used up their attempts. Queued jobs waiting for a
+    job that failed or was cancelled fail too: they can never run."""
+    now = now or utcnow()
+    fail_orphans(session)
+    running = session.exec(
+        select(RenderJob).where(RenderJob.status == JobStatus.running.value)
+    ).all()
+    moved = []
+    for job in running:
+        expired = job.lease_expires_at is None or job.lease_expires_at < now
+        dead = dead_workers is not None and job.worker is not None and dead_workers(job.worker)
+        if not (expired or dead):
+            continue
+        if job.cancel_requested:
+            mark_cancelled(session, job.id)  # type: ignore[arg-type]
+        elif job.attempts >= job.max_attempts:
+            fail(
+                session,
+                job.id,  # type: ignore[arg-type]
+                f"Quarantined: its worker stopped during each of {job.attempts} attempts "
+                f"(last worker {job.worker})",
+            )
+        else:
+            job.status, job.worker, job.lease_expires_at = JobStatus.queued.value, None, None
+            job.message = f"Re-queued after its worker stopped (attempt {job.attempts})"
+            session.add(job)
+        moved.append(job)
+    return moved
+
+
+def pause(session: Session, owner: str) -> None:
+    """Hold an owner's queued jobs; running ones finish."""
+    if session.get(QueuePause, owner) is None:
+        session.add(QueuePause(owner=owner))
+
+
+def resume(session: Session, owner: str) -> None:
+    paused = session.get(QueuePause, owner)
+    if paused is not None:
+        session.delete(paused)
+
+
+def is_paused(session: Session, owner: str) -> bool:
+    return session.get(QueuePause, owner) is not None
+
+
+def move_before(session: Session, job_id: int, before_id: int) -> RenderJob:
+    """Reorder: `job_id` runs right before `before_id` (both queued, same owner)."""
+    job, before = get_job(session, job_id), get_job(session, before_id)
+    if job.owner != before.owner:
+        raise Conflict("Jobs of different owners cannot be reordered against each other")
+    for item in (job, before):
+        if item.status != JobStatus.queued.value:
+            raise Conflict(f"Job #{item.id} is {item.status}; only queued jobs can be reordered")
+    job.priority = before.priority
+    job.queued_at = before.queued_at - timedelta(microseconds=1)
+    session.add(job)
+    return job
+
+
+def dispatch_order(
+    session: Session,
+    *,
+    exclude: set[int] | frozenset[int] = frozenset(),
+    limit: int = 10,
+    max_running: int | None = None,
+) -> list[RenderJob]:
+    """The next queued jobs to hand to workers: priority first, then a round-robin across
+    owners (weighted by what each already has running), then age — so one creator's 200 shots
+    do not starve another's single shot. `exclude` are jobs already handed out (waiting in
+    Redis): they count as in flight. No owner gets more than `max_running` in flight."""
+    if limit <= 0:
+        return []
+    queued = session.exec(
+        select(RenderJob)
+        .where(RenderJob.status == JobStatus.queued.value)
+        .where(_ready())
+        .order_by(col(RenderJob.priority).desc(), col(RenderJob.queued_at), col(RenderJob.id))
+    ).all()
+    running = dict(
+        session.exec(
+            select(RenderJob.owner, func.count())
+            .where(RenderJob.status == JobStatus.running.value)
+            .group_by(RenderJob.owner)
+        ).all()
+    )
+    load = {owner: int(n) for owner, n in running.items()}
+    for job in queued:
+        if job.id in exclude:
+            load[job.owner] = load.get(job.owner, 0) + 1
+    picked: list[RenderJob] = []
+    remaining = [job for job in queued if job.id not in exclude]
+    if max_running is not None:
+        remaining = [job for job in remaining if load.get(job.owner, 0) < max_running]
+    while remaining and len(picked) < limit:
+        top = remaining[0].priority
+        tier = [job for job in remaining if job.priority == top]
+        # Within the top priority, the owner with the least in flight goes next.
+        job = min(tier, key=lambda j: (load.get(j.owner, 0), j.queued_at, j.id or 0))
+        picked.append(job)
+        load[job.owner] = load.get(job.owner, 0) + 1
+        remaining.remove(job)
+        if max_running is not None and load[job.owner] >= max_running:
+            remaining = [other for other in remaining if other.owner != job.owner]
+    return picked
+
+
+def succeeded_artifact(session: Session, digest: str) -> Artifact | None:
+    """The artifact of the newest succeeded job with these resolved params, if any."""
+    job = session.exec(
+        select(RenderJob)
+        .where(RenderJob.params_hash == digest, RenderJob.status == JobStatus.succeeded.value)
+        .order_by(col(RenderJob.id).desc())
+    ).first()
+    return session.get(Artifact, job.artifact_id) if job and job.artifact_id else None
+
+
+def claim_similar(
+    session: Session,
+    job: RenderJob,
+    worker: str,
+    lease_seconds: float,
+    limit: int,
+    max_running: int | None = None,
+) -> list[RenderJob]:
+    """Claim up to `limit` more queued previews that can share `job`'s batch: same
+    pipeline, same size (the next in dispatch order, so batching never jumps the queue much)."""
+    request, pipeline = job.params.get("request", {}), job.params.get("pipeline", {})
+    key = (pipeline.get("name"), request.get("width"), request.get("height"))
+    claimed: list[RenderJob] = []
+    order = dispatch_order(session, limit=50, max_running=max_running)
+    for other in order:
+        if len(claimed) >= limit:
+            break
+        other_request = other.params.get("request", {})
+        other_key = (
+            other.params.get("pipeline", {}).get("name"),
+            other_request.get("width"),
+            other_request.get("height"),
+        )
+        if other.kind == JobKind.preview.value and other_key == key and other.id is not None:
+            taken = claim_job(session, other.id, worker, lease_seconds)
+            if taken is not None:
+                claimed.append(taken)
+    return claimed
+
+
+def fail_orphans(session: Session) -> list[RenderJob]:
+    dead = select(RenderJob.id).where(
+        col(RenderJob.status).in_([JobStatus.failed.value, JobStatus.cancelled.value])
+    )
+    orphans = session.exec(
+        select(RenderJob)
+        .where(RenderJob.status == JobStatus.queued.value)
+        .where(col(RenderJob.depends_on).in_(dead))
+    ).all()
+    for job in orphans:
+        fail(
+            session,
+            job.id,  # type: ignore[arg-type]
+            f"Job #{job.depends_on}, whose result this job starts from, failed or was "
+            "cancelled; retry it, then retry this one",
+        )
+    return list(orphans)

@@ -1,0 +1,121 @@
+"""Resolve a shot (or a film) into the full parameters of a job, and hash them.
+
+The hash is the render-cache key: two jobs with equal resolved params produce the same
+artifact, so the second is served from the first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pipelines.catalogue import Catalogue, UnknownPipelineError, effective_revision
+from pipelines.requests import RenderRequest
+from studio.core.errors import InvalidInput
+from studio.core.models import JobKind, Project, Shot
+
+PARAMS_VERSION = 1  # bump when the meaning of params changes, to invalidate the cache
+
+
+RUNTIME = "_runtime"  # params that say where to find inputs, not what to render: not hashed
+
+
+def params_hash(params: dict[str, Any]) -> str:
+    content = {k: v for k, v in params.items() if k != RUNTIME}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def join_prompt(*parts: str) -> str:
+    return ", ".join(p.strip().strip(",").strip() for p in parts if p and p.strip())
+
+
+def shot_request(project: Project, shot: Shot, shot_number: int) -> RenderRequest:
+    return RenderRequest(
+        prompt=join_prompt(shot.prompt, project.style_prompt),
+        negative_prompt=join_prompt(shot.negative_prompt, project.negative_prompt),
+        seed=shot.seed,
+        width=project.width,
+        height=project.height,
+        shot_number=shot_number,
+        shot_size=shot.shot_size,
+        camera_move=shot.camera_move,
+        duration=shot.duration,
+        fps=project.fps,
+    )
+
+
+def pipeline_params(catalogue: Catalogue, name: str, task: str) -> dict[str, Any]:
+    try:
+        entry = catalogue.get(name)
+    except UnknownPipelineError as exc:
+        raise InvalidInput(str(exc), field="pipeline") from None
+    if not entry.supports(task):
+        raise InvalidInput(f"Pipeline {name!r} cannot do {task}", field="pipeline")
+    return {
+        "name": entry.name,
+        "model_id": entry.model_id,
+        "revision": effective_revision(entry),
+        "implementation": entry.implementation,
+        "cost_factor": entry.cost_factor,
+        # What the entry renders with: editing a catalogue entry or a Lab preset changes the
+        # render, so it must change the cache key too.
+        "defaults": dict(entry.defaults),
+        "loras": [[lora.path, lora.scale] for lora in entry.loras],
+        # Precision and weight files change pixels too (device and memory options do not).
+        "dtype": entry.dtype,
+        "variant": entry.variant,
+    }
+
+
+def resolve_preview_request(
+    catalogue: Catalogue, pipeline: str, request: RenderRequest
+) -> dict[str, Any]:
+    return {
+        "version": PARAMS_VERSION,
+        "kind": JobKind.preview.value,
+        "pipeline": pipeline_params(catalogue, pipeline, "text-to-image"),
+        "request": request.as_dict(),
+    }
+
+
+def resolve_preview(
+    catalogue: Catalogue, project: Project, shot: Shot, number: int
+) -> dict[str, Any]:
+    pipeline = shot.preview_pipeline or project.preview_pipeline
+    return resolve_preview_request(catalogue, pipeline, shot_request(project, shot, number))
+
+
+def clip_task(catalogue: Catalogue, name: str) -> str:
+    """Clips come from the preview frame when the pipeline can, else from the prompt."""
+    try:
+        entry = catalogue.get(name)
+    except UnknownPipelineError as exc:
+        raise InvalidInput(str(exc), field="pipeline") from None
+    for task in ("image-to-video", "text-to-video"):
+        if entry.supports(task):
+            return task
+    raise InvalidInput(
+        f"Pipeline {name!r} cannot make clips (it does {', '.join(entry.tasks)})", field="pipeline"
+    )
+
+
+def resolve_clip(catalogue: Catalogue, project: Project, shot: Shot, number: int) -> dict[str, Any]:
+    pipeline = shot.clip_pipeline or project.clip_pipeline
+    task = clip_task(catalogue, pipeline)
+    params = {
+        "version": PARAMS_VERSION,
+        "kind": JobKind.clip.value,
+        "task": task,
+        "pipeline": pipeline_params(catalogue, pipeline, task),
+        "request": shot_request(project, shot, number).as_dict(),
+    }
+    if task == "image-to-video":
+        # Conditioned on the preview frame, so the preview's params are part of the clip's.
+        params["preview"] = resolve_preview(catalogue, project, shot, number)
+    return params
+
+
+def request_from(params: dict[str, Any]) -> RenderRequest:
+    return RenderRequest(**params["request"])

@@ -1,0 +1,210 @@
+"""Checks on what creators send, at one place, so UI, API and CLI refuse the same things."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines.requests import CAMERA_MOVES, SHOT_SIZES
+from studio.core.config import Settings
+from studio.core.errors import InvalidInput
+from studio.core.models import ASPECT_RATIOS
+
+MAX_PROMPT = 2000
+MAX_NAME = 200
+MAX_SEED = 2**31 - 1
+MIN_HEIGHT = 64
+
+PROJECT_FIELDS = {
+    "chain_clips",
+    "name",
+    "style_prompt",
+    "negative_prompt",
+    "aspect_ratio",
+    "height",
+    "fps",
+    "preview_pipeline",
+    "clip_pipeline",
+}
+SHOT_FIELDS = {
+    "prompt",
+    "negative_prompt",
+    "duration",
+    "shot_size",
+    "camera_move",
+    "seed",
+    "preview_pipeline",
+    "clip_pipeline",
+    "scene",
+    "dialogue",
+}
+
+
+def text(value: Any, field: str, limit: int, required: bool = False) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be text", field)
+    value = value.strip()
+    if required and not value:
+        raise InvalidInput(f"{field} must not be empty", field)
+    if len(value) > limit:
+        raise InvalidInput(f"{field} is {len(value)} characters; the limit is {limit}", field)
+    return value
+
+
+def number(
+    value: Any,
+    field: str,
+    low: float,
+    high: float,
+    *,
+    integer: bool = False,
+    low_inclusive: bool = True,
+) -> float:
+    try:
+        parsed = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{field} must be a number, not {value!r}", field) from None
+    if not math.isfinite(parsed):
+        raise InvalidInput(f"{field} must be a finite number", field)
+    if integer and parsed != int(parsed):
+        raise InvalidInput(f"{field} must be a whole number", field)
+    too_low = parsed < low if low_inclusive else parsed <= low
+    if too_low or parsed > high:
+        bound = "≥" if low_inclusive else ">"
+        raise InvalidInput(
+            f"{field} must be {bound} {low:g} and ≤ {high:g} (got {parsed:g})", field
+        )
+    return parsed
+
+
+def choice(value: Any, field: str, options: tuple[str, ...] | list[str]) -> str:
+    if value not in options:
+        raise InvalidInput(f"{field} must be one of {', '.join(options)} (got {value!r})", field)
+    return str(value)
+
+
+def project_fields(
+    settings: Settings,
+    pipelines: list[str],
+    changes: dict[str, Any],
+    current_aspect: str = "16:9",
+    current_height: int = 360,
+) -> dict[str, Any]:
+    unknown = set(changes) - PROJECT_FIELDS
+    if unknown:
+        raise InvalidInput(f"Unknown project field(s): {', '.join(sorted(unknown))}")
+    out: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key == "name":
+            out[key] = text(value, "Project name", MAX_NAME, required=True)
+        elif key == "chain_clips":
+            if not isinstance(value, bool):
+                raise InvalidInput("Chain clips must be true or false", key)
+            out[key] = value
+        elif key in ("style_prompt", "negative_prompt"):
+            out[key] = text(value, key.replace("_", " ").capitalize(), 1000)
+        elif key == "aspect_ratio":
+            out[key] = choice(value, "Aspect ratio", list(ASPECT_RATIOS))
+        elif key == "height":
+            out[key] = int(number(value, "Height", MIN_HEIGHT, 4320, integer=True))
+        elif key == "fps":
+            out[key] = int(number(value, "Frames per second", 1, settings.max_fps, integer=True))
+        else:
+            out[key] = choice(value, key.replace("_", " ").capitalize(), pipelines)
+    aspect = out.get("aspect_ratio", current_aspect)
+    height = out.get("height", current_height)
+    w, h = ASPECT_RATIOS[aspect]
+    pixels = round(height * w / h) * height
+    if pixels > settings.max_pixels:
+        raise InvalidInput(
+            f"{aspect} at height {height} is {pixels:,} pixels per frame; the limit is "
+            f"{settings.max_pixels:,}",
+            "height",
+        )
+    return out
+
+
+def shot_fields(
+    settings: Settings, pipelines: list[str], changes: dict[str, Any]
+) -> dict[str, Any]:
+    unknown = set(changes) - SHOT_FIELDS
+    if unknown:
+        raise InvalidInput(f"Unknown shot field(s): {', '.join(sorted(unknown))}")
+    out: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key in ("prompt", "dialogue"):
+            out[key] = text(value, key.capitalize(), MAX_PROMPT)
+        elif key == "scene":
+            out[key] = text(value, "Scene", 300)
+        elif key == "negative_prompt":
+            out[key] = text(value, "Negative prompt", 1000)
+        elif key == "duration":
+            out[key] = number(value, "Duration (s)", 0, settings.max_duration, low_inclusive=False)
+        elif key == "shot_size":
+            out[key] = choice(value, "Shot size", SHOT_SIZES)
+        elif key == "camera_move":
+            out[key] = choice(value, "Camera move", CAMERA_MOVES)
+        elif key == "seed":
+            out[key] = int(number(value, "Seed", 0, MAX_SEED, integer=True))
+        else:
+            out[key] = None if value in (None, "") else choice(value, "Pipeline", pipelines)
+    return out
+
+
+AUDIO_SUFFIXES = (".aac", ".flac", ".m4a", ".mp3", ".ogg", ".opus", ".wav")
+
+
+@dataclass(frozen=True)
+class FilmOptions:
+    crossfade: float
+    title: str | None
+    title_seconds: float
+    audio: Path | None
+
+
+def film_options(
+    settings: Settings,
+    crossfade: Any = 0.0,
+    title: Any = None,
+    title_seconds: Any = 2.0,
+    audio: Any = None,
+) -> FilmOptions:
+    """Check assembly options up front, before anything is rendered or stored."""
+    fade = number(crossfade, "Crossfade (s)", 0, 5)
+    seconds = number(title_seconds, "Title card (s)", 0.5, 10)
+    heading = text(title, "Title", 200) or None
+    if heading and fade > seconds:
+        raise InvalidInput(
+            f"Crossfade ({fade:g}s) must not be longer than the title card ({seconds:g}s)",
+            "crossfade",
+        )
+    path = Path(audio) if audio else None
+    if path is not None:
+        audio_file(path, settings.max_audio_bytes)
+    return FilmOptions(fade, heading, seconds, path)
+
+
+def audio_file(path: Path, max_bytes: int) -> None:
+    """A soundtrack must exist, be small enough and hold an audio stream PyAV can decode."""
+    if not path.is_file():
+        raise InvalidInput(f"Audio file not found: {path.name}", "audio")
+    if path.suffix.lower() not in AUDIO_SUFFIXES:
+        raise InvalidInput(f"Audio must be one of {', '.join(AUDIO_SUFFIXES)}", "audio")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise InvalidInput(
+            f"Audio file is {size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB",
+            "audio",
+        )
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise InvalidInput(f"{path.name} has no audio stream", "audio")
+    except av.FFmpegError:
+        raise InvalidInput(f"{path.name} is not an audio file PyAV can decode", "audio") from None

@@ -1,0 +1,1 @@
+"""The render farm: queue backends, the job runner, workers, their registry and events."""

@@ -1,0 +1,189 @@
+"""`RedisQueue`: jobs dispatched through RQ to `python -m studio worker` processes anywhere.
+
+The database stays the source of truth. A dispatcher (in the app and in every worker; one at a
+time, under a Redis lock) hands queued job ids to RQ, a few per live worker, in fair order
+(priority, then the owner with least in flight, then age). Because Redis holds only a small
+window of ids, it can lose everything (restart, FLUSHALL, failover): the next dispatch cycle
+finds queued jobs missing from Redis and hands them out again. Duplicates are harmless: a
+worker claims a job in the database with a conditional update, so only one runs it.
+
+Model affinity: each pipeline has its own RQ queue; a worker listens first on the queues of
+the pipelines it has loaded, then on all the others, so a job goes to a warm worker when one
+is free and never waits for one that is not.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from studio.core import lifecycle
+from studio.core.db import session_scope
+from studio.farm import registry
+
+log = logging.getLogger(__name__)
+
+PREFIX = "studio"
+ANY_QUEUE = f"{PREFIX}:any"
+EVENTS_CHANNEL = f"{PREFIX}:events"
+CANCEL_CHANNEL = f"{PREFIX}:cancel"
+LOCK_KEY = f"{PREFIX}:dispatcher-lock"
+EXECUTE = "studio.farm.worker.execute"
+
+
+def pipeline_queue(name: str) -> str:
+    return f"{PREFIX}:pipeline:{name}"
+
+
+def rq_job_id(job_id: int) -> str:
+    # A fresh id per dispatch: RQ keeps finished job hashes around for a while.
+    return f"{PREFIX}-{job_id}-{secrets.token_hex(4)}"
+
+
+def db_job_id(rq_id: str) -> int | None:
+    parts = rq_id.split("-")
+    if len(parts) == 3 and parts[0] == PREFIX and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+def connect(url: str) -> Any:
+    from redis import Redis
+
+    return Redis.from_url(
+        url, socket_connect_timeout=5, socket_timeout=30, health_check_interval=15
+    )
+
+
+class RedisQueue:
+    def __init__(
+        self,
+        engine: Engine,
+        redis_url: str,
+        *,
+        pipelines: list[str],
+        window_per_worker: int = 2,
+        worker_stale_seconds: float = 30.0,
+        lease_seconds: float = 30.0,
+        interval: float = 0.5,
+        worker: str | None = None,
+        max_running_per_owner: int | None = None,
+    ):
+        self.engine, self.redis_url = engine, redis_url
+        self.max_running_per_owner = max_running_per_owner
+        self.redis = connect(redis_url)
+        self.pipelines = pipelines
+        self.window_per_worker, self.stale = window_per_worker, worker_stale_seconds
+        self.lease_seconds, self.interval = lease_seconds, interval
+        self.worker = worker or f"dispatcher@{registry.HOST}:{secrets.token_hex(3)}"
+        self._kick = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---- QueueBackend ---------------------------------------------------------------------
+    def enqueue(self, job_id: int) -> None:
+        self._kick.set()
+
+    def cancel(self, job_id: int) -> None:
+        try:
+            self.redis.publish(CANCEL_CHANNEL, str(job_id))
+        except Exception:  # noqa: BLE001 - the database flag still stops it at the next step
+            log.warning("could not publish cancel of job %s", job_id)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._loop, name="studio-dispatcher", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._kick.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def ping(self) -> None:
+        self.redis.ping()
+
+    @property
+    def running(self) -> bool:
+        # Jobs run on remote workers; this process can dispatch as long as its thread lives.
+        return self._thread is not None and self._thread.is_alive()
+
+    # ---- dispatch -------------------------------------------------------------------------
+    def queue_names(self) -> list[str]:
+        return [pipeline_queue(name) for name in self.pipelines] + [ANY_QUEUE]
+
+    def waiting_ids(self) -> set[int]:
+        """Studio job ids sitting in RQ queues (not yet taken by a worker)."""
+        from rq import Queue
+
+        ids: set[int] = set()
+        for name in self.queue_names():
+            for rq_id in Queue(name, connection=self.redis).get_job_ids():
+                job_id = db_job_id(rq_id)
+                if job_id is not None:
+                    ids.add(job_id)
+        return ids
+
+    def dispatch_once(self) -> int:
+        """One cycle: reap dead leases, then top Redis up to the window. Returns ids sent."""
+        from rq import Queue
+
+        if not self.redis.set(LOCK_KEY, self.worker, nx=True, px=int(self.interval * 4000)):
+            return 0  # another process dispatches this cycle
+        try:
+            with session_scope(self.engine) as session:
+                lifecycle.requeue_abandoned(session)
+            live = registry.live(self.engine, self.stale, kind="redis")
+            warm = {name for w in live for name in w.pipelines}
+            waiting = self.waiting_ids()
+            window = max(1, len(live)) * self.window_per_worker
+            with session_scope(self.engine) as session:
+                jobs = lifecycle.dispatch_order(
+                    session,
+                    exclude=waiting,
+                    limit=window - len(waiting),
+                    max_running=self.max_running_per_owner,
+                )
+                picks = [(j.id, (j.params.get("pipeline") or {}).get("name")) for j in jobs]
+            for job_id, pipeline in picks:
+                assert job_id is not None
+                name = pipeline_queue(pipeline) if pipeline in warm else ANY_QUEUE
+                Queue(name, connection=self.redis).enqueue_call(
+                    EXECUTE,
+                    args=(job_id,),
+                    job_id=rq_job_id(job_id),
+                    timeout=-1,
+                    result_ttl=0,
+                    failure_ttl=24 * 3600,
+                    description=f"studio job {job_id}",
+                )
+            return len(picks)
+        finally:
+            if self.redis.get(LOCK_KEY) == self.worker.encode():
+                self.redis.delete(LOCK_KEY)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.dispatch_once()
+            except Exception as exc:  # noqa: BLE001 - Redis or the database may be down
+                log.warning("dispatch cycle failed: %s", exc)
+            self._kick.wait(self.interval)
+            self._kick.clear()
+
+
+def publish_event(redis: Any, event: dict[str, Any]) -> None:
+    try:
+        redis.publish(EVENTS_CHANNEL, json.dumps(event))
+    except Exception:  # noqa: BLE001 - events are best effort; the database has the truth
+        log.debug("event not published: %s", event)

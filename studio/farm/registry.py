@@ -1,0 +1,111 @@
+"""The worker registry: who renders where, with what loaded (the Workers page, affinity)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from studio.core import lifecycle
+from studio.core.db import session_scope
+from studio.core.models import Worker, utcnow
+
+HOST = socket.gethostname()
+log = logging.getLogger(__name__)
+
+
+def register(
+    engine: Engine, name: str, kind: str, pipelines: list[str] | None = None, memory_bytes: int = 0
+) -> None:
+    with session_scope(engine) as session:
+        worker = session.get(Worker, name) or Worker(name=name)
+        worker.kind, worker.host, worker.pid = kind, HOST, os.getpid()
+        worker.pipelines, worker.memory_bytes = list(pipelines or []), memory_bytes
+        worker.state, worker.current_job_id = "idle", None
+        worker.started_at = worker.heartbeat_at = utcnow()
+        session.add(worker)
+
+
+def beat(
+    engine: Engine,
+    name: str,
+    *,
+    current_job_id: int | None,
+    state: str,
+    pipelines: list[str] | None = None,
+) -> None:
+    with session_scope(engine) as session:
+        worker = session.get(Worker, name)
+        if worker is None:
+            return
+        worker.current_job_id, worker.state, worker.heartbeat_at = current_job_id, state, utcnow()
+        if pipelines is not None:
+            worker.pipelines = list(pipelines)
+        session.add(worker)
+
+
+def stopped(engine: Engine, name: str) -> None:
+    beat(engine, name, current_job_id=None, state="stopped")
+
+
+def live(engine: Engine, within_seconds: float, kind: str | None = None) -> list[Worker]:
+    """Workers that heartbeated recently and have not stopped."""
+    since = utcnow() - timedelta(seconds=within_seconds)
+    with session_scope(engine) as session:
+        query = select(Worker).where(col(Worker.heartbeat_at) >= since, Worker.state != "stopped")
+        if kind is not None:
+            query = query.where(Worker.kind == kind)
+        return list(session.exec(query.order_by(col(Worker.name))).all())
+
+
+def all_workers(engine: Engine) -> list[Worker]:
+    with session_scope(engine) as session:
+        return list(session.exec(select(Worker).order_by(col(Worker.heartbeat_at).desc())).all())
+
+
+class Heartbeat:
+    """A thread that renews the running job's lease and the worker's row every lease/3 s,
+    so a long step without progress reports does not look like a dead worker."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        name: str,
+        lease_seconds: float,
+        status: Callable[[], tuple[int | None, str]],
+    ):
+        self.engine, self.name, self.lease_seconds, self.status = (
+            engine,
+            name,
+            lease_seconds,
+            status,
+        )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def beat_now(self) -> None:
+        job_id, state = self.status()
+        with session_scope(self.engine) as session:
+            lifecycle.heartbeat(session, self.name, self.lease_seconds)
+        beat(self.engine, self.name, current_job_id=job_id, state=state)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.lease_seconds / 3):
+            try:
+                self.beat_now()
+            except Exception:
+                log.exception("heartbeat of %s failed", self.name)

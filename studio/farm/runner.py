@@ -1,0 +1,379 @@
+"""Execute one claimed job: render with its pipeline, store the artifact, complete the job.
+
+Runs wherever a worker runs: the inline thread in the app, or a `python -m studio worker`
+process. Only lifecycle functions change state.
+"""
+
+from __future__ import annotations
+
+import collections
+import inspect
+import io
+import logging
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+from sqlalchemy.engine import Engine
+
+from pipelines.cache import PipelineCache
+from pipelines.catalogue import Catalogue, CatalogueError, UnknownPipelineError
+from pipelines.errors import PipelineError
+from pipelines.requests import Cancelled, RenderRequest
+from storage.base import Storage
+from studio.core import lifecycle, logs, provenance
+from studio.core.artifacts import store_file
+from studio.core.db import session_scope
+from studio.core.errors import StudioError
+from studio.core.models import Artifact, JobKind, RenderJob, ident
+from studio.core.params import RUNTIME, params_hash, request_from
+
+log = logging.getLogger(__name__)
+PROGRESS_INTERVAL = 0.25  # seconds between progress writes: keeps the database calm
+LIVE_PREVIEW_INTERVAL = 1.0  # seconds between live preview uploads
+
+
+def live_preview_key(job_id: int) -> str:
+    return f"live/{job_id}.png"
+
+
+class JobFailed(StudioError):
+    """A render that cannot succeed; the message is shown to the creator."""
+
+
+class ProgressReporter:
+    """Throttled progress writes that double as the cancel check and lease renewal."""
+
+    def __init__(self, runner: JobRunner, job: RenderJob, worker: str):
+        self.runner, self.job_id, self.worker = runner, ident(job), worker
+        self._last = time.monotonic()  # the claim just wrote "Starting"
+
+    def __call__(self, fraction: float, message: str, force: bool = False) -> None:
+        # A cancel pushed to this process (pub/sub) stops the render at the very next step.
+        if self.job_id in self.runner.cancelled:
+            raise Cancelled()
+        now = time.monotonic()
+        if not force and now - self._last < PROGRESS_INTERVAL:
+            return
+        self._last = now
+        with session_scope(self.runner.engine) as session:
+            stop = lifecycle.report_progress(
+                session, self.job_id, self.worker, fraction, message, self.runner.lease_seconds
+            )
+        self.runner.publish({"job": self.job_id, "progress": fraction, "message": message})
+        if stop:
+            raise Cancelled()
+
+    def stage(self, start: float, end: float, label: str) -> Callable[[int, int], None]:
+        """A (done, total) callback mapping a stage's progress into [start, end]."""
+
+        def report(done: int, total: int) -> None:
+            self(start + (end - start) * done / max(total, 1), f"{label} {done}/{total}")
+
+        return report
+
+
+class JobRunner:
+    def __init__(
+        self,
+        engine: Engine,
+        storage: Storage,
+        catalogue: Catalogue,
+        lease_seconds: float,
+        *,
+        memory_budget: int | None = None,
+        preview_batch: int = 4,
+        max_running_per_owner: int | None = None,
+    ):
+        self.engine, self.storage, self.catalogue = engine, storage, catalogue
+        self.lease_seconds, self.preview_batch = lease_seconds, preview_batch
+        self.max_running_per_owner = max_running_per_owner
+        # Loaded once per process (LRU under the memory budget): the next job reuses it.
+        self.cache = PipelineCache(memory_budget)
+        self.cancelled: set[int] = set()
+        # Live events (progress, state) for other processes; set by the Redis backend.
+        self.publish: Callable[[dict[str, Any]], None] = lambda _event: None
+
+    def request_cancel(self, job_id: int) -> None:
+        self.cancelled.add(job_id)
+
+    @property
+    def loaded(self) -> list[str]:
+        return sorted(self.cache.loaded())
+
+    def pipeline(self, name: str, expected: dict[str, Any] | None = None) -> Any:
+        """The loaded pipeline `name`. `expected` (a job's pipeline params) tells when this
+        process's catalogue is stale: a Lab preset saved or updated by another process."""
+        known = name in self.catalogue
+        if not known or (
+            expected
+            and "defaults" in expected
+            and dict(self.catalogue.get(name).defaults) != expected["defaults"]
+        ):
+            from studio.core.lab import with_presets
+
+            self.catalogue = with_presets(self.catalogue, self.engine)
+        # The cache reloads a pipeline whose entry changed under the same name.
+        return self.cache.get(self.catalogue.get(name))
+
+    def execute(self, job: RenderJob, worker: str) -> None:
+        """Run a claimed job; a preview also takes queued previews that can share its batch."""
+        batch = self._claim_batch(job, worker)
+        if len(batch) > 1:
+            self.run_batch(batch, worker)
+        else:
+            self.run(job, worker)
+
+    def _claim_batch(self, job: RenderJob, worker: str) -> list[RenderJob]:
+        if job.kind != JobKind.preview.value or self.preview_batch < 2:
+            return [job]
+        name = job.params["pipeline"]["name"]
+        try:
+            batchable = hasattr(self.pipeline(name, job.params["pipeline"]), "render_frames")
+        except Exception:  # noqa: BLE001 - a load error is reported by run() with the job
+            return [job]
+        if not batchable:
+            return [job]
+        with session_scope(self.engine) as session:
+            more = lifecycle.claim_similar(
+                session,
+                job,
+                worker,
+                self.lease_seconds,
+                limit=self.preview_batch - 1,
+                max_running=self.max_running_per_owner,
+            )
+        return [job, *more]
+
+    def run_batch(self, jobs: list[RenderJob], worker: str) -> None:
+        """Previews of one pipeline and size in one batched call (each keeps its own seed)."""
+        reporters = [ProgressReporter(self, job, worker) for job in jobs]
+
+        def on_progress(done: int, total: int) -> None:
+            for reporter in reporters:
+                reporter.stage(0.0, 0.9, "Step")(done, total)
+
+        try:
+            pipeline = self.pipeline(jobs[0].params["pipeline"]["name"], jobs[0].params["pipeline"])
+            images = pipeline.render_frames(
+                [request_from(j.params) for j in jobs], on_progress=on_progress
+            )
+        except Cancelled:
+            for job in jobs:  # the cancelled one stops; the others render on their own
+                self.run(job, worker)
+            return
+        except Exception as exc:  # noqa: BLE001 - same failure for every job of the batch
+            for job in jobs:
+                self._fail(job, worker, exc)
+            return
+        for job, image, reporter in zip(jobs, images, reporters, strict=True):
+            try:
+                with tempfile.TemporaryDirectory(prefix=f"job-{job.id}-") as tmp:
+                    artifact = self._store_preview(job, image, Path(tmp), reporter, pipeline)
+                with session_scope(self.engine) as session:
+                    lifecycle.succeed(session, ident(job), artifact)
+            except Exception as exc:  # noqa: BLE001
+                self._fail(job, worker, exc)
+            finally:
+                self.publish({"job": ident(job), "finished": True})
+
+    def run(self, job: RenderJob, worker: str) -> None:
+        self.cancelled.discard(ident(job))  # a stale cancel of an earlier attempt
+        token = logs.job_id.set(ident(job))
+        try:
+            self._run(job, worker)
+        finally:
+            logs.job_id.reset(token)
+            self.cancelled.discard(ident(job))
+            self.publish({"job": ident(job), "finished": True})
+            if job.kind == JobKind.preview.value:
+                self._drop_live_preview(ident(job))
+
+    def _drop_live_preview(self, job_id: int) -> None:
+        try:
+            self.storage.delete(live_preview_key(job_id))
+        except Exception:  # noqa: BLE001 - a leftover thumbnail is harmless
+            log.debug("live preview of job %s not removed", job_id)
+
+    def _run(self, job: RenderJob, worker: str) -> None:
+        report = ProgressReporter(self, job, worker)
+        try:
+            with tempfile.TemporaryDirectory(prefix=f"job-{job.id}-") as tmp:
+                artifact = self._render(job, Path(tmp), report)
+                with session_scope(self.engine) as session:
+                    lifecycle.succeed(session, ident(job), artifact)
+        except Cancelled:
+            with session_scope(self.engine) as session:
+                lifecycle.mark_cancelled(session, ident(job), worker)
+        except Exception as exc:  # noqa: BLE001 - any render error fails the job, never the worker
+            self._fail(job, worker, exc)
+
+    def _fail(self, job: RenderJob, worker: str, exc: BaseException) -> None:
+        log.warning("job %s failed: %s", job.id, exc)
+        # Errors written for people (bad input, missing weights, out of memory) show as they
+        # are; anything else keeps its traceback for the bug report.
+        plain = isinstance(
+            exc, StudioError | ValueError | PipelineError | CatalogueError | UnknownPipelineError
+        )
+        detail = (
+            str(exc) if plain else f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}"
+        )
+        with session_scope(self.engine) as session:
+            lifecycle.fail(session, ident(job), detail, worker)
+
+    def _render(self, job: RenderJob, tmp: Path, report: ProgressReporter) -> Artifact:
+        if job.kind == JobKind.preview.value:
+            image = self._frame(
+                job.params, report.stage(0.0, 0.9, "Step"), live_key=live_preview_key(ident(job))
+            )
+            pipeline = self.pipeline(job.params["pipeline"]["name"], job.params["pipeline"])
+            return self._store_preview(job, image, tmp, report, pipeline)
+        if job.kind == JobKind.clip.value:
+            return self._clip(job, tmp, report)
+        if job.kind == JobKind.film.value:
+            prov = provenance.record(ident(job), job.params, job.params_hash)
+            return self._film(job, tmp, report, prov)
+        raise JobFailed(f"Unknown job kind {job.kind!r}")
+
+    def _store_preview(
+        self,
+        job: RenderJob,
+        image: Image.Image,
+        tmp: Path,
+        report: ProgressReporter,
+        pipeline: Any,
+    ) -> Artifact:
+        prov = self._provenance(job, pipeline)
+        path = tmp / "preview.png"
+        save_png(image, path, provenance.file_tags(prov))
+        report(0.95, "Storing", force=True)
+        return store_file(self.storage, path, "image/png", prov, job.owner)
+
+    def _provenance(self, job: RenderJob, pipeline: Any) -> dict[str, Any]:
+        prov = provenance.record(ident(job), job.params, job.params_hash)
+        details = getattr(pipeline, "provenance", None)
+        if details is not None:  # model revision, dtype, device, scheduler, steps, guidance…
+            prov["pipeline_details"] = details(request_from(job.params))
+        return prov
+
+    def _frame(
+        self,
+        params: dict[str, Any],
+        on_progress: Callable[[int, int], None],
+        live_key: str | None = None,
+    ) -> Image.Image:
+        pipeline = self.pipeline(params["pipeline"]["name"], params["pipeline"])
+        extra: dict[str, Any] = {}
+        if live_key and "on_preview" in inspect.signature(pipeline.render_frame).parameters:
+            extra["on_preview"] = self._live_preview(live_key)
+        image: Image.Image = pipeline.render_frame(
+            request_from(params), on_progress=on_progress, **extra
+        )
+        return image
+
+    def _live_preview(self, key: str) -> Callable[[Image.Image], None]:
+        """A low-resolution look at the latest denoising step, at most once a second, where
+        the UI (any replica) can show it while the job runs."""
+        last = [0.0]
+
+        def store(image: Image.Image) -> None:
+            now = time.monotonic()
+            if now - last[0] < LIVE_PREVIEW_INTERVAL:
+                return
+            last[0] = now
+            buffer = io.BytesIO()
+            small = image.copy()
+            small.thumbnail((256, 256))
+            small.save(buffer, format="PNG")
+            self.storage.put_bytes(key, buffer.getvalue(), "image/png")
+
+        return store
+
+    def _clip(self, job: RenderJob, tmp: Path, report: ProgressReporter) -> Artifact:
+        from studio.film.video import encode_video
+
+        request: RenderRequest = request_from(job.params)
+        pipeline = self.pipeline(job.params["pipeline"]["name"], job.params["pipeline"])
+        prov = self._provenance(job, pipeline)
+        image = None
+        source = job.params.get(RUNTIME, {}).get("chain_from_job")
+        if source:
+            # Continuity across the cut: start where the previous shot's take ended.
+            image = self._last_frame(source)
+        elif job.params.get("task", "image-to-video") == "image-to-video":
+            # Conditioned on the storyboard frame, so the clip looks like its preview.
+            image = self._preview_image(job.params["preview"], report)
+        # The progress callback raises Cancelled on request; it unwinds through the frame
+        # generator and the encoder, which leaves no partial file behind.
+        frames = pipeline.render_clip(
+            request, image=image, on_progress=report.stage(0.1, 0.9, "Frame")
+        )
+        path = tmp / "clip.mp4"
+        encode_video(frames, path, fps=request.fps, metadata=provenance.file_tags(prov))
+        report(0.95, "Storing", force=True)
+        return store_file(self.storage, path, "video/mp4", prov, job.owner)
+
+    def _last_frame(self, job_id: int) -> Image.Image:
+        from studio.film.video import read_frames
+
+        with session_scope(self.engine) as session:
+            source = lifecycle.get_job(session, job_id)
+            artifact = session.get(Artifact, source.artifact_id) if source.artifact_id else None
+        if artifact is None:
+            raise JobFailed(
+                f"Job #{job_id}, whose last frame this clip starts from, has no "
+                "result; render it first"
+            )
+        frames = read_frames(self.storage.local_path(artifact.key))
+        last = collections.deque(frames, maxlen=1)  # decode through, keep only the last
+        if not last:
+            raise JobFailed(f"The take of job #{job_id} has no frames")
+        return Image.fromarray(last[0])
+
+    def _preview_image(self, params: dict[str, Any], report: ProgressReporter) -> Image.Image:
+        """The shot's stored preview for these exact params, else a fresh render of it."""
+        digest = params_hash(params)
+        with session_scope(self.engine) as session:
+            artifact = lifecycle.succeeded_artifact(session, digest)
+        if artifact is not None and self.storage.exists(artifact.key):
+            with Image.open(self.storage.local_path(artifact.key)) as stored:
+                return stored.convert("RGB")
+        return self._frame(params, report.stage(0.0, 0.1, "Preview frame"))
+
+    def _film(
+        self, job: RenderJob, tmp: Path, report: ProgressReporter, prov: dict[str, Any]
+    ) -> Artifact:
+        from studio.film.assembly import AssemblyError, FilmSpec, assemble
+
+        params = job.params
+        clips = [self.storage.local_path(take["key"]) for take in params["takes"]]
+        audio = self.storage.local_path(params["audio"]["key"]) if params.get("audio") else None
+        out = tmp / "film.mp4"
+        spec = FilmSpec(
+            clips=clips,
+            out=out,
+            crossfade=float(params.get("crossfade", 0.0)),
+            title=params.get("title") or None,
+            title_seconds=float(params.get("title_seconds", 2.0)),
+            audio=audio,
+            metadata=provenance.file_tags(prov),
+        )
+        try:
+            result = assemble(spec, on_progress=report.stage(0.0, 0.9, "Assembling"))
+        except AssemblyError as exc:
+            raise JobFailed(str(exc)) from exc
+        prov["assembly"] = {"method": result.method, "seconds": result.info.duration}
+        report(0.95, "Storing", force=True)
+        return store_file(self.storage, out, "video/mp4", prov, job.owner)
+
+
+def save_png(image: Image.Image, path: Path, tags: dict[str, str]) -> None:
+    info = PngInfo()
+    for key, value in tags.items():
+        info.add_itxt(key, value)  # iTXt: UTF-8, so non-ASCII prompts survive
+    image.save(path, format="PNG", pnginfo=info)

@@ -1,0 +1,202 @@
+"""`python -m studio worker`: a render worker that takes jobs from Redis (RQ).
+
+It runs jobs in its own process, one at a time (RQ's SimpleWorker: no fork per job), so loaded
+models stay warm between jobs and CUDA is never forked. Start one per GPU, on any machine that
+reaches Redis, the database and the storage. SIGTERM (or Ctrl-C) finishes the current job and
+stops; a second one stops at once, and the job's lease expiry hands it to another worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from studio.core import lifecycle
+from studio.core.config import Settings
+from studio.core.db import session_scope
+from studio.farm import registry
+from studio.farm.queues.redis import (
+    ANY_QUEUE,
+    CANCEL_CHANNEL,
+    connect,
+    pipeline_queue,
+    publish_event,
+)
+from studio.farm.runner import JobRunner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerContext:
+    """What `execute` needs inside the worker process (set once by `run_worker`)."""
+
+    name: str
+    engine: Engine
+    runner: JobRunner
+    lease_seconds: float
+    current: int | None = None
+    after_job: Callable[[], None] = lambda: None
+    listening: frozenset[str] = frozenset()
+
+    def warm(self) -> list[str]:
+        """Loaded pipelines this worker also listens for: only these are advertised, so the
+        dispatcher never routes a job to a queue nobody reads (e.g. a preset saved after this
+        worker started goes to the shared queue instead)."""
+        return [p for p in self.runner.loaded if pipeline_queue(p) in self.listening]
+
+
+_context: WorkerContext | None = None
+
+
+def execute(job_id: int) -> str:
+    """The RQ job function: claim the studio job in the database, then render it."""
+    context = _context
+    if context is None:
+        raise RuntimeError("studio.farm.worker.execute runs only inside `python -m studio worker`")
+    with session_scope(context.engine) as session:
+        job = lifecycle.claim_job(session, job_id, context.name, context.lease_seconds)
+    if job is None:
+        return "skipped: no longer queued (duplicate delivery, cancelled, paused or done)"
+    context.current = job_id
+    registry.beat(context.engine, context.name, current_job_id=job_id, state="busy")
+    try:
+        context.runner.execute(job, context.name)
+    finally:
+        context.current = None
+        registry.beat(
+            context.engine,
+            context.name,
+            current_job_id=None,
+            state="idle",
+            pipelines=context.warm(),
+        )
+        context.after_job()  # a slot is free: top the queue up now, not at the next tick
+    return "done"
+
+
+def worker_name(explicit: str | None = None) -> str:
+    return explicit or f"worker@{registry.HOST}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def machine_memory() -> int:
+    """GPU memory when torch already sees a GPU, else the machine's RAM (for the Workers page
+    and affinity); never imports torch itself."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        return int(torch.cuda.get_device_properties(0).total_memory)
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def listen_order(
+    catalogue_names: list[str], loaded: list[str], only: list[str] | None = None
+) -> list[str]:
+    """RQ queues in the order a worker takes from them: its warm pipelines first."""
+    names = only if only else catalogue_names
+    ordered = [n for n in loaded if n in names] + [n for n in names if n not in loaded]
+    return [pipeline_queue(n) for n in ordered] + ([] if only else [ANY_QUEUE])
+
+
+def run_worker(
+    settings: Settings,
+    *,
+    name: str | None = None,
+    preload: list[str] | None = None,
+    burst: bool = False,
+    only: list[str] | None = None,
+) -> None:
+    """Serve render jobs until stopped (or, with `burst`, until the queues are empty)."""
+    from rq import SimpleWorker
+
+    from studio.services import build_services
+
+    global _context
+    services = build_services(settings, "worker")
+    engine, runner, catalogue, dispatcher = (
+        services.engine,
+        services.runner,
+        services.catalogue,
+        services.queue,
+    )
+    # A worker restricted with `only` loads those at once: it advertises them as warm, so the
+    # dispatcher routes their jobs to the pipeline queues it listens on.
+    for pipeline in dict.fromkeys([*(preload or []), *(only or [])]):
+        runner.pipeline(catalogue.get(pipeline).name)  # unknown names fail here, clearly
+    queues = listen_order(catalogue.names(), runner.loaded, only)
+    context = WorkerContext(
+        worker_name(name), engine, runner, settings.lease_seconds, listening=frozenset(queues)
+    )
+    _context = context
+    redis = connect(settings.redis_url)
+    runner.publish = lambda event: publish_event(redis, event)
+    registry.register(
+        engine, context.name, "redis", pipelines=context.warm(), memory_bytes=machine_memory()
+    )
+    # A job still running under this name was left by an earlier process of the same name
+    # (a supervisor restarting us): give it back now, before our heartbeat renews its lease.
+    with session_scope(engine) as session:
+        lifecycle.requeue_abandoned(session, dead_workers=lambda held_by: held_by == context.name)
+    heartbeat = registry.Heartbeat(
+        engine,
+        context.name,
+        settings.lease_seconds,
+        lambda: (context.current, "busy" if context.current else "idle"),
+    )
+    heartbeat.start()
+    listener = _listen_for_cancels(redis, runner)
+    # Dispatch from here too, so a farm without a running app still drains its queue.
+    dispatcher.start()
+    context.after_job = lambda: dispatcher.enqueue(0)
+    log.info("worker %s listening on %s", context.name, ", ".join(queues))
+    try:
+        # RQ's own name must be unique in Redis even when a restarted worker reuses ours.
+        rq_name = f"{context.name}-{os.getpid()}-{secrets.token_hex(3)}".replace(":", "-")
+        rq_worker = SimpleWorker(queues, connection=redis, name=rq_name)
+        rq_worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
+    finally:
+        dispatcher.stop()
+        heartbeat.stop()
+        listener.stop()
+        registry.stopped(engine, context.name)
+        _context = None
+
+
+class _CancelListener:
+    def __init__(self, pubsub: Any, thread: threading.Thread):
+        self.pubsub, self.thread = pubsub, thread
+
+    def stop(self) -> None:
+        self.thread.stop()  # type: ignore[attr-defined]
+        self.pubsub.close()
+
+
+def _listen_for_cancels(redis: Any, runner: JobRunner) -> _CancelListener:
+    """Cancels published by any UI replica reach this worker at once (pub/sub)."""
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+
+    def on_cancel(message: dict[str, Any]) -> None:
+        data = message.get("data")
+        if isinstance(data, bytes) and data.isdigit():
+            runner.request_cancel(int(data))
+
+    pubsub.subscribe(**{CANCEL_CHANNEL: on_cancel})
+
+    def on_error(exc: BaseException, _pubsub: Any, _thread: Any) -> None:
+        # Redis restarts must not kill the listener; the database flag covers the gap.
+        log.warning("cancel listener: %s; reconnecting", exc)
+        time.sleep(1)
+
+    thread = pubsub.run_in_thread(sleep_time=0.2, daemon=True, exception_handler=on_error)
+    return _CancelListener(pubsub, thread)

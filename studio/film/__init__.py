@@ -1,0 +1,1 @@
+"""The film craft: script breakdown, video I/O and film assembly."""

@@ -1,0 +1,130 @@
+"""The web application: FastAPI (health, readiness, metrics, login, files, REST /api/v1) with
+the Gradio UI mounted at "/", around one `Studio` built from settings.
+
+`app.py` at the top of the tree re-exports `create_app` (`python app.py`, `uvicorn app:...`);
+`python -m studio serve` calls it too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from studio.core.config import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    import gradio as gr
+
+    from studio.api import Studio
+    from studio.ui import build_ui
+    from studio.web import mount_web
+
+    settings = settings or load_settings()
+    # Gradio copies served files into its temp dir; keep those inside the studio's data dir.
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(settings.data_dir / "cache" / "gradio"))
+    studio = Studio(settings)
+    if settings.resolved_auth and not studio.users():
+        logging.getLogger("studio").warning(
+            "accounts are on and nobody can log in yet: create an admin with "
+            "`python -m studio users add NAME --admin`"
+        )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        studio.close()
+
+    api = FastAPI(title="AI Film Studio", lifespan=lifespan)
+    api.state.studio = studio
+    add_metrics(api, studio)
+
+    @api.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @api.get("/readyz")
+    def readyz() -> Any:
+        """Readiness: database, storage and queue reachable."""
+        checks = studio.readiness()
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ready else "unavailable", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    identity = mount_web(api, studio)
+    blocks = build_ui(studio)
+    return gr.mount_gradio_app(
+        api,
+        blocks,
+        path="/",
+        # With auth on, Gradio asks the studio's session cookie (or token) who is calling:
+        # no valid login, no UI (the "/" page itself redirects to /login).
+        auth_dependency=identity.name if identity.enabled else None,
+        allowed_paths=[
+            str(settings.resolved_storage_root),
+            str(studio.exports_dir),
+            str(settings.data_dir / "cache"),  # local copies of S3 objects
+        ],
+        footer_links=[],
+        theme=gr.themes.Soft(),
+        css=_CSS,
+    )
+
+
+def add_metrics(api: FastAPI, studio: Any) -> None:
+    """Prometheus /metrics: the farm's queue and workers (from the database) and this
+    process's HTTP latency."""
+    import time
+    import uuid
+
+    from fastapi import Request
+    from fastapi.responses import Response
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+
+    from studio.core import logs
+    from studio.web.metrics import StudioCollector
+
+    registry = CollectorRegistry()
+    registry.register(StudioCollector(studio.engine, studio.settings.worker_stale_seconds))
+    latency = Histogram(
+        "studio_http_request_seconds",
+        "HTTP request latency",
+        ["method", "route", "status"],
+        registry=registry,
+    )
+
+    @api.middleware("http")
+    async def measure(request: Request, call_next: Any) -> Any:
+        started = time.perf_counter()
+        # A request id for the logs: the caller's (X-Request-ID), else a new one.
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        token = logs.request_id.set(rid)
+        try:
+            response = await call_next(request)
+        finally:
+            logs.request_id.reset(token)
+        response.headers["X-Request-ID"] = rid
+        route = getattr(request.scope.get("route"), "path", None) or "other"
+        latency.labels(request.method, route, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    @api.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+_CSS = """
+.shot-card img { border-radius: 6px; }
+.cache-hit { color: #0a7; font-weight: 600; }
+"""
