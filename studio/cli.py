@@ -440,7 +440,6 @@ def _table(header: list[str], rows: list[list[str]], right: Collection[int] = ()
 
 def _demo(args: argparse.Namespace) -> int:
     from studio.api import Studio
-    from studio.core.models import ident
     from studio.core.validation import film_options
     from studio.film.breakdown import break_down, decode_script
 
@@ -462,7 +461,7 @@ def _demo(args: argparse.Namespace) -> int:
         data_dir = args.data_dir or Path(tmp)
         with Studio.local(data_dir, pipelines_file=args.pipelines) as studio:
             project = studio.create_project(args.script.stem[:200] or "Demo", **pipelines)
-            pid = ident(project)
+            pid = project.id
             shots = studio.breakdown(pid, script)
             print(f"{len(shots)} shots", file=sys.stderr)
             _check(studio.preview(pid, wait=True), "preview")

@@ -1,8 +1,9 @@
 """Rich display in Jupyter: shots, takes, projects, films and jobs as HTML.
 
-Importing this module gives `Project`, `Shot`, `RenderJob` and `Artifact` (studio.core.models)
-a `_repr_html_` that calls the functions here (both `Studio` and `RemoteStudio` import it); the
-models know nothing of display, so the core does not depend on it. The rows don't know their
+Importing this module gives the read models `ProjectPublic`, `ShotPublic`, `JobPublic` and
+`ArtifactPublic` (studio.core.models), which both `Studio` and `RemoteStudio` return, a
+`_repr_html_` that calls the functions here (both import this module); the models know
+nothing of display, so the core does not depend on it. The rows don't know their
 studio, so the files come from the *active studio*: the last `Studio` made (`Studio.connect`
 registers its `RemoteStudio` too), or whatever `activate(studio)` names.
 
@@ -24,7 +25,14 @@ import io
 from pathlib import Path
 from typing import Any, Protocol
 
-from studio.core.models import Artifact, JobKind, JobStatus, Project, RenderJob, Shot
+from studio.core.models import (
+    ArtifactPublic,
+    JobKind,
+    JobPublic,
+    JobStatus,
+    ProjectPublic,
+    ShotPublic,
+)
 
 MAX_INLINE_BYTES = 20 * 2**20  # a video or picture larger than this is linked, not embedded
 THUMB_WIDTH = 240  # storyboard cells, px
@@ -41,11 +49,11 @@ STATUS_COLOURS = {
 class DisplayStudio(Protocol):
     """What the display needs of a studio; `Studio` and `RemoteStudio` both have it."""
 
-    def shots(self, project_id: int) -> list[Shot]: ...
+    def shots(self, project_id: int) -> list[ShotPublic]: ...
 
-    def preview_path(self, shot: Shot) -> Path | None: ...
+    def preview_path(self, shot: ShotPublic) -> Path | None: ...
 
-    def artifact(self, artifact_id: int) -> Artifact: ...
+    def artifact(self, artifact_id: int) -> ArtifactPublic: ...
 
     def artifact_path(self, artifact_id: int) -> Path: ...
 
@@ -98,7 +106,7 @@ def _png(path: Path, width: int | None = None) -> str | None:
         return None
 
 
-def _preview_uri(studio: DisplayStudio, shot: Shot, width: int | None = None) -> str | None:
+def _preview_uri(studio: DisplayStudio, shot: ShotPublic, width: int | None = None) -> str | None:
     try:
         path = studio.preview_path(shot)
     except Exception:  # noqa: BLE001 - a display never raises: no picture instead
@@ -106,7 +114,7 @@ def _preview_uri(studio: DisplayStudio, shot: Shot, width: int | None = None) ->
     return _png(path, width) if path is not None and path.is_file() else None
 
 
-def _caption(number: int | None, shot: Shot) -> str:
+def _caption(number: int | None, shot: ShotPublic) -> str:
     label = f"Shot {number}" if number is not None else f"Shot #{shot.id}"
     details = f"{shot.shot_size}, {shot.camera_move}, {shot.duration:g} s"
     return (
@@ -126,7 +134,7 @@ def progress_bar(progress: float, colour: str = "#1e88e5", width_px: int = 240) 
 
 
 # ---- objects --------------------------------------------------------------------------------
-def shot_html(shot: Shot, number: int | None = None) -> str | None:
+def shot_html(shot: ShotPublic, number: int | None = None) -> str | None:
     """The shot's preview frame with its number and prompt; None without a studio or frame."""
     studio = active()
     if studio is None:
@@ -142,7 +150,7 @@ def shot_html(shot: Shot, number: int | None = None) -> str | None:
     )
 
 
-def project_html(project: Project) -> str | None:
+def project_html(project: ProjectPublic) -> str | None:
     """The storyboard: one cell per shot (its preview frame or a placeholder); None without a
     studio or when the shots cannot be read."""
     studio = active()
@@ -181,7 +189,7 @@ def project_html(project: Project) -> str | None:
     )
 
 
-def job_card(job: RenderJob) -> str:
+def job_card(job: JobPublic) -> str:
     """Status, a progress bar, the message and the cost of a job (needs no studio)."""
     status = str(job.status)
     colour = STATUS_COLOURS.get(status, "#9e9e9e")
@@ -237,7 +245,7 @@ def video_html(studio: DisplayStudio, artifact_id: int, name: str) -> str | None
     )
 
 
-def job_html(job: RenderJob) -> str:
+def job_html(job: JobPublic) -> str:
     """A take or film that succeeded: its video above the job card; a succeeded preview: its
     frame; anything else (or no studio, or the file missing): the job card."""
     card = job_card(job)
@@ -252,7 +260,7 @@ def job_html(job: RenderJob) -> str:
     return card if media is None else f"<div class='studio-take'>{media}{card}</div>"
 
 
-def artifact_html(artifact: Artifact | int) -> str | None:
+def artifact_html(artifact: ArtifactPublic | int) -> str | None:
     """A picture or a video, by its content type; None without a studio or the file."""
     studio = active()
     if studio is None:
@@ -274,10 +282,10 @@ def artifact_html(artifact: Artifact | int) -> str | None:
 
 def _install() -> None:
     """Jupyter's `_repr_html_` on the read models, pointing at the functions above."""
-    Project._repr_html_ = lambda self: project_html(self)
-    Shot._repr_html_ = lambda self: shot_html(self)
-    Artifact._repr_html_ = lambda self: artifact_html(self)
-    RenderJob._repr_html_ = lambda self: job_html(self)
+    ProjectPublic._repr_html_ = lambda self: project_html(self)
+    ShotPublic._repr_html_ = lambda self: shot_html(self)
+    ArtifactPublic._repr_html_ = lambda self: artifact_html(self)
+    JobPublic._repr_html_ = lambda self: job_html(self)
 
 
 _install()

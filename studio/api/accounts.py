@@ -15,7 +15,7 @@ from credits import ledger as credit_ledger
 from studio.api.base import StudioBase
 from studio.core import accounts
 from studio.core.errors import Forbidden, InvalidInput, StudioError
-from studio.core.models import ApiToken, RenderJob, Role, User
+from studio.core.models import RenderJob, Role, TokenPublic, User, UserPublic, public
 
 
 class AccountsArea(StudioBase):
@@ -48,9 +48,9 @@ class AccountsArea(StudioBase):
         except StudioError:
             return None
 
-    def me(self) -> User:
+    def me(self) -> UserPublic:
         with self._session() as session:
-            return accounts.get_user(session, self.user)
+            return public(accounts.get_user(session, self.user))
 
     def authenticate(self, name: str, password: str, client: str = "") -> User:
         """Check a login, throttled per user name and per client address."""
@@ -66,12 +66,14 @@ class AccountsArea(StudioBase):
         return user
 
     # ---- users (admin) --------------------------------------------------------------------
-    def users(self) -> list[User]:
+    def users(self) -> list[UserPublic]:
         self._require_admin()
         with self._session() as session:
-            return accounts.users(session)
+            return [public(u) for u in accounts.users(session)]
 
-    def create_user(self, name: str, password: str, *, role: str = Role.creator.value) -> User:
+    def create_user(
+        self, name: str, password: str, *, role: str = Role.creator.value
+    ) -> UserPublic:
         """A new account (admins only); it starts with the tier's sign-up credits."""
         self._require_admin()
         with self._session(write=True) as session:
@@ -90,42 +92,44 @@ class AccountsArea(StudioBase):
                     reason="sign-up credits",
                     actor=self.user,
                 )
-            return user
+            return public(user)
 
-    def disable_user(self, name: str, disabled: bool = True) -> User:
+    def disable_user(self, name: str, disabled: bool = True) -> UserPublic:
         """Disable (or enable) an account: its sessions end and its tokens are revoked."""
         self._require_admin()
         if name == self.user and disabled:
             raise InvalidInput("Admins cannot disable themselves", "name")
         with self._session() as session:
-            return accounts.set_disabled(session, name, disabled)
+            return public(accounts.set_disabled(session, name, disabled))
 
-    def set_role(self, name: str, role: str) -> User:
+    def set_role(self, name: str, role: str) -> UserPublic:
         self._require_admin()
         with self._session() as session:
-            return accounts.set_role(session, name, role)
+            return public(accounts.set_role(session, name, role))
 
-    def reset_password(self, name: str, password: str) -> User:
+    def reset_password(self, name: str, password: str) -> UserPublic:
         """Set a new password (one's own, or anyone's for admins); open sessions end."""
         subject = self._subject(name)
         with self._session() as session:
-            return accounts.set_password(
+            user = accounts.set_password(
                 session, subject, password, self.settings.min_password_length
             )
+            return public(user)
 
     # ---- API tokens -----------------------------------------------------------------------
-    def create_token(self, name: str) -> tuple[ApiToken, str]:
+    def create_token(self, name: str) -> tuple[TokenPublic, str]:
         """A new API token for this user: (its record, the token — shown only now)."""
         with self._session() as session:
-            return accounts.create_token(session, self.user, name)
+            token, secret = accounts.create_token(session, self.user, name)
+            return public(token), secret
 
-    def tokens(self) -> list[ApiToken]:
+    def tokens(self) -> list[TokenPublic]:
         with self._session() as session:
-            return accounts.active_tokens(session, self.user)
+            return [public(t) for t in accounts.active_tokens(session, self.user)]
 
-    def revoke_token(self, token_id: int) -> ApiToken:
+    def revoke_token(self, token_id: int) -> TokenPublic:
         with self._session() as session:
-            return accounts.revoke_token(session, self.user, token_id)
+            return public(accounts.revoke_token(session, self.user, token_id))
 
     # ---- credits --------------------------------------------------------------------------
     @property

@@ -11,25 +11,32 @@ from studio.api.queue import QueueArea
 from studio.core.errors import NotFound
 from studio.core.models import (
     Artifact,
-    Shot,
-    ident,
+    ArtifactPublic,
+    ShotPublic,
+    public,
 )
 
 
 class FilesArea(QueueArea):
-    def artifact(self, artifact_id: int) -> Artifact:
+    def stored_artifact(self, artifact_id: int) -> Artifact:
+        """The artifact's row with its storage key, for the server's download route (not part
+        of StudioAPI: clients get links, never storage keys). NotFound when missing or not
+        yours."""
         with self._session() as session:
             artifact = session.get(Artifact, artifact_id) if isinstance(artifact_id, int) else None
             if artifact is None or not self._visible(artifact.owner):
                 raise NotFound(f"No artifact #{artifact_id}")
             return artifact
 
+    def artifact(self, artifact_id: int) -> ArtifactPublic:
+        return public(self.stored_artifact(artifact_id))
+
     def artifact_path(self, artifact_id: int) -> Path:
-        return self.storage.local_path(self.artifact(artifact_id).key)
+        return self.storage.local_path(self.stored_artifact(artifact_id).key)
 
     def export(self, artifact_id: int, name: str) -> Path:
         """A copy of an artifact under data_dir/exports with a readable file name."""
-        artifact = self.artifact(artifact_id)
+        artifact = self.stored_artifact(artifact_id)
         slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:80] or "export"
         suffix = Path(artifact.key).suffix
         target = self.exports_dir / f"{slug}-{artifact.sha256[:8]}{suffix}"
@@ -41,7 +48,7 @@ class FilesArea(QueueArea):
     def download_url(self, artifact_id: int, filename: str | None = None) -> str | None:
         """A time-limited direct link (S3 presigned or CDN), or None for local storage."""
         url = self.storage.url(
-            self.artifact(artifact_id).key,
+            self.stored_artifact(artifact_id).key,
             expires=self.settings.download_url_seconds,
             filename=filename,
         )
@@ -55,10 +62,10 @@ class FilesArea(QueueArea):
 
         from studio.core import links
 
-        artifact = self.artifact(artifact_id)
+        artifact = self.stored_artifact(artifact_id)
         seconds = min(self.settings.download_url_seconds, 3600)
         secret = self.settings.secret_key.get_secret_value()
-        expires, signature = links.sign(secret, ident(artifact), artifact.owner, seconds)
+        expires, signature = links.sign(secret, artifact_id, artifact.owner, seconds)
         name = filename or f"artifact-{artifact_id}{Path(artifact.key).suffix}"
         return f"/files/{artifact_id}/{quote(name)}?exp={expires}&sig={signature}"
 
@@ -85,13 +92,13 @@ class FilesArea(QueueArea):
         provides one (diffusers image pipelines do; `draft` has no steps to show)."""
         from studio.farm.runner import live_preview_key
 
-        key = live_preview_key(ident(self.job(job_id)))
+        key = live_preview_key(self.job(job_id).id)
         try:
             return self.storage.local_path(key) if self.storage.exists(key) else None
         except StorageError:
             return None
 
-    def preview_path(self, shot: Shot) -> Path | None:
+    def preview_path(self, shot: ShotPublic) -> Path | None:
         """The file of a shot's latest preview frame, if it has one."""
         if shot.preview_job_id is None:
             return None

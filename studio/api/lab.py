@@ -11,16 +11,17 @@ from studio.api.renders import RendersArea
 from studio.core import lab, lifecycle
 from studio.core.errors import Conflict, InvalidInput
 from studio.core.models import (
+    JobPublic,
     Preset,
     Project,
-    RenderJob,
-    ident,
+    ProjectPublic,
+    public,
 )
 from studio.core.validation import text
 
 
 class LabArea(RendersArea):
-    def lab_project(self, owner: str | None = None) -> Project:
+    def lab_project(self, owner: str | None = None) -> ProjectPublic:
         """The hidden project that holds an owner's Lab renders."""
         owner = self._owner_for(owner)
         with self._session() as session:
@@ -30,7 +31,7 @@ class LabArea(RendersArea):
                 project = Project(name="Lab", kind="lab", owner=owner)
                 session.add(project)
                 session.flush()
-            return project
+            return public(project)
 
     def lab_run(
         self,
@@ -45,7 +46,7 @@ class LabArea(RendersArea):
         owner: str | None = None,
         wait: bool = False,
         progress: bool = True,
-    ) -> RenderJob:
+    ) -> JobPublic:
         """One render of a catalogue pipeline with tweaked parameters (see studio.core.lab.KNOBS;
         `lora_scale` and `memory` options change how it is loaded)."""
         return self.lab_sweep(
@@ -76,7 +77,7 @@ class LabArea(RendersArea):
         owner: str | None = None,
         wait: bool = False,
         progress: bool = True,
-    ) -> list[RenderJob]:
+    ) -> list[JobPublic]:
         """A grid over up to two parameters (e.g. seed × guidance), one queued job per cell."""
         prompt = text(prompt, "Prompt", 2000, required=True)
         negative_prompt = text(negative_prompt, "Negative prompt", 1000)
@@ -85,7 +86,7 @@ class LabArea(RendersArea):
         seed = lab.check_knob("seed", seed)
         cells = lab.sweep_cells(axes) if axes else [{}]
         owner = self._owner_for(owner)
-        project_id = ident(self.lab_project(owner))
+        project_id = self.lab_project(owner).id
         jobs = []
         with self._session(write=True) as session:
             for cell in cells:
@@ -116,7 +117,8 @@ class LabArea(RendersArea):
                     )
                 )
         self._wake(jobs)
-        return self.wait(jobs, progress=progress) if wait else jobs
+        queued = [public(j) for j in jobs]
+        return self.wait(queued, progress=progress) if wait else queued
 
     def _lab_variant(self, pipeline: str, lora_scale: Any, memory: list[str] | None) -> str:
         """The pipeline name a Lab run renders with: the entry itself, or a hidden preset
@@ -141,7 +143,7 @@ class LabArea(RendersArea):
             )
         return name
 
-    def lab_jobs(self, owner: str | None = None, limit: int = 60) -> list[RenderJob]:
+    def lab_jobs(self, owner: str | None = None, limit: int = 60) -> list[JobPublic]:
         owner = self._owner_for(owner)
         with self._session() as session:
             query = select(Project.id).where(Project.kind == "lab", Project.owner == owner)

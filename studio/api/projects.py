@@ -12,19 +12,28 @@ from studio.api.base import StudioBase
 from studio.core import lifecycle
 from studio.core.errors import InvalidInput
 from studio.core.models import (
+    JobPublic,
     Project,
+    ProjectPublic,
     RenderJob,
     Shot,
+    ShotBase,
+    ShotPublic,
+    public,
     utcnow,
 )
 from studio.core.validation import number, project_fields, shot_fields, text
 from studio.film.breakdown import break_down
 
+# What a duplicated shot keeps: what the creator set, not its place, renders or age.
+_NOT_COPIED = {"position", "preview_job_id", "chosen_take_id", "created_at"}
+_COPIED = set(ShotBase.model_fields) - _NOT_COPIED
+
 
 class ProjectsArea(StudioBase):
     def create_project(
         self, name: str, script: str = "", *, owner: str | None = None, **fields: Any
-    ) -> Project:
+    ) -> ProjectPublic:
         for key in ("preview_pipeline", "clip_pipeline"):
             fields.setdefault(key, self.settings.default_pipeline)
         values = project_fields(
@@ -39,20 +48,20 @@ class ProjectsArea(StudioBase):
             project = Project(**values, script=script, owner=self._owner_for(owner))
             session.add(project)
             session.flush()
-            return project
+            return public(project)
 
-    def projects(self) -> list[Project]:
+    def projects(self) -> list[ProjectPublic]:
         with self._session() as session:
             query = select(Project).where(Project.kind == "film")
             if not self.is_admin:
                 query = query.where(Project.owner == self.user)
-            return list(session.exec(query.order_by(col(Project.id).desc())).all())
+            return [public(p) for p in session.exec(query.order_by(col(Project.id).desc()))]
 
-    def project(self, project_id: int) -> Project:
+    def project(self, project_id: int) -> ProjectPublic:
         with self._session() as session:
-            return self._project(session, project_id)
+            return public(self._project(session, project_id))
 
-    def update_project(self, project_id: int, **changes: Any) -> Project:
+    def update_project(self, project_id: int, **changes: Any) -> ProjectPublic:
         with self._session() as session:
             project = self._project(session, project_id)
             values = project_fields(
@@ -62,7 +71,7 @@ class ProjectsArea(StudioBase):
                 setattr(project, key, value)
             project.updated_at = utcnow()
             session.add(project)
-            return project
+            return public(project)
 
     def delete_project(self, project_id: int) -> None:
         with self._session() as session:
@@ -89,7 +98,7 @@ class ProjectsArea(StudioBase):
             )
         return script
 
-    def breakdown(self, project_id: int, script: str | bytes | None = None) -> list[Shot]:
+    def breakdown(self, project_id: int, script: str | bytes | None = None) -> list[ShotPublic]:
         """Replace the project's shots with a fresh breakdown of its script (or `script`)."""
         with self._session() as session:
             project = self._project(session, project_id)
@@ -115,7 +124,7 @@ class ProjectsArea(StudioBase):
                 shots.append(shot)
             session.add(project)
             session.flush()
-            return shots
+            return [public(s) for s in shots]
 
     def _clear_shots(self, session: Session, project_id: int) -> None:
         for shot in session.exec(select(Shot).where(Shot.project_id == project_id)).all():
@@ -132,18 +141,18 @@ class ProjectsArea(StudioBase):
             session.add(job)
         session.flush()
 
-    def shots(self, project_id: int) -> list[Shot]:
+    def shots(self, project_id: int) -> list[ShotPublic]:
         with self._session() as session:
             self._project(session, project_id)
-            return self._shots(session, project_id)
+            return [public(s) for s in self._shots(session, project_id)]
 
-    def shot(self, shot_id: int) -> Shot:
+    def shot(self, shot_id: int) -> ShotPublic:
         with self._session() as session:
-            return self._shot(session, shot_id)
+            return public(self._shot(session, shot_id))
 
     def add_shot(
         self, project_id: int, prompt: str = "", position: int | None = None, **fields: Any
-    ) -> Shot:
+    ) -> ShotPublic:
         values = shot_fields(self.settings, self.catalogue.names(), {"prompt": prompt, **fields})
         with self._session() as session:
             self._project(session, project_id)
@@ -152,9 +161,9 @@ class ProjectsArea(StudioBase):
             shot = Shot(project_id=project_id, **values)
             shots.insert(index, shot)
             self._renumber(session, shots)
-            return shot
+            return public(shot)
 
-    def update_shot(self, shot_id: int, **changes: Any) -> Shot:
+    def update_shot(self, shot_id: int, **changes: Any) -> ShotPublic:
         position = changes.pop("position", None)
         values = shot_fields(self.settings, self.catalogue.names(), changes)
         with self._session() as session:
@@ -164,13 +173,23 @@ class ProjectsArea(StudioBase):
             session.add(shot)
             if position is not None:
                 self._move(session, shot, position)
-            return shot
+            return public(shot)
 
-    def move_shot(self, shot_id: int, position: int) -> Shot:
+    def move_shot(self, shot_id: int, position: int) -> ShotPublic:
         with self._session() as session:
             shot = self._shot(session, shot_id)
             self._move(session, shot, position)
-            return shot
+            return public(shot)
+
+    def duplicate_shot(self, shot_id: int) -> ShotPublic:
+        with self._session() as session:
+            shot = self._shot(session, shot_id)
+            copy = Shot(**shot.model_dump(include=_COPIED))
+            shots = self._shots(session, shot.project_id)
+            after = next(i for i, s in enumerate(shots) if s.id == shot.id)
+            shots.insert(after + 1, copy)
+            self._renumber(session, shots)
+            return public(copy)
 
     def _move(self, session: Session, shot: Shot, position: Any) -> None:
         shots = [s for s in self._shots(session, shot.project_id) if s.id != shot.id]
@@ -192,23 +211,23 @@ class ProjectsArea(StudioBase):
             session.flush()
             self._renumber(session, self._shots(session, shot.project_id))
 
-    def takes(self, shot_id: int) -> list[RenderJob]:
+    def takes(self, shot_id: int) -> list[JobPublic]:
         with self._session() as session:
             self._shot(session, shot_id)
-            return self._takes(session, shot_id)
+            return [public(j) for j in self._takes(session, shot_id)]
 
-    def choose_take(self, shot_id: int, job_id: int) -> Shot:
+    def choose_take(self, shot_id: int, job_id: int) -> ShotPublic:
         with self._session() as session:
             shot = self._shot(session, shot_id)
             if job_id not in {t.id for t in self._takes(session, shot_id)}:
                 raise InvalidInput(f"Job #{job_id} is not a finished take of shot #{shot_id}")
             shot.chosen_take_id = job_id
             session.add(shot)
-            return shot
+            return public(shot)
 
     def expand_prompts(
         self, project_id: int, shot_ids: Sequence[int] | None = None, *, pipeline: str | None = None
-    ) -> list[Shot]:
+    ) -> list[ShotPublic]:
         """Rewrite terse shot prompts into detailed ones with a text-generation model (the
         optional prompt writer), seeded by each shot's seed. Runs in this process."""
         project = self.project(project_id)
@@ -234,7 +253,7 @@ class ProjectsArea(StudioBase):
         }
         with self._session() as session:  # all or nothing
             for shot_id, prompt in expanded.items():
-                shot = self._shot(session, shot_id)  # type: ignore[arg-type]
+                shot = self._shot(session, shot_id)
                 shot.prompt = text(prompt, "Prompt", 2000) or shot.prompt
                 session.add(shot)
         return self.shots(project_id)

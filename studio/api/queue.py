@@ -10,9 +10,11 @@ from sqlmodel import col, select
 from studio.api.projects import ProjectsArea
 from studio.core import lifecycle
 from studio.core.models import (
+    JobPublic,
     JobStatus,
     RenderJob,
-    Worker,
+    WorkerPublic,
+    public,
 )
 from studio.farm import registry
 from studio.farm.queues import InlineQueue
@@ -26,7 +28,7 @@ class QueueArea(ProjectsArea):
         kinds: Iterable[str] | None = None,
         limit: int = 500,
         before_id: int | None = None,
-    ) -> list[RenderJob]:
+    ) -> list[JobPublic]:
         """Newest first; `before_id` pages on (only jobs with a smaller id)."""
         with self._session() as session:
             query = select(RenderJob)
@@ -40,11 +42,12 @@ class QueueArea(ProjectsArea):
                 query = query.where(col(RenderJob.status).in_(list(statuses)))
             if kinds:
                 query = query.where(col(RenderJob.kind).in_(list(kinds)))
-            return list(session.exec(query.order_by(col(RenderJob.id).desc()).limit(limit)).all())
+            found = session.exec(query.order_by(col(RenderJob.id).desc()).limit(limit))
+            return [public(j) for j in found]
 
-    def job(self, job_id: int) -> RenderJob:
+    def job(self, job_id: int) -> JobPublic:
         with self._session() as session:
-            return self._job(session, job_id)
+            return public(self._job(session, job_id))
 
     def queue_position(self, job_id: int) -> int | None:
         with self._session() as session:
@@ -66,13 +69,13 @@ class QueueArea(ProjectsArea):
             )
         return {job_id: n for job_id, n in positions.items() if job_id in mine}
 
-    def cancel(self, job_id: int) -> RenderJob:
+    def cancel(self, job_id: int) -> JobPublic:
         with self._session(write=True) as session:
             self._job(session, job_id)
             job = lifecycle.cancel(session, job_id)
         if job.status == JobStatus.running.value:
             self.queue.cancel(job_id)  # reach the worker now, not at its next database check
-        return job
+        return public(job)
 
     def pause_queue(self, owner: str | None = None) -> None:
         """Hold this user's queued jobs (running ones finish)."""
@@ -91,30 +94,30 @@ class QueueArea(ProjectsArea):
         with self._session() as session:
             return lifecycle.is_paused(session, owner)
 
-    def move_before(self, job_id: int, before_job_id: int) -> RenderJob:
+    def move_before(self, job_id: int, before_job_id: int) -> JobPublic:
         """Reorder queued jobs: `job_id` runs right before `before_job_id`."""
         with self._session() as session:
             self._job(session, job_id)
             self._job(session, before_job_id)
-            return lifecycle.move_before(session, job_id, before_job_id)
+            return public(lifecycle.move_before(session, job_id, before_job_id))
 
-    def workers(self) -> list[Worker]:
+    def workers(self) -> list[WorkerPublic]:
         """Every worker that ever reported, newest heartbeat first."""
-        return registry.all_workers(self.engine)
+        return [public(w) for w in registry.all_workers(self.engine)]
 
-    def retry(self, job_id: int) -> RenderJob:
+    def retry(self, job_id: int) -> JobPublic:
         with self._session(write=True) as session:
             self._job(session, job_id)
             job = lifecycle.retry(session, job_id, billing=self.settings.resolved_credits)
         self._wake([job])
-        return job
+        return public(job)
 
-    def set_priority(self, job_id: int, priority: int) -> RenderJob:
+    def set_priority(self, job_id: int, priority: int) -> JobPublic:
         with self._session() as session:
             self._job(session, job_id)
-            return lifecycle.set_priority(session, job_id, priority)
+            return public(lifecycle.set_priority(session, job_id, priority))
 
-    def raise_priority(self, job_id: int) -> RenderJob:
+    def raise_priority(self, job_id: int) -> JobPublic:
         """Move a queued job to the front: one above the highest queued priority."""
         with self._session() as session:
             top = session.exec(
@@ -123,16 +126,17 @@ class QueueArea(ProjectsArea):
                 .order_by(col(RenderJob.priority).desc())
             ).first()
             job = self._job(session, job_id)
-            return lifecycle.set_priority(session, job_id, max(job.priority, (top or 0) + 1))
+            raised = max(job.priority, (top or 0) + 1)
+            return public(lifecycle.set_priority(session, job_id, raised))
 
     def wait(
         self,
-        jobs: Sequence[RenderJob],
+        jobs: Sequence[JobPublic],
         *,
         progress: bool = True,
         timeout: float | None = None,
         poll: float = 0.2,
-    ) -> list[RenderJob]:
+    ) -> list[JobPublic]:
         """Block until every job finishes, with a tqdm bar; returns the jobs' final state."""
         from tqdm.auto import tqdm
 
@@ -162,7 +166,7 @@ class QueueArea(ProjectsArea):
         try:
             while True:
                 with self._session() as session:
-                    current = [self._job(session, i) for i in ids]  # type: ignore[arg-type]
+                    current = [public(self._job(session, i)) for i in ids]
                 bar.n = sum(j.progress if not JobStatus(j.status).finished else 1 for j in current)
                 bar.refresh()
                 if all(JobStatus(j.status).finished for j in current):

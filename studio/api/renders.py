@@ -17,12 +17,14 @@ from studio.core.errors import InvalidInput, NotFound
 from studio.core.models import (
     Artifact,
     JobKind,
+    JobPublic,
     JobStatus,
     Priority,
     Project,
     RenderJob,
     Shot,
     ident,
+    public,
 )
 from studio.core.params import RUNTIME, params_hash, resolve_clip, resolve_preview
 from studio.core.validation import film_options
@@ -37,7 +39,7 @@ class RendersArea(FilesArea):
         wait: bool = False,
         priority: int = Priority.normal,
         progress: bool = True,
-    ) -> list[RenderJob]:
+    ) -> list[JobPublic]:
         """Queue preview frames for the shots (all when `shot_ids` is None)."""
         jobs = self._submit_shots(JobKind.preview, project_id, shot_ids, priority)
         return self.wait(jobs, progress=progress) if wait else jobs
@@ -50,7 +52,7 @@ class RendersArea(FilesArea):
         wait: bool = False,
         priority: int = Priority.normal,
         progress: bool = True,
-    ) -> list[RenderJob]:
+    ) -> list[JobPublic]:
         """Queue clips (takes) for the shots (all when `shot_ids` is None)."""
         jobs = self._submit_shots(JobKind.clip, project_id, shot_ids, priority)
         return self.wait(jobs, progress=progress) if wait else jobs
@@ -61,7 +63,7 @@ class RendersArea(FilesArea):
         project_id: int,
         shot_ids: Sequence[int] | None,
         priority: int,
-    ) -> list[RenderJob]:
+    ) -> list[JobPublic]:
         # One transaction for the whole batch: all shots are accepted (and paid for) or none.
         with self._session(write=True) as session:
             project = self._project(session, project_id)
@@ -88,7 +90,7 @@ class RendersArea(FilesArea):
                 )
                 submitted[shot.id] = jobs[-1]
         self._wake(jobs)
-        return jobs
+        return [public(j) for j in jobs]
 
     def _plan(
         self,
@@ -205,7 +207,7 @@ class RendersArea(FilesArea):
         wait: bool = False,
         priority: int = Priority.normal,
         progress: bool = True,
-    ) -> RenderJob:
+    ) -> JobPublic:
         """Queue the film: each shot's chosen take (else its newest take), in shot order."""
         options = film_options(self.settings, crossfade, title, title_seconds, audio)
         crossfade, title, title_seconds = options.crossfade, options.title, options.title_seconds
@@ -281,7 +283,8 @@ class RendersArea(FilesArea):
                 **self._billing(),
             )
         self._wake([job])
-        return self.wait([job], progress=progress)[0] if wait else job
+        queued = public(job)
+        return self.wait([queued], progress=progress)[0] if wait else queued
 
     def _shot_duration(self, session: Session, shot_id: int) -> float:
         return self._shot(session, shot_id).duration

@@ -10,7 +10,7 @@ print(s.artifact_path(film.artifact_id))
 
 It is made of one class per area (studio/api/<area>.py), each building on those before it:
 base (services, acting user, guards) → projects → queue → files → renders → lab, plus
-accounts. Its public surface is declared once in `studio.api.surface.StudioAPI`.
+accounts. Its public surface is declared once in `studio.surface.StudioAPI`.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class Studio(LabArea, AccountsArea):
 
 
 if TYPE_CHECKING:
-    from studio.api.surface import StudioAPI
+    from studio.surface import StudioAPI
 
     def _satisfies_surface(studio: Studio) -> StudioAPI:
         return studio  # mypy checks Studio against the one declared surface

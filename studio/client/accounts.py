@@ -5,22 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from credits.ledger import LedgerEntry
-from studio.client.transport import ON_SERVER, PAGE, Transport, path_id, path_name
-from studio.core.models import (
-    ApiToken,
-    User,
-)
+from studio.client.transport import ON_SERVER, PAGE, Transport, path_name
+from studio.core.models import TokenPublic, UserPublic
 
 
 class RemoteAccounts(Transport):
     # ---- who am I -------------------------------------------------------------------------
-    def me(self) -> User:
+    def me(self) -> UserPublic:
         data = self._get("/me")
-        self._me = User.model_validate({"name": data["name"], "role": data["role"]})
+        self._me = UserPublic.model_validate(data)
         self._credits_enabled = bool(data["credits_enabled"])
         return self._me
 
-    def _whoami(self) -> User:
+    def _whoami(self) -> UserPublic:
         return self._me if self._me is not None else self.me()
 
     @property
@@ -56,40 +53,27 @@ class RemoteAccounts(Transport):
         owner = self.user
         return [_ledger_entry(e, owner) for e in items]
 
-    # ---- API tokens -----------------------------------------------------------------------
-    def create_token(self, name: str) -> tuple[ApiToken, str]:
+    # ---- API tokens (listing and revoking are routed: see RemoteStudio) -------------------
+    def create_token(self, name: str) -> tuple[TokenPublic, str]:
         """A new API token for this user: (its record, the token — shown only now)."""
         data = self.request("POST", "/tokens", json={"name": name})
-        return self._token(data), str(data["token"])
-
-    def tokens(self) -> list[ApiToken]:
-        return [self._token(t) for t in self._get("/tokens")["items"]]
-
-    def revoke_token(self, token_id: int) -> ApiToken:
-        return self._token(self.request("DELETE", f"/tokens/{path_id(token_id)}"))
-
-    def _token(self, data: dict[str, Any]) -> ApiToken:
-        """An ApiToken from its JSON (the hash is not published: empty here)."""
-        fields = {k: data[k] for k in ("id", "name", "prefix", "created_at", "last_used_at")}
-        return ApiToken.model_validate({**fields, "owner": self.user, "token_hash": ""})
+        return TokenPublic.model_validate(data), str(data["token"])
 
     # ---- users and credits (admins) -------------------------------------------------------
-    def users(self) -> list[User]:
-        """Every account (admins only; `created_at` is not published here: now)."""
+    def users(self) -> list[UserPublic]:
+        """Every account (admins only; from `usage()`, so `created_at` is not known: now)."""
         return [
-            User.model_validate({"name": u["user"], "role": u["role"], "disabled": u["disabled"]})
+            UserPublic.model_validate(
+                {"name": u["user"], "role": u["role"], "disabled": u["disabled"]}
+            )
             for u in self.usage()
         ]
 
-    def create_user(self, name: str, password: str, *, role: str = "creator") -> User:
-        """A new account (admins only); it starts with the tier's sign-up credits."""
-        body = {"name": name, "password": password, "role": role}
-        return User.model_validate(self.request("POST", "/users", json=body))
-
-    def disable_user(self, name: str, disabled: bool = True) -> User:
+    def disable_user(self, name: str, disabled: bool = True) -> UserPublic:
         """Disable (or enable) an account: its sessions end and its tokens are revoked."""
         action = "disable" if disabled else "enable"
-        return User.model_validate(self.request("POST", f"/users/{path_name(name)}/{action}"))
+        data = self.request("POST", f"/users/{path_name(name)}/{action}")
+        return UserPublic.model_validate(data)
 
     def grant_credits(self, name: str, amount: float, reason: str) -> LedgerEntry:
         """Add credits to a user (a negative amount takes unspent credits back). Admins only."""

@@ -13,7 +13,7 @@ import httpx
 
 from studio.client.accounts import RemoteAccounts
 from studio.client.transport import ServerError, ServerUnreachable, error_from, path_id
-from studio.core.models import Artifact
+from studio.core.models import ArtifactPublic
 
 
 class RemoteFiles(RemoteAccounts):
@@ -22,10 +22,9 @@ class RemoteFiles(RemoteAccounts):
         data: dict[str, Any] = self._get(f"/artifacts/{path_id(artifact_id)}")
         return data
 
-    def artifact(self, artifact_id: int) -> Artifact:
-        """Content type, bytes, sha256, provenance (`key` is the file's name remotely)."""
-        data = self._artifact_data(artifact_id)
-        return _artifact(data)
+    def artifact(self, artifact_id: int) -> ArtifactPublic:
+        """Content type, bytes, sha256, provenance."""
+        return ArtifactPublic.model_validate(self._artifact_data(artifact_id))
 
     def signed_link(self, artifact_id: int, filename: str | None = None) -> str:
         """A site path (/files/…) that downloads the artifact without a login until it
@@ -87,11 +86,6 @@ class RemoteFiles(RemoteAccounts):
 def _file_name(data: dict[str, Any]) -> str:
     """The file name in an artifact's signed link (it carries the file's extension)."""
     return str(data["download_url"]).partition("?")[0].rsplit("/", 1)[-1]
-
-
-def _artifact(data: dict[str, Any]) -> Artifact:
-    fields = {k: v for k, v in data.items() if k not in ("download_url", "direct_url")}
-    return Artifact.model_validate({**fields, "key": _file_name(data)})
 
 
 def _sha256(path: Path) -> str:

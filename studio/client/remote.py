@@ -10,12 +10,17 @@
         film = studio.assemble(project.id, title="Rain", wait=True)
         print(studio.artifact_path(film.artifact_id))  # downloaded, sha256-checked
 
-The methods take and return what `Studio`'s do: `Project`, `Shot`, `RenderJob`, `Artifact`,
-`Worker`, `User` (studio.models) and `LedgerEntry` (credits.ledger), built from the JSON and
-detached like the local ones; the same `studio.core.errors` exceptions (`NotFound`,
-`InvalidInput` with `.field`, `Conflict`, `Unauthorized`, `Forbidden`, `PaymentRequired`,
-`QuotaExceeded`) are raised for the server's error bodies, so `except NotFound:` works alike.
-The token is the caller's: every method acts as that user.
+The methods take and return what `Studio`'s do: the read models `ProjectPublic`,
+`ShotPublic`, `JobPublic`, `ArtifactPublic`, `WorkerPublic`, `UserPublic`, `TokenPublic`
+(studio.core.models) and `LedgerEntry` (credits.ledger), parsed from the same JSON the REST
+API declares for them; the same `studio.core.errors` exceptions (`NotFound`, `InvalidInput`
+with `.field`, `Conflict`, `Unauthorized`, `Forbidden`, `PaymentRequired`, `QuotaExceeded`)
+are raised for the server's error bodies, so `except NotFound:` works alike. The token is
+the caller's: every method acts as that user.
+
+The routed methods (those with an `@route` in studio/surface/protocol.py) are derived from
+their declarations (studio/client/derived.py); the others are written here, each needing
+more than one request or more than a read model.
 
 Transport: one `httpx.Client` (`timeout=` seconds per request). Reads (GET) are retried on
 connection errors and 5xx answers (`retries=`, with back-off); a request that never reached
@@ -33,14 +38,14 @@ URL (no credentials needed until it expires); `signed_link(id)` the same as a si
 Differences from the local `Studio`:
 - `balance()`/`ledger()` are the caller's own (`ledger` returns at most 100 entries; their
   `actor` is empty); `assemble(audio=…)` is refused (the REST API takes no uploads).
+- An argument the REST API does not take raises `NotImplementedError` unless it has its
+  default: `owner=` another user (`create_project`, the queue controls, the Lab).
 - `pipelines()` lists the catalogue's pipeline names (locally: `studio.catalogue.names()`).
 - `wait()` polls `GET /api/v1/jobs/{id}` (`poll=` seconds); `request(method, path, …)`
   calls any /api/v1 route and returns its JSON.
-- The queue controls (`queue_positions`, `pause_queue`, …), the Lab (`lab_run`, `lab_sweep`,
-  `lab_jobs`) and the admin methods take no other user than the caller (`owner=` another
-  user raises `NotImplementedError`); `lab_jobs` returns at most 100; `save_preset` returns a
-  `PipelineEntry` with the published fields only (name, tasks, description, defaults);
-  `users()` gives name, role and disabled (from `usage()`); `tokens()` records have no hash.
+- `lab_jobs` returns at most 100; `save_preset` returns a `PipelineEntry` with the published
+  fields only (name, tasks, description, defaults); `users()` gives name, role and disabled
+  (from `usage()`; `created_at` is the time of the call).
 - Local only (they raise `NotImplementedError` naming the local way): `as_user`,
   `authenticate`, `set_role`, `reset_password`, `lab_project`, `expand_prompts`, `export`
   and `live_preview`.
@@ -56,6 +61,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import httpx
 
 from pipelines.catalogue import PipelineEntry
+from studio.client.derived import over_rest
 from studio.client.files import RemoteFiles
 from studio.client.transport import (
     ON_SERVER,
@@ -64,14 +70,8 @@ from studio.client.transport import (
     error_from,
     path_id,
 )
-from studio.core.models import (
-    JobStatus,
-    Priority,
-    Project,
-    RenderJob,
-    Shot,
-    Worker,
-)
+from studio.core.models import JobPublic, JobStatus, Priority, ShotPublic
+from studio.surface.protocol import StudioAPI
 
 
 def _local_only(name: str, alternative: str) -> Callable[..., NoReturn]:
@@ -94,29 +94,36 @@ class RemoteStudio(RemoteFiles):
     docstring); `cache_dir`: where `artifact_path` keeps downloads; `transport`: an httpx
     transport (tests, proxies). `page_size`: jobs per page when `jobs()` walks the pages."""
 
-    # ---- projects -------------------------------------------------------------------------
-    def create_project(
-        self, name: str, script: str = "", *, owner: str | None = None, **fields: Any
-    ) -> Project:
-        self._own(owner, "project")
-        body = {"name": name, "script": script, **fields}
-        return Project.model_validate(self.request("POST", "/projects", json=body))
+    # ---- routed methods: derived from their declarations in StudioAPI ---------------------
+    create_project = over_rest(StudioAPI.create_project)
+    projects = over_rest(StudioAPI.projects)
+    project = over_rest(StudioAPI.project)
+    update_project = over_rest(StudioAPI.update_project)
+    delete_project = over_rest(StudioAPI.delete_project)
+    shots = over_rest(StudioAPI.shots)
+    shot = over_rest(StudioAPI.shot)
+    add_shot = over_rest(StudioAPI.add_shot)
+    update_shot = over_rest(StudioAPI.update_shot)
+    move_shot = over_rest(StudioAPI.move_shot)
+    duplicate_shot = over_rest(StudioAPI.duplicate_shot)
+    delete_shot = over_rest(StudioAPI.delete_shot)
+    takes = over_rest(StudioAPI.takes)
+    choose_take = over_rest(StudioAPI.choose_take)
+    job = over_rest(StudioAPI.job)
+    cancel = over_rest(StudioAPI.cancel)
+    retry = over_rest(StudioAPI.retry)
+    set_priority = over_rest(StudioAPI.set_priority)
+    raise_priority = over_rest(StudioAPI.raise_priority)
+    move_before = over_rest(StudioAPI.move_before)
+    workers = over_rest(StudioAPI.workers)
+    create_user = over_rest(StudioAPI.create_user)
+    tokens = over_rest(StudioAPI.tokens)
+    revoke_token = over_rest(StudioAPI.revoke_token)
 
-    def projects(self) -> list[Project]:
-        return [Project.model_validate(p) for p in self._get("/projects")["items"]]
-
-    def project(self, project_id: int) -> Project:
-        return Project.model_validate(self._get(f"/projects/{path_id(project_id)}"))
-
-    def update_project(self, project_id: int, **changes: Any) -> Project:
-        data = self.request("PATCH", f"/projects/{path_id(project_id)}", json=changes)
-        return Project.model_validate(data)
-
-    def delete_project(self, project_id: int) -> None:
-        self.request("DELETE", f"/projects/{path_id(project_id)}")
+    # ---- hand-written: more than one request, or more than the declared shapes -----------
 
     # ---- script and shots -----------------------------------------------------------------
-    def breakdown(self, project_id: int, script: str | bytes | None = None) -> list[Shot]:
+    def breakdown(self, project_id: int, script: str | bytes | None = None) -> list[ShotPublic]:
         """Replace the project's shots with a breakdown of `script` (or the stored one)."""
         if isinstance(script, bytes):
             from studio.film.breakdown import decode_script
@@ -125,37 +132,7 @@ class RemoteStudio(RemoteFiles):
         data = self.request(
             "POST", f"/projects/{path_id(project_id)}/breakdown", json={"script": script}
         )
-        return [Shot.model_validate(s) for s in data["items"]]
-
-    def shots(self, project_id: int) -> list[Shot]:
-        return [
-            Shot.model_validate(s)
-            for s in self._get(f"/projects/{path_id(project_id)}/shots")["items"]
-        ]
-
-    def shot(self, shot_id: int) -> Shot:
-        return Shot.model_validate(self._get(f"/shots/{path_id(shot_id)}"))
-
-    def add_shot(
-        self, project_id: int, prompt: str = "", position: int | None = None, **fields: Any
-    ) -> Shot:
-        body = {"prompt": prompt, **fields}
-        if position is not None:
-            body["position"] = position
-        data = self.request("POST", f"/projects/{path_id(project_id)}/shots", json=body)
-        return Shot.model_validate(data)
-
-    def update_shot(self, shot_id: int, **changes: Any) -> Shot:
-        return Shot.model_validate(
-            self.request("PATCH", f"/shots/{path_id(shot_id)}", json=changes)
-        )
-
-    def move_shot(self, shot_id: int, position: int) -> Shot:
-        data = self.request("POST", f"/shots/{path_id(shot_id)}/move", json={"position": position})
-        return Shot.model_validate(data)
-
-    def delete_shot(self, shot_id: int) -> None:
-        self.request("DELETE", f"/shots/{path_id(shot_id)}")
+        return [ShotPublic.model_validate(s) for s in data["items"]]
 
     # ---- rendering ------------------------------------------------------------------------
     def preview(
@@ -166,7 +143,7 @@ class RemoteStudio(RemoteFiles):
         wait: bool = False,
         priority: int = Priority.normal,
         progress: bool = True,
-    ) -> list[RenderJob]:
+    ) -> list[JobPublic]:
         """Queue a preview frame per shot (all shots when `shot_ids` is None)."""
         return self._shots_job("previews", project_id, shot_ids, priority, wait, progress)
 
@@ -178,7 +155,7 @@ class RemoteStudio(RemoteFiles):
         wait: bool = False,
         priority: int = Priority.normal,
         progress: bool = True,
-    ) -> list[RenderJob]:
+    ) -> list[JobPublic]:
         """Queue a clip (a take) per shot (all shots when `shot_ids` is None)."""
         return self._shots_job("renders", project_id, shot_ids, priority, wait, progress)
 
@@ -190,7 +167,7 @@ class RemoteStudio(RemoteFiles):
         priority: int,
         wait: bool,
         progress: bool,
-    ) -> list[RenderJob]:
+    ) -> list[JobPublic]:
         body = {
             "shot_ids": None if shot_ids is None else list(shot_ids),
             "priority": priority,
@@ -210,7 +187,7 @@ class RemoteStudio(RemoteFiles):
         wait: bool = False,
         priority: int = Priority.normal,
         progress: bool = True,
-    ) -> RenderJob:
+    ) -> JobPublic:
         """Queue the film: each shot's chosen take (else its newest), in shot order."""
         if audio is not None:
             raise NotImplementedError(
@@ -237,19 +214,19 @@ class RemoteStudio(RemoteFiles):
 
     def wait(
         self,
-        jobs: Sequence[RenderJob],
+        jobs: Sequence[JobPublic],
         *,
         progress: bool = True,
         timeout: float | None = None,
         poll: float = 0.5,
-    ) -> list[RenderJob]:
+    ) -> list[JobPublic]:
         """Block until every job finishes, with a tqdm bar; returns the jobs' final state.
         `TimeoutError` after `timeout` seconds."""
         from tqdm.auto import tqdm
 
         if not jobs:
             return []
-        current: dict[int, RenderJob] = {path_id(j.id): j for j in jobs}
+        current: dict[int, JobPublic] = {path_id(j.id): j for j in jobs}
         order = list(current)
         kinds = {j.kind for j in jobs}
         desc = {"preview": "Previews", "clip": "Clips", "film": "Film"}.get(
@@ -291,10 +268,10 @@ class RemoteStudio(RemoteFiles):
         kinds: Iterable[str] | None = None,
         limit: int = 500,
         before_id: int | None = None,
-    ) -> list[RenderJob]:
+    ) -> list[JobPublic]:
         """Newest first, following the API's pages up to `limit` jobs; `before_id` pages on
         (only jobs with a smaller id)."""
-        found: list[RenderJob] = []
+        found: list[JobPublic] = []
         cursor = None if before_id is None else str(int(before_id))
         params: dict[str, Any] = {
             "project_id": project_id,
@@ -310,39 +287,6 @@ class RemoteStudio(RemoteFiles):
             if not cursor:
                 break
         return found
-
-    def job(self, job_id: int) -> RenderJob:
-        return _job(self._get(f"/jobs/{path_id(job_id)}"))
-
-    def cancel(self, job_id: int) -> RenderJob:
-        return _job(self.request("POST", f"/jobs/{path_id(job_id)}/cancel"))
-
-    def retry(self, job_id: int) -> RenderJob:
-        """Failed or cancelled → queued again (its cost is reserved again)."""
-        return _job(self.request("POST", f"/jobs/{path_id(job_id)}/retry"))
-
-    def set_priority(self, job_id: int, priority: int) -> RenderJob:
-        data = self.request(
-            "POST", f"/jobs/{path_id(job_id)}/priority", json={"priority": priority}
-        )
-        return _job(data)
-
-    def raise_priority(self, job_id: int) -> RenderJob:
-        """Move a queued job to the front."""
-        return _job(self.request("POST", f"/jobs/{path_id(job_id)}/raise"))
-
-    def takes(self, shot_id: int) -> list[RenderJob]:
-        """The shot's succeeded clips, newest first."""
-        data = self._get(f"/shots/{path_id(shot_id)}/takes")
-        return [_job(j) for j in data["items"]]
-
-    def choose_take(self, shot_id: int, job_id: int) -> Shot:
-        data = self.request("POST", f"/shots/{path_id(shot_id)}/takes/{path_id(job_id)}/choose")
-        return Shot.model_validate(data)
-
-    def workers(self) -> list[Worker]:
-        """Every worker that ever reported, newest heartbeat first."""
-        return [Worker.model_validate(w) for w in self._get("/workers")["items"]]
 
     def pipelines(self) -> list[str]:
         """The pipeline names a project or shot can use (local: `studio.catalogue.names()`)."""
@@ -361,7 +305,7 @@ class RemoteStudio(RemoteFiles):
         return checks
 
     # ---- the queue ------------------------------------------------------------------------
-    def preview_path(self, shot: Shot) -> Path | None:
+    def preview_path(self, shot: ShotPublic) -> Path | None:
         """The downloaded file of a shot's latest preview frame, if it has one."""
         if shot.preview_job_id is None:
             return None
@@ -390,11 +334,6 @@ class RemoteStudio(RemoteFiles):
         self._own(owner, "queue")
         return bool(self._get("/queue/paused")["paused"])
 
-    def move_before(self, job_id: int, before_job_id: int) -> RenderJob:
-        """Reorder queued jobs: `job_id` runs right before `before_job_id`."""
-        body = {"before_job_id": path_id(before_job_id)}
-        return _job(self.request("POST", f"/jobs/{path_id(job_id)}/move-before", json=body))
-
     # ---- the Lab --------------------------------------------------------------------------
     def lab_run(
         self,
@@ -409,7 +348,7 @@ class RemoteStudio(RemoteFiles):
         owner: str | None = None,
         wait: bool = False,
         progress: bool = True,
-    ) -> RenderJob:
+    ) -> JobPublic:
         """One render of a catalogue pipeline with tweaked parameters (studio.core.lab.KNOBS)."""
         self._own(owner, "Lab")
         body = _lab_body(pipeline, prompt, negative_prompt, seed, overrides, lora_scale, memory)
@@ -430,7 +369,7 @@ class RemoteStudio(RemoteFiles):
         owner: str | None = None,
         wait: bool = False,
         progress: bool = True,
-    ) -> list[RenderJob]:
+    ) -> list[JobPublic]:
         """A grid over up to two parameters (e.g. seed × guidance), one queued job per cell."""
         self._own(owner, "Lab")
         body = _lab_body(pipeline, prompt, negative_prompt, seed, overrides, lora_scale, memory)
@@ -438,7 +377,7 @@ class RemoteStudio(RemoteFiles):
         jobs = [_job(j) for j in self._submit("/lab/sweeps", body)["items"]]
         return self.wait(jobs, progress=progress) if wait else jobs
 
-    def lab_jobs(self, owner: str | None = None, limit: int = 60) -> list[RenderJob]:
+    def lab_jobs(self, owner: str | None = None, limit: int = 60) -> list[JobPublic]:
         """The Lab's jobs, newest first (at most 100 over the API)."""
         self._own(owner, "Lab")
         data = self._get("/lab/jobs", limit=max(1, min(int(limit), PAGE)))
@@ -513,17 +452,15 @@ def _lab_body(
     }
 
 
-def _job(data: dict[str, Any]) -> RenderJob:
-    """A RenderJob from its JSON (the params hash is not published: empty here)."""
-    return RenderJob.model_validate({"params_hash": "", **data})
+def _job(data: dict[str, Any]) -> JobPublic:
+    return JobPublic.model_validate(data)
 
 
-def _finished(job: RenderJob) -> bool:
+def _finished(job: JobPublic) -> bool:
     return JobStatus(job.status).finished
 
 
 if TYPE_CHECKING:
-    from studio.api.surface import StudioAPI
 
     def _satisfies_surface(studio: RemoteStudio) -> StudioAPI:
         return studio  # mypy checks RemoteStudio against the one declared surface

@@ -22,7 +22,7 @@ from studio.core.errors import (
     StudioError,
     Unauthorized,
 )
-from studio.core.models import User
+from studio.core.models import UserPublic
 
 API = "/api/v1"
 TOKEN_ENV = "STUDIO_TOKEN"
@@ -139,7 +139,7 @@ class Transport:
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             transport=transport,
         )
-        self._me: User | None = None
+        self._me: UserPublic | None = None
         self._credits_enabled: bool | None = None
         from studio import display
 

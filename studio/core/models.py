@@ -1,4 +1,11 @@
-"""The studio's tables (SQLModel). Schema changes go through Alembic (studio/migrations).
+"""The studio's tables (SQLModel) and their public read models, each field declared once.
+
+One family per entity, as in SQLModel's own guide: `ShotBase` holds the fields anyone may
+see; `Shot(ShotBase, table=True)` is the row (adding internal columns: hashes, leases);
+`ShotPublic(ShotBase)` is what `Studio`, the REST API and `Studio.connect` return, with a
+required `id`. So a new public column is added once, to the base, and reaches the Python
+API, the REST responses (and the OpenAPI document) and the client together. Schema changes
+go through Alembic (studio/core/migrations).
 
 A *take* is a succeeded `clip` job of a shot; a *film* is a `film` job of a project. Both are
 RenderJobs, so one lifecycle (studio/core/lifecycle.py) governs every render.
@@ -8,8 +15,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, overload
 
+from pydantic import computed_field
 from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
@@ -54,9 +62,24 @@ ASPECT_RATIOS: dict[str, tuple[int, int]] = {
 }
 
 
-class Project(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
-    owner: str = Field(default="local", index=True, max_length=64)
+def _one_of(options: Any) -> dict[str, Any]:
+    """Document a string column's choices in the JSON schema (the column stays a string)."""
+    return {"json_schema_extra": {"enum": [str(o) for o in options]}}
+
+
+def frame_width(aspect_ratio: str, height: int) -> int:
+    w, h = ASPECT_RATIOS[aspect_ratio]
+    # Even dimensions: H.264 yuv420p needs them.
+    return max(2, round(height * w / h / 2) * 2)
+
+
+class ProjectBase(SQLModel):
+    owner: str = Field(
+        default="local",
+        index=True,
+        max_length=64,
+        description="The caller, except for admins (who see everyone's)",
+    )
     name: str = Field(max_length=200)
     # "film" (what creators see) or "lab" (the hidden home of Lab experiments, one per owner)
     kind: str = Field(default="film", max_length=16, sa_column_kwargs={"server_default": "film"})
@@ -76,13 +99,24 @@ class Project(SQLModel, table=True):
 
     @property
     def width(self) -> int:
-        w, h = ASPECT_RATIOS[self.aspect_ratio]
-        # Even dimensions: H.264 yuv420p needs them.
-        return max(2, round(self.height * w / h / 2) * 2)
+        return frame_width(self.aspect_ratio, self.height)
 
 
-class Shot(SQLModel, table=True):
+class Project(ProjectBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
+
+
+class ProjectPublic(ProjectBase):
+    id: int
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def width(self) -> int:
+        """Frame width in pixels, from the aspect ratio and height (even, for H.264)."""
+        return frame_width(self.aspect_ratio, self.height)
+
+
+class ShotBase(SQLModel):
     project_id: int = Field(foreign_key="project.id", index=True)
     position: int = 0
     scene: str = Field(default="", max_length=300)
@@ -102,10 +136,16 @@ class Shot(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class Artifact(SQLModel, table=True):
+class Shot(ShotBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
+
+
+class ShotPublic(ShotBase):
+    id: int
+
+
+class ArtifactBase(SQLModel):
     owner: str = Field(default="local", index=True, max_length=64)
-    key: str = Field(max_length=300, index=True)
     content_type: str = Field(max_length=100)
     bytes: int = Field(sa_column=Column(BigInteger, nullable=False))
     sha256: str = Field(max_length=64, index=True)
@@ -113,22 +153,30 @@ class Artifact(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class RenderJob(SQLModel, table=True):
-    __table_args__ = (
-        Index("ix_renderjob_status_priority", "status", "priority", "queued_at"),
-        # Ids are never reused, even after deletes: a job id names one job forever (credit
-        # holds, idempotency records, logs and links refer to it). PostgreSQL never reuses.
-        {"sqlite_autoincrement": True},
-    )
-
+class Artifact(ArtifactBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
+    # Where the bytes are in storage: internal (clients get links, never storage paths).
+    key: str = Field(max_length=300, index=True)
+
+
+class ArtifactPublic(ArtifactBase):
+    id: int
+
+
+class RenderJobBase(SQLModel):
     owner: str = Field(default="local", index=True, max_length=64)
-    kind: str = Field(max_length=16)
+    kind: str = Field(max_length=16, schema_extra=_one_of(JobKind))
     project_id: int = Field(foreign_key="project.id", index=True)
     shot_id: int | None = Field(default=None, foreign_key="shot.id", index=True)
-    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    params_hash: str = Field(max_length=64, index=True)
-    status: str = Field(default=JobStatus.queued, max_length=16, index=True)
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column(JSON, nullable=False),
+        description="The fully resolved render parameters",
+    )
+    params_hash: str = Field(max_length=64, index=True, description="The render-cache key")
+    status: str = Field(
+        default=JobStatus.queued, max_length=16, index=True, schema_extra=_one_of(JobStatus)
+    )
     progress: float = 0.0
     message: str = Field(default="", max_length=500)
     attempts: int = 0
@@ -136,7 +184,6 @@ class RenderJob(SQLModel, table=True):
     priority: int = Priority.normal
     cost: float = 0.0
     worker: str | None = Field(default=None, max_length=200)
-    lease_expires_at: datetime | None = None
     cancel_requested: bool = False
     cache_hit: bool = False
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
@@ -149,9 +196,26 @@ class RenderJob(SQLModel, table=True):
     finished_at: datetime | None = None
 
 
-class Worker(SQLModel, table=True):
-    """A render worker as it last reported itself (the Workers page; model affinity)."""
+class RenderJob(RenderJobBase, table=True):
+    __table_args__ = (
+        Index("ix_renderjob_status_priority", "status", "priority", "queued_at"),
+        # Ids are never reused, even after deletes: a job id names one job forever (credit
+        # holds, idempotency records, logs and links refer to it). PostgreSQL never reuses.
+        {"sqlite_autoincrement": True},
+    )
 
+    id: int | None = Field(default=None, primary_key=True)
+    # The running worker's lease: internal to the queue (lifecycle renews and expires it).
+    lease_expires_at: datetime | None = None
+
+
+class JobPublic(RenderJobBase):
+    """A render job as everyone sees it: a preview, a take (clip) or a film."""
+
+    id: int
+
+
+class WorkerBase(SQLModel):
     name: str = Field(primary_key=True, max_length=200)
     kind: str = Field(default="inline", max_length=16)  # inline | redis
     host: str = Field(default="", max_length=200)
@@ -162,6 +226,14 @@ class Worker(SQLModel, table=True):
     state: str = Field(default="idle", max_length=16)  # idle | busy | stopping | stopped
     started_at: datetime = Field(default_factory=utcnow)
     heartbeat_at: datetime = Field(default_factory=utcnow)
+
+
+class Worker(WorkerBase, table=True):
+    """A render worker as it last reported itself (the Workers page; model affinity)."""
+
+
+class WorkerPublic(WorkerBase):
+    pass
 
 
 class QueuePause(SQLModel, table=True):
@@ -188,15 +260,10 @@ class Role(StrEnum):
     creator = "creator"  # sees and changes only what they own
 
 
-class User(SQLModel, table=True):
-    """An account. `name` is what every `owner` column holds."""
-
+class UserBase(SQLModel):
     name: str = Field(primary_key=True, max_length=64)
-    password_hash: str | None = Field(default=None, max_length=300)  # None: cannot log in
-    role: str = Field(default=Role.creator.value, max_length=16)
+    role: str = Field(default=Role.creator.value, max_length=16, schema_extra=_one_of(Role))
     disabled: bool = False
-    # Bumped on password reset or disable: every session signed with an older one ends.
-    session_epoch: int = 0
     created_at: datetime = Field(default_factory=utcnow)
     last_login_at: datetime | None = None
 
@@ -205,18 +272,41 @@ class User(SQLModel, table=True):
         return self.role == Role.admin.value
 
 
-class ApiToken(SQLModel, table=True):
+class User(UserBase, table=True):
+    """An account. `name` is what every `owner` column holds."""
+
+    password_hash: str | None = Field(default=None, max_length=300)  # None: cannot log in
+    # Bumped on password reset or disable: every session signed with an older one ends.
+    session_epoch: int = 0
+
+
+class UserPublic(UserBase):
+    """An account without its secrets (no password hash, no session epoch)."""
+
+
+class ApiTokenBase(SQLModel):
+    owner: str = Field(foreign_key="user.name", index=True, max_length=64)
+    name: str = Field(max_length=100, description="What the token is for")
+    prefix: str = Field(
+        max_length=16, description="The token's first characters, to tell tokens apart"
+    )
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class ApiToken(ApiTokenBase, table=True):
     """A bearer token for scripts and notebooks. Only its SHA-256 is stored: a token is 256
     random bits, so a fast hash is enough (argon2 is for guessable secrets — passwords)."""
 
     id: int | None = Field(default=None, primary_key=True)
-    owner: str = Field(foreign_key="user.name", index=True, max_length=64)
-    name: str = Field(max_length=100)
     token_hash: str = Field(max_length=64, unique=True)
-    prefix: str = Field(max_length=16)  # shown in lists so a user can tell tokens apart
-    created_at: datetime = Field(default_factory=utcnow)
-    last_used_at: datetime | None = None
-    revoked_at: datetime | None = None
+
+
+class TokenPublic(ApiTokenBase):
+    """An API token's record, never the token (shown once, when it is made) or its hash."""
+
+    id: int
 
 
 class IdempotentRequest(SQLModel, table=True):
@@ -240,3 +330,34 @@ def ident(row: Project | Shot | Artifact | RenderJob | ApiToken) -> int:
     if row.id is None:
         raise ValueError(f"{type(row).__name__} has not been saved yet")
     return row.id
+
+
+PUBLIC: dict[type[SQLModel], type[SQLModel]] = {
+    Project: ProjectPublic,
+    Shot: ShotPublic,
+    Artifact: ArtifactPublic,
+    RenderJob: JobPublic,
+    Worker: WorkerPublic,
+    User: UserPublic,
+    ApiToken: TokenPublic,
+}
+
+
+@overload
+def public(row: Project) -> ProjectPublic: ...
+@overload
+def public(row: Shot) -> ShotPublic: ...
+@overload
+def public(row: Artifact) -> ArtifactPublic: ...
+@overload
+def public(row: RenderJob) -> JobPublic: ...
+@overload
+def public(row: Worker) -> WorkerPublic: ...
+@overload
+def public(row: User) -> UserPublic: ...
+@overload
+def public(row: ApiToken) -> TokenPublic: ...
+def public(row: SQLModel) -> SQLModel:
+    """The read model of a saved row: what the studio's public methods return. A copy, so
+    nothing a caller does to it reaches the database."""
+    return PUBLIC[type(row)].model_validate(row)

@@ -13,7 +13,7 @@ from typing import Any
 from pipelines.catalogue import Catalogue, UnknownPipelineError, effective_revision
 from pipelines.requests import RenderRequest
 from studio.core.errors import InvalidInput
-from studio.core.models import JobKind, Project, Shot
+from studio.core.models import JobKind, Project, ProjectBase, Shot, ShotBase
 
 PARAMS_VERSION = 1  # bump when the meaning of params changes, to invalidate the cache
 
@@ -31,7 +31,7 @@ def join_prompt(*parts: str) -> str:
     return ", ".join(p.strip().strip(",").strip() for p in parts if p and p.strip())
 
 
-def shot_request(project: Project, shot: Shot, shot_number: int) -> RenderRequest:
+def shot_request(project: ProjectBase, shot: ShotBase, shot_number: int) -> RenderRequest:
     return RenderRequest(
         prompt=join_prompt(shot.prompt, project.style_prompt),
         negative_prompt=join_prompt(shot.negative_prompt, project.negative_prompt),

@@ -14,7 +14,7 @@ import gradio as gr
 from studio.api import Studio
 from studio.core.config import ConfigError
 from studio.core.errors import StudioError
-from studio.core.models import JobStatus, Project, RenderJob, Shot
+from studio.core.models import JobPublic, JobStatus, ProjectPublic, ShotPublic
 
 F = TypeVar("F", bound=Callable[..., Any])
 NO_PROJECT = "Create or choose a project first."
@@ -56,7 +56,7 @@ def require_project(project_id: Any) -> int:
 def project_choices(view: Studio) -> list[tuple[str, int]]:
     """The acting user's projects (an admin sees everyone's, marked with their owner)."""
     return [
-        (f"#{p.id} {p.name}" + (f" ({p.owner})" if p.owner != view.user else ""), p.id)  # type: ignore[misc]
+        (f"#{p.id} {p.name}" + (f" ({p.owner})" if p.owner != view.user else ""), p.id)
         for p in view.projects()
     ]
 
@@ -110,7 +110,7 @@ def estimate_text(
     return "Estimated cost: " + " · ".join(parts) + note
 
 
-def shot_label(number: int, shot: Shot) -> str:
+def shot_label(number: int, shot: ShotPublic) -> str:
     prompt = shot.prompt if len(shot.prompt) <= 60 else shot.prompt[:57] + "…"
     return f"Shot {number}: {prompt}"
 
@@ -118,12 +118,12 @@ def shot_label(number: int, shot: Shot) -> str:
 def shot_choices(view: Studio, project_id: int | None) -> list[tuple[str, int]]:
     if project_id is None:
         return []
-    return [(shot_label(i, s), s.id) for i, s in enumerate(view.shots(project_id), 1)]  # type: ignore[misc]
+    return [(shot_label(i, s), s.id) for i, s in enumerate(view.shots(project_id), 1)]
 
 
 def wait_with_progress(
-    view: Studio, jobs: Sequence[RenderJob], progress: Any, what: str
-) -> list[RenderJob]:
+    view: Studio, jobs: Sequence[JobPublic], progress: Any, what: str
+) -> list[JobPublic]:
     """Poll until the jobs finish, driving the Gradio progress bar."""
     ids = [j.id for j in jobs]
     while True:
@@ -131,7 +131,7 @@ def wait_with_progress(
             raise gr.Error(
                 "The render worker has stopped; restart the studio.", print_exception=False
             )
-        current = [view.job(i) for i in ids]  # type: ignore[arg-type]
+        current = [view.job(i) for i in ids]
         finished = [j for j in current if JobStatus(j.status).finished]
         done = sum(1.0 if JobStatus(j.status).finished else j.progress for j in current)
         progress(done / max(len(ids), 1), desc=f"{what}: {len(finished)}/{len(ids)} done")
@@ -140,7 +140,7 @@ def wait_with_progress(
         time.sleep(0.3)
 
 
-def summary(jobs: Sequence[RenderJob], what: str) -> str:
+def summary(jobs: Sequence[JobPublic], what: str) -> str:
     counts: dict[str, int] = {}
     for job in jobs:
         counts[job.status] = counts.get(job.status, 0) + 1
@@ -152,7 +152,7 @@ def summary(jobs: Sequence[RenderJob], what: str) -> str:
     return f"{what}: {', '.join(parts)}{note}{error}"
 
 
-def project_or_none(view: Studio, project_id: Any) -> Project | None:
+def project_or_none(view: Studio, project_id: Any) -> ProjectPublic | None:
     if project_id in (None, ""):
         return None
     return view.project(int(project_id))

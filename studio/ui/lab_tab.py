@@ -10,7 +10,7 @@ import gradio as gr
 from pipelines.catalogue import MEMORY_OPTIONS
 from studio.api import Studio
 from studio.core.lab import HIDDEN_PREFIX, KNOBS, SWEEPABLE
-from studio.core.models import JobStatus, RenderJob
+from studio.core.models import JobPublic, JobStatus
 from studio.ui.common import Refresh, for_request, guarded, summary, wait_with_progress
 
 KNOB_LABELS = {
@@ -40,7 +40,7 @@ def lora_value(text: str | None) -> str | None:
     return text.strip() if text and text.strip() else None
 
 
-def caption(job: RenderJob) -> str:
+def caption(job: JobPublic) -> str:
     cell = job.params.get("cell") or {}
     extra = job.params.get("request", {}).get("extra", {})
     shown = {**extra, **cell, "seed": job.params.get("request", {}).get("seed")}
@@ -48,7 +48,7 @@ def caption(job: RenderJob) -> str:
     return f"#{job.id} {job.params['pipeline']['name']}: {text}"
 
 
-def results(view: Studio, jobs: list[RenderJob]) -> list[tuple[str, str]]:
+def results(view: Studio, jobs: list[JobPublic]) -> list[tuple[str, str]]:
     return [
         (str(view.artifact_path(j.artifact_id)), caption(j))
         for j in jobs

@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 
 from studio.api import Studio
-from studio.core.models import JobStatus, RenderJob
+from studio.core.models import JobPublic, JobStatus
 from studio.core.validation import number
 from studio.ui.common import (
     Refresh,
@@ -56,7 +56,7 @@ def queue_state(view: Studio, project_id: int | None) -> tuple[str, int]:
     return table, succeeded
 
 
-def _row(job: RenderJob, numbers: dict[int | None, int], positions: dict[int, int]) -> str:
+def _row(job: JobPublic, numbers: dict[int, int], positions: dict[int, int]) -> str:
     pct = round(job.progress * 100)
     colour = STATUS_COLOURS.get(job.status, "#888")
     position = positions.get(job.id) if job.id is not None else None
@@ -95,7 +95,7 @@ def take_choices(view: Studio, shot_id: Any) -> tuple[list[tuple[str, int]], Any
         if shot.chosen_take_id in [t.id for t in takes]
         else (takes[0].id if takes else None)
     )
-    return choices, chosen  # type: ignore[return-value]
+    return choices, chosen
 
 
 def cost(view: Studio, project_id: Any, shot_ids: list[int] | None = None) -> str:
@@ -169,7 +169,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             return None
         view = for_request(studio, request)
         for job in view.jobs(int(project_id), statuses=["running"], kinds=["preview"]):
-            path = view.live_preview(job.id)  # type: ignore[arg-type]
+            path = view.live_preview(job.id)
             if path is not None:
                 return str(path)
         return gr.skip()
@@ -206,7 +206,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             if job.project_id != pid:
                 raise gr.Error(f"Job #{job.id} belongs to another project.", print_exception=False)
             verb = {"cancel": view.cancel, "retry": view.retry, "bump": view.raise_priority}
-            verb[action](job.id)  # type: ignore[arg-type]
+            verb[action](job.id)
             done = {"cancel": "Cancel requested", "retry": "Re-queued", "bump": "Priority raised"}
             return [f"{done[action]} for job #{job.id}.", queue_html(view, pid)]
 

@@ -136,6 +136,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         with gr.Row():
             save_shot = gr.Button("Save shot", variant="primary", elem_id="save-shot")
             add_shot = gr.Button("Add shot after this one")
+            duplicate_shot = gr.Button("Duplicate shot", elem_id="duplicate-shot")
             delete_shot = gr.Button("Delete shot", variant="stop")
 
     editor = [
@@ -323,6 +324,19 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         return ["Shot added.", shot_rows(view, pid), *editor_values(view, pid, new.id)]
 
     @guarded
+    def on_duplicate(project_id: Any, shot_id: Any, request: gr.Request) -> list[Any]:
+        view = for_request(studio, request)
+        pid = require_project(project_id)
+        if shot_id is None:
+            raise gr.Error("Choose a shot to duplicate.", print_exception=False)
+        copy = view.duplicate_shot(shot_id)
+        return [
+            f"Shot duplicated: the copy is shot {copy.position + 1}, without renders yet.",
+            shot_rows(view, pid),
+            *editor_values(view, pid, copy.id),
+        ]
+
+    @guarded
     def on_delete(project_id: Any, shot_id: Any, request: gr.Request) -> list[Any]:
         view = for_request(studio, request)
         pid = require_project(project_id)
@@ -345,6 +359,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             [status, table, *editor],
         ),
         add_shot.click(on_add, [project, shot], [status, table, *editor]),
+        duplicate_shot.click(on_duplicate, [project, shot], [status, table, *editor]),
         delete_shot.click(on_delete, [project, shot], [status, table, *editor]),
     ]
     upload.change(on_upload, upload, script)

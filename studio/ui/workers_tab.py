@@ -19,7 +19,7 @@ def workers_html(view: Studio) -> str:
     now = utcnow()
     stale = view.settings.worker_stale_seconds
     found = view.workers()
-    busy: set[int | None] = {w.current_job_id for w in found if w.current_job_id}
+    busy = {w.current_job_id for w in found if w.current_job_id}
     mine = busy
     if busy and not view.is_admin:
         mine = {j.id for j in view.jobs(statuses=["running"])} & busy

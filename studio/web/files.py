@@ -26,7 +26,7 @@ def router(identity: Identity) -> APIRouter:
         if exp is not None or sig is not None:
             artifact = studio.artifact_by_link(artifact_id, exp, sig)
         else:
-            artifact = identity.studio_for(request).artifact(artifact_id)
+            artifact = identity.studio_for(request).stored_artifact(artifact_id)
         url = studio.storage.url(
             artifact.key, expires=min(studio.settings.download_url_seconds, 900), filename=filename
         )

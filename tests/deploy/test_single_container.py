@@ -27,7 +27,7 @@ from typing import TypeVar
 import pytest
 
 from studio import Studio
-from studio.core.models import JobStatus, RenderJob
+from studio.core.models import JobPublic, JobStatus
 from studio.film.video import probe
 from tests.conftest import require_service
 
@@ -186,7 +186,7 @@ def start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[
                 os.kill(pid, signal.SIGKILL)
 
 
-def finished(studio: Studio, ids: list[int]) -> list[RenderJob] | None:
+def finished(studio: Studio, ids: list[int]) -> list[JobPublic] | None:
     jobs = [studio.job(i) for i in ids]
     return jobs if all(JobStatus(j.status).finished for j in jobs) else None
 

@@ -56,7 +56,7 @@ def new_project(studio: Studio, preview: str = "tiny-sd", clip: str = "tiny-svd"
     )
     assert project.id is not None
     for shot in studio.breakdown(project.id, SCRIPT):
-        studio.update_shot(shot.id, duration=1.0)  # type: ignore[arg-type]
+        studio.update_shot(shot.id, duration=1.0)
     return project.id
 
 
@@ -106,14 +106,14 @@ def test_batched_previews_equal_one_at_a_time(tmp_path: Path, catalogue_file: Pa
 def test_cancel_mid_render_and_the_pipeline_stays_usable(studio: Studio) -> None:
     pid = new_project(studio)
     shot = studio.shots(pid)[0]
-    studio.update_shot(shot.id, duration=60)  # type: ignore[arg-type]
-    (job,) = studio.render(pid, [shot.id])  # type: ignore[list-item]
-    while studio.job(job.id).progress < 0.2:  # type: ignore[arg-type]
-        assert studio.job(job.id).status in ("queued", "running")  # type: ignore[arg-type]
-    studio.cancel(job.id)  # type: ignore[arg-type]
+    studio.update_shot(shot.id, duration=60)
+    (job,) = studio.render(pid, [shot.id])
+    while studio.job(job.id).progress < 0.2:
+        assert studio.job(job.id).status in ("queued", "running")
+    studio.cancel(job.id)
     (done,) = studio.wait([job], progress=False, timeout=60)
     assert done.status == "cancelled" and done.artifact_id is None
-    (next_job,) = studio.render(pid, [studio.shots(pid)[1].id], wait=True, progress=False)  # type: ignore[list-item]
+    (next_job,) = studio.render(pid, [studio.shots(pid)[1].id], wait=True, progress=False)
     assert next_job.status == "succeeded"
 
 
@@ -169,5 +169,5 @@ def test_a_running_preview_shows_its_latest_step(studio: Studio) -> None:
     studio.runner._frame(draft, lambda done, total: None, live_key="live/1000.png")
     assert not studio.storage.exists("live/1000.png")
     # A finished job leaves no live image behind.
-    (job,) = studio.preview(pid, [shot.id], wait=True, progress=False)  # type: ignore[list-item]
-    assert job.status == "succeeded" and studio.live_preview(job.id) is None  # type: ignore[arg-type]
+    (job,) = studio.preview(pid, [shot.id], wait=True, progress=False)
+    assert job.status == "succeeded" and studio.live_preview(job.id) is None

@@ -13,8 +13,8 @@ from typing import TypedDict
 import pytest
 
 from studio import Studio
-from studio.api.surface import StudioAPI
 from studio.client.remote import RemoteStudio
+from studio.surface import StudioAPI
 from tests.server import StudioServer
 
 SECRET = "sdk-test-secret-key-0123456789"

@@ -13,7 +13,6 @@ import pytest
 
 from credits.ledger import LedgerEntry
 from studio import Studio
-from studio.api.surface import StudioAPI
 from studio.client.remote import RemoteStudio
 from studio.core.errors import (
     Conflict,
@@ -23,7 +22,15 @@ from studio.core.errors import (
     PaymentRequired,
     Unauthorized,
 )
-from studio.core.models import Artifact, JobStatus, Project, RenderJob, Shot, User, ident
+from studio.core.models import (
+    ArtifactPublic,
+    JobPublic,
+    JobStatus,
+    ProjectPublic,
+    ShotPublic,
+    UserPublic,
+)
+from studio.surface import StudioAPI
 from tests.sdk.conftest import ADMIN, PASSWORD, Backend
 
 SCRIPT = """INT. LIGHTHOUSE - NIGHT
@@ -49,40 +56,38 @@ def unique(text: str) -> str:
 
 def small_project(
     sdk: StudioAPI, shots: int = 2, duration: float = 1.0
-) -> tuple[Project, list[Shot]]:
+) -> tuple[ProjectPublic, list[ShotPublic]]:
     project = sdk.create_project(unique("Film"), **SMALL)
-    made = [
-        sdk.add_shot(ident(project), unique(f"Shot {n}"), duration=duration) for n in range(shots)
-    ]
+    made = [sdk.add_shot(project.id, unique(f"Shot {n}"), duration=duration) for n in range(shots)]
     return project, made
 
 
 def test_projects_and_shots(sdk: StudioAPI) -> None:
     project = sdk.create_project("Rain", style_prompt="charcoal sketch", **SMALL)
-    assert isinstance(project, Project) and project.id and project.name == "Rain"
+    assert isinstance(project, ProjectPublic) and project.id and project.name == "Rain"
     assert project.height == 240 and project.width == 426 and project.owner == "alice"
     assert project.id in [p.id for p in sdk.projects()]
     assert sdk.project(project.id).style_prompt == "charcoal sketch"
     assert sdk.update_project(project.id, name="Storm").name == "Storm"
 
     shots = sdk.breakdown(project.id, SCRIPT)
-    assert len(shots) >= 2 and all(isinstance(s, Shot) for s in shots)
+    assert len(shots) >= 2 and all(isinstance(s, ShotPublic) for s in shots)
     assert [s.position for s in shots] == list(range(len(shots)))
     assert [s.prompt for s in sdk.shots(project.id)] == [s.prompt for s in shots]
     assert "lighthouse" in sdk.project(project.id).script.lower()
 
     first = sdk.add_shot(project.id, "A gull over the sea", position=0, duration=1.5)
     assert first.position == 0 and first.duration == 1.5 and first.prompt.startswith("A gull")
-    changed = sdk.update_shot(ident(first), camera_move="dolly-in", duration=2)
+    changed = sdk.update_shot(first.id, camera_move="dolly-in", duration=2)
     assert changed.camera_move == "dolly-in" and changed.duration == 2
-    assert sdk.shot(ident(first)).camera_move == "dolly-in"
-    moved = sdk.move_shot(ident(first), 99)
+    assert sdk.shot(first.id).camera_move == "dolly-in"
+    moved = sdk.move_shot(first.id, 99)
     assert moved.position == len(shots)
     assert sdk.shots(project.id)[-1].id == first.id
-    sdk.delete_shot(ident(first))
+    sdk.delete_shot(first.id)
     assert [s.id for s in sdk.shots(project.id)] == [s.id for s in shots]
     with pytest.raises(NotFound):
-        sdk.shot(ident(first))
+        sdk.shot(first.id)
 
     sdk.delete_project(project.id)
     with pytest.raises(NotFound):
@@ -90,19 +95,38 @@ def test_projects_and_shots(sdk: StudioAPI) -> None:
     assert project.id not in [p.id for p in sdk.projects()]
 
 
+def test_a_duplicated_shot_comes_right_after_it_without_its_renders(sdk: StudioAPI) -> None:
+    project, (first, second) = small_project(sdk)
+    sdk.update_shot(first.id, seed=7, camera_move="pan-left", negative_prompt="blur")
+    sdk.preview(project.id, [first.id], wait=True, progress=False)
+    original = sdk.shot(first.id)
+    assert original.preview_job_id is not None
+
+    copy = sdk.duplicate_shot(first.id)
+    assert isinstance(copy, ShotPublic) and copy.id not in (first.id, second.id)
+    assert [s.id for s in sdk.shots(project.id)] == [first.id, copy.id, second.id]
+    assert [s.position for s in sdk.shots(project.id)] == [0, 1, 2]
+    for field in ("prompt", "seed", "camera_move", "negative_prompt", "duration", "shot_size"):
+        assert getattr(copy, field) == getattr(original, field), field
+    assert copy.preview_job_id is None and copy.chosen_take_id is None
+    assert sdk.shot(first.id).preview_job_id == original.preview_job_id  # the original keeps it
+    with pytest.raises(NotFound):
+        sdk.duplicate_shot(10**6)
+
+
 def test_previews_renders_credits_and_the_film(sdk: StudioAPI, backend: Backend) -> None:
     project, shots = small_project(sdk)
     before = sdk.balance()
-    estimate = sdk.estimate(ident(project))
-    preview_estimate = sdk.estimate(ident(project), kind="preview")
+    estimate = sdk.estimate(project.id)
+    preview_estimate = sdk.estimate(project.id, kind="preview")
     assert estimate > 0 and preview_estimate > 0
-    assert sdk.estimate(ident(project), [ident(shots[0])]) == pytest.approx(estimate / 2, abs=0.02)
+    assert sdk.estimate(project.id, [shots[0].id]) == pytest.approx(estimate / 2, abs=0.02)
 
-    previews = sdk.preview(ident(project), wait=True, progress=False)
-    assert all(isinstance(j, RenderJob) for j in previews)
+    previews = sdk.preview(project.id, wait=True, progress=False)
+    assert all(isinstance(j, JobPublic) for j in previews)
     assert [j.status for j in previews] == ["succeeded"] * 2, previews[0].error
     assert {j.kind for j in previews} == {"preview"}
-    takes = sdk.render(ident(project), wait=True, progress=False)
+    takes = sdk.render(project.id, wait=True, progress=False)
     assert [j.status for j in takes] == ["succeeded"] * 2, takes[0].error
     assert [j.shot_id for j in takes] == [s.id for s in shots]
 
@@ -114,32 +138,32 @@ def test_previews_renders_credits_and_the_film(sdk: StudioAPI, backend: Backend)
     settled = {e.job_id for e in ledger if e.kind == "settle"}
     assert {j.id for j in takes} <= settled
     assert ledger[0].balance_after_cents == round(sdk.balance() * 100)
-    assert sdk.me().name == "alice" and isinstance(sdk.me(), User)
+    assert sdk.me().name == "alice" and isinstance(sdk.me(), UserPublic)
 
     # The same render again is served from the render cache.
-    again = sdk.render(ident(project), wait=True, progress=False)
+    again = sdk.render(project.id, wait=True, progress=False)
     assert all(j.cache_hit and j.status == "succeeded" for j in again)
 
     # Takes: newest first; choose the older one for shot 1.
-    shot_takes = sdk.takes(ident(shots[0]))
-    assert [t.id for t in shot_takes] == sorted((ident(t) for t in shot_takes), reverse=True)
+    shot_takes = sdk.takes(shots[0].id)
+    assert [t.id for t in shot_takes] == sorted((t.id for t in shot_takes), reverse=True)
     assert takes[0].id in [t.id for t in shot_takes]
-    chosen = sdk.choose_take(ident(shots[0]), ident(takes[0]))
-    assert chosen.chosen_take_id == takes[0].id == sdk.shot(ident(shots[0])).chosen_take_id
+    chosen = sdk.choose_take(shots[0].id, takes[0].id)
+    assert chosen.chosen_take_id == takes[0].id == sdk.shot(shots[0].id).chosen_take_id
 
-    film = sdk.assemble(ident(project), title="Rain", crossfade=0.25, wait=True, progress=False)
+    film = sdk.assemble(project.id, title="Rain", crossfade=0.25, wait=True, progress=False)
     assert film.kind == "film" and film.status == "succeeded", film.error
     assert film.artifact_id is not None
     assert film.params["takes"][0]["job_id"] == takes[0].id
     artifact = sdk.artifact(film.artifact_id)
-    assert isinstance(artifact, Artifact) and artifact.content_type == "video/mp4"
+    assert isinstance(artifact, ArtifactPublic) and artifact.content_type == "video/mp4"
     assert artifact.owner == "alice" and artifact.provenance
     path = sdk.artifact_path(film.artifact_id)
     assert path.suffix == ".mp4" and path.stat().st_size == artifact.bytes
     assert hashlib.sha256(path.read_bytes()).hexdigest() == artifact.sha256
     assert sdk.artifact_path(film.artifact_id) == path  # the cached copy
 
-    preview = sdk.preview_path(sdk.shot(ident(shots[1])))
+    preview = sdk.preview_path(sdk.shot(shots[1].id))
     assert preview is not None and preview.read_bytes()[:4] == b"\x89PNG"
 
     link = sdk.signed_link(film.artifact_id, "rain.mp4")
@@ -154,20 +178,20 @@ def test_previews_renders_credits_and_the_film(sdk: StudioAPI, backend: Backend)
 
 def test_jobs_listing_and_filters(sdk: StudioAPI, backend: Backend) -> None:
     project, shots = small_project(sdk, shots=3)
-    previews = sdk.preview(ident(project), wait=True, progress=False)
-    takes = sdk.render(ident(project), wait=True, progress=False)
+    previews = sdk.preview(project.id, wait=True, progress=False)
+    takes = sdk.render(project.id, wait=True, progress=False)
     if backend.kind == "remote":
         assert isinstance(sdk, RemoteStudio)
         sdk.page_size = 2  # follow several pages of the cursor
     mine = sdk.jobs(project.id)
-    assert [j.id for j in mine] == sorted((ident(j) for j in previews + takes), reverse=True)
-    assert all(isinstance(j, RenderJob) for j in mine)
+    assert [j.id for j in mine] == sorted((j.id for j in previews + takes), reverse=True)
+    assert all(isinstance(j, JobPublic) for j in mine)
     assert {j.id for j in sdk.jobs(project.id, kinds=["clip"])} == {j.id for j in takes}
     assert len(sdk.jobs(project.id, statuses=["succeeded"], kinds=["preview"])) == 3
     assert sdk.jobs(project.id, statuses=["failed", "cancelled"]) == []
     assert [j.id for j in sdk.jobs(project.id, limit=2)] == [j.id for j in mine[:2]]
     assert [j.id for j in sdk.jobs(limit=4)] == [j.id for j in mine[:4]]  # newest first
-    assert sdk.job(ident(takes[1])).shot_id == shots[1].id
+    assert sdk.job(takes[1].id).shot_id == shots[1].id
     assert "draft" in (
         sdk.pipelines() if backend.kind == "remote" else cast(Studio, sdk).catalogue.names()
     )
@@ -179,19 +203,19 @@ def test_cancel_retry_and_priority(sdk: StudioAPI, backend: Backend) -> None:
     before = sdk.balance()
     backend.admin.pause_queue("alice")  # the jobs stay queued until resumed
     try:
-        jobs = sdk.render(ident(project))
+        jobs = sdk.render(project.id)
         assert [j.status for j in jobs] == ["queued"] * 3
         held = sum(j.cost for j in jobs)
         assert before - sdk.balance() == pytest.approx(held, abs=0.01)
 
-        cancelled = sdk.cancel(ident(jobs[0]))
+        cancelled = sdk.cancel(jobs[0].id)
         assert cancelled.status == "cancelled"
         assert before - sdk.balance() == pytest.approx(held - jobs[0].cost, abs=0.01)
         with pytest.raises(Conflict):
-            sdk.cancel(ident(jobs[0]))
-        assert sdk.set_priority(ident(jobs[1]), 7).priority == 7
-        assert sdk.raise_priority(ident(jobs[2])).priority >= 8
-        retried = sdk.retry(ident(jobs[0]))
+            sdk.cancel(jobs[0].id)
+        assert sdk.set_priority(jobs[1].id, 7).priority == 7
+        assert sdk.raise_priority(jobs[2].id).priority >= 8
+        retried = sdk.retry(jobs[0].id)
         assert retried.status == "queued" and retried.id == jobs[0].id
     finally:
         backend.admin.resume_queue("alice")
@@ -199,9 +223,9 @@ def test_cancel_retry_and_priority(sdk: StudioAPI, backend: Backend) -> None:
     assert [j.status for j in done] == ["succeeded"] * 3
     assert before - sdk.balance() == pytest.approx(held, abs=0.01)
     with pytest.raises(Conflict):
-        sdk.retry(ident(done[0]))
+        sdk.retry(done[0].id)
     with pytest.raises(Conflict):
-        sdk.set_priority(ident(done[0]), 1)
+        sdk.set_priority(done[0].id, 1)
 
 
 def test_errors(sdk: StudioAPI, backend: Backend) -> None:
@@ -210,32 +234,32 @@ def test_errors(sdk: StudioAPI, backend: Backend) -> None:
             method(987654)
     project, shots = small_project(sdk, shots=1)
     with pytest.raises(InvalidInput) as bad:
-        sdk.update_shot(ident(shots[0]), duration=0)
+        sdk.update_shot(shots[0].id, duration=0)
     assert bad.value.field == "Duration (s)" and "Duration" in str(bad.value)
-    assert sdk.shot(ident(shots[0])).duration == 1.0  # unchanged
+    assert sdk.shot(shots[0].id).duration == 1.0  # unchanged
     with pytest.raises(InvalidInput) as empty:
         sdk.create_project("   ")
     assert empty.value.field
     with pytest.raises(InvalidInput) as script:
-        sdk.breakdown(ident(project), "")
+        sdk.breakdown(project.id, "")
     assert script.value.field == "script"
     with pytest.raises(InvalidInput):
-        sdk.assemble(ident(project))  # no take yet
+        sdk.assemble(project.id)  # no take yet
     with pytest.raises(NotFound):
-        sdk.render(ident(project), [987654])
+        sdk.render(project.id, [987654])
     with pytest.raises(InvalidInput):
-        sdk.choose_take(ident(shots[0]), 987654)
+        sdk.choose_take(shots[0].id, 987654)
 
     # Carol has no credits: the render is refused and nothing is queued.
     carol = backend.connect("carol")
     broke = carol.create_project("Broke", **SMALL)
-    carol.add_shot(ident(broke), "A lighthouse")
+    carol.add_shot(broke.id, "A lighthouse")
     with pytest.raises(PaymentRequired, match="Not enough credits"):
-        carol.render(ident(broke))
+        carol.render(broke.id)
     assert carol.jobs() == []
     # Alice's objects are not carol's.
     with pytest.raises(NotFound):
-        carol.project(ident(project))
+        carol.project(project.id)
 
 
 def test_an_unknown_caller_is_unauthorized(backend: Backend) -> None:
@@ -309,7 +333,7 @@ def test_a_retried_submission_is_queued_and_charged_once(remote: Backend) -> Non
     with flaky_client(remote, transport) as client:
         project, _shots = small_project(client)
         before = client.balance()
-        jobs = client.render(ident(project), wait=True, progress=False)
+        jobs = client.render(project.id, wait=True, progress=False)
         assert transport.tripped and [j.status for j in jobs] == ["succeeded"] * 2
         submits = [r for r in transport.sent if r.url.path.endswith("/renders")]
         assert len(submits) == 2  # the lost reply, then the retry...
@@ -317,7 +341,7 @@ def test_a_retried_submission_is_queued_and_charged_once(remote: Backend) -> Non
         assert len(keys) == 1  # ...with the same key
         assert len(client.jobs(project.id)) == 2
         reserves = [e for e in client.ledger() if e.kind == "reserve"]
-        ids = [ident(j) for j in jobs]
+        ids = [j.id for j in jobs]
         assert sorted(e.job_id for e in reserves if e.job_id is not None and e.job_id in ids) == (
             sorted(ids)
         )
@@ -343,7 +367,7 @@ def test_retries_on_refused_connections_and_5xx(remote: Backend) -> None:
     transport = Flaky("unavailable", path="/previews")
     with flaky_client(remote, transport) as client:
         project, _shots = small_project(client)
-        jobs = client.preview(ident(project))
+        jobs = client.preview(project.id)
         assert transport.tripped and len(jobs) == 2 and len(client.jobs(project.id)) == 2
 
 
@@ -352,9 +376,9 @@ def test_a_sent_edit_is_not_retried(remote: Backend) -> None:
     with flaky_client(remote, transport) as client:
         _project, shots = small_project(client, shots=1)
         with pytest.raises(ConnectionError):
-            client.update_shot(ident(shots[0]), prompt="changed")
+            client.update_shot(shots[0].id, prompt="changed")
         assert len([r for r in transport.sent if r.method == "PATCH"]) == 1
-        assert client.shot(ident(shots[0])).prompt == "changed"  # the server did it once
+        assert client.shot(shots[0].id).prompt == "changed"  # the server did it once
 
 
 def test_unreachable_server_and_local_only_methods(remote: Backend, tmp_path: Any) -> None:
@@ -369,7 +393,7 @@ def test_unreachable_server_and_local_only_methods(remote: Backend, tmp_path: An
             getattr(sdk, name)("x")
     project, _shots = small_project(sdk, shots=1)
     with pytest.raises(NotImplementedError, match="audio"):
-        sdk.assemble(ident(project), audio=tmp_path / "song.wav")
+        sdk.assemble(project.id, audio=tmp_path / "song.wav")
     assert sdk.readiness() == {"database": "ok", "storage": "ok", "queue": "ok"}
     assert sdk.user == "alice" and not sdk.is_admin and sdk.credits_enabled
 
@@ -385,14 +409,14 @@ def test_token_from_the_environment(remote: Backend, monkeypatch: pytest.MonkeyP
 def test_downloads_are_checked(remote: Backend, tmp_path: Any) -> None:
     sdk = remote_client(remote, "alice")
     project, _shots = small_project(sdk, shots=1)
-    (preview,) = sdk.preview(ident(project), wait=True, progress=False)
+    (preview,) = sdk.preview(project.id, wait=True, progress=False)
     assert preview.artifact_id is not None
     client = RemoteStudio(remote.url, token_of(sdk), cache_dir=tmp_path)
     path = client.artifact_path(preview.artifact_id)
     assert path.parent == tmp_path
     path.write_bytes(b"tampered")  # a damaged cache entry is fetched again
     assert client.artifact_path(preview.artifact_id).read_bytes()[:4] == b"\x89PNG"
-    assert JobStatus(sdk.job(ident(preview)).status).finished
+    assert JobStatus(sdk.job(preview.id).status).finished
 
 
 # ---- the queue, the Lab, API tokens, administration ---------------------------------------
@@ -401,15 +425,15 @@ def test_queue_controls(sdk: StudioAPI, backend: Backend) -> None:
     sdk.pause_queue()
     try:
         assert sdk.queue_paused() is True
-        jobs = sdk.render(ident(project))
+        jobs = sdk.render(project.id)
         assert [j.status for j in jobs] == ["queued"] * 3
         positions = sdk.queue_positions()
         assert {j.id for j in jobs} <= set(positions)
         assert all(isinstance(n, int) and n >= 1 for n in positions.values())
-        first, last = ident(jobs[0]), ident(jobs[2])
+        first, last = jobs[0].id, jobs[2].id
         assert sdk.queue_position(first) == positions[first] < positions[last]
         moved = sdk.move_before(last, first)
-        assert isinstance(moved, RenderJob) and moved.id == last
+        assert isinstance(moved, JobPublic) and moved.id == last
         now_last, now_first = sdk.queue_position(last), sdk.queue_position(first)
         assert now_last is not None and now_first is not None and now_last < now_first
         carol = backend.connect("carol")
@@ -438,16 +462,16 @@ def test_lab_runs_sweeps_and_presets(sdk: StudioAPI, backend: Backend) -> None:
 
     small = {"width": 64, "height": 64}
     run = sdk.lab_run("draft", unique("A lighthouse"), overrides=small, wait=True, progress=False)
-    assert isinstance(run, RenderJob) and run.status == "succeeded", run.error
+    assert isinstance(run, JobPublic) and run.status == "succeeded", run.error
     sweep = sdk.lab_sweep(
         "draft", unique("A gull"), axes={"seed": [1, 2]}, overrides=small, progress=False
     )
-    assert len(sweep) == 2 and all(isinstance(j, RenderJob) for j in sweep)
+    assert len(sweep) == 2 and all(isinstance(j, JobPublic) for j in sweep)
     done = sdk.wait(sweep, progress=False, timeout=120)
     assert [j.status for j in done] == ["succeeded"] * 2
     assert [j.params["cell"] for j in done] == [{"seed": 1}, {"seed": 2}]
     lab = sdk.lab_jobs()
-    assert [j.id for j in lab[:3]] == sorted([ident(run), *(ident(j) for j in sweep)], reverse=True)
+    assert [j.id for j in lab[:3]] == sorted([run.id, *(j.id for j in sweep)], reverse=True)
     assert [j.id for j in sdk.lab_jobs(limit=1)] == [lab[0].id]
     assert run.id not in [j.id for j in sdk.jobs(limit=10, kinds=["clip"])]
 
@@ -471,17 +495,17 @@ def test_lab_runs_sweeps_and_presets(sdk: StudioAPI, backend: Backend) -> None:
         carol.save_preset(name, "draft", {"steps": 1})
     assert not {j.id for j in lab} & {j.id for j in carol.lab_jobs()}  # alice's Lab only
     with pytest.raises(NotFound):
-        carol.job(ident(run))
+        carol.job(run.id)
 
 
 def test_api_tokens(sdk: StudioAPI, backend: Backend) -> None:
-    from studio.core.models import ApiToken
+    from studio.core.models import TokenPublic
 
     record, plain = sdk.create_token("notebook")
-    assert isinstance(record, ApiToken) and record.name == "notebook" and record.id
+    assert isinstance(record, TokenPublic) and record.name == "notebook" and record.id
     assert plain.startswith("sfs_") and plain.startswith(record.prefix)
     listed = sdk.tokens()
-    assert record.id in [t.id for t in listed] and all(isinstance(t, ApiToken) for t in listed)
+    assert record.id in [t.id for t in listed] and all(isinstance(t, TokenPublic) for t in listed)
     if backend.kind == "remote":
         with RemoteStudio(backend.url, plain) as other:
             assert other.me().name == "alice"
@@ -504,9 +528,9 @@ def test_administration(backend: Backend) -> None:
     root = backend.connect(ADMIN)
     name = f"user-{uuid.uuid4().hex[:8]}"
     user = root.create_user(name, PASSWORD)
-    assert isinstance(user, User) and user.name == name and user.role == "creator"
+    assert isinstance(user, UserPublic) and user.name == name and user.role == "creator"
     users = root.users()
-    assert all(isinstance(u, User) for u in users)
+    assert all(isinstance(u, UserPublic) for u in users)
     assert {"alice", "carol", name} <= {u.name for u in users}
     entry = root.grant_credits(name, 5, "welcome")
     assert isinstance(entry, LedgerEntry) and entry.amount_cents == 500

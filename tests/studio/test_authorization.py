@@ -16,7 +16,7 @@ import pytest
 
 from studio import Studio
 from studio.core.errors import Conflict, Forbidden, NotFound
-from studio.core.models import JobStatus, RenderJob
+from studio.core.models import JobPublic, JobStatus
 
 PASSWORD = "correct-horse-9"
 
@@ -25,10 +25,10 @@ PASSWORD = "correct-horse-9"
 class Alice:
     project: int
     shot: int
-    take: RenderJob
-    preview: RenderJob
-    film: RenderJob
-    queued: RenderJob
+    take: JobPublic
+    preview: JobPublic
+    film: JobPublic
+    queued: JobPublic
     token: int
 
 
@@ -45,12 +45,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Studio, Al
         assert project.id is not None
         first = alice.add_shot(project.id, "A lighthouse at dusk", duration=1.0)
         second = alice.add_shot(project.id, "Waves on rocks", duration=1.0)
-        (preview,) = alice.preview(project.id, [first.id], wait=True, progress=False)  # type: ignore[list-item]
+        (preview,) = alice.preview(project.id, [first.id], wait=True, progress=False)
         takes = alice.render(project.id, wait=True, progress=False)
         film = alice.assemble(project.id, wait=True, progress=False)
         assert film.status == JobStatus.succeeded.value, film.error
         alice.pause_queue()
-        (queued,) = alice.preview(project.id, [second.id])  # type: ignore[list-item]
+        (queued,) = alice.preview(project.id, [second.id])
         token, _plain = alice.create_token("notebook")
         alice.save_preset("alice-look", "draft", {}, description="hers")
         assert first.id is not None and token.id is not None
@@ -77,6 +77,7 @@ CALLS: dict[str, tuple[Callable[[Alice], tuple[Any, ...]], type[Exception]]] = {
     "update_shot": (a(lambda x: (x.shot,)), NotFound),
     "move_shot": (a(lambda x: (x.shot, 1)), NotFound),
     "delete_shot": (a(lambda x: (x.shot,)), NotFound),
+    "duplicate_shot": (a(lambda x: (x.shot,)), NotFound),
     "preview": (a(lambda x: (x.project,)), NotFound),
     "render": (a(lambda x: (x.project,)), NotFound),
     "estimate": (a(lambda x: (x.project,)), NotFound),
@@ -96,6 +97,7 @@ CALLS: dict[str, tuple[Callable[[Alice], tuple[Any, ...]], type[Exception]]] = {
     "preview_path": (a(lambda x: (_shot_of(x),)), NotFound),
     "artifact": (a(lambda x: (x.take.artifact_id,)), NotFound),
     "artifact_path": (a(lambda x: (x.film.artifact_id,)), NotFound),
+    "stored_artifact": (a(lambda x: (x.take.artifact_id,)), NotFound),
     "export": (a(lambda x: (x.film.artifact_id, "stolen")), NotFound),
     "download_url": (a(lambda x: (x.film.artifact_id,)), NotFound),
     "signed_link": (a(lambda x: (x.film.artifact_id,)), NotFound),
@@ -145,9 +147,9 @@ UNGUARDED = {
 
 
 def _shot_of(x: Alice) -> Any:
-    from studio.core.models import Shot
+    from studio.core.models import ShotPublic
 
-    return Shot(id=x.shot, project_id=x.project, preview_job_id=x.preview.id)
+    return ShotPublic(id=x.shot, project_id=x.project, preview_job_id=x.preview.id)
 
 
 def test_every_public_method_is_classified() -> None:
@@ -181,7 +183,7 @@ def test_a_second_user_reaches_nothing_of_the_first(
 def snapshot(studio: Studio) -> Any:
     alice = studio.as_user("alice")
     projects = [(p.id, p.name, p.updated_at) for p in alice.projects()]
-    shots = [(s.id, s.prompt, s.position, s.chosen_take_id) for s in alice.shots(projects[0][0])]  # type: ignore[arg-type]
+    shots = [(s.id, s.prompt, s.position, s.chosen_take_id) for s in alice.shots(projects[0][0])]
     jobs = [(j.id, j.status, j.priority, j.queued_at) for j in alice.jobs()]
     return projects, shots, jobs, alice.balance(), len(alice.tokens()), alice.queue_paused()
 

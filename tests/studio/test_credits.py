@@ -94,7 +94,7 @@ def test_parallel_submissions_accept_exactly_what_the_balance_covers(studio: Stu
     assert alice.balance() == pytest.approx(round(cost * 0.5, 2), abs=0.011)
     books_balance(studio.engine, "alice")
     # Only the accepted jobs exist: a refused submission left nothing behind.
-    assert sorted(j.id for j in alice.jobs()) == sorted(accepted)  # type: ignore[type-var]
+    assert sorted(j.id for j in alice.jobs()) == sorted(accepted)
 
 
 def test_success_settles_failure_and_cancel_refund_each_exactly_once(studio: Studio) -> None:
@@ -114,18 +114,18 @@ def test_success_settles_failure_and_cancel_refund_each_exactly_once(studio: Stu
     artifact = Artifact(key="k.png", content_type="image/png", bytes=1, sha256="0" * 64)
     for _ in range(2):  # a retried completion changes nothing
         with session_scope(engine) as session:
-            lifecycle.succeed(session, done.id, artifact)  # type: ignore[arg-type]
+            lifecycle.succeed(session, done.id, artifact)
     for _ in range(2):
         with session_scope(engine) as session:
-            lifecycle.fail(session, failed.id, "GPU on fire")  # type: ignore[arg-type]
+            lifecycle.fail(session, failed.id, "GPU on fire")
     for _ in range(2):
         with session_scope(engine) as session:
-            lifecycle.mark_cancelled(session, cancelled.id)  # type: ignore[arg-type]
+            lifecycle.mark_cancelled(session, cancelled.id)
     # Settle and refund directly too: the ledger itself is idempotent.
     with session_scope(engine) as session:
-        assert ledger.settle(session, done.id) is None  # type: ignore[arg-type]
-        assert ledger.refund(session, failed.id) is None  # type: ignore[arg-type]
-        assert ledger.refund(session, done.id) is None  # type: ignore[arg-type]
+        assert ledger.settle(session, done.id) is None
+        assert ledger.refund(session, failed.id) is None
+        assert ledger.refund(session, done.id) is None
 
     assert alice.balance() == pytest.approx(100 - cost)
     kinds = [(e.kind, e.job_id) for e in alice.ledger()]
@@ -141,9 +141,9 @@ def test_cancel_through_the_api_refunds_and_retry_charges_again(studio: Studio) 
     pid, shots = project_with_shots(alice, 1)
     studio.grant_credits("alice", 10, "test")
     (job,) = alice.render(pid, shots)
-    alice.cancel(job.id)  # type: ignore[arg-type]
+    alice.cancel(job.id)
     assert alice.balance() == pytest.approx(10)
-    again = alice.retry(job.id)  # type: ignore[arg-type]
+    again = alice.retry(job.id)
     assert again.status == JobStatus.queued.value
     assert alice.balance() == pytest.approx(10 - job.cost)
     books_balance(studio.engine, "alice")
@@ -154,11 +154,11 @@ def test_retry_without_credits_is_refused_and_leaves_the_job_cancelled(studio: S
     pid, shots = project_with_shots(alice, 2)
     studio.grant_credits("alice", alice.estimate(pid, shots[:1]), "exactly one render")
     (first,) = alice.render(pid, shots[:1])
-    alice.cancel(first.id)  # type: ignore[arg-type]
+    alice.cancel(first.id)
     (_second,) = alice.render(pid, shots[1:])  # spends the refunded credits
     with pytest.raises(PaymentRequired):
-        alice.retry(first.id)  # type: ignore[arg-type]
-    assert alice.job(first.id).status == JobStatus.cancelled.value  # type: ignore[arg-type]
+        alice.retry(first.id)
+    assert alice.job(first.id).status == JobStatus.cancelled.value
     assert alice.balance() == 0
     books_balance(studio.engine, "alice")
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from studio import Studio, display
-from studio.core.models import JobStatus, Project, RenderJob, Shot
+from studio.core.models import JobPublic, JobStatus, ProjectPublic, ShotPublic
 
 SCRIPT = """INT. LIGHTHOUSE - NIGHT
 The keeper climbs the stairs.
@@ -33,8 +33,8 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         shots = studio.breakdown(project.id, SCRIPT)
         assert len(shots) == 3
         for shot in shots:
-            studio.update_shot(shot.id, duration=1.0)  # type: ignore[arg-type]
-        previews = studio.preview(project.id, [s.id for s in shots[:2]], wait=True, progress=False)  # type: ignore[misc]
+            studio.update_shot(shot.id, duration=1.0)
+        previews = studio.preview(project.id, [s.id for s in shots[:2]], wait=True, progress=False)
         takes = studio.render(project.id, wait=True, progress=False)
         film = studio.assemble(project.id, wait=True, progress=False)
         for job in [*previews, *takes, film]:
@@ -42,7 +42,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         yield {
             "studio": studio,
             "project": project,
-            "shots": [studio.shot(s.id) for s in shots],  # type: ignore[arg-type]  # with preview job ids
+            "shots": [studio.shot(s.id) for s in shots],  # with preview job ids
             "take": takes[0],
             "film": film,
             "preview": previews[0],
@@ -89,7 +89,7 @@ def shown(model: object) -> str:
 
 
 def test_a_shot_shows_its_preview_frame_with_number_and_prompt(made: dict[str, Any]) -> None:
-    shot: Shot = made["shots"][0]
+    shot: ShotPublic = made["shots"][0]
     html = html_of(shot)
     assert html is not None
     assert png_in(html).startswith(b"\x89PNG")
@@ -97,7 +97,7 @@ def test_a_shot_shows_its_preview_frame_with_number_and_prompt(made: dict[str, A
 
 
 def test_a_take_plays_inline_as_a_video(made: dict[str, Any]) -> None:
-    take: RenderJob = made["take"]
+    take: JobPublic = made["take"]
     html = shown(take)
     assert "<video" in html and "controls" in html
     match = re.search(r"src='data:video/mp4;base64,([A-Za-z0-9+/=]+)'", html)
@@ -107,7 +107,7 @@ def test_a_take_plays_inline_as_a_video(made: dict[str, Any]) -> None:
 
 
 def test_a_film_plays_inline_too(made: dict[str, Any]) -> None:
-    film: RenderJob = made["film"]
+    film: JobPublic = made["film"]
     assert "<video" in shown(film)
 
 
@@ -122,7 +122,7 @@ def test_a_large_video_is_linked_not_embedded(
 
 
 def test_the_project_is_a_storyboard_grid_with_one_cell_per_shot(made: dict[str, Any]) -> None:
-    project: Project = made["project"]
+    project: ProjectPublic = made["project"]
     html = html_of(project)
     assert html is not None
     assert html.count("class='studio-cell'") == 3
@@ -135,7 +135,7 @@ def test_the_project_is_a_storyboard_grid_with_one_cell_per_shot(made: dict[str,
 
 @pytest.mark.parametrize("progress", [0.0, 0.25, 0.5, 1.0])
 def test_a_job_shows_a_progress_bar_of_its_progress(progress: float) -> None:
-    job = RenderJob(
+    job = JobPublic(
         id=7, kind="clip", project_id=1, params_hash="x", status="running", progress=progress
     )
     job.message, job.cost = "step 3 of 12", 1.5
@@ -146,7 +146,7 @@ def test_a_job_shows_a_progress_bar_of_its_progress(progress: float) -> None:
 
 
 def test_a_failed_job_shows_its_error() -> None:
-    job = RenderJob(id=8, kind="clip", project_id=1, params_hash="x", status="failed")
+    job = JobPublic(id=8, kind="clip", project_id=1, params_hash="x", status="failed")
     job.error = "Out of memory <gpu>"
     html = shown(job)
     assert "Out of memory &lt;gpu&gt;" in html  # escaped
@@ -164,7 +164,7 @@ def test_an_artifact_shows_its_picture_or_video(made: dict[str, Any]) -> None:
 
 def test_without_a_studio_objects_fall_back_to_plain_text(made: dict[str, Any]) -> None:
     display.activate(None)
-    shot: Shot = made["shots"][0]
+    shot: ShotPublic = made["shots"][0]
     assert html_of(shot) is None
     assert made["project"]._repr_html_() is None
     take_html = made["take"]._repr_html_()  # the job card needs no studio

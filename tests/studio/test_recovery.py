@@ -37,7 +37,7 @@ def test_kill_9_mid_render_then_restart_completes_every_job(tmp_path: Path) -> N
     shots = client.breakdown(pid, SCRIPT)
     assert len(shots) >= 3
     for shot in shots:  # long clips, so the kill lands mid-render
-        client.update_shot(shot.id, duration=12, camera_move="pan-right")  # type: ignore[arg-type]
+        client.update_shot(shot.id, duration=12, camera_move="pan-right")
     jobs = client.render(pid)
     ids = [j.id for j in jobs]
 
@@ -58,7 +58,7 @@ def test_kill_9_mid_render_then_restart_completes_every_job(tmp_path: Path) -> N
         server.start()  # same data dir: the new process re-queues the dead worker's job
         final = wait_for(
             lambda: (lambda js: js if all(JobStatus(j.status).finished for j in js) else None)(
-                [client.job(i) for i in ids]  # type: ignore[arg-type]
+                [client.job(i) for i in ids]
             ),
             240,
             "all renders to finish",

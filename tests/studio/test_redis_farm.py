@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from studio import Studio
-from studio.core.models import JobStatus, RenderJob
+from studio.core.models import JobPublic, JobStatus
 from studio.film.video import probe
 from tests.farm import Farm, redis_db_url, wait_for
 
@@ -50,7 +50,7 @@ def project(
     assert p.id is not None
     for shot in studio.breakdown(p.id, SCRIPT):
         studio.update_shot(
-            shot.id,  # type: ignore[arg-type]
+            shot.id,
             duration=duration,
             camera_move="pan-left",
             seed=shot.seed + variant,
@@ -58,7 +58,7 @@ def project(
     return p.id
 
 
-def finished(studio: Studio, ids: list[int]) -> list[RenderJob] | None:
+def finished(studio: Studio, ids: list[int]) -> list[JobPublic] | None:
     jobs = [studio.job(i) for i in ids]
     return jobs if all(JobStatus(j.status).finished for j in jobs) else None
 
@@ -68,7 +68,7 @@ def test_renders_run_on_remote_workers(studio: Studio, farm: Farm) -> None:
     pid = project(studio)
     jobs = studio.render(pid)
     final = wait_for(
-        lambda: finished(studio, [j.id for j in jobs]),  # type: ignore[misc]
+        lambda: finished(studio, [j.id for j in jobs]),
         90,
         "renders",
         lambda: farm.log("w1"),
@@ -81,7 +81,7 @@ def test_renders_run_on_remote_workers(studio: Studio, farm: Farm) -> None:
         assert probe(studio.artifact_path(job.artifact_id)).frames == 24  # type: ignore[arg-type]
 
 
-def jobs_of(studio: Studio, ids: list[int]) -> list[RenderJob]:
+def jobs_of(studio: Studio, ids: list[int]) -> list[JobPublic]:
     return [studio.job(i) for i in ids]
 
 
@@ -93,7 +93,7 @@ def kill_mid_render(studio: Studio, farm: Farm, variant: int) -> None:
     pid = project(studio, duration=20, fps=24, height=240, variant=variant)
     ids = [j.id for j in studio.render(pid) if j.id is not None]
 
-    def in_progress() -> RenderJob | None:
+    def in_progress() -> JobPublic | None:
         running = (j for j in jobs_of(studio, ids) if j.status == "running")
         return next((j for j in running if 0.2 < j.progress < 0.6), None)
 
@@ -133,7 +133,7 @@ def test_redis_losing_its_data_loses_no_job(studio: Studio, farm: Farm) -> None:
     wait_for(lambda: Redis.from_url(farm.redis_url).keys("rq:queue:*"), 10, "dispatch")
     Redis.from_url(farm.redis_url).flushdb()  # Redis restarted empty
     farm.start_worker("w1")
-    final = wait_for(lambda: finished(studio, ids), 90, "renders", lambda: farm.log("w1"))  # type: ignore[arg-type]
+    final = wait_for(lambda: finished(studio, ids), 90, "renders", lambda: farm.log("w1"))
     assert [j.status for j in final] == ["succeeded"] * len(ids)
 
 
@@ -151,7 +151,7 @@ def test_second_users_job_starts_before_first_users_backlog_ends(
     more = project(studio, owner="alice", duration=8, fps=24, height=240, variant=1)
     backlog = [j.id for j in studio.render(alice) + studio.render(more)]
     bob = project(studio, owner="bob", duration=1)
-    (bobs,) = studio.render(bob, [studio.shots(bob)[0].id])  # type: ignore[list-item]
+    (bobs,) = studio.render(bob, [studio.shots(bob)[0].id])
     dispatcher.dispatch_once()  # no live worker yet: a window of 2
     waiting = Redis.from_url(farm.redis_url).lrange(f"rq:queue:{ANY_QUEUE}", 0, -1)
     handed = [db_job_id(raw.decode() if isinstance(raw, bytes) else raw) for raw in waiting]
@@ -162,7 +162,7 @@ def test_second_users_job_starts_before_first_users_backlog_ends(
     farm.start_worker("w2")
     ids = [*backlog, bobs.id]
     final = wait_for(
-        lambda: finished(studio, ids),  # type: ignore[arg-type]
+        lambda: finished(studio, ids),
         240,
         "renders",
         lambda: farm.log("w1") + farm.log("w2"),
@@ -177,16 +177,16 @@ def test_second_users_job_starts_before_first_users_backlog_ends(
 def test_cancel_reaches_the_worker(studio: Studio, farm: Farm) -> None:
     farm.start_worker("w1")
     pid = project(studio, duration=30, fps=24)
-    (job,) = studio.render(pid, [studio.shots(pid)[0].id])  # type: ignore[list-item]
+    (job,) = studio.render(pid, [studio.shots(pid)[0].id])
     wait_for(
-        lambda: studio.job(job.id).progress > 0.05,  # type: ignore[arg-type]
+        lambda: studio.job(job.id).progress > 0.05,
         60,
         "render start",
         lambda: farm.log("w1"),
     )
-    studio.cancel(job.id)  # type: ignore[arg-type]
+    studio.cancel(job.id)
     (done,) = wait_for(
-        lambda: finished(studio, [job.id]),  # type: ignore[list-item]
+        lambda: finished(studio, [job.id]),
         20,
         "cancel",
         lambda: farm.log("w1"),
@@ -200,9 +200,9 @@ def test_paused_queue_waits_until_resumed(studio: Studio, farm: Farm) -> None:
     pid = project(studio)
     ids = [j.id for j in studio.render(pid)]
     with pytest.raises(AssertionError):
-        wait_for(lambda: any(studio.job(i).status != "queued" for i in ids), 4, "a start")  # type: ignore[arg-type]
+        wait_for(lambda: any(studio.job(i).status != "queued" for i in ids), 4, "a start")
     studio.resume_queue("local")
-    final = wait_for(lambda: finished(studio, ids), 90, "renders", lambda: farm.log("w1"))  # type: ignore[arg-type]
+    final = wait_for(lambda: finished(studio, ids), 90, "renders", lambda: farm.log("w1"))
     assert all(j.status == "succeeded" for j in final)
 
 
@@ -211,10 +211,10 @@ def test_sigterm_lets_the_worker_finish_its_job(studio: Studio, farm: Farm) -> N
 
     worker = farm.start_worker("w1")
     pid = project(studio, duration=20, fps=24, height=240)
-    (job,) = studio.render(pid, [studio.shots(pid)[0].id])  # type: ignore[list-item]
+    (job,) = studio.render(pid, [studio.shots(pid)[0].id])
     assert job.id is not None
     wait_for(
-        lambda: 0.05 < studio.job(job.id).progress < 0.5,  # type: ignore[arg-type]
+        lambda: 0.05 < studio.job(job.id).progress < 0.5,
         60,
         "render start",
         lambda: farm.log("w1"),
@@ -255,7 +255,7 @@ def test_a_job_that_kills_every_worker_is_quarantined(
         ) as studio:
             pid = project(studio)
             shots = studio.shots(pid)
-            studio.update_shot(shots[0].id, clip_pipeline="crash")  # type: ignore[arg-type]
+            studio.update_shot(shots[0].id, clip_pipeline="crash")
             ids = [j.id for j in studio.render(pid) if j.id is not None]
             final = wait_for(
                 lambda: finished(studio, ids), 120, "quarantine", lambda: describe(studio, ids)
@@ -276,10 +276,10 @@ def test_a_worker_restarted_under_its_name_does_not_pin_its_old_job(
 ) -> None:
     farm.start_worker("w1")
     pid = project(studio, duration=20, fps=24, height=240)
-    (job,) = studio.render(pid, [studio.shots(pid)[0].id])  # type: ignore[list-item]
+    (job,) = studio.render(pid, [studio.shots(pid)[0].id])
     assert job.id is not None
     wait_for(
-        lambda: 0.1 < studio.job(job.id).progress < 0.6,  # type: ignore[arg-type]
+        lambda: 0.1 < studio.job(job.id).progress < 0.6,
         60,
         "render start",
         lambda: farm.log("w1"),
@@ -287,9 +287,9 @@ def test_a_worker_restarted_under_its_name_does_not_pin_its_old_job(
     farm.kill("w1")
     farm.start_worker("w1")  # a supervisor restarting it at once, same name
     (done,) = wait_for(
-        lambda: finished(studio, [job.id]),  # type: ignore[list-item]
+        lambda: finished(studio, [job.id]),
         90,
         "the job",
-        lambda: "STATE " + describe(studio, [job.id]) + "\n" + farm.log("w1"),  # type: ignore[list-item]
+        lambda: "STATE " + describe(studio, [job.id]) + "\n" + farm.log("w1"),
     )
     assert done.status == "succeeded" and done.attempts == 2

@@ -575,7 +575,17 @@ def test_token_routes(app: tuple[TestClient, dict[str, Any]]) -> None:
     made = client.post("/api/v1/tokens", json={"name": "ci"}, headers=headers)
     assert made.status_code == 201, made.text
     token = made.json()
-    assert set(token) == {"id", "name", "prefix", "created_at", "last_used_at", "token"}
+    # The record (never its hash) and, this once, the token itself.
+    assert set(token) == {
+        "id",
+        "owner",
+        "name",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+        "token",
+    }
     assert token["token"].startswith(token["prefix"])
     mine = {"Authorization": f"Bearer {token['token']}"}
     assert client.get("/api/v1/me", headers=mine).json()["name"] == "bob"

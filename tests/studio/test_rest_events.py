@@ -17,7 +17,7 @@ import studio.farm.events as events
 import studio.farm.runner as runner
 from studio import Studio
 from studio.core.config import load_settings
-from studio.core.models import JobStatus, ident
+from studio.core.models import JobStatus
 from studio.farm.events import EventBus
 from tests.farm import Farm, redis_db_url
 
@@ -124,7 +124,7 @@ def test_a_stream_delivers_every_progress_event_of_a_job_in_order(
     assert named(rest, "progress") == expected  # every one, same values, same order
     assert rest[-1][0] == "status"
     final = rest[-1][1]
-    done = alice.job(ident(job))
+    done = alice.job(job.id)
     assert final["status"] == JobStatus.succeeded.value == done.status
     assert final["artifact_id"] == done.artifact_id and final["cost"] == done.cost
     assert named(rest, "snapshot", "gap", "gone") == []

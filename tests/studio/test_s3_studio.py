@@ -81,7 +81,7 @@ def test_remote_worker_renders_into_s3_and_the_film_downloads_by_signed_url(
             jobs = studio.render(pid)
             ids = [j.id for j in jobs]
             done = wait_for(
-                lambda: all(studio.job(i).status == "succeeded" for i in ids),  # type: ignore[arg-type]
+                lambda: all(studio.job(i).status == "succeeded" for i in ids),
                 90,
                 "renders on the worker",
                 lambda: farm.log("gpu-1"),
@@ -89,12 +89,12 @@ def test_remote_worker_renders_into_s3_and_the_film_downloads_by_signed_url(
             assert done
             film = studio.assemble(pid)  # also rendered by the worker, from S3 takes
             wait_for(
-                lambda: studio.job(film.id).status == "succeeded",  # type: ignore[arg-type]
+                lambda: studio.job(film.id).status == "succeeded",
                 90,
                 "film",
                 lambda: farm.log("gpu-1"),
             )
-            film = studio.job(film.id)  # type: ignore[arg-type]
+            film = studio.job(film.id)
             assert film.artifact_id is not None
             link = studio.download_url(film.artifact_id, filename="Kite.mp4")
             assert link is not None and link.startswith("http")

@@ -40,8 +40,8 @@ def sqlite_studio(tmp_path: Path) -> Iterator[Studio]:
 
 def small_project(studio: Studio, **fields: object) -> int:
     project = studio.create_project("Rain", height=96, fps=12, **fields)  # type: ignore[arg-type,arg-type]
-    studio.breakdown(project.id, SCRIPT)  # type: ignore[arg-type]
-    return project.id  # type: ignore[return-value]
+    studio.breakdown(project.id, SCRIPT)
+    return project.id
 
 
 def test_script_to_film_with_provenance_everywhere(studio: Studio) -> None:
@@ -54,7 +54,7 @@ def test_script_to_film_with_provenance_everywhere(studio: Studio) -> None:
         wait=True,
     )
     assert {j.status for j in previews} == {"succeeded"}
-    png = studio.preview_path(studio.shot(shots[0].id))  # type: ignore[arg-type]
+    png = studio.preview_path(studio.shot(shots[0].id))
     assert png is not None
     with Image.open(png) as image:
         assert image.size == (studio.project(pid).width, 96)
@@ -67,7 +67,7 @@ def test_script_to_film_with_provenance_everywhere(studio: Studio) -> None:
     clips = studio.render(pid, wait=True)
     assert {j.status for j in clips} == {"succeeded"}
     for shot, take in zip(studio.shots(pid), clips, strict=True):
-        assert studio.shot(shot.id).chosen_take_id == take.id  # type: ignore[arg-type]
+        assert studio.shot(shot.id).chosen_take_id == take.id
         info = probe(studio.artifact_path(take.artifact_id))  # type: ignore[arg-type]
         assert info.frames == round(shot.duration * 12) and info.fps == 12
     tags = read_metadata(studio.artifact_path(clips[0].artifact_id))  # type: ignore[arg-type]
@@ -92,7 +92,7 @@ def test_rendering_again_is_served_from_the_cache(sqlite_studio: Studio, tmp_pat
     assert sorted((tmp_path / "data" / "artifacts").rglob("*.mp4")) == files
     # Changing a shot changes its params: only that shot renders anew.
     shot = studio.shots(pid)[0]
-    studio.update_shot(shot.id, prompt="a different picture")  # type: ignore[arg-type]
+    studio.update_shot(shot.id, prompt="a different picture")
     third = studio.render(pid)
     assert [j.cache_hit for j in third] == [False] + [True] * (len(third) - 1)
     studio.wait(third, progress=False)
@@ -102,31 +102,31 @@ def test_takes_are_kept_and_the_creator_chooses(sqlite_studio: Studio) -> None:
     studio = sqlite_studio
     pid = small_project(studio)
     shot = studio.shots(pid)[0]
-    (take1,) = studio.render(pid, [shot.id], wait=True)  # type: ignore[list-item]
-    studio.update_shot(shot.id, seed=shot.seed + 1)  # type: ignore[arg-type]
-    (take2,) = studio.render(pid, [shot.id], wait=True)  # type: ignore[list-item]
-    assert [t.id for t in studio.takes(shot.id)] == [take2.id, take1.id]  # type: ignore[arg-type]
-    assert studio.shot(shot.id).chosen_take_id == take1.id  # type: ignore[arg-type]
-    studio.choose_take(shot.id, take2.id)  # type: ignore[arg-type]
-    assert studio.shot(shot.id).chosen_take_id == take2.id  # type: ignore[arg-type]
+    (take1,) = studio.render(pid, [shot.id], wait=True)
+    studio.update_shot(shot.id, seed=shot.seed + 1)
+    (take2,) = studio.render(pid, [shot.id], wait=True)
+    assert [t.id for t in studio.takes(shot.id)] == [take2.id, take1.id]
+    assert studio.shot(shot.id).chosen_take_id == take1.id
+    studio.choose_take(shot.id, take2.id)
+    assert studio.shot(shot.id).chosen_take_id == take2.id
     with pytest.raises(InvalidInput):
-        studio.choose_take(shot.id, 12345)  # type: ignore[arg-type]
+        studio.choose_take(shot.id, 12345)
 
 
 def test_cancel_a_running_render(sqlite_studio: Studio) -> None:
     studio = sqlite_studio
     pid = small_project(studio)
     shot = studio.shots(pid)[0]
-    studio.update_shot(shot.id, duration=60)  # type: ignore[arg-type]
-    (job,) = studio.render(pid, [shot.id])  # type: ignore[list-item]
-    while studio.job(job.id).status != "running":  # type: ignore[arg-type]
+    studio.update_shot(shot.id, duration=60)
+    (job,) = studio.render(pid, [shot.id])
+    while studio.job(job.id).status != "running":
         time.sleep(0.01)
-    studio.cancel(job.id)  # type: ignore[arg-type]
+    studio.cancel(job.id)
     (done,) = studio.wait([job], progress=False, timeout=60)
     assert done.status == JobStatus.cancelled and done.artifact_id is None
-    retried = studio.retry(job.id)  # type: ignore[arg-type]
+    retried = studio.retry(job.id)
     assert retried.status == "queued"
-    studio.cancel(job.id)  # type: ignore[arg-type]
+    studio.cancel(job.id)
 
 
 def test_a_failed_film_shows_its_error_and_retries(sqlite_studio: Studio) -> None:
@@ -139,7 +139,7 @@ def test_a_failed_film_shows_its_error_and_retries(sqlite_studio: Studio) -> Non
     film = studio.assemble(pid, wait=True)
     assert film.status == "failed" and "No object stored" in (film.error or "")
     lost.write_bytes(saved)  # storage is back
-    studio.retry(film.id)  # type: ignore[arg-type]
+    studio.retry(film.id)
     (film,) = studio.wait([film], progress=False)
     assert film.status == "succeeded" and film.attempts == 1
 
@@ -147,7 +147,7 @@ def test_a_failed_film_shows_its_error_and_retries(sqlite_studio: Studio) -> Non
 def test_a_take_whose_file_is_gone_renders_again(sqlite_studio: Studio) -> None:
     studio = sqlite_studio
     pid = small_project(studio)
-    (take,) = studio.render(pid, [studio.shots(pid)[0].id], wait=True)  # type: ignore[list-item]
+    (take,) = studio.render(pid, [studio.shots(pid)[0].id], wait=True)
     studio.artifact_path(take.artifact_id).unlink()  # type: ignore[arg-type]
     (again,) = studio.render(pid, [take.shot_id], wait=True)  # type: ignore[list-item]
     assert again.id != take.id and not again.cache_hit and again.status == "succeeded"
@@ -217,11 +217,11 @@ def test_shot_editing_add_move_delete(sqlite_studio: Studio) -> None:
     original = [s.id for s in studio.shots(pid)]
     new = studio.add_shot(pid, "a lighthouse at dawn", position=1, duration=2.5)
     assert [s.id for s in studio.shots(pid)] == [original[0], new.id, *original[1:]]
-    studio.move_shot(new.id, 99)  # type: ignore[arg-type]
+    studio.move_shot(new.id, 99)
     assert [s.id for s in studio.shots(pid)][-1] == new.id
-    studio.update_shot(original[0], position=2)  # type: ignore[arg-type]
+    studio.update_shot(original[0], position=2)
     assert [s.id for s in studio.shots(pid)].index(original[0]) == 2
-    studio.delete_shot(new.id)  # type: ignore[arg-type]
+    studio.delete_shot(new.id)
     assert new.id not in [s.id for s in studio.shots(pid)]
     assert [s.position for s in studio.shots(pid)] == list(range(len(original)))
 
@@ -235,7 +235,7 @@ def test_chained_clips_start_from_the_previous_take(sqlite_studio: Studio) -> No
     pid = small_project(studio)
     studio.update_project(pid, chain_clips=True)
     for shot in studio.shots(pid):
-        studio.update_shot(shot.id, camera_move="static")  # type: ignore[arg-type]
+        studio.update_shot(shot.id, camera_move="static")
     first, second, *_ = studio.render(pid, wait=True, progress=False)
     assert second.depends_on == first.id and second.params["_runtime"]["chain_from_job"] == first.id
     assert second.params["chain_from"] == first.params_hash
@@ -264,7 +264,7 @@ def test_a_chained_clip_fails_clearly_when_its_source_fails(sqlite_studio: Studi
     studio.update_project(pid, chain_clips=True)
     first, second, *_ = studio.render(pid)
     with session_scope(studio.engine) as session:
-        lifecycle.fail(session, first.id, "the GPU fell over")  # type: ignore[arg-type]
+        lifecycle.fail(session, first.id, "the GPU fell over")
         lifecycle.requeue_abandoned(session)
-    orphan = studio.job(second.id)  # type: ignore[arg-type]
+    orphan = studio.job(second.id)
     assert orphan.status == "failed" and f"Job #{first.id}" in (orphan.error or "")

@@ -149,6 +149,21 @@ def test_a_user_sees_and_reaches_only_their_own_projects(ui: UI, studio: Studio)
     assert studio.as_user("bob").jobs() == []
 
 
+def test_the_script_tab_duplicates_a_shot_after_itself(ui: UI, studio: Studio) -> None:
+    pid = create(ui, "alice", "Rain")
+    ui("script_tab.on_breakdown")(pid, SCRIPT, as_("alice"))
+    before = studio.as_user("alice").shots(pid)
+    status, _table, *_editor = ui("script_tab.on_duplicate")(pid, before[0].id, as_("alice"))
+    after = studio.as_user("alice").shots(pid)
+    assert status.startswith("Shot duplicated: the copy is shot 2")
+    assert len(after) == len(before) + 1 and after[1].prompt == before[0].prompt
+    assert [s.id for s in after[2:]] == [s.id for s in before[1:]]
+    with pytest.raises(gr.Error, match="Choose a shot"):
+        ui("script_tab.on_duplicate")(pid, None, as_("alice"))
+    with pytest.raises(gr.Error, match="No shot"):
+        ui("script_tab.on_duplicate")(pid, before[0].id, as_("bob"))
+
+
 def test_no_login_no_studio(ui: UI) -> None:
     with pytest.raises(gr.Error, match="Log in"):
         ui("load")(None, as_(None))

@@ -2,7 +2,8 @@
 token, or the browser's session), with the studio's error bodies, idempotent submissions, a
 body-size limit and its own OpenAPI document at /api/v1/openapi.json.
 
-One module per resource group; each has a `router` without the prefix."""
+The routed StudioAPI methods are served by `derived` (from their declarations); the rest
+have one module per resource group, each with a `router` without the prefix."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from studio.web.rest import (
     admin,
     artifacts,
     catalogue,
+    derived,
     events,
     films,
     jobs,
@@ -28,7 +30,6 @@ from studio.web.rest import (
     projects,
     queue,
     renders,
-    shots,
     tokens,
 )
 from studio.web.rest.common import ERRORS, PREFIX, BodyLimit, add_error_handlers
@@ -36,7 +37,6 @@ from studio.web.rest.ratelimit import RateLimiter
 
 MODULES = (
     projects,
-    shots,
     renders,
     jobs,
     queue,
@@ -56,6 +56,7 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 def router() -> APIRouter:
     """Every /api/v1 route (each with the documented error responses)."""
     api_router = APIRouter(prefix=PREFIX, responses=ERRORS)
+    api_router.include_router(derived.router())
     for module in MODULES:
         api_router.include_router(module.router)
     return api_router

@@ -14,11 +14,9 @@ router = APIRouter(tags=["account"])
 
 @router.get("/me", response_model=MeOut)
 def me(studio: StudioDep) -> MeOut:
-    """The caller: name, role and credit balance."""
-    user = studio.me()
+    """The caller's account and credit balance."""
     return MeOut(
-        name=user.name,
-        role=user.role,
+        **studio.me().model_dump(),
         credits_enabled=studio.credits_enabled,
         balance=studio.balance(),
     )

@@ -6,14 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from studio.core.models import UserPublic
 from studio.web.rest.common import ADMIN, StudioDep
 from studio.web.rest.schemas import (
     GrantIn,
     LedgerEntryOut,
     UsageList,
     UsageOut,
-    UserIn,
-    UserOut,
 )
 
 router = APIRouter(tags=["admin"], responses=ADMIN)
@@ -28,23 +27,15 @@ def users(studio: StudioDep) -> UsageList:
     return UsageList(items=[UsageOut.model_validate(row) for row in studio.usage()])
 
 
-@router.post("/users", response_model=UserOut, status_code=201)
-def create_user(studio: StudioDep, payload: UserIn) -> UserOut:
-    """A new account; it starts with the studio's sign-up credits."""
-    return UserOut.model_validate(
-        studio.create_user(payload.name, payload.password, role=payload.role)
-    )
-
-
-@router.post("/users/{name}/disable", response_model=UserOut)
-def disable_user(studio: StudioDep, name: UserName) -> UserOut:
+@router.post("/users/{name}/disable", response_model=UserPublic)
+def disable_user(studio: StudioDep, name: UserName) -> UserPublic:
     """Disable an account: its sessions end and its tokens are revoked."""
-    return UserOut.model_validate(studio.disable_user(name))
+    return studio.disable_user(name)
 
 
-@router.post("/users/{name}/enable", response_model=UserOut)
-def enable_user(studio: StudioDep, name: UserName) -> UserOut:
-    return UserOut.model_validate(studio.disable_user(name, disabled=False))
+@router.post("/users/{name}/enable", response_model=UserPublic)
+def enable_user(studio: StudioDep, name: UserName) -> UserPublic:
+    return studio.disable_user(name, disabled=False)
 
 
 @router.post("/credits/grants", response_model=LedgerEntryOut, status_code=201)

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from studio.core.lab import HIDDEN_PREFIX
 from studio.web.rest.common import StudioDep
-from studio.web.rest.schemas import PipelineList, PipelineOut, WorkerList, WorkerOut
+from studio.web.rest.schemas import PipelineList, PipelineOut
 
 router = APIRouter(tags=["catalogue"])
 
@@ -27,9 +27,3 @@ def pipelines(studio: StudioDep) -> PipelineList:
             if not e.name.startswith(HIDDEN_PREFIX)
         ]
     )
-
-
-@router.get("/workers", response_model=WorkerList)
-def workers(studio: StudioDep) -> WorkerList:
-    """Render workers as they last reported, newest heartbeat first."""
-    return WorkerList(items=[WorkerOut.model_validate(w) for w in studio.workers()])

@@ -7,15 +7,16 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from studio.core.models import JobPublic
 from studio.web.rest.common import BILLED, Id, StudioDep
 from studio.web.rest.idempotency import KeyHeader, run_once
-from studio.web.rest.schemas import FilmIn, JobOut
+from studio.web.rest.schemas import FilmIn
 
 router = APIRouter(tags=["films"])
 
 
 @router.post(
-    "/projects/{project_id}/film", response_model=JobOut, status_code=202, responses=BILLED
+    "/projects/{project_id}/film", response_model=JobPublic, status_code=202, responses=BILLED
 )
 def assemble(
     studio: StudioDep,
@@ -37,6 +38,6 @@ def assemble(
             priority=options.priority,
             progress=False,
         )
-        return 202, JobOut.model_validate(job).model_dump(mode="json")
+        return 202, job.model_dump(mode="json")
 
     return run_once(studio, request, idempotency_key, options, action)

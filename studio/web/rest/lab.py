@@ -8,15 +8,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from studio.core.models import JobPublic
 from studio.web.rest.common import BILLED, MAX_PAGE, StudioDep
 from studio.web.rest.idempotency import KeyHeader, run_once
 from studio.web.rest.renders import job_list
-from studio.web.rest.schemas import JobList, JobOut, LabRunIn, LabSweepIn, PresetIn, PresetOut
+from studio.web.rest.schemas import JobList, LabRunIn, LabSweepIn, PresetIn, PresetOut
 
 router = APIRouter(tags=["lab"])
 
 
-@router.post("/lab/runs", response_model=JobOut, status_code=202, responses=BILLED)
+@router.post("/lab/runs", response_model=JobPublic, status_code=202, responses=BILLED)
 def lab_run(
     studio: StudioDep, request: Request, payload: LabRunIn, idempotency_key: KeyHeader = None
 ) -> JSONResponse:
@@ -33,7 +34,7 @@ def lab_run(
             memory=payload.memory,
             progress=False,
         )
-        return 202, JobOut.model_validate(job).model_dump(mode="json")
+        return 202, job.model_dump(mode="json")
 
     return run_once(studio, request, idempotency_key, payload, action)
 
@@ -65,7 +66,7 @@ def lab_sweep(
 @router.get("/lab/jobs", response_model=JobList)
 def lab_jobs(studio: StudioDep, limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 60) -> JobList:
     """The caller's Lab jobs, newest first."""
-    return JobList(items=[JobOut.model_validate(j) for j in studio.lab_jobs(limit=limit)])
+    return JobList(items=studio.lab_jobs(limit=limit))
 
 
 @router.post("/presets", response_model=PresetOut)

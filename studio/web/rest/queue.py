@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from studio.web.rest.common import Id, StudioDep
-from studio.web.rest.schemas import JobOut, MoveBeforeIn, PausedOut, QueueEntry, QueueList
+from studio.web.rest.common import StudioDep
+from studio.web.rest.schemas import PausedOut, QueueEntry, QueueList
 
 router = APIRouter(tags=["queue"])
 
@@ -40,10 +40,3 @@ def resume(studio: StudioDep) -> PausedOut:
     """Let the caller's queued jobs run again."""
     studio.resume_queue()
     return PausedOut(paused=False)
-
-
-@router.post("/jobs/{job_id}/move-before", response_model=JobOut)
-def move_before(studio: StudioDep, job_id: Id, payload: MoveBeforeIn) -> JobOut:
-    """Reorder queued jobs: this one runs right before `before_job_id` (409 unless both are
-    queued)."""
-    return JobOut.model_validate(studio.move_before(job_id, payload.before_job_id))

@@ -9,16 +9,16 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from studio.api import Studio
-from studio.core.models import RenderJob
+from studio.core.models import JobPublic
 from studio.web.rest.common import BILLED, MAX_ID, Id, StudioDep
 from studio.web.rest.idempotency import KeyHeader, run_once
-from studio.web.rest.schemas import EstimateOut, JobList, JobOut, SubmitIn
+from studio.web.rest.schemas import EstimateOut, JobList, SubmitIn
 
 router = APIRouter(tags=["renders"])
 
 
-def job_list(jobs: list[RenderJob]) -> dict[str, Any]:
-    return JobList(items=[JobOut.model_validate(j) for j in jobs]).model_dump(mode="json")
+def job_list(jobs: list[JobPublic]) -> dict[str, Any]:
+    return JobList(items=jobs).model_dump(mode="json")
 
 
 def _submit(

@@ -1,38 +1,29 @@
-"""What the REST API sends and accepts: explicit models, never the tables themselves, so a
-new column is not published (or leaked) by accident."""
+"""What the REST API sends and accepts beyond the routed methods' own models: the read models
+(`ProjectPublic`, `ShotPublic`, `JobPublic`, ... in studio/core/models.py, never the tables,
+so an internal column is not published by accident), the request bodies of the routed
+methods (studio/surface/requests.py) and the shapes of the hand-written routes."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.requests import CAMERA_MOVES, SHOT_SIZES
-from studio.core.models import ASPECT_RATIOS, JobKind, JobStatus
-
-MAX_ID = 2**31 - 1  # ids are 32-bit in the database (PostgreSQL INTEGER)
-ShotId = Annotated[int, Field(ge=1, le=MAX_ID)]
-
-
-def one_of(options: Any) -> dict[str, Any]:
-    """The JSON schema of a string that is one of `options` (documented here; the studio
-    checks it, with its own message)."""
-    return {"type": "string", "enum": list(options)}
-
-
-AspectRatio = Annotated[str, WithJsonSchema(one_of(ASPECT_RATIOS))]
-ShotSize = Annotated[str, WithJsonSchema(one_of(SHOT_SIZES))]
-CameraMove = Annotated[str, WithJsonSchema(one_of(CAMERA_MOVES))]
-PRIORITY = Field(default=0, ge=-100, le=100, description="Higher runs sooner; 0 is normal")
+from studio.core.models import (
+    ArtifactPublic,
+    JobPublic,
+    ProjectPublic,
+    ShotPublic,
+    TokenPublic,
+    UserPublic,
+    WorkerPublic,
+)
+from studio.surface.requests import MAX_ID, PRIORITY, In, ShotId
 
 
 class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
-
-
-class In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 # ---- errors -------------------------------------------------------------------------------
@@ -47,135 +38,22 @@ class ErrorOut(BaseModel):
 
 
 # ---- projects -----------------------------------------------------------------------------
-class ProjectOut(Out):
-    id: int
-    owner: str = Field(description="The caller, except for admins (who see everyone's)")
-    name: str
-    kind: str
-    script: str
-    style_prompt: str
-    negative_prompt: str
-    aspect_ratio: str
-    width: int
-    height: int
-    fps: int
-    preview_pipeline: str
-    clip_pipeline: str
-    chain_clips: bool
-    created_at: datetime
-    updated_at: datetime
-
-
 class ProjectList(BaseModel):
-    items: list[ProjectOut]
-
-
-class ProjectFields(In):
-    style_prompt: str | None = None
-    negative_prompt: str | None = None
-    aspect_ratio: AspectRatio | None = None
-    height: int | None = None
-    fps: int | None = None
-    preview_pipeline: str | None = None
-    clip_pipeline: str | None = None
-    chain_clips: bool | None = None
-
-
-class ProjectCreate(ProjectFields):
-    name: str
-    script: str = ""
-
-
-class ProjectUpdate(ProjectFields):
-    name: str | None = None
-
-
-class BreakdownIn(In):
-    script: str | None = Field(default=None, description="New script; omit to re-use the saved one")
+    items: list[ProjectPublic]
 
 
 # ---- shots --------------------------------------------------------------------------------
-class ShotOut(Out):
-    id: int
-    project_id: int
-    position: int
-    scene: str
-    prompt: str
-    negative_prompt: str
-    dialogue: str
-    characters: list[str]
-    duration: float
-    shot_size: str
-    camera_move: str
-    seed: int
-    preview_pipeline: str | None
-    clip_pipeline: str | None
-    preview_job_id: int | None
-    chosen_take_id: int | None
-    created_at: datetime
-
-
-class ShotFields(In):
-    negative_prompt: str | None = None
-    dialogue: str | None = None
-    scene: str | None = None
-    duration: float | None = None
-    shot_size: ShotSize | None = None
-    camera_move: CameraMove | None = None
-    seed: int | None = None
-    preview_pipeline: str | None = Field(default=None, description="null: the project's")
-    clip_pipeline: str | None = Field(default=None, description="null: the project's")
-
-
-class ShotCreate(ShotFields):
-    prompt: str = ""
-    position: int | None = Field(default=None, ge=0, le=100_000, description="Default: last")
-
-
-class ShotUpdate(ShotFields):
-    prompt: str | None = None
-    position: int | None = Field(default=None, ge=0, le=100_000)
-
-
-class MoveIn(In):
-    position: int = Field(ge=0, le=100_000)
-
-
 class ShotList(BaseModel):
-    items: list[ShotOut]
+    items: list[ShotPublic]
 
 
 # ---- jobs ---------------------------------------------------------------------------------
-class JobOut(Out):
-    id: int
-    owner: str
-    kind: JobKind
-    status: JobStatus
-    project_id: int
-    shot_id: int | None
-    progress: float
-    message: str
-    attempts: int
-    max_attempts: int
-    priority: int
-    cost: float
-    cache_hit: bool
-    error: str | None
-    artifact_id: int | None
-    depends_on: int | None
-    params: dict[str, Any] = Field(description="The fully resolved render parameters")
-    created_at: datetime
-    queued_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-
-
 class JobList(BaseModel):
-    items: list[JobOut]
+    items: list[JobPublic]
 
 
 class JobPage(BaseModel):
-    items: list[JobOut]
+    items: list[JobPublic]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: done")
 
 
@@ -193,24 +71,13 @@ class FilmIn(In):
     priority: int = PRIORITY
 
 
-class PriorityIn(In):
-    priority: int = Field(ge=-100, le=100)
-
-
 class EstimateOut(BaseModel):
     kind: Literal["clip", "preview"]
     credits: float
 
 
 # ---- artifacts, catalogue, account --------------------------------------------------------
-class ArtifactOut(Out):
-    id: int
-    owner: str
-    content_type: str
-    bytes: int
-    sha256: str
-    provenance: dict[str, Any]
-    created_at: datetime
+class ArtifactOut(ArtifactPublic):
     download_url: str = Field(
         description="A signed site path (/files/…) that downloads the file without "
         "credentials for a short while"
@@ -229,24 +96,11 @@ class PipelineList(BaseModel):
     items: list[PipelineOut]
 
 
-class WorkerOut(Out):
-    name: str
-    kind: str
-    host: str
-    pipelines: list[str]
-    state: str
-    memory_bytes: int
-    started_at: datetime
-    heartbeat_at: datetime
-
-
 class WorkerList(BaseModel):
-    items: list[WorkerOut]
+    items: list[WorkerPublic]
 
 
-class MeOut(BaseModel):
-    name: str
-    role: str
+class MeOut(UserPublic):
     credits_enabled: bool
     balance: float
 
@@ -282,10 +136,6 @@ class QueueList(BaseModel):
 
 class PausedOut(BaseModel):
     paused: bool = Field(description="The caller's queued jobs are held (running ones finish)")
-
-
-class MoveBeforeIn(In):
-    before_job_id: int = Field(ge=1, le=MAX_ID, description="A queued job of the caller's")
 
 
 # ---- the Lab ------------------------------------------------------------------------------
@@ -332,19 +182,11 @@ class PresetOut(BaseModel):
 
 
 # ---- API tokens ---------------------------------------------------------------------------
-class TokenOut(Out):
-    id: int
-    name: str
-    prefix: str = Field(description="The token's first characters, to tell tokens apart")
-    created_at: datetime
-    last_used_at: datetime | None
-
-
 class TokenList(BaseModel):
-    items: list[TokenOut]
+    items: list[TokenPublic]
 
 
-class TokenCreated(TokenOut):
+class TokenCreated(TokenPublic):
     token: str = Field(description="The token itself: shown only now, never again")
 
 
@@ -353,13 +195,6 @@ class TokenIn(In):
 
 
 # ---- users and credits (admins) -----------------------------------------------------------
-class UserOut(Out):
-    name: str
-    role: str
-    disabled: bool
-    created_at: datetime
-
-
 class UsageOut(BaseModel):
     user: str
     role: str
@@ -372,12 +207,6 @@ class UsageOut(BaseModel):
 
 class UsageList(BaseModel):
     items: list[UsageOut]
-
-
-class UserIn(In):
-    name: str = Field(max_length=64)
-    password: str = Field(max_length=200)
-    role: Literal["creator", "admin"] = "creator"
 
 
 class GrantIn(In):

@@ -21,15 +21,26 @@ from typing import Any, Protocol, runtime_checkable
 from credits.ledger import LedgerEntry
 from pipelines.catalogue import PipelineEntry
 from studio.core.models import (
-    ApiToken,
-    Artifact,
+    ArtifactPublic,
+    JobPublic,
     Priority,
-    Project,
-    RenderJob,
-    Shot,
-    User,
-    Worker,
+    ProjectPublic,
+    ShotPublic,
+    TokenPublic,
+    UserPublic,
+    WorkerPublic,
 )
+from studio.surface.requests import (
+    MoveBeforeIn,
+    MoveIn,
+    PriorityIn,
+    ProjectCreate,
+    ProjectUpdate,
+    ShotCreate,
+    ShotUpdate,
+    UserIn,
+)
+from studio.surface.routes import route, routes_of
 
 
 @runtime_checkable
@@ -55,66 +66,85 @@ class StudioAPI(Protocol):
         """'ok' or the error for each dependency: database, storage, queue."""
         ...
 
+    @route("POST", "/projects", tag="projects", body=ProjectCreate, status=201, omit_nulls=True)
     def create_project(
         self, name: str, script: str = "", *, owner: str | None = None, **fields: Any
-    ) -> Project:
+    ) -> ProjectPublic:
         """A new film project owned by the acting user (`owner`: another user, admins only);
         `fields`: style_prompt, negative_prompt, aspect_ratio, height, fps, pipelines,
         chain_clips."""
         ...
 
-    def projects(self) -> list[Project]:
+    @route("GET", "/projects", tag="projects")
+    def projects(self) -> list[ProjectPublic]:
         """The acting user's film projects (an admin's: everyone's), newest first."""
         ...
 
-    def project(self, project_id: int) -> Project:
+    @route("GET", "/projects/{project_id}", tag="projects")
+    def project(self, project_id: int) -> ProjectPublic:
         """One project (NotFound when missing or not yours)."""
         ...
 
-    def update_project(self, project_id: int, **changes: Any) -> Project:
+    @route("PATCH", "/projects/{project_id}", tag="projects", body=ProjectUpdate)
+    def update_project(self, project_id: int, **changes: Any) -> ProjectPublic:
         """Change a project's fields (validated as in `create_project`)."""
         ...
 
+    @route("DELETE", "/projects/{project_id}", tag="projects", status=204)
     def delete_project(self, project_id: int) -> None:
         """Delete a project with its shots and jobs (active jobs are cancelled first)."""
         ...
 
-    def breakdown(self, project_id: int, script: str | bytes | None = None) -> list[Shot]:
+    def breakdown(self, project_id: int, script: str | bytes | None = None) -> list[ShotPublic]:
         """Replace the project's shots with a fresh breakdown of its script (or `script`)."""
         ...
 
-    def shots(self, project_id: int) -> list[Shot]:
+    @route("GET", "/projects/{project_id}/shots", tag="shots")
+    def shots(self, project_id: int) -> list[ShotPublic]:
         """A project's shots in order."""
         ...
 
-    def shot(self, shot_id: int) -> Shot:
+    @route("GET", "/shots/{shot_id}", tag="shots")
+    def shot(self, shot_id: int) -> ShotPublic:
         """One shot (NotFound when missing or not yours)."""
         ...
 
+    @route("POST", "/projects/{project_id}/shots", tag="shots", body=ShotCreate, status=201)
     def add_shot(
         self, project_id: int, prompt: str = "", position: int | None = None, **fields: Any
-    ) -> Shot:
+    ) -> ShotPublic:
         """Insert a shot at `position` (default: last); `fields`: scene, dialogue, characters,
         duration, shot_size, camera_move, seed, pipelines."""
         ...
 
-    def update_shot(self, shot_id: int, **changes: Any) -> Shot:
+    @route("PATCH", "/shots/{shot_id}", tag="shots", body=ShotUpdate)
+    def update_shot(self, shot_id: int, **changes: Any) -> ShotPublic:
         """Change a shot's fields (`position` moves it)."""
         ...
 
-    def move_shot(self, shot_id: int, position: int) -> Shot:
+    @route("POST", "/shots/{shot_id}/move", tag="shots", body=MoveIn)
+    def move_shot(self, shot_id: int, position: int) -> ShotPublic:
         """Move a shot to `position` (0 = first); the others are renumbered."""
         ...
 
+    @route("POST", "/shots/{shot_id}/duplicate", tag="shots", status=201)
+    def duplicate_shot(self, shot_id: int) -> ShotPublic:
+        """A copy of the shot right after it: the same prompt, seed, timing and pipelines,
+        without its preview frame or takes, to try a variation and keep the original."""
+        ...
+
+    @route("DELETE", "/shots/{shot_id}", tag="shots", status=204)
     def delete_shot(self, shot_id: int) -> None:
         """Delete a shot; its jobs are kept (history, render cache), active ones cancelled."""
         ...
 
-    def takes(self, shot_id: int) -> list[RenderJob]:
+    @route("GET", "/shots/{shot_id}/takes", tag="shots")
+    def takes(self, shot_id: int) -> list[JobPublic]:
         """The shot's succeeded clips, newest first."""
         ...
 
-    def choose_take(self, shot_id: int, job_id: int) -> Shot:
+    @route("POST", "/shots/{shot_id}/takes/{job_id}/choose", tag="shots")
+    def choose_take(self, shot_id: int, job_id: int) -> ShotPublic:
         """Make a succeeded take (clip job) of the shot the one its film uses."""
         ...
 
@@ -125,11 +155,12 @@ class StudioAPI(Protocol):
         kinds: Iterable[str] | None = None,
         limit: int = 500,
         before_id: int | None = None,
-    ) -> list[RenderJob]:
+    ) -> list[JobPublic]:
         """Newest first; `before_id` pages on (only jobs with a smaller id)."""
         ...
 
-    def job(self, job_id: int) -> RenderJob:
+    @route("GET", "/jobs/{job_id}", tag="jobs")
+    def job(self, job_id: int) -> JobPublic:
         """One render job (NotFound when missing or not yours)."""
         ...
 
@@ -141,7 +172,8 @@ class StudioAPI(Protocol):
         """Position in the queue (1 = next) of every queued job this user can see."""
         ...
 
-    def cancel(self, job_id: int) -> RenderJob:
+    @route("POST", "/jobs/{job_id}/cancel", tag="jobs")
+    def cancel(self, job_id: int) -> JobPublic:
         """Cancel a queued job, or ask a running one to stop (Conflict when it finished)."""
         ...
 
@@ -157,39 +189,44 @@ class StudioAPI(Protocol):
         """Whether this user's queue is held."""
         ...
 
-    def move_before(self, job_id: int, before_job_id: int) -> RenderJob:
+    @route("POST", "/jobs/{job_id}/move-before", tag="queue", body=MoveBeforeIn)
+    def move_before(self, job_id: int, before_job_id: int) -> JobPublic:
         """Reorder queued jobs: `job_id` runs right before `before_job_id`."""
         ...
 
-    def workers(self) -> list[Worker]:
+    @route("GET", "/workers", tag="catalogue")
+    def workers(self) -> list[WorkerPublic]:
         """Every worker that ever reported, newest heartbeat first."""
         ...
 
-    def retry(self, job_id: int) -> RenderJob:
+    @route("POST", "/jobs/{job_id}/retry", tag="jobs", errors=("billed",))
+    def retry(self, job_id: int) -> JobPublic:
         """Failed or cancelled → queued again (its cost is reserved again)."""
         ...
 
-    def set_priority(self, job_id: int, priority: int) -> RenderJob:
+    @route("POST", "/jobs/{job_id}/priority", tag="jobs", body=PriorityIn)
+    def set_priority(self, job_id: int, priority: int) -> JobPublic:
         """A queued job's priority (higher runs first)."""
         ...
 
-    def raise_priority(self, job_id: int) -> RenderJob:
+    @route("POST", "/jobs/{job_id}/raise", tag="jobs")
+    def raise_priority(self, job_id: int) -> JobPublic:
         """Move a queued job to the front: one above the highest queued priority."""
         ...
 
     def wait(
         self,
-        jobs: Sequence[RenderJob],
+        jobs: Sequence[JobPublic],
         *,
         progress: bool = True,
         timeout: float | None = None,
         poll: float = 0.2,
-    ) -> list[RenderJob]:
+    ) -> list[JobPublic]:
         """Block until every job finishes, with a tqdm bar; returns the jobs' final state."""
         ...
 
-    def artifact(self, artifact_id: int) -> Artifact:
-        """Content type, bytes, sha256, provenance (`key` is the file's name remotely)."""
+    def artifact(self, artifact_id: int) -> ArtifactPublic:
+        """Content type, bytes, sha256, provenance (the storage key stays on the server)."""
         ...
 
     def artifact_path(self, artifact_id: int) -> Path:
@@ -206,7 +243,7 @@ class StudioAPI(Protocol):
         owner: changing the id or the expiry breaks the signature."""
         ...
 
-    def preview_path(self, shot: Shot) -> Path | None:
+    def preview_path(self, shot: ShotPublic) -> Path | None:
         """The file of a shot's latest preview frame, if it has one."""
         ...
 
@@ -218,7 +255,7 @@ class StudioAPI(Protocol):
         wait: bool = False,
         priority: int = Priority.normal,
         progress: bool = True,
-    ) -> list[RenderJob]:
+    ) -> list[JobPublic]:
         """Queue preview frames for the shots (all when `shot_ids` is None)."""
         ...
 
@@ -230,7 +267,7 @@ class StudioAPI(Protocol):
         wait: bool = False,
         priority: int = Priority.normal,
         progress: bool = True,
-    ) -> list[RenderJob]:
+    ) -> list[JobPublic]:
         """Queue clips (takes) for the shots (all when `shot_ids` is None)."""
         ...
 
@@ -252,7 +289,7 @@ class StudioAPI(Protocol):
         wait: bool = False,
         priority: int = Priority.normal,
         progress: bool = True,
-    ) -> RenderJob:
+    ) -> JobPublic:
         """Queue the film: each shot's chosen take (else its newest take), in shot order."""
         ...
 
@@ -269,7 +306,7 @@ class StudioAPI(Protocol):
         owner: str | None = None,
         wait: bool = False,
         progress: bool = True,
-    ) -> RenderJob:
+    ) -> JobPublic:
         """One render of a catalogue pipeline with tweaked parameters (see studio.core.lab.KNOBS;
         `lora_scale` and `memory` options change how it is loaded)."""
         ...
@@ -288,11 +325,11 @@ class StudioAPI(Protocol):
         owner: str | None = None,
         wait: bool = False,
         progress: bool = True,
-    ) -> list[RenderJob]:
+    ) -> list[JobPublic]:
         """A grid over up to two parameters (e.g. seed × guidance), one queued job per cell."""
         ...
 
-    def lab_jobs(self, owner: str | None = None, limit: int = 60) -> list[RenderJob]:
+    def lab_jobs(self, owner: str | None = None, limit: int = 60) -> list[JobPublic]:
         """The Lab's jobs, newest first (at most 100 over the API)."""
         ...
 
@@ -311,31 +348,34 @@ class StudioAPI(Protocol):
         shared by everyone in the studio; only their maker (or an admin) can change one."""
         ...
 
-    def me(self) -> User:
+    def me(self) -> UserPublic:
         """The acting user."""
         ...
 
-    def users(self) -> list[User]:
-        """Every account (admins only; `created_at` is not published here: now)."""
+    def users(self) -> list[UserPublic]:
+        """Every account (admins only; over the REST API `created_at` is not known: now)."""
         ...
 
-    def create_user(self, name: str, password: str, *, role: str = "creator") -> User:
+    @route("POST", "/users", tag="admin", body=UserIn, status=201, errors=("admin",))
+    def create_user(self, name: str, password: str, *, role: str = "creator") -> UserPublic:
         """A new account (admins only); it starts with the tier's sign-up credits."""
         ...
 
-    def disable_user(self, name: str, disabled: bool = True) -> User:
+    def disable_user(self, name: str, disabled: bool = True) -> UserPublic:
         """Disable (or enable) an account: its sessions end and its tokens are revoked."""
         ...
 
-    def create_token(self, name: str) -> tuple[ApiToken, str]:
+    def create_token(self, name: str) -> tuple[TokenPublic, str]:
         """A new API token for this user: (its record, the token — shown only now)."""
         ...
 
-    def tokens(self) -> list[ApiToken]:
+    @route("GET", "/tokens", tag="tokens")
+    def tokens(self) -> list[TokenPublic]:
         """The acting user's API tokens (an admin's: everyone's), without their secrets."""
         ...
 
-    def revoke_token(self, token_id: int) -> ApiToken:
+    @route("DELETE", "/tokens/{token_id}", tag="tokens")
+    def revoke_token(self, token_id: int) -> TokenPublic:
         """Revoke an API token: it stops working at once."""
         ...
 
@@ -363,3 +403,7 @@ class StudioAPI(Protocol):
     def close(self) -> None:
         """Release what this studio holds (connections; a local studio stops its queue)."""
         ...
+
+
+# The routed methods: served by the REST API and called by `Studio.connect` as declared.
+ROUTES = routes_of(StudioAPI)

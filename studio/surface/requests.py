@@ -1,0 +1,100 @@
+"""The request bodies of the routed StudioAPI methods (studio/surface/protocol.py): what the
+REST API accepts for them, and so what `Studio.connect` sends. Fields are optional where the
+method's are; the studio itself validates values (with its own messages), these models
+document them in the OpenAPI document and refuse unknown fields."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from pipelines.requests import CAMERA_MOVES, SHOT_SIZES
+from studio.core.models import ASPECT_RATIOS
+
+MAX_ID = 2**31 - 1  # ids are 32-bit in the database (PostgreSQL INTEGER)
+ShotId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def one_of(options: Any) -> dict[str, Any]:
+    """The JSON schema of a string that is one of `options` (documented here; the studio
+    checks it, with its own message)."""
+    return {"type": "string", "enum": list(options)}
+
+
+AspectRatio = Annotated[str, WithJsonSchema(one_of(ASPECT_RATIOS))]
+ShotSize = Annotated[str, WithJsonSchema(one_of(SHOT_SIZES))]
+CameraMove = Annotated[str, WithJsonSchema(one_of(CAMERA_MOVES))]
+PRIORITY = Field(default=0, ge=-100, le=100, description="Higher runs sooner; 0 is normal")
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- projects -----------------------------------------------------------------------------
+class ProjectFields(In):
+    style_prompt: str | None = None
+    negative_prompt: str | None = None
+    aspect_ratio: AspectRatio | None = None
+    height: int | None = None
+    fps: int | None = None
+    preview_pipeline: str | None = None
+    clip_pipeline: str | None = None
+    chain_clips: bool | None = None
+
+
+class ProjectCreate(ProjectFields):
+    name: str
+    script: str = ""
+
+
+class ProjectUpdate(ProjectFields):
+    name: str | None = None
+
+
+class BreakdownIn(In):
+    script: str | None = Field(default=None, description="New script; omit to re-use the saved one")
+
+
+# ---- shots --------------------------------------------------------------------------------
+class ShotFields(In):
+    negative_prompt: str | None = None
+    dialogue: str | None = None
+    scene: str | None = None
+    duration: float | None = None
+    shot_size: ShotSize | None = None
+    camera_move: CameraMove | None = None
+    seed: int | None = None
+    preview_pipeline: str | None = Field(default=None, description="null: the project's")
+    clip_pipeline: str | None = Field(default=None, description="null: the project's")
+
+
+class ShotCreate(ShotFields):
+    prompt: str = ""
+    position: int | None = Field(default=None, ge=0, le=100_000, description="Default: last")
+
+
+class ShotUpdate(ShotFields):
+    prompt: str | None = None
+    position: int | None = Field(default=None, ge=0, le=100_000)
+
+
+class MoveIn(In):
+    position: int = Field(ge=0, le=100_000)
+
+
+# ---- jobs and the queue -------------------------------------------------------------------
+class PriorityIn(In):
+    priority: int = Field(ge=-100, le=100)
+
+
+class MoveBeforeIn(In):
+    before_job_id: int = Field(ge=1, le=MAX_ID, description="A queued job of the caller's")
+
+
+# ---- users (admins) -----------------------------------------------------------------------
+class UserIn(In):
+    name: str = Field(max_length=64)
+    password: str = Field(max_length=200)
+    role: Literal["creator", "admin"] = "creator"
