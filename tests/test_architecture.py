@@ -211,3 +211,20 @@ def test_no_module_is_api_sized() -> None:
         and m != "studio.film.breakdown"
     }
     assert long == {}
+
+
+def test_the_web_layer_and_the_ui_reach_the_database_only_through_studio() -> None:
+    """No SQL of their own, no engine, no studio session: what they need is a Studio call."""
+    wrong = []
+    for module, path in sorted(MODULES.items()):
+        if not module.startswith(("studio.web", "studio.ui")):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                roots = {n.split(".")[0] for n in [*names, getattr(node, "module", "") or ""]}
+                if roots & {"sqlmodel", "sqlalchemy"}:
+                    wrong.append(f"{module}:{node.lineno} imports the database library")
+            elif isinstance(node, ast.Attribute) and node.attr in ("engine", "_session"):
+                wrong.append(f"{module}:{node.lineno} uses .{node.attr}")
+    assert wrong == []

@@ -9,6 +9,8 @@ from sqlmodel import col, select
 
 from studio.api.projects import ProjectsArea
 from studio.core import lifecycle
+from studio.core.census import Census, take_census
+from studio.core.errors import Forbidden
 from studio.core.models import (
     JobPublic,
     JobStatus,
@@ -17,6 +19,7 @@ from studio.core.models import (
     public,
 )
 from studio.farm import registry
+from studio.farm.events import Watch
 from studio.farm.queues import InlineQueue
 
 
@@ -104,6 +107,23 @@ class QueueArea(ProjectsArea):
     def workers(self) -> list[WorkerPublic]:
         """Every worker that ever reported, newest heartbeat first."""
         return [public(w) for w in registry.all_workers(self.engine)]
+
+    def census(self) -> Census:
+        """The whole farm at a glance (queue depth, jobs, run times, credits, workers), for
+        /metrics. Admins only."""
+        if not self.is_admin:
+            raise Forbidden("Only admins see the whole farm")
+        with self._session() as session:
+            return take_census(session)
+
+    def watch(self, *, job_id: int | None = None, project_id: int | None = None) -> Watch:
+        """The live events of one job, or of every job of one project (the REST event
+        streams); NotFound when it is not yours."""
+        if job_id is not None:
+            self.job(job_id)
+        if project_id is not None:
+            self.project(project_id)
+        return Watch(self.events, self.engine, job_id=job_id, project_id=project_id)
 
     def retry(self, job_id: int) -> JobPublic:
         with self._session(write=True) as session:

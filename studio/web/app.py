@@ -94,7 +94,7 @@ def add_metrics(api: FastAPI, studio: Any) -> None:
     from studio.web.metrics import StudioCollector
 
     registry = CollectorRegistry()
-    registry.register(StudioCollector(studio.engine, studio.settings.worker_stale_seconds))
+    registry.register(StudioCollector(studio))
     latency = Histogram(
         "studio_http_request_seconds",
         "HTTP request latency",

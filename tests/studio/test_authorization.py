@@ -92,6 +92,8 @@ CALLS: dict[str, tuple[Callable[[Alice], tuple[Any, ...]], type[Exception]]] = {
     "set_priority": (a(lambda x: (x.queued.id, 99)), NotFound),
     "raise_priority": (a(lambda x: (x.queued.id,)), NotFound),
     "move_before": (a(lambda x: (x.queued.id, x.queued.id)), NotFound),
+    "watch": (a(lambda x: (Kw(job_id=x.take.id),)), NotFound),
+    "census": (a(lambda x: ()), Forbidden),
     "live_preview": (a(lambda x: (x.take.id,)), NotFound),
     "wait": (a(lambda x: ([x.take],)), NotFound),
     "preview_path": (a(lambda x: (_shot_of(x),)), NotFound),

@@ -254,7 +254,7 @@ def test_metrics_report_held_and_spent_credits_from_the_ledger(studio: Studio) -
     studio.grant_credits("alice", 10, "test")
     (job,) = alice.render(pid, shots)
     registry = CollectorRegistry()
-    registry.register(StudioCollector(studio.engine, 30))
+    registry.register(StudioCollector(studio))
     text = generate_latest(registry).decode()
     assert f'studio_credits{{state="reserved"}} {job.cost}' in text
     assert 'studio_credits{state="settled"} 0.0' in text

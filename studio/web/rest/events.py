@@ -64,8 +64,7 @@ async def frames(watch: Watch) -> AsyncIterator[bytes]:
 )
 def job_events(studio: StudioDep, job_id: Id) -> StreamingResponse:
     """Live events of one job, until it finishes."""
-    studio.job(job_id)  # 404 for a job that is not the caller's
-    watch = Watch(studio.events, studio.engine, job_id=job_id)
+    watch = studio.watch(job_id=job_id)  # 404 for a job that is not the caller's
     return StreamingResponse(frames(watch), media_type=MEDIA_TYPE, headers=HEADERS)
 
 
@@ -79,6 +78,5 @@ def job_events(studio: StudioDep, job_id: Id) -> StreamingResponse:
 )
 def project_events(studio: StudioDep, project_id: Id) -> StreamingResponse:
     """Live events of every job of a project, for as long as the client listens."""
-    studio.project(project_id)  # 404 for a project that is not the caller's
-    watch = Watch(studio.events, studio.engine, project_id=project_id)
+    watch = studio.watch(project_id=project_id)  # 404: a project that is not the caller's
     return StreamingResponse(frames(watch), media_type=MEDIA_TYPE, headers=HEADERS)
