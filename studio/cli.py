@@ -477,6 +477,10 @@ def _demo(args: argparse.Namespace) -> int:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(studio.artifact_path(film.artifact_id), args.out)  # type: ignore[arg-type]
             artifact = studio.artifact(film.artifact_id)  # type: ignore[arg-type]
+            cast = [
+                {"name": m.name, "description": m.description, "shots": len(m.shot_ids)}
+                for m in studio.cast(pid)
+            ]
     seconds = artifact.provenance.get("assembly", {}).get("seconds")
     print(
         json.dumps(
@@ -486,6 +490,7 @@ def _demo(args: argparse.Namespace) -> int:
                 "film": str(args.out.resolve()),
                 "project": pid,
                 "sha256": artifact.sha256,
+                "cast": cast,
             }
         )
     )

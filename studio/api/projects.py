@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 
 from pipelines.catalogue import UnknownPipelineError
 from studio.api.base import StudioBase
-from studio.core import lifecycle
+from studio.core import cast, lifecycle
 from studio.core.errors import InvalidInput
 from studio.core.models import (
     JobPublic,
@@ -23,7 +23,7 @@ from studio.core.models import (
     utcnow,
 )
 from studio.core.validation import number, project_fields, shot_fields, text
-from studio.film.breakdown import break_down
+from studio.film.breakdown import break_down_with_cast
 
 # What a duplicated shot keeps: what the creator set, not its place, renders or age.
 _NOT_COPIED = {"position", "preview_job_id", "chosen_take_id", "created_at"}
@@ -83,6 +83,8 @@ class ProjectsArea(StudioBase):
                 session.delete(job)
             for shot in session.exec(select(Shot).where(Shot.project_id == project_id)).all():
                 session.delete(shot)
+            for member in cast.members(session, project_id):
+                session.delete(member)
             session.flush()
             session.delete(project)
 
@@ -99,11 +101,12 @@ class ProjectsArea(StudioBase):
         return script
 
     def breakdown(self, project_id: int, script: str | bytes | None = None) -> list[ShotPublic]:
-        """Replace the project's shots with a fresh breakdown of its script (or `script`)."""
+        """Replace the project's shots with a fresh breakdown of its script (or `script`);
+        the cast it finds joins the project's cast (members already there are kept)."""
         with self._session() as session:
             project = self._project(session, project_id)
             text_ = self._check_script(script) if script is not None else project.script
-            drafts = break_down(text_)
+            drafts, found = break_down_with_cast(text_)
             project.script, project.updated_at = text_, utcnow()
             self._clear_shots(session, project_id)
             shots = []
@@ -123,6 +126,7 @@ class ProjectsArea(StudioBase):
                 session.add(shot)
                 shots.append(shot)
             session.add(project)
+            cast.add_found(session, project_id, [(c.name, c.description) for c in found])
             session.flush()
             return [public(s) for s in shots]
 
@@ -161,6 +165,7 @@ class ProjectsArea(StudioBase):
             shot = Shot(project_id=project_id, **values)
             shots.insert(index, shot)
             self._renumber(session, shots)
+            self._cast_joins(session, shot)
             return public(shot)
 
     def update_shot(self, shot_id: int, **changes: Any) -> ShotPublic:
@@ -173,6 +178,7 @@ class ProjectsArea(StudioBase):
             session.add(shot)
             if position is not None:
                 self._move(session, shot, position)
+            self._cast_joins(session, shot)
             return public(shot)
 
     def move_shot(self, shot_id: int, position: int) -> ShotPublic:
@@ -190,6 +196,10 @@ class ProjectsArea(StudioBase):
             shots.insert(after + 1, copy)
             self._renumber(session, shots)
             return public(copy)
+
+    def _cast_joins(self, session: Session, shot: Shot) -> None:
+        """Names a shot is given that the cast lacks join it (to be described there)."""
+        cast.add_found(session, shot.project_id, [(name, "") for name in shot.characters])
 
     def _move(self, session: Session, shot: Shot, position: Any) -> None:
         shots = [s for s in self._shots(session, shot.project_id) if s.id != shot.id]

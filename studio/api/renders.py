@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from credits.pricing import estimate_cost, job_cost
 from storage.base import StorageError
 from studio.api.files import FilesArea
-from studio.core import lifecycle
+from studio.core import cast, lifecycle
 from studio.core.artifacts import store_file
 from studio.core.errors import InvalidInput, NotFound
 from studio.core.models import (
@@ -107,6 +107,7 @@ class RendersArea(FilesArea):
         if not all_shots:
             raise InvalidInput("The project has no shots yet: break down a script or add one")
         numbers = {s.id: i + 1 for i, s in enumerate(all_shots)}
+        described = cast.descriptions(session, project_id)
         shots = all_shots
         if shot_ids is not None:
             wanted = set(shot_ids)
@@ -119,7 +120,7 @@ class RendersArea(FilesArea):
         for shot in shots:
             number_ = numbers[shot.id]
             resolve = resolve_preview if kind == JobKind.preview else resolve_clip
-            params = resolve(self.catalogue, project, shot, number_)
+            params = resolve(self.catalogue, project, shot, number_, described)
             after = None
             if kind == JobKind.clip and project.chain_clips and number_ > 1:
                 after = self._chain_source(session, all_shots[number_ - 2], submitted)

@@ -144,6 +144,43 @@ class ShotPublic(ShotBase):
     id: int
 
 
+class CastKind(StrEnum):
+    character = "character"
+    prop = "prop"
+    place = "place"
+
+
+class CastMemberBase(SQLModel):
+    """Someone (or something) that recurs in a project's shots and must look the same in each:
+    shots name it in `Shot.characters`, and its description goes into their prompts."""
+
+    project_id: int = Field(foreign_key="project.id", index=True)
+    name: str = Field(max_length=100, description="As the script writes it: MARA")
+    kind: str = Field(
+        default=CastKind.character.value, max_length=16, schema_extra=_one_of(CastKind)
+    )
+    description: str = Field(
+        default="",
+        max_length=500,
+        description="Appearance, said the same way in every shot's prompt: 40s, weathered coat",
+    )
+    seed: int = Field(default=0, description="For renders of this member alone")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CastMember(CastMemberBase, table=True):
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_castmember_project_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class CastMemberPublic(CastMemberBase):
+    id: int
+    shot_ids: list[int] = Field(
+        default_factory=list, description="The shots it appears in, in shot order"
+    )
+
+
 class ArtifactBase(SQLModel):
     owner: str = Field(default="local", index=True, max_length=64)
     content_type: str = Field(max_length=100)
@@ -335,6 +372,7 @@ def ident(row: Project | Shot | Artifact | RenderJob | ApiToken) -> int:
 PUBLIC: dict[type[SQLModel], type[SQLModel]] = {
     Project: ProjectPublic,
     Shot: ShotPublic,
+    CastMember: CastMemberPublic,
     Artifact: ArtifactPublic,
     RenderJob: JobPublic,
     Worker: WorkerPublic,
@@ -347,6 +385,8 @@ PUBLIC: dict[type[SQLModel], type[SQLModel]] = {
 def public(row: Project) -> ProjectPublic: ...
 @overload
 def public(row: Shot) -> ShotPublic: ...
+@overload
+def public(row: CastMember) -> CastMemberPublic: ...
 @overload
 def public(row: Artifact) -> ArtifactPublic: ...
 @overload

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from pipelines.catalogue import Catalogue, UnknownPipelineError, effective_revision
 from pipelines.requests import RenderRequest
 from studio.core.errors import InvalidInput
 from studio.core.models import JobKind, Project, ProjectBase, Shot, ShotBase
+
+NO_CAST: Mapping[str, str] = MappingProxyType({})  # a project without described cast
 
 PARAMS_VERSION = 1  # bump when the meaning of params changes, to invalidate the cache
 
@@ -31,9 +35,17 @@ def join_prompt(*parts: str) -> str:
     return ", ".join(p.strip().strip(",").strip() for p in parts if p and p.strip())
 
 
-def shot_request(project: ProjectBase, shot: ShotBase, shot_number: int) -> RenderRequest:
+def cast_text(shot: ShotBase, cast: Mapping[str, str]) -> str:
+    """The shot's cast as every prompt says it, so "Mara" reads the same in each shot:
+    "Mara (40s, weathered coat)" for each member of the shot with a description."""
+    return ", ".join(f"{name.title()} ({cast[name]})" for name in shot.characters if cast.get(name))
+
+
+def shot_request(
+    project: ProjectBase, shot: ShotBase, shot_number: int, cast: Mapping[str, str] = NO_CAST
+) -> RenderRequest:
     return RenderRequest(
-        prompt=join_prompt(shot.prompt, project.style_prompt),
+        prompt=join_prompt(shot.prompt, cast_text(shot, cast), project.style_prompt),
         negative_prompt=join_prompt(shot.negative_prompt, project.negative_prompt),
         seed=shot.seed,
         width=project.width,
@@ -81,10 +93,24 @@ def resolve_preview_request(
 
 
 def resolve_preview(
-    catalogue: Catalogue, project: Project, shot: Shot, number: int
+    catalogue: Catalogue,
+    project: Project,
+    shot: Shot,
+    number: int,
+    cast: Mapping[str, str] = NO_CAST,
 ) -> dict[str, Any]:
     pipeline = shot.preview_pipeline or project.preview_pipeline
-    return resolve_preview_request(catalogue, pipeline, shot_request(project, shot, number))
+    request = shot_request(project, shot, number, cast)
+    return _with_cast(resolve_preview_request(catalogue, pipeline, request), shot, cast)
+
+
+def _with_cast(params: dict[str, Any], shot: Shot, cast: Mapping[str, str]) -> dict[str, Any]:
+    """Record the descriptions of the shot's cast (provenance; part of the cache key). Shots
+    without a described member keep the params (and cache keys) they always had."""
+    described = {name: cast[name] for name in shot.characters if cast.get(name)}
+    if described:
+        params["cast"] = described
+    return params
 
 
 def clip_task(catalogue: Catalogue, name: str) -> str:
@@ -101,7 +127,13 @@ def clip_task(catalogue: Catalogue, name: str) -> str:
     )
 
 
-def resolve_clip(catalogue: Catalogue, project: Project, shot: Shot, number: int) -> dict[str, Any]:
+def resolve_clip(
+    catalogue: Catalogue,
+    project: Project,
+    shot: Shot,
+    number: int,
+    cast: Mapping[str, str] = NO_CAST,
+) -> dict[str, Any]:
     pipeline = shot.clip_pipeline or project.clip_pipeline
     task = clip_task(catalogue, pipeline)
     params = {
@@ -109,12 +141,12 @@ def resolve_clip(catalogue: Catalogue, project: Project, shot: Shot, number: int
         "kind": JobKind.clip.value,
         "task": task,
         "pipeline": pipeline_params(catalogue, pipeline, task),
-        "request": shot_request(project, shot, number).as_dict(),
+        "request": shot_request(project, shot, number, cast).as_dict(),
     }
     if task == "image-to-video":
         # Conditioned on the preview frame, so the preview's params are part of the clip's.
-        params["preview"] = resolve_preview(catalogue, project, shot, number)
-    return params
+        params["preview"] = resolve_preview(catalogue, project, shot, number, cast)
+    return _with_cast(params, shot, cast)
 
 
 def request_from(params: dict[str, Any]) -> RenderRequest:

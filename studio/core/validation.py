@@ -15,6 +15,8 @@ from studio.core.models import ASPECT_RATIOS
 MAX_PROMPT = 2000
 MAX_NAME = 200
 MAX_SEED = 2**31 - 1
+MAX_CAST_NAME = 100
+MAX_SHOT_CAST = 20  # cast members in one shot
 MIN_HEIGHT = 64
 
 PROJECT_FIELDS = {
@@ -39,6 +41,7 @@ SHOT_FIELDS = {
     "clip_pipeline",
     "scene",
     "dialogue",
+    "characters",
 }
 
 
@@ -150,9 +153,29 @@ def shot_fields(
             out[key] = choice(value, "Camera move", CAMERA_MOVES)
         elif key == "seed":
             out[key] = int(number(value, "Seed", 0, MAX_SEED, integer=True))
+        elif key == "characters":
+            out[key] = shot_cast(value)
         else:
             out[key] = None if value in (None, "") else choice(value, "Pipeline", pipelines)
     return out
+
+
+def cast_name(value: Any, field: str = "name") -> str:
+    """A member's name as the script writes cues: upper case, single spaces."""
+    name = " ".join(text(value, "Name", MAX_CAST_NAME, required=True).split()).upper()
+    if not any(c.isalpha() for c in name):
+        raise InvalidInput(f"A cast name needs a letter (got {value!r})", field)
+    return name
+
+
+def shot_cast(value: Any) -> list[str]:
+    """A shot's `characters`: cast names, each once, in the order given."""
+    if not isinstance(value, list | tuple):
+        raise InvalidInput("Characters must be a list of cast names", "characters")
+    names = list(dict.fromkeys(cast_name(v, "characters") for v in value))
+    if len(names) > MAX_SHOT_CAST:
+        raise InvalidInput(f"A shot has at most {MAX_SHOT_CAST} cast members", "characters")
+    return names
 
 
 AUDIO_SUFFIXES = (".aac", ".flac", ".m4a", ".mp3", ".ogg", ".opus", ".wav")

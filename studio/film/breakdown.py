@@ -48,8 +48,13 @@ Shot size and camera words (removed from the prompt, with their "a"/"of"/":" fil
 - The first word of each kind in a shot wins. Without one, the first shot of a scene is
   "wide" (establishing) and later action shots are "medium".
 
-Characters: names used as cues anywhere in the script that appear in an action shot as a
-whole word in capitals or Title Case ("ANNA", "Anna"; not "anna"), in order of appearance.
+Cast (`find_cast`): every name used as a character cue, and every ALL-CAPS name of one to
+three words introduced in an action line with a parenthetical ("MARA (40s, weathered coat)
+steps off"): the parenthetical is that member's description, and the action keeps the name
+in Title Case ("Mara steps off"), since the description reaches the prompt from the cast.
+A shot's characters: the speaker of a dialogue shot; for an action shot, the cast names it
+contains as a whole word in capitals or Title Case ("ANNA", "Anna"; not "anna"), in order of
+appearance.
 
 Seeds: sha256 over (base_seed, scene, the shot's own source text, how many earlier shots
 in the same scene have identical text). Editing, adding or removing another shot leaves a
@@ -81,6 +86,16 @@ class ScriptError(InvalidInput):
 
     def __init__(self, message: str):
         super().__init__(message, field="script")
+
+
+@dataclass(frozen=True)
+class CastDraft:
+    """A cast member found by the breakdown: its name as written (MARA), the description of
+    its introduction, and how many shots it appears in."""
+
+    name: str
+    description: str
+    shots: int
 
 
 @dataclass(frozen=True)
@@ -204,6 +219,34 @@ _NOT_VISUAL_PAREN = frozenset(
 _NOT_VISUAL_TIME = frozenset(
     {"continuous", "later", "moments later", "same", "same time", "a moment later"}
 )
+
+
+# "MARA (40s, weathered coat)" in an action line; not a cue, which stands on its own line.
+_INTRODUCTION = re.compile(
+    r"(?<![\w'’])(?P<name>[A-Z][A-Z'’\-]+(?:[ \t]+[A-Z][A-Z'’\-]+){0,2})"
+    r"[ \t]*\((?P<description>[^()]{1,300})\)"
+)
+_NOT_NAMES = frozenset({"INT", "EXT", "CU", "ECU", "MCU", "XCU", "BCU", "EWS", "ELS", "MS", "OS"})
+
+
+def _introductions(text: str) -> Iterator[tuple[str, str, re.Match[str]]]:
+    """(NAME, description, match) for each cast introduction in an action paragraph."""
+    for m in _INTRODUCTION.finditer(text):
+        name = " ".join(m["name"].split())
+        words = name.split()
+        description = " ".join(m["description"].split())
+        if words[0] in _CUE_STOPWORDS or any(w.strip(".") in _NOT_NAMES for w in words):
+            continue
+        if _OFFSCREEN.fullmatch(description) or description.upper() in ("CONT'D", "CONT’D"):
+            continue
+        yield name, description, m
+
+
+def _introduce(text: str) -> str:
+    """An action paragraph with each introduction written as the plain name ("Mara")."""
+    for name, _description, m in reversed(list(_introductions(text))):
+        text = text[: m.start()] + name.title() + text[m.end() :]
+    return text
 
 
 def _is_transition(line: str) -> bool:
@@ -716,6 +759,18 @@ class _Builder:
 
 def break_down(script: str, *, base_seed: int = 0) -> list[ShotDraft]:
     """Break a screenplay or prose into shots (rules in the module docstring)."""
+    return break_down_with_cast(script, base_seed=base_seed)[0]
+
+
+def find_cast(script: str) -> list[CastDraft]:
+    """The script's cast, in order of first appearance (rules in the module docstring)."""
+    return break_down_with_cast(script)[1]
+
+
+def break_down_with_cast(
+    script: str, *, base_seed: int = 0
+) -> tuple[list[ShotDraft], list[CastDraft]]:
+    """The shots and the cast of a script, from one reading."""
     text = _clean_input(script)
     if len(text) > MAX_SCRIPT_CHARS:
         raise ScriptError(_too_long_message(f"{len(text):,} characters"))
@@ -723,9 +778,16 @@ def break_down(script: str, *, base_seed: int = 0) -> list[ShotDraft]:
         raise ScriptError("The script is empty: write or upload some text first.")
     elements = list(_parse(text))
     names: list[str] = []
+    descriptions: dict[str, str] = {}
     for el in elements:
         if isinstance(el, _Dialogue) and el.name not in names:
             names.append(el.name)
+        elif isinstance(el, _Action):
+            for name, description, _m in _introductions(el.text):
+                descriptions.setdefault(name, description)
+                if name not in names:
+                    names.append(name)
+            el.text = _introduce(el.text)
     builder = _Builder(base_seed, names)
     pending: _Group | None = None
     for el in elements:
@@ -744,4 +806,9 @@ def break_down(script: str, *, base_seed: int = 0) -> list[ShotDraft]:
             "No shots found: the script has no action, description or dialogue "
             "(only scene headings or transitions)."
         )
-    return builder.shots
+    appearances: dict[str, int] = {}
+    for shot in builder.shots:
+        for name in shot.characters:
+            appearances[name] = appearances.get(name, 0) + 1
+    cast = [CastDraft(n, descriptions.get(n, ""), k) for n, k in appearances.items()]
+    return builder.shots, cast

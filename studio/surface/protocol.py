@@ -22,6 +22,7 @@ from credits.ledger import LedgerEntry
 from pipelines.catalogue import PipelineEntry
 from studio.core.models import (
     ArtifactPublic,
+    CastMemberPublic,
     JobPublic,
     Priority,
     ProjectPublic,
@@ -31,6 +32,9 @@ from studio.core.models import (
     WorkerPublic,
 )
 from studio.surface.requests import (
+    CastCreate,
+    CastUpdate,
+    MergeIn,
     MoveBeforeIn,
     MoveIn,
     PriorityIn,
@@ -113,8 +117,9 @@ class StudioAPI(Protocol):
     def add_shot(
         self, project_id: int, prompt: str = "", position: int | None = None, **fields: Any
     ) -> ShotPublic:
-        """Insert a shot at `position` (default: last); `fields`: scene, dialogue, characters,
-        duration, shot_size, camera_move, seed, pipelines."""
+        """Insert a shot at `position` (default: last); `fields`: scene, dialogue, characters
+        (cast names; new ones join the cast), duration, shot_size, camera_move, seed,
+        pipelines."""
         ...
 
     @route("PATCH", "/shots/{shot_id}", tag="shots", body=ShotUpdate)
@@ -136,6 +141,39 @@ class StudioAPI(Protocol):
     @route("DELETE", "/shots/{shot_id}", tag="shots", status=204)
     def delete_shot(self, shot_id: int) -> None:
         """Delete a shot; its jobs are kept (history, render cache), active ones cancelled."""
+        ...
+
+    @route("GET", "/projects/{project_id}/cast", tag="cast")
+    def cast(self, project_id: int) -> list[CastMemberPublic]:
+        """The project's cast (characters, props, places), each with the shots it is in."""
+        ...
+
+    @route("GET", "/cast/{member_id}", tag="cast")
+    def cast_member(self, member_id: int) -> CastMemberPublic:
+        """One cast member (NotFound when missing or not yours)."""
+        ...
+
+    @route("POST", "/projects/{project_id}/cast", tag="cast", body=CastCreate, status=201)
+    def add_cast_member(self, project_id: int, name: str, **fields: Any) -> CastMemberPublic:
+        """A new cast member; `fields`: kind (character, prop, place), description, seed.
+        Its description joins the prompt of every shot that names it."""
+        ...
+
+    @route("PATCH", "/cast/{member_id}", tag="cast", body=CastUpdate)
+    def update_cast_member(self, member_id: int, **changes: Any) -> CastMemberPublic:
+        """Change a member: a new description changes the prompts of its shots (only those
+        render again); a new name is written into its shots."""
+        ...
+
+    @route("DELETE", "/cast/{member_id}", tag="cast", status=204)
+    def delete_cast_member(self, member_id: int) -> None:
+        """Delete a cast member; its shots no longer name it."""
+        ...
+
+    @route("POST", "/cast/{member_id}/merge", tag="cast", body=MergeIn)
+    def merge_cast_member(self, member_id: int, into_id: int) -> CastMemberPublic:
+        """Two names for one person: the member's shots name `into_id` instead, which keeps
+        its description (or takes this one's when it has none); the member is deleted."""
         ...
 
     @route("GET", "/shots/{shot_id}/takes", tag="shots")

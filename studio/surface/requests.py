@@ -60,6 +60,9 @@ class BreakdownIn(In):
 # ---- shots --------------------------------------------------------------------------------
 class ShotFields(In):
     negative_prompt: str | None = None
+    characters: list[str] | None = Field(
+        default=None, max_length=20, description="Cast names in the shot (new ones join the cast)"
+    )
     dialogue: str | None = None
     scene: str | None = None
     duration: float | None = None
@@ -82,6 +85,28 @@ class ShotUpdate(ShotFields):
 
 class MoveIn(In):
     position: int = Field(ge=0, le=100_000)
+
+
+# ---- the cast -----------------------------------------------------------------------------
+CastKindName = Annotated[str, WithJsonSchema(one_of(["character", "prop", "place"]))]
+
+
+class CastFields(In):
+    kind: CastKindName | None = None
+    description: str | None = Field(default=None, max_length=500)
+    seed: int | None = Field(default=None, ge=0, le=MAX_ID)
+
+
+class CastCreate(CastFields):
+    name: str = Field(max_length=100, description="As the script writes it: MARA")
+
+
+class CastUpdate(CastFields):
+    name: str | None = Field(default=None, max_length=100)
+
+
+class MergeIn(In):
+    into_id: int = Field(ge=1, le=MAX_ID, description="The member that stays")
 
 
 # ---- jobs and the queue -------------------------------------------------------------------

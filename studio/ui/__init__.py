@@ -1,5 +1,5 @@
-"""The Gradio UI: a project bar over the tabs (Script & shots, Storyboard, Render queue,
-Film, Lab, Workers, and with accounts: Account, Admin).
+"""The Gradio UI: a project bar over the tabs (Script & shots, Cast, Storyboard, Render
+queue, Film, Lab, Workers, and with accounts: Account, Admin).
 
 Every handler calls the `Studio` Python API — the UI holds no logic of its own — acting as
 the user of the request (`for_request`): the blocks are built once for everyone, so nothing
@@ -16,6 +16,7 @@ from studio.api import Studio
 from studio.ui import (
     account_tab,
     admin_tab,
+    cast_tab,
     film_tab,
     lab_tab,
     queue_tab,
@@ -56,6 +57,8 @@ def build_ui(studio: Studio) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Script & shots", id="script"):
                 script = script_tab.build(studio, project)
+            with gr.Tab("Cast", id="cast"):
+                cast = cast_tab.build(studio, project)
             with gr.Tab("Storyboard", id="storyboard"):
                 board = storyboard_tab.build(studio, project)
             with gr.Tab("Render queue", id="queue"):
@@ -74,7 +77,7 @@ def build_ui(studio: Studio) -> gr.Blocks:
                 with gr.Tab("Admin", id="admin", visible=False) as admin_page:
                     account_tabs.append((admin_page, admin_tab.build(studio)))
 
-        tabs = (script, board, queue, film, lab, farm)
+        tabs = (script, cast, board, queue, film, lab, farm)
         tab_outputs = [component for tab in tabs for component in tab.outputs]
         extras = [tab for _page, tab in account_tabs]
         extra_outputs = [component for tab in extras for component in tab.outputs]
@@ -127,6 +130,11 @@ def build_ui(studio: Studio) -> gr.Blocks:
 
         for change in script.shot_changes:
             change.success(refresh_others, project, other_outputs)
+        # A breakdown or a shot's characters change the cast; cast edits change the shots.
+        for change in script.shot_changes:
+            change.success(cast.handler(studio), project, cast.outputs)
+        for change in cast.shot_changes:
+            change.success(script.handler(studio), project, script.outputs)
         # A regenerated preview changed a shot's seed: the shot editor must not hold the old one.
         assert script.shots is not None
         for change in board.shot_changes:

@@ -133,6 +133,14 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
                 value="",
                 label="Clip pipeline (blank: project's)",
             )
+        characters = gr.Dropdown(
+            [],
+            value=[],
+            multiselect=True,
+            allow_custom_value=True,
+            label="Cast in this shot (a new name joins the Cast tab)",
+            elem_id="shot-cast",
+        )
         with gr.Row():
             save_shot = gr.Button("Save shot", variant="primary", elem_id="save-shot")
             add_shot = gr.Button("Add shot after this one")
@@ -150,6 +158,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         seed,
         shot_preview_pipe,
         shot_clip_pipe,
+        characters,
     ]
 
     def editor_values(view: Studio, project_id: int | None, shot_id: Any = None) -> list[Any]:
@@ -169,8 +178,10 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
                 None,
                 "",
                 "",
+                gr.Dropdown(choices=[], value=[], multiselect=True),
             ]
         s = view.shot(shot_id)
+        names = [m.name for m in view.cast(s.project_id)]
         live = pipeline_choices(view)
         return [
             gr.Dropdown(choices=choices, value=shot_id),
@@ -183,6 +194,11 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             s.seed,
             gr.Dropdown(choices=["", *live["text-to-image"]], value=s.preview_pipeline or ""),
             gr.Dropdown(choices=["", *live["image-to-video"]], value=s.clip_pipeline or ""),
+            gr.Dropdown(
+                choices=list(dict.fromkeys([*names, *s.characters])),
+                value=s.characters,
+                multiselect=True,
+            ),
         ]
 
     def refresh(view: Studio, project_id: Any) -> list[Any]:
@@ -305,8 +321,10 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             "seed",
             "preview_pipeline",
             "clip_pipeline",
+            "characters",
         ]
         changes = dict(zip(keys, values, strict=True))
+        changes["characters"] = list(changes["characters"] or [])
         if pos not in (None, ""):
             changes["position"] = int(pos) - 1
         view.update_shot(shot_id, **changes)

@@ -24,6 +24,7 @@ from studio.core.errors import (
 )
 from studio.core.models import (
     ArtifactPublic,
+    CastMemberPublic,
     JobPublic,
     JobStatus,
     ProjectPublic,
@@ -112,6 +113,31 @@ def test_a_duplicated_shot_comes_right_after_it_without_its_renders(sdk: StudioA
     assert sdk.shot(first.id).preview_job_id == original.preview_job_id  # the original keeps it
     with pytest.raises(NotFound):
         sdk.duplicate_shot(10**6)
+
+
+def test_the_cast_is_found_edited_and_merged(sdk: StudioAPI) -> None:
+    project = sdk.create_project(unique("Cast"), **SMALL)
+    script = "EXT. RAILWAY - DAY\n\nMARA (40s, weathered coat) steps off the handcar.\n\n"
+    script += "MARA\nWhere is everyone?\n\nTOMAS\nGone.\n"
+    shots = sdk.breakdown(project.id, script)
+    cast = {m.name: m for m in sdk.cast(project.id)}
+    assert set(cast) == {"MARA", "TOMAS"} and isinstance(cast["MARA"], CastMemberPublic)
+    assert cast["MARA"].description == "40s, weathered coat"
+    assert cast["MARA"].shot_ids == [s.id for s in shots if "MARA" in s.characters]
+
+    tomas = sdk.update_cast_member(cast["TOMAS"].id, description="10, barefoot", kind="character")
+    assert tomas.description == "10, barefoot" and sdk.cast_member(tomas.id) == tomas
+    boy = sdk.add_cast_member(project.id, "The boy", description="")
+    assert boy.name == "THE BOY" and boy.shot_ids == []
+    sdk.update_shot(shots[0].id, characters=["MARA", "THE BOY"])
+    merged = sdk.merge_cast_member(boy.id, tomas.id)
+    assert shots[0].id in merged.shot_ids and merged.description == "10, barefoot"
+    with pytest.raises(InvalidInput) as bad:
+        sdk.merge_cast_member(tomas.id, tomas.id)
+    assert bad.value.field == "into_id"
+    sdk.delete_cast_member(tomas.id)
+    assert [m.name for m in sdk.cast(project.id)] == ["MARA"]
+    assert all("TOMAS" not in s.characters for s in sdk.shots(project.id))
 
 
 def test_previews_renders_credits_and_the_film(sdk: StudioAPI, backend: Backend) -> None:

@@ -30,6 +30,7 @@ class Alice:
     film: JobPublic
     queued: JobPublic
     token: int
+    member: int
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +54,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Studio, Al
         (queued,) = alice.preview(project.id, [second.id])
         token, _plain = alice.create_token("notebook")
         alice.save_preset("alice-look", "draft", {}, description="hers")
+        member = alice.add_cast_member(project.id, "Mara", description="hers")
         assert first.id is not None and token.id is not None
-        yield studio, Alice(project.id, first.id, takes[0], preview, film, queued, token.id)
+        yield (
+            studio,
+            Alice(project.id, first.id, takes[0], preview, film, queued, token.id, member.id),
+        )
 
 
 class Kw(dict[str, Any]):
@@ -78,6 +83,12 @@ CALLS: dict[str, tuple[Callable[[Alice], tuple[Any, ...]], type[Exception]]] = {
     "move_shot": (a(lambda x: (x.shot, 1)), NotFound),
     "delete_shot": (a(lambda x: (x.shot,)), NotFound),
     "duplicate_shot": (a(lambda x: (x.shot,)), NotFound),
+    "cast": (a(lambda x: (x.project,)), NotFound),
+    "cast_member": (a(lambda x: (x.member,)), NotFound),
+    "add_cast_member": (a(lambda x: (x.project, "Intruder")), NotFound),
+    "update_cast_member": (a(lambda x: (x.member, Kw(description="changed"))), NotFound),
+    "delete_cast_member": (a(lambda x: (x.member,)), NotFound),
+    "merge_cast_member": (a(lambda x: (x.member, x.member)), NotFound),
     "preview": (a(lambda x: (x.project,)), NotFound),
     "render": (a(lambda x: (x.project,)), NotFound),
     "estimate": (a(lambda x: (x.project,)), NotFound),
@@ -187,7 +198,8 @@ def snapshot(studio: Studio) -> Any:
     projects = [(p.id, p.name, p.updated_at) for p in alice.projects()]
     shots = [(s.id, s.prompt, s.position, s.chosen_take_id) for s in alice.shots(projects[0][0])]
     jobs = [(j.id, j.status, j.priority, j.queued_at) for j in alice.jobs()]
-    return projects, shots, jobs, alice.balance(), len(alice.tokens()), alice.queue_paused()
+    cast = alice.cast(projects[0][0])
+    return projects, shots, jobs, cast, alice.balance(), len(alice.tokens()), alice.queue_paused()
 
 
 def test_missing_ids_get_the_same_answer_as_other_peoples(world: tuple[Studio, Alice]) -> None:

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """\
 INT. KITCHEN - NIGHT
 
-Mara pours coffee into a chipped mug and stares out the rain-streaked window.
+MARA (40s, weathered coat) pours coffee into a chipped mug and stares out the window.
 
 MARA
 He is not coming back.
@@ -92,6 +92,9 @@ def test_demo_renders_a_film(tmp_path: Path) -> None:
     summary = json.loads(result.stdout.strip().splitlines()[-1])
 
     assert isinstance(summary["shots"], int) and summary["shots"] >= 2
+    # The cast: Mara is introduced with her description and is in two shots (her action
+    # and her line); Tom never speaks or is introduced, so he is no cast member.
+    assert summary["cast"] == [{"name": "MARA", "description": "40s, weathered coat", "shots": 2}]
     assert Path(summary["film"]).is_absolute()
     assert Path(summary["film"]) == out.resolve()
     assert out.is_file()

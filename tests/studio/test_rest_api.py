@@ -52,6 +52,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
     shot = alice.add_shot(project.id, "A lighthouse at dusk", duration=1.0)
     (take,) = alice.render(project.id, wait=True, progress=False)
     assert take.status == JobStatus.succeeded.value, take.error
+    member = alice.add_cast_member(project.id, "Mara", description="40s, weathered coat")
     facts = {
         "studio": studio,
         "tokens": tokens,
@@ -61,6 +62,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
             "job_id": take.id,
             "artifact_id": take.artifact_id,
             "token_id": spare.id,
+            "member_id": member.id,
             "name": "carol",
         },
     }
@@ -97,6 +99,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/projects/{project_id}/shots"): {"prompt": "A gull"},
     ("PATCH", "/api/v1/shots/{shot_id}"): {"prompt": "A crow"},
     ("POST", "/api/v1/shots/{shot_id}/move"): {"position": 0},
+    ("POST", "/api/v1/projects/{project_id}/cast"): {"name": "Walker"},
+    ("PATCH", "/api/v1/cast/{member_id}"): {"description": "an intruder's"},
+    ("POST", "/api/v1/cast/{member_id}/merge"): {"into_id": 1},
     ("POST", "/api/v1/jobs/{job_id}/priority"): {"priority": 1},
     ("POST", "/api/v1/jobs/{job_id}/move-before"): {"before_job_id": 1},
     ("POST", "/api/v1/lab/runs"): {"pipeline": "draft", "prompt": "A gull"},
@@ -227,6 +232,8 @@ def test_other_users_ids_are_not_found_on_every_route(
     alice = auth(facts, "alice")
     assert client.get(f"/api/v1/projects/{ids['project_id']}", headers=alice).status_code == 200
     assert client.get(f"/api/v1/jobs/{ids['job_id']}", headers=alice).status_code == 200
+    mara = client.get(f"/api/v1/cast/{ids['member_id']}", headers=alice).json()
+    assert mara["description"] == "40s, weathered coat"
     # Lists filtered by someone else's project are refused the same way.
     refused = client.get(f"/api/v1/jobs?project_id={ids['project_id']}", headers=headers)
     assert_error(refused, 404, "not_found")

@@ -57,11 +57,13 @@ def api(
     project = fuzzer.create_project("Seed project", height=144)
     shot = fuzzer.add_shot(project.id, "A lighthouse", duration=1.0)
     (take,) = fuzzer.render(project.id, wait=True, progress=False)
+    member = fuzzer.add_cast_member(project.id, "Mara", description="40s, weathered coat")
     ids = {
         "project_id": project.id,
         "shot_id": shot.id,
         "job_id": take.id,
         "artifact_id": take.artifact_id,
+        "member_id": member.id,
     }
     token = fuzzer.create_token("fuzz")[1]
     spare, _plain = fuzzer.create_token("spare")  # what DELETE /tokens/{token_id} revokes

@@ -164,6 +164,33 @@ def test_the_script_tab_duplicates_a_shot_after_itself(ui: UI, studio: Studio) -
         ui("script_tab.on_duplicate")(pid, before[0].id, as_("bob"))
 
 
+def test_the_cast_tab_edits_adds_merges_and_deletes(ui: UI, studio: Studio) -> None:
+    pid = create(ui, "alice", "Rails")
+    script = "EXT. RAILWAY - DAY\n\nMARA (40s, weathered coat) steps off.\n\nMARA\nHello?\n"
+    ui("script_tab.on_breakdown")(pid, script, as_("alice"))
+    alice = studio.as_user("alice")
+    (mara,) = alice.cast(pid)
+    status, rows, chosen, name, *_ = ui("cast_tab.on_save")(
+        pid, mara.id, "Mara", "character", 7, "40s, red scarf", as_("alice")
+    )
+    assert status == "Saved Mara." and rows == [["Mara", "character", "40s, red scarf", "1, 2"]]
+    assert chosen.value == mara.id and name == "Mara"  # the editor stays on her
+    assert alice.cast_member(mara.id).seed == 7
+    status, rows, *_ = ui("cast_tab.on_add")(
+        pid, "the stranger", "character", None, "", as_("alice")
+    )
+    assert status == "Added The Stranger to the cast." and len(rows) == 2
+    stranger = next(m for m in alice.cast(pid) if m.name == "THE STRANGER")
+    with pytest.raises(gr.Error, match="itself"):
+        ui("cast_tab.on_merge")(pid, stranger.id, stranger.id, as_("alice"))
+    status, rows, *_ = ui("cast_tab.on_merge")(pid, stranger.id, mara.id, as_("alice"))
+    assert status == "Merged into Mara." and [r[0] for r in rows] == ["Mara"]
+    with pytest.raises(gr.Error, match="No cast member"):
+        ui("cast_tab.on_delete")(pid, mara.id, as_("bob"))
+    status, rows, *_ = ui("cast_tab.on_delete")(pid, mara.id, as_("alice"))
+    assert rows == [] and all(s.characters == [] for s in alice.shots(pid))
+
+
 def test_no_login_no_studio(ui: UI) -> None:
     with pytest.raises(gr.Error, match="Log in"):
         ui("load")(None, as_(None))

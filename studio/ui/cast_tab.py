@@ -1,0 +1,169 @@
+"""Cast: the characters, props and places of the project, each described once and said the
+same way in the prompt of every shot that names it. Edit, add, merge and delete members."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from studio.api import Studio
+from studio.core.models import CastKind, CastMemberPublic
+from studio.ui.common import Refresh, for_request, guarded, project_or_none, require_project
+
+TABLE_HEADERS = ["Name", "Kind", "Description", "Shots"]
+KINDS = [k.value for k in CastKind]
+
+
+def cast_rows(members: list[CastMemberPublic], numbers: dict[int, int]) -> list[list[Any]]:
+    """A row per member; its shots by number (1 = first), as the Script tab shows them."""
+    return [
+        [
+            m.name.title(),
+            m.kind,
+            m.description,
+            ", ".join(str(numbers[i]) for i in m.shot_ids if i in numbers) or "—",
+        ]
+        for m in members
+    ]
+
+
+def build(studio: Studio, project: gr.Dropdown) -> Refresh:
+    gr.Markdown(
+        "The breakdown finds the cast: speakers, and names introduced in capitals with a "
+        "description, like *MARA (40s, weathered coat)*. A member's description joins the "
+        "prompt of every shot that names it, so it reads the same in each; changing it "
+        "re-renders only those shots."
+    )
+    status = gr.Markdown("", elem_id="cast-status")
+    table = gr.Dataframe(
+        headers=TABLE_HEADERS,
+        value=[],
+        interactive=False,
+        wrap=True,
+        type="array",
+        label="Cast",
+        elem_id="cast-table",
+    )
+    with gr.Row():
+        member = gr.Dropdown(label="Member", choices=[], elem_id="cast-select", scale=2)
+        name = gr.Textbox(label="Name", elem_id="cast-name", scale=2)
+        kind = gr.Dropdown(KINDS, value="character", label="Kind", scale=1)
+        seed = gr.Number(label="Seed", precision=0, minimum=0, scale=1)
+    description = gr.Textbox(
+        label="Description (appearance, said the same way in every shot)",
+        placeholder="40s, weathered coat, grey braid",
+        elem_id="cast-description",
+    )
+    with gr.Row():
+        save = gr.Button("Save member", variant="primary", elem_id="save-cast")
+        add = gr.Button("Add as new member", elem_id="add-cast")
+        delete = gr.Button("Delete member", variant="stop", elem_id="delete-cast")
+    with gr.Row():
+        into = gr.Dropdown(
+            label="Same person as…", choices=[], elem_id="merge-into", scale=3, interactive=True
+        )
+        merge = gr.Button("Merge into it", elem_id="merge-cast", scale=1)
+
+    editor = [member, name, kind, seed, description, into]
+
+    def editor_values(view: Studio, project_id: int | None, member_id: Any = None) -> list[Any]:
+        members = view.cast(project_id) if project_id is not None else []
+        choices = [(m.name.title(), m.id) for m in members]
+        chosen = next((m for m in members if m.id == member_id), members[0] if members else None)
+        if chosen is None:
+            return [gr.Dropdown(choices=[], value=None), "", "character", None, "", gr.Dropdown()]
+        others = [c for c in choices if c[1] != chosen.id]
+        return [
+            gr.Dropdown(choices=choices, value=chosen.id),
+            chosen.name.title(),
+            chosen.kind,
+            chosen.seed,
+            chosen.description,
+            gr.Dropdown(choices=others, value=None),
+        ]
+
+    def table_values(view: Studio, project_id: int) -> list[list[Any]]:
+        numbers = {s.id: n for n, s in enumerate(view.shots(project_id), 1)}
+        return cast_rows(view.cast(project_id), numbers)
+
+    def refresh(view: Studio, project_id: Any) -> list[Any]:
+        p = project_or_none(view, project_id)
+        if p is None:
+            return ["", [], *editor_values(view, None)]
+        return ["", table_values(view, p.id), *editor_values(view, p.id)]
+
+    def after(view: Studio, pid: int, message: str, member_id: Any = None) -> list[Any]:
+        return [message, table_values(view, pid), *editor_values(view, pid, member_id)]
+
+    @guarded
+    def on_select(project_id: Any, member_id: Any, request: gr.Request) -> list[Any]:
+        view = for_request(studio, request)
+        return editor_values(view, require_project(project_id), member_id)
+
+    @guarded
+    def on_save(
+        project_id: Any,
+        member_id: Any,
+        new_name: str,
+        new_kind: str,
+        new_seed: Any,
+        new_description: str,
+        request: gr.Request,
+    ) -> list[Any]:
+        view = for_request(studio, request)
+        pid = require_project(project_id)
+        if member_id is None:
+            raise gr.Error("Choose a member to save, or add a new one.", print_exception=False)
+        changes: dict[str, Any] = {"name": new_name, "kind": new_kind}
+        changes["description"] = new_description
+        if new_seed is not None:
+            changes["seed"] = new_seed
+        saved = view.update_cast_member(member_id, **changes)
+        return after(view, pid, f"Saved {saved.name.title()}.", saved.id)
+
+    @guarded
+    def on_add(
+        project_id: Any,
+        new_name: str,
+        new_kind: str,
+        new_seed: Any,
+        new_description: str,
+        request: gr.Request,
+    ) -> list[Any]:
+        view = for_request(studio, request)
+        pid = require_project(project_id)
+        values: dict[str, Any] = {"kind": new_kind, "description": new_description}
+        if new_seed is not None:
+            values["seed"] = new_seed
+        added = view.add_cast_member(pid, new_name, **values)
+        return after(view, pid, f"Added {added.name.title()} to the cast.", added.id)
+
+    @guarded
+    def on_delete(project_id: Any, member_id: Any, request: gr.Request) -> list[Any]:
+        view = for_request(studio, request)
+        pid = require_project(project_id)
+        if member_id is None:
+            raise gr.Error("Choose a member to delete.", print_exception=False)
+        view.delete_cast_member(member_id)
+        return after(view, pid, "Deleted; its shots no longer name it.")
+
+    @guarded
+    def on_merge(project_id: Any, member_id: Any, into_id: Any, request: gr.Request) -> list[Any]:
+        view = for_request(studio, request)
+        pid = require_project(project_id)
+        if member_id is None or into_id is None:
+            raise gr.Error("Choose a member and the one it is the same as.", print_exception=False)
+        kept = view.merge_cast_member(member_id, into_id)
+        return after(view, pid, f"Merged into {kept.name.title()}.", kept.id)
+
+    outputs = [status, table, *editor]
+    fields = [name, kind, seed, description]
+    member.input(on_select, [project, member], editor)
+    changes = [
+        save.click(on_save, [project, member, *fields], outputs),
+        add.click(on_add, [project, *fields], outputs),
+        delete.click(on_delete, [project, member], outputs),
+        merge.click(on_merge, [project, member, into], outputs),
+    ]
+    return Refresh(refresh, outputs, changes)
