@@ -4,6 +4,9 @@ No model, no torch: Pillow + numpy only, so the studio works on any laptop and i
 A panel is a seeded scene sketch (sky, ground, silhouettes scaled to the shot size) with
 storyboard marks on top: rule-of-thirds lines, a framing box, a camera-move arrow, the
 shot number and the prompt as a caption. A clip moves a crop window over the panel.
+A shot's cast (`request.extra["cast"]`, names in order) is drawn as its figures: each member
+in a colour of its own, from its name, with its name above it, so an animatic already shows
+the same person in every shot.
 
 The pieces live beside this module: `pipelines.draft_scene` (the scene sketch),
 `pipelines.draft_marks` (storyboard marks and text) and `pipelines.draft_camera` (the crop
@@ -18,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from pipelines.draft_camera import Box, camera_boxes
-from pipelines.draft_marks import annotate, draw_guides, shrink_box
+from pipelines.draft_marks import annotate, draw_guides, name_tags, shrink_box
 from pipelines.draft_scene import draw_background, draw_scene, horizon_row, random_palette
 from pipelines.requests import CAMERA_MOVES, SHOT_SIZES, Cancelled, RenderRequest
 
@@ -50,7 +53,9 @@ class DraftPipeline:
         horizon = horizon_row(height, request.shot_size, rng)
         canvas = draw_background(width, height, horizon, palette)
         progress(1, steps)
-        subject = draw_scene(canvas, request.shot_size, horizon, palette, rng)
+        cast = [str(name) for name in request.extra.get("cast", ())][:2]
+        named: list[tuple[str, Box]] = []
+        subject = draw_scene(canvas, request.shot_size, horizon, palette, rng, cast, named)
         progress(2, steps)
         # 2. Guides: thirds, framing box, camera-move arrow (drawn at 2× too).
         draw_guides(canvas, subject, request.camera_move)
@@ -58,6 +63,7 @@ class DraftPipeline:
         progress(3, steps)
         # 3. Text at final size: FreeType anti-aliases it already.
         annotate(panel, request, shrink_box(subject, scale))
+        name_tags(panel, [(name, shrink_box(box, scale)) for name, box in named])
         progress(4, steps)
         return panel
 

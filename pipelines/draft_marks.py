@@ -178,6 +178,22 @@ def annotate(panel: Image.Image, request: RenderRequest, subject: Box) -> None:
     _caption(draw, _clean(request.prompt) or "(no prompt)", width, height, pad)
 
 
+def name_tags(panel: Image.Image, named: list[tuple[str, Box]]) -> None:
+    """Each cast member's name above its figure (boxes in final panel coordinates)."""
+    width, height = panel.size
+    draw = ImageDraw.Draw(panel, "RGBA")
+    size = max(7, round(min(width, height) * 0.045))
+    font = _font(size)
+    for name, (x0, y0, x1, _y1) in named:
+        text = _clean(name)
+        length = font.getlength(text)
+        x = min(max(2.0, (x0 + x1) / 2 - length / 2), width - length - 2)
+        y = min(max(2.0, y0 - size - 4), height - size - 2)
+        box = draw.textbbox((x, y), text, font=font)
+        draw.rectangle((box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2), fill=(0, 0, 0, 160))
+        draw.text((x, y), text, font=font, fill=_PAPER)
+
+
 def _move_label(move: str) -> str:
     return move.replace("-", " ").upper()
 

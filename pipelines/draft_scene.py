@@ -9,6 +9,8 @@ pipeline's supersampled size.
 from __future__ import annotations
 
 import colorsys
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +18,15 @@ from PIL import Image, ImageDraw
 
 from pipelines.draft_camera import Box
 
-__all__ = ["Color", "Palette", "draw_background", "draw_scene", "horizon_row", "random_palette"]
+__all__ = [
+    "Color",
+    "Palette",
+    "cast_color",
+    "draw_background",
+    "draw_scene",
+    "horizon_row",
+    "random_palette",
+]
 
 Color = tuple[int, int, int]
 
@@ -94,10 +104,26 @@ def horizon_row(height: int, shot_size: str, rng: np.random.Generator) -> int:
     return round(height * (_HORIZON[shot_size] + rng.uniform(-0.04, 0.04)))
 
 
+def cast_color(name: str) -> Color:
+    """A cast member's own colour, from its name alone: the same in every panel and seed."""
+    hue = int.from_bytes(hashlib.sha256(name.encode()).digest()[:2], "big") / 65536
+    return _hsv(hue, 0.55, 0.42)
+
+
 def draw_scene(
-    canvas: Image.Image, shot_size: str, horizon: int, palette: Palette, rng: np.random.Generator
+    canvas: Image.Image,
+    shot_size: str,
+    horizon: int,
+    palette: Palette,
+    rng: np.random.Generator,
+    cast: Sequence[str] = (),
+    named: list[tuple[str, Box]] | None = None,
 ) -> Box:
-    """Draw the set and the figures; return the main subject's box (for the framing guide)."""
+    """Draw the set and the figures; return the main subject's box (for the framing guide).
+
+    With `cast` (the shot's members, in order) the subject is the first member and the
+    second figure the second, each in its own colour (`cast_color`), and (name, box) pairs
+    are appended to `named` for labels. Without, the panel is what it always was."""
     width, height = canvas.size
     draw = ImageDraw.Draw(canvas)
     if shot_size in ("extreme-wide", "wide"):
@@ -124,11 +150,19 @@ def draw_scene(
     size = figure_height * height
     head_top = (horizon + 0.03 * height - size) if top is None else top * height
     third = width * float(rng.choice([1 / 3, 0.5, 2 / 3]))
-    if shot_size in ("extreme-wide", "wide", "medium") and rng.random() < 0.6:
+    # rng.random() is drawn first either way, so panels without a cast stay as they were.
+    if shot_size in ("extreme-wide", "wide", "medium") and (rng.random() < 0.6 or len(cast) > 1):
         other = width - third if third != width / 2 else width * float(rng.choice([0.2, 0.8]))
         scale = rng.uniform(0.75, 0.95)
-        _figure(draw, other, head_top + size * (1 - scale) * 0.6, size * scale, palette.far, rng)
-    subject = _figure(draw, third, head_top, size, palette.figure, rng)
+        color = cast_color(cast[1]) if len(cast) > 1 else palette.far
+        box = _figure(draw, other, head_top + size * (1 - scale) * 0.6, size * scale, color, rng)
+        if len(cast) > 1 and named is not None:
+            named.append((cast[1], box))
+    subject = _figure(
+        draw, third, head_top, size, cast_color(cast[0]) if cast else palette.figure, rng
+    )
+    if cast and named is not None:
+        named.append((cast[0], subject))
     if shot_size == "extreme-close-up":
         _eyes(draw, third, head_top, size, palette)
     return subject

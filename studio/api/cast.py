@@ -9,7 +9,15 @@ from sqlmodel import Session
 from studio.api.base import StudioBase
 from studio.core import cast
 from studio.core.errors import Conflict, InvalidInput, NotFound
-from studio.core.models import CastMember, CastMemberPublic, Project
+from studio.core.models import (
+    CastConsistency,
+    CastMember,
+    CastMemberPublic,
+    Project,
+    RenderJob,
+    ShotLook,
+    ident,
+)
 
 
 class CastArea(StudioBase):
@@ -77,6 +85,32 @@ class CastArea(StudioBase):
             session.delete(member)
             session.flush()
             return self._cast_public(into, self._shots(session, into.project_id))
+
+    def consistency(self, project_id: int) -> list[CastConsistency]:
+        with self._session() as session:
+            self._project(session, project_id)
+            shots = self._shots(session, project_id)
+            looks = {}
+            for number, shot in enumerate(shots, 1):
+                preview = (
+                    session.get(RenderJob, shot.preview_job_id) if shot.preview_job_id else None
+                )
+                take = self._take_for(session, shot)
+                looks[shot.id] = ShotLook(
+                    shot_id=ident(shot),
+                    number=number,
+                    preview_artifact_id=preview.artifact_id if preview else None,
+                    take_artifact_id=take.artifact_id if take else None,
+                )
+            return [
+                CastConsistency(
+                    member_id=ident(member),
+                    name=member.name,
+                    description=member.description,
+                    shots=[looks[i] for i in cast.appearances(shots, member.name)],
+                )
+                for member in cast.members(session, project_id)
+            ]
 
     # ---- helpers --------------------------------------------------------------------------
     def _member(self, session: Session, member_id: int) -> CastMember:

@@ -114,6 +114,7 @@ class RemoteStudio(RemoteFiles):
     update_cast_member = over_rest(StudioAPI.update_cast_member)
     delete_cast_member = over_rest(StudioAPI.delete_cast_member)
     merge_cast_member = over_rest(StudioAPI.merge_cast_member)
+    consistency = over_rest(StudioAPI.consistency)
     choose_take = over_rest(StudioAPI.choose_take)
     job = over_rest(StudioAPI.job)
     cancel = over_rest(StudioAPI.cancel)

@@ -181,6 +181,24 @@ class CastMemberPublic(CastMemberBase):
     )
 
 
+class ShotLook(SQLModel):
+    """How one shot of a cast member looks: its number and the frames to compare."""
+
+    shot_id: int
+    number: int = Field(description="1 = the first shot")
+    preview_artifact_id: int | None = Field(description="Its latest preview frame, if any")
+    take_artifact_id: int | None = Field(description="The take its film uses, if any")
+
+
+class CastConsistency(SQLModel):
+    """A cast member's shots side by side, to spot where it drifts."""
+
+    member_id: int
+    name: str
+    description: str
+    shots: list[ShotLook]
+
+
 class ArtifactBase(SQLModel):
     owner: str = Field(default="local", index=True, max_length=64)
     content_type: str = Field(max_length=100)
@@ -362,7 +380,7 @@ class IdempotentRequest(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, index=True)
 
 
-def ident(row: Project | Shot | Artifact | RenderJob | ApiToken) -> int:
+def ident(row: Project | Shot | CastMember | Artifact | RenderJob | ApiToken) -> int:
     """The primary key of a saved row (typed `int`, not `int | None`)."""
     if row.id is None:
         raise ValueError(f"{type(row).__name__} has not been saved yet")

@@ -55,6 +55,8 @@ def shot_request(
         camera_move=shot.camera_move,
         duration=shot.duration,
         fps=project.fps,
+        # Who is in the shot, for renderers that draw the cast (draft); only when someone is.
+        extra={"cast": [name.title() for name in shot.characters]} if shot.characters else {},
     )
 
 

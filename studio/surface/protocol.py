@@ -22,6 +22,7 @@ from credits.ledger import LedgerEntry
 from pipelines.catalogue import PipelineEntry
 from studio.core.models import (
     ArtifactPublic,
+    CastConsistency,
     CastMemberPublic,
     JobPublic,
     Priority,
@@ -174,6 +175,12 @@ class StudioAPI(Protocol):
     def merge_cast_member(self, member_id: int, into_id: int) -> CastMemberPublic:
         """Two names for one person: the member's shots name `into_id` instead, which keeps
         its description (or takes this one's when it has none); the member is deleted."""
+        ...
+
+    @route("GET", "/projects/{project_id}/consistency", tag="cast")
+    def consistency(self, project_id: int) -> list[CastConsistency]:
+        """For each cast member, its shots side by side (each shot's latest preview frame and
+        the take its film uses), to spot a character that drifts from shot to shot."""
         ...
 
     @route("GET", "/shots/{shot_id}/takes", tag="shots")

@@ -57,7 +57,7 @@ def build_ui(studio: Studio) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Script & shots", id="script"):
                 script = script_tab.build(studio, project)
-            with gr.Tab("Cast", id="cast"):
+            with gr.Tab("Cast", id="cast") as cast_page:
                 cast = cast_tab.build(studio, project)
             with gr.Tab("Storyboard", id="storyboard"):
                 board = storyboard_tab.build(studio, project)
@@ -135,6 +135,10 @@ def build_ui(studio: Studio) -> gr.Blocks:
             change.success(cast.handler(studio), project, cast.outputs)
         for change in cast.shot_changes:
             change.success(script.handler(studio), project, script.outputs)
+        # Opening the Cast tab shows the latest frames of its shots (previews made since).
+        assert cast.looks is not None
+        looks_fn, looks_inputs, looks_outputs = cast.looks
+        cast_page.select(looks_fn, [project, *looks_inputs], looks_outputs, show_progress="hidden")
         # A regenerated preview changed a shot's seed: the shot editor must not hold the old one.
         assert script.shots is not None
         for change in board.shot_changes:

@@ -1,5 +1,6 @@
 """Cast: the characters, props and places of the project, each described once and said the
-same way in the prompt of every shot that names it. Edit, add, merge and delete members."""
+same way in the prompt of every shot that names it. Edit, add, merge and delete members;
+see a member's shots side by side (the consistency report)."""
 
 from __future__ import annotations
 
@@ -64,15 +65,43 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             label="Same person as…", choices=[], elem_id="merge-into", scale=3, interactive=True
         )
         merge = gr.Button("Merge into it", elem_id="merge-cast", scale=1)
+    gr.Markdown("**Consistency**: the member's shots side by side, to spot where it drifts.")
+    looks = gr.Gallery(
+        label="Preview frames of the member's shots",
+        columns=4,
+        height="auto",
+        format="png",
+        object_fit="contain",
+        elem_id="cast-looks",
+    )
+    missing = gr.Markdown("", elem_id="cast-missing")
 
-    editor = [member, name, kind, seed, description, into]
+    editor = [member, name, kind, seed, description, into, looks, missing]
+
+    def consistency_values(view: Studio, project_id: int, member_id: int) -> list[Any]:
+        report = next((c for c in view.consistency(project_id) if c.member_id == member_id), None)
+        if report is None or not report.shots:
+            return [[], "In no shot yet: name it in a shot's *Cast in this shot*."]
+        frames = [
+            (str(view.artifact_path(look.preview_artifact_id)), f"Shot {look.number}")
+            for look in report.shots
+            if look.preview_artifact_id is not None
+        ]
+        without = [str(look.number) for look in report.shots if look.preview_artifact_id is None]
+        note = (
+            f"No preview yet: shot {', '.join(without)} (Storyboard → Preview all)."
+            if without
+            else ""
+        )
+        return [frames, note]
 
     def editor_values(view: Studio, project_id: int | None, member_id: Any = None) -> list[Any]:
         members = view.cast(project_id) if project_id is not None else []
         choices = [(m.name.title(), m.id) for m in members]
         chosen = next((m for m in members if m.id == member_id), members[0] if members else None)
-        if chosen is None:
-            return [gr.Dropdown(choices=[], value=None), "", "character", None, "", gr.Dropdown()]
+        if chosen is None or project_id is None:
+            empty = gr.Dropdown(choices=[], value=None)
+            return [empty, "", "character", None, "", gr.Dropdown(choices=[], value=None), [], ""]
         others = [c for c in choices if c[1] != chosen.id]
         return [
             gr.Dropdown(choices=choices, value=chosen.id),
@@ -81,6 +110,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             chosen.seed,
             chosen.description,
             gr.Dropdown(choices=others, value=None),
+            *consistency_values(view, project_id, chosen.id),
         ]
 
     def table_values(view: Studio, project_id: int) -> list[list[Any]]:
@@ -157,6 +187,13 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         kept = view.merge_cast_member(member_id, into_id)
         return after(view, pid, f"Merged into {kept.name.title()}.", kept.id)
 
+    @guarded
+    def on_looks(project_id: Any, member_id: Any, request: gr.Request) -> list[Any]:
+        """Only the frames: opening the tab must not overwrite what is being typed."""
+        if project_id in (None, "") or member_id is None:
+            return [[], ""]
+        return consistency_values(for_request(studio, request), int(project_id), member_id)
+
     outputs = [status, table, *editor]
     fields = [name, kind, seed, description]
     member.input(on_select, [project, member], editor)
@@ -166,4 +203,6 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         delete.click(on_delete, [project, member], outputs),
         merge.click(on_merge, [project, member, into], outputs),
     ]
-    return Refresh(refresh, outputs, changes)
+    tab = Refresh(refresh, outputs, changes)
+    tab.looks = (on_looks, [member], [looks, missing])
+    return tab

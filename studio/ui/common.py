@@ -184,6 +184,9 @@ class Refresh:
         self.refresh, self.outputs, self.shot_changes = refresh, outputs, list(shot_changes)
         self.submits, self.polls = list(submits), list(polls)
         self.shots: Refresh | None = None
+        # (handler, inputs after the project, outputs) refreshing what may be stale when
+        # the tab is opened, without touching its editable fields.
+        self.looks: tuple[Callable[..., list[Any]], list[Any], list[Any]] | None = None
 
     def handler(self, studio: Studio) -> Callable[..., list[Any]]:
         """An event handler refreshing this tab for the requesting user."""

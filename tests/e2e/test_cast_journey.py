@@ -1,5 +1,6 @@
 """The cast in a real browser: the breakdown finds it, a description edited in the Cast tab
-reaches the renders of exactly that member's shots."""
+reaches the renders of exactly that member's shots, and the consistency report shows her
+shots side by side."""
 
 from __future__ import annotations
 
@@ -50,13 +51,22 @@ def test_the_cast_from_a_script_to_its_renders(server: StudioServer, page, tmp_p
     page.locator("#save-cast").click()
     expect(page.locator("#cast-status")).to_contain_text("Saved Mara")
     expect(table).to_contain_text("40s, red scarf")
+
+    # The consistency report: Mara's two shots side by side, once they have previews.
+    expect(page.locator("#cast-missing")).to_contain_text("No preview yet: shot 1, 3")
+    page.get_by_role("tab", name="Storyboard").click()
+    page.locator("#preview-all").click()
+    expect(page.locator("#storyboard-status")).to_contain_text("3 succeeded", timeout=60_000)
+    page.get_by_role("tab", name="Cast").click()
+    expect(page.locator("#cast-looks img")).to_have_count(2)
+    expect(page.locator("#cast-missing")).to_have_text("")
     page.screenshot(path=str(tmp_path / "cast.png"), full_page=True)
 
     page.get_by_role("tab", name="Render queue").click()
     page.locator("#render-all").click()
     expect(page.locator("#queue-table tr[data-status='succeeded']")).to_have_count(
-        3, timeout=90_000
-    )
+        6, timeout=90_000
+    )  # 3 previews + 3 clips
 
     with Studio.local(server.data_dir, start_worker=False) as studio:
         takes = studio.jobs(kinds=["clip"])

@@ -239,3 +239,32 @@ def test_cancel_stops_the_clip() -> None:
         for frame in DraftPipeline().render_clip(_request(fps=24), should_cancel=should_cancel):
             produced.append(frame)
     assert 0 < len(produced) < 24
+
+
+def test_a_cast_member_is_drawn_in_its_own_colour_in_every_panel() -> None:
+    from pipelines.draft_scene import cast_color
+
+    pipe = DraftPipeline()
+
+    def pixels_of(color: tuple[int, int, int], image: Image.Image) -> int:
+        return int((np.asarray(image) == np.array(color, dtype=np.uint8)).all(axis=-1).sum())
+
+    mara = cast_color("Mara")
+    panels = [
+        pipe.render_frame(
+            RenderRequest(prompt="p", seed=seed, shot_size=size, extra={"cast": ["Mara"]})
+        )
+        for seed, size in ((1, "medium"), (7, "wide"), (42, "close-up"))
+    ]
+    assert all(pixels_of(mara, panel) > 200 for panel in panels)  # her figure, every time
+    other = pipe.render_frame(
+        RenderRequest(prompt="p", seed=1, shot_size="medium", extra={"cast": ["Tomas"]})
+    )
+    assert pixels_of(mara, other) == 0 and pixels_of(cast_color("Tomas"), other) > 200
+    plain = pipe.render_frame(RenderRequest(prompt="p", seed=1, shot_size="medium"))
+    assert plain.tobytes() != panels[0].tobytes()
+    # Two members in a wide shot: both figures, each in its colour.
+    both = pipe.render_frame(
+        RenderRequest(prompt="p", seed=3, shot_size="wide", extra={"cast": ["Mara", "Tomas"]})
+    )
+    assert pixels_of(mara, both) > 20 and pixels_of(cast_color("Tomas"), both) > 20

@@ -135,6 +135,8 @@ def test_the_cast_is_found_edited_and_merged(sdk: StudioAPI) -> None:
     with pytest.raises(InvalidInput) as bad:
         sdk.merge_cast_member(tomas.id, tomas.id)
     assert bad.value.field == "into_id"
+    report = {c.name: c for c in sdk.consistency(project.id)}
+    assert [look.shot_id for look in report["MARA"].shots] == cast["MARA"].shot_ids
     sdk.delete_cast_member(tomas.id)
     assert [m.name for m in sdk.cast(project.id)] == ["MARA"]
     assert all("TOMAS" not in s.characters for s in sdk.shots(project.id))

@@ -89,6 +89,7 @@ CALLS: dict[str, tuple[Callable[[Alice], tuple[Any, ...]], type[Exception]]] = {
     "update_cast_member": (a(lambda x: (x.member, Kw(description="changed"))), NotFound),
     "delete_cast_member": (a(lambda x: (x.member,)), NotFound),
     "merge_cast_member": (a(lambda x: (x.member, x.member)), NotFound),
+    "consistency": (a(lambda x: (x.project,)), NotFound),
     "preview": (a(lambda x: (x.project,)), NotFound),
     "render": (a(lambda x: (x.project,)), NotFound),
     "estimate": (a(lambda x: (x.project,)), NotFound),

@@ -156,3 +156,24 @@ def test_a_re_breakdown_keeps_the_creators_descriptions_and_a_deleted_project_it
     studio.delete_project(pid)
     with pytest.raises(NotFound):
         studio.cast_member(cast["MARA"])
+
+
+def test_the_consistency_report_shows_each_members_shots_side_by_side(studio: Studio) -> None:
+    pid, cast = project_with_cast(studio)
+    shots = studio.shots(pid)
+    mara_shots = [s for s in shots if "MARA" in s.characters]
+    (preview,) = studio.preview(pid, [mara_shots[0].id], wait=True, progress=False)
+    (take,) = studio.render(pid, [mara_shots[0].id], wait=True, progress=False)
+
+    report = {c.name: c for c in studio.consistency(pid)}
+    assert set(report) == {"MARA", "TOMAS", "TELEGRAPH KEY"}
+    mara = report["MARA"]
+    assert mara.member_id == cast["MARA"] and mara.description == "40s, weathered coat"
+    assert [look.shot_id for look in mara.shots] == [s.id for s in mara_shots]
+    assert [look.number for look in mara.shots] == [
+        n for n, s in enumerate(shots, 1) if "MARA" in s.characters
+    ]
+    first, *rest = mara.shots
+    assert first.preview_artifact_id == preview.artifact_id
+    assert first.take_artifact_id == take.artifact_id
+    assert all(look.preview_artifact_id is None and look.take_artifact_id is None for look in rest)

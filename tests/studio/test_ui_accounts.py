@@ -175,6 +175,8 @@ def test_the_cast_tab_edits_adds_merges_and_deletes(ui: UI, studio: Studio) -> N
     )
     assert status == "Saved Mara." and rows == [["Mara", "character", "40s, red scarf", "1, 2"]]
     assert chosen.value == mara.id and name == "Mara"  # the editor stays on her
+    *_fields, looks, missing = ui("cast_tab.on_select")(pid, mara.id, as_("alice"))
+    assert looks == [] and missing.startswith("No preview yet: shot 1, 2")
     assert alice.cast_member(mara.id).seed == 7
     status, rows, *_ = ui("cast_tab.on_add")(
         pid, "the stranger", "character", None, "", as_("alice")
