@@ -122,8 +122,11 @@ class RendersArea(FilesArea):
             resolve = resolve_preview if kind == JobKind.preview else resolve_clip
             params = resolve(self.catalogue, project, shot, number_, described)
             after = None
-            if kind == JobKind.clip and project.chain_clips and number_ > 1:
-                after = self._chain_source(session, all_shots[number_ - 2], submitted)
+            previous = all_shots[number_ - 2] if number_ > 1 else None
+            if project.chain_within_scene and previous is not None:
+                previous = previous if previous.scene == shot.scene else None
+            if kind == JobKind.clip and project.chain_clips and previous is not None:
+                after = self._chain_source(session, previous, submitted)
             if after is not None and params.get("task") == "image-to-video":
                 # Starts from the previous take's last frame: that take is its input.
                 # Keyed on what the source renders (its params hash), not on its job id:

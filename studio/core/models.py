@@ -94,6 +94,9 @@ class ProjectBase(SQLModel):
     # Start each image-to-video clip from the last frame of the previous shot's take
     # (continuity across cuts) instead of the shot's own preview frame.
     chain_clips: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
+    # With chain_clips: chain only within a scene; a scene's first shot starts from its own
+    # preview (a new place is a cut, not a continuation).
+    chain_within_scene: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -21,6 +21,7 @@ MIN_HEIGHT = 64
 
 PROJECT_FIELDS = {
     "chain_clips",
+    "chain_within_scene",
     "name",
     "style_prompt",
     "negative_prompt",
@@ -104,9 +105,11 @@ def project_fields(
     for key, value in changes.items():
         if key == "name":
             out[key] = text(value, "Project name", MAX_NAME, required=True)
-        elif key == "chain_clips":
+        elif key in ("chain_clips", "chain_within_scene"):
             if not isinstance(value, bool):
-                raise InvalidInput("Chain clips must be true or false", key)
+                raise InvalidInput(
+                    f"{key.replace('_', ' ').capitalize()} must be true or false", key
+                )
             out[key] = value
         elif key in ("style_prompt", "negative_prompt"):
             out[key] = text(value, key.replace("_", " ").capitalize(), 1000)

@@ -77,7 +77,7 @@ class StudioAPI(Protocol):
     ) -> ProjectPublic:
         """A new film project owned by the acting user (`owner`: another user, admins only);
         `fields`: style_prompt, negative_prompt, aspect_ratio, height, fps, pipelines,
-        chain_clips."""
+        chain_clips, chain_within_scene."""
         ...
 
     @route("GET", "/projects", tag="projects")

@@ -42,6 +42,9 @@ class ProjectFields(In):
     preview_pipeline: str | None = None
     clip_pipeline: str | None = None
     chain_clips: bool | None = None
+    chain_within_scene: bool | None = Field(
+        default=None, description="With chain_clips: a scene's first shot starts from its preview"
+    )
 
 
 class ProjectCreate(ProjectFields):

@@ -77,6 +77,11 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             "previous shot's take (image-to-video pipelines)",
             value=False,
         )
+        chain_scene = gr.Checkbox(
+            label="…only within a scene: a scene's first shot starts from its own preview",
+            value=False,
+            elem_id="chain-within-scene",
+        )
         save_style = gr.Button("Save project settings")
     with gr.Row():
         with gr.Column(scale=2):
@@ -214,6 +219,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
                 default,
                 default,
                 False,
+                False,
                 "",
                 "",
                 [],
@@ -229,6 +235,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             gr.Dropdown(choices=choices["text-to-image"], value=p.preview_pipeline),
             gr.Dropdown(choices=choices["image-to-video"], value=p.clip_pipeline),
             p.chain_clips,
+            p.chain_within_scene,
             p.script,
             "",
             shot_rows(view, p.id),
@@ -244,6 +251,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         preview_pipe,
         clip_pipe,
         chain,
+        chain_scene,
         script,
         status,
         table,
@@ -263,6 +271,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             "preview_pipeline",
             "clip_pipeline",
             "chain_clips",
+            "chain_within_scene",
         ]
         view.update_project(pid, **dict(zip(keys, values, strict=True)))
         return "Project settings saved."
@@ -366,7 +375,18 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     changes = [
         save_style.click(
             on_save_style,
-            [project, style, negative, aspect, height, fps, preview_pipe, clip_pipe, chain],
+            [
+                project,
+                style,
+                negative,
+                aspect,
+                height,
+                fps,
+                preview_pipe,
+                clip_pipe,
+                chain,
+                chain_scene,
+            ],
             status,
         ),
         breakdown.click(on_breakdown, [project, script], [status, table, *editor]),

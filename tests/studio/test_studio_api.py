@@ -268,3 +268,24 @@ def test_a_chained_clip_fails_clearly_when_its_source_fails(sqlite_studio: Studi
         lifecycle.requeue_abandoned(session)
     orphan = studio.job(second.id)
     assert orphan.status == "failed" and f"Job #{first.id}" in (orphan.error or "")
+
+
+def test_chained_clips_can_stop_at_scene_cuts(sqlite_studio: Studio) -> None:
+    studio = sqlite_studio
+    project = studio.create_project("Two places", height=120, chain_clips=True)
+    script = "INT. HALL - DAY\n\nA door opens.\n\nA hand on the frame.\n\n"
+    script += "EXT. YARD - DAY\n\nRain on the gravel.\n"
+    hall, frame, yard = studio.breakdown(project.id, script)
+    assert hall.scene == frame.scene != yard.scene
+    for shot in (hall, frame, yard):
+        studio.update_shot(shot.id, duration=1.0)
+    across = {j.shot_id: j for j in studio.render(project.id)}
+    assert across[frame.id].depends_on == across[hall.id].id
+    assert across[yard.id].depends_on == across[frame.id].id  # through the cut
+    studio.update_project(project.id, chain_within_scene=True)
+    within = {j.shot_id: j for j in studio.render(project.id, wait=True, progress=False)}
+    assert within[frame.id].params["chain_from"] == across[hall.id].params_hash
+    assert "chain_from" not in within[yard.id].params  # a new place starts from its preview
+    assert "preview" in within[yard.id].params
+    with pytest.raises(InvalidInput, match="Chain within scene must be true or false"):
+        studio.update_project(project.id, chain_within_scene="yes")

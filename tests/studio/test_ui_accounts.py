@@ -121,7 +121,7 @@ def test_a_user_sees_and_reaches_only_their_own_projects(ui: UI, studio: Studio)
         ("script_tab.on_breakdown", (alice_pid, "INT. HALL - DAY\n\nA door.", bob)),
         (
             "script_tab.on_save_style",
-            (bob, alice_pid, "", "", "16:9", 360, 24, "draft", "draft", False),
+            (bob, alice_pid, "", "", "16:9", 360, 24, "draft", "draft", False, False),
         ),
         ("queue_tab.on_render_all", (alice_pid, bob)),
         ("film_tab.on_assemble", (alice_pid, "", 0.0, None, bob)),
