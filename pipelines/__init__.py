@@ -5,7 +5,7 @@ implementations that need them; the catalogue and the `draft` pipeline are weigh
 """
 
 from pipelines.catalogue import Catalogue, PipelineEntry, UnknownPipelineError
-from pipelines.requests import CAMERA_MOVES, SHOT_SIZES, Cancelled, RenderRequest
+from pipelines.requests import CAMERA_MOVES, SHOT_SIZES, Cancelled, Reference, RenderRequest
 
 __all__ = [
     "CAMERA_MOVES",
@@ -13,6 +13,7 @@ __all__ = [
     "Cancelled",
     "Catalogue",
     "PipelineEntry",
+    "Reference",
     "RenderRequest",
     "UnknownPipelineError",
 ]

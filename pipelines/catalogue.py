@@ -18,11 +18,12 @@ from typing import Any
 
 import yaml
 
-# Re-exported: code outside `pipelines` imports both from here.
-from pipelines.entries import LoraSpec, PipelineEntry
+# Re-exported: code outside `pipelines` imports these from here.
+from pipelines.entries import IpAdapterSpec, LoraSpec, PipelineEntry
 
-# text-generation: an optional prompt writer (pipelines.prompt_writer), not a renderer.
-TASKS = ("text-to-image", "image-to-video", "text-to-video", "text-generation")
+# text-generation: an optional prompt writer (pipelines.prompt_writer), not a renderer;
+# image-similarity: scores pictures against a reference (pipelines.similarity), not a renderer.
+TASKS = ("text-to-image", "image-to-video", "text-to-video", "text-generation", "image-similarity")
 DEFAULT_CATALOGUE = Path(__file__).resolve().parent.parent / "configs" / "pipelines.yaml"
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 DEVICES = ("auto", "cuda", "mps", "cpu")  # "cuda:N" picks one GPU
@@ -150,6 +151,7 @@ def _entry(name: str, spec: Any, source: Path) -> PipelineEntry:
         pipeline_class=_pipeline_class(spec.get("pipeline_class"), tuple(tasks), where),
         variant=str(spec.get("variant") or ""),
         components=_components(spec.get("components"), where),
+        ip_adapter=_ip_adapter(spec.get("ip_adapter"), spec, where),
     )
 
 
@@ -288,6 +290,59 @@ def _components(value: Any, where: str) -> dict[str, dict[str, Any]]:
     return {name: dict(spec) for name, spec in components.items()}
 
 
+# Implementations that cannot take an IP-Adapter (diffusers-image and your own can).
+_NO_IP_ADAPTER = ("draft", "diffusers-video", "transformers-text", "clip-similarity")
+_IP_ADAPTER_KEYS = ("model_id", "subfolder", "weight_name", "image_encoder_folder", "revision")
+
+
+def _ip_adapter(value: Any, spec: dict[str, Any], where: str) -> IpAdapterSpec | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise CatalogueError(
+            f"{where}: 'ip_adapter' must be a mapping with weight_name (and optionally model_id, "
+            f"subfolder, image_encoder_folder, revision, scale), not {value!r}"
+        )
+    implementation = str(spec.get("implementation"))
+    if implementation in _NO_IP_ADAPTER:
+        raise CatalogueError(
+            f"{where}: ip_adapter needs a diffusers-image entry; implementation "
+            f"{implementation!r} cannot use one"
+        )
+    unknown = set(value) - {*_IP_ADAPTER_KEYS, "scale"}
+    if unknown:
+        raise CatalogueError(
+            f"{where}: ip_adapter has unknown keys {sorted(unknown)}; expected "
+            f"{', '.join(_IP_ADAPTER_KEYS)}, scale"
+        )
+    for key in _IP_ADAPTER_KEYS:
+        if key in value and not isinstance(value[key], str):
+            raise CatalogueError(f"{where}: ip_adapter.{key} must be a string, not {value[key]!r}")
+    if not value.get("weight_name"):
+        raise CatalogueError(
+            f"{where}: ip_adapter needs a 'weight_name' (the adapter file, e.g. "
+            "ip-adapter_sd15.safetensors)"
+        )
+    model_id = value.get("model_id") or str(spec.get("model_id") or "")
+    if not model_id:
+        raise CatalogueError(f"{where}: ip_adapter needs a 'model_id' (a hub id or a folder)")
+    scale = value.get("scale", IpAdapterSpec.scale)
+    if not (_is_number(scale) and scale >= 0):
+        raise CatalogueError(f"{where}: ip_adapter.scale must be a number ≥ 0, not {scale!r}")
+    if value.get("image_encoder_folder") == "":
+        raise CatalogueError(
+            f"{where}: ip_adapter.image_encoder_folder must name a folder (default image_encoder)"
+        )
+    return IpAdapterSpec(
+        weight_name=value["weight_name"],
+        model_id=model_id,
+        subfolder=value.get("subfolder", ""),
+        image_encoder_folder=value.get("image_encoder_folder", IpAdapterSpec.image_encoder_folder),
+        revision=value.get("revision", ""),
+        scale=float(scale),
+    )
+
+
 def _implementation(entry: PipelineEntry) -> Any:
     # Imported here, not at the top: the diffusers modules pull torch in only when they load,
     # and the implementations import `pipelines.entries`, never this module, so these imports
@@ -308,6 +363,10 @@ def _implementation(entry: PipelineEntry) -> Any:
         from pipelines.prompt_writer import PromptWriter
 
         return PromptWriter
+    if entry.implementation == "clip-similarity":
+        from pipelines.similarity import ClipSimilarity
+
+        return ClipSimilarity
     if ":" in entry.implementation:
         return _imported(entry)
     raise CatalogueError(

@@ -10,8 +10,9 @@ adds clips. The helpers these classes share with the prompt writer and the video
 `pipelines.diffusers_base`.
 
 Pieces of this live beside it: the per-call settings (`RenderConfig`, `render_config`) in
-`pipelines.diffusers_settings`, and the loading steps (`from_pretrained`, components, LoRAs,
-device and memory options, sibling pipelines) in `pipelines.diffusers_loading`.
+`pipelines.diffusers_settings`, the loading steps (`from_pretrained`, components, LoRAs, the
+IP-Adapter, device and memory options, sibling pipelines) in `pipelines.diffusers_loading`,
+and how reference pictures enter a call in `pipelines.diffusers_references`.
 
 torch, diffusers and transformers are imported inside functions (through
 `diffusers_base.import_library`), so importing this module stays cheap and the catalogue can
@@ -44,6 +45,7 @@ from pipelines.diffusers_base import (
     to_uint8,
 )
 from pipelines.diffusers_loading import DiffusersLoading
+from pipelines.diffusers_references import reference_call, warn_ignored
 from pipelines.diffusers_settings import RenderConfig, render_config
 from pipelines.entries import PipelineEntry
 from pipelines.errors import OutOfMemoryError, PipelineError
@@ -84,6 +86,8 @@ class DiffusersPipeline(DiffusersLoading):
 
     # The task whose pipeline class loads the weights; other tasks derive from it (from_pipe).
     base_tasks: ClassVar[tuple[str, ...]] = ("text-to-image",)
+    # Whether this class loads the entry's ip_adapter and passes references to its calls.
+    uses_ip_adapter: ClassVar[bool] = False
 
     def __init__(self, entry: PipelineEntry, *, device: str = "", dtype: str = "") -> None:
         self.entry = entry
@@ -119,6 +123,11 @@ class DiffusersPipeline(DiffusersLoading):
     def loaded(self) -> bool:
         return bool(self._pipes)
 
+    @property
+    def has_ip_adapter(self) -> bool:
+        """Whether renders follow `RenderRequest.references` (through the entry's IP-Adapter)."""
+        return self.uses_ip_adapter and self.entry.ip_adapter is not None
+
     def load(self) -> Self:
         """Load the weights (once): components, LoRAs, then device and memory options."""
         with self._lock:
@@ -132,6 +141,12 @@ class DiffusersPipeline(DiffusersLoading):
                 pipe = self._from_pretrained(task, torch)
                 pipe.set_progress_bar_config(disable=True)  # progress goes to on_progress
                 self._apply_loras(pipe)
+                if self.uses_ip_adapter:
+                    self._apply_ip_adapter(pipe)
+                elif self.entry.ip_adapter is not None:
+                    log.warning(
+                        "%s: ip_adapter ignored: only diffusers-image entries use one", self.name
+                    )
                 self.applied_memory = self._place(pipe)
             except (PipelineError, Cancelled):
                 raise
@@ -193,6 +208,8 @@ class DiffusersPipeline(DiffusersLoading):
             "render_width": config.width,
             "render_height": config.height,
             "memory": list(self.applied_memory),
+            # The reference scale used, or which references were ignored (none: nothing).
+            **reference_call(self.entry, request, self.has_ip_adapter).settings(),
         }
 
     def provenance(self, request: RenderRequest) -> dict[str, Any]:
@@ -242,13 +259,18 @@ class DiffusersPipeline(DiffusersLoading):
         on_step: Progress | None = None,
         should_cancel: ShouldCancel | None = None,
         on_preview: Preview | None = None,
+        ip_adapter_scale: float | None = None,
     ) -> Any:
         """One diffusers call. Arguments the pipeline does not take are dropped (so one set of
-        kwargs serves SD, SVD, LTX, Wan…); progress, cancel and preview run per step."""
+        kwargs serves SD, SVD, LTX, Wan…); progress, cancel and preview run per step.
+        `ip_adapter_scale` sets the IP-Adapter's scale for this call (pipeline state, hence
+        under the lock)."""
         torch = import_library("torch")
         with self._lock:
             pipe = self._pipe(task)
             self._use_scheduler(pipe, scheduler)
+            if ip_adapter_scale is not None:
+                pipe.set_ip_adapter_scale(ip_adapter_scale)
             accepted = inspect.signature(pipe.__call__).parameters
             call = {k: v for k, v in kwargs.items() if k in accepted and v is not None}
             ignored = sorted(k for k in kwargs if k not in accepted and kwargs[k] is not None)
@@ -300,6 +322,7 @@ class DiffusersImagePipeline(DiffusersPipeline):
     """Text-to-image: SD 1.x/2.x, SD-Turbo, SDXL, … — whatever `from_pretrained` loads."""
 
     base_tasks = ("text-to-image",)
+    uses_ip_adapter = True
 
     def render_frame(
         self,
@@ -343,10 +366,14 @@ class DiffusersImagePipeline(DiffusersPipeline):
         """Like render_frames, as H×W×3 float arrays in [0, 1] at the model's render size."""
         torch = import_library("torch")
         configs = [render_config(self.entry, request) for request in requests]
-        # 1. Group requests that can share a call (same size, steps, scheduler, …).
+        adapter = self.has_ip_adapter
+        references = [reference_call(self.entry, request, adapter) for request in requests]
+        warn_ignored(self.entry, references)
+        # 1. Group requests that can share a call (same size, steps, scheduler, references…).
         groups: dict[str, list[int]] = {}
         for index, config in enumerate(configs):
-            groups.setdefault(config.batch_key(), []).append(index)
+            key = config.batch_key() + references[index].batch_key()
+            groups.setdefault(key, []).append(index)
         batches = [
             indices[start : start + MAX_BATCH]
             for indices in groups.values()
@@ -362,7 +389,7 @@ class DiffusersImagePipeline(DiffusersPipeline):
                 on_progress(value, total)
 
         for batch in batches:
-            config = configs[batch[0]]
+            config, reference = configs[batch[0]], references[batch[0]]
             items = [requests[i] for i in batch]
 
             def on_step(step: int, steps: int, offset: int = done) -> None:
@@ -382,12 +409,14 @@ class DiffusersImagePipeline(DiffusersPipeline):
                     "guidance_scale": config.guidance,
                     "generator": [torch.Generator("cpu").manual_seed(r.seed) for r in items],
                     "output_type": "np",
+                    **reference.call_kwargs(),  # the batch's reference pictures, if any
                     **config.call,
                 },
                 scheduler=config.scheduler,
                 on_step=on_step,
                 should_cancel=should_cancel,
                 on_preview=on_preview,
+                ip_adapter_scale=reference.scale if adapter else None,
             )
             # 3. Collect in request order.
             for index, pixels in zip(batch, np.asarray(output.images), strict=True):

@@ -1,10 +1,10 @@
 """Loading a catalogue entry's diffusers model, step by step.
 
 `DiffusersLoading` holds the steps `DiffusersPipeline.load` (in `pipelines.diffusers_image`)
-takes: `from_pretrained` with separately loaded components (motion adapter, VAE), LoRAs, the
-device and the memory options, and sibling pipelines of another class over the same loaded
-models (`from_pipe`). `resolve_pipeline_class` turns a catalogue entry's class name into the
-diffusers class.
+takes: `from_pretrained` with separately loaded components (motion adapter, VAE), LoRAs, an
+IP-Adapter (reference pictures), the device and the memory options, and sibling pipelines of
+another class over the same loaded models (`from_pipe`). `resolve_pipeline_class` turns a
+catalogue entry's class name into the diffusers class.
 
 torch, diffusers and transformers are imported inside functions (through
 `diffusers_base.import_library`), so importing this module stays cheap.
@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pipelines.diffusers_base import import_library, load_weights
-from pipelines.entries import LoraSpec, PipelineEntry
-from pipelines.errors import PipelineError
+from pipelines.diffusers_base import first_line, import_library, is_out_of_memory, load_weights
+from pipelines.entries import IpAdapterSpec, LoraSpec, PipelineEntry
+from pipelines.errors import PipelineError, WeightsUnavailableError, looks_like_path
 
 __all__ = ["DiffusersLoading", "resolve_pipeline_class"]
 
@@ -105,6 +105,63 @@ class DiffusersLoading:
             **kwargs,
         )
 
+    def _apply_ip_adapter(self, pipe: Any) -> None:
+        """Load the entry's IP-Adapter (and its CLIP image encoder) into `pipe`, before `_place`
+        so the encoder moves to the device and joins the offload sequence with the rest.
+
+        Missing files become `WeightsUnavailableError`, a file diffusers cannot read a
+        `PipelineError`: one line naming the ip_adapter, not a traceback."""
+        spec = self.entry.ip_adapter
+        if spec is None:
+            return
+        if not hasattr(pipe, "load_ip_adapter"):
+            raise PipelineError(
+                f"{self.name}: {type(pipe).__name__} cannot load an IP-Adapter (its ip_adapter)"
+            )
+        folder = Path(spec.model_id).expanduser()
+        encoder = folder / spec.image_encoder_path / "config.json"
+        if (
+            (folder / spec.weight_path).is_file()  # else load_weights says the file is missing
+            and getattr(pipe, "image_encoder", None) is None  # else diffusers loads none
+            and not encoder.is_file()
+        ):
+            # transformers' own message names the top folder only, not where it looked.
+            raise WeightsUnavailableError(
+                spec.model_id,
+                f"{self.name}'s ip_adapter: the image encoder folder {spec.image_encoder_path} "
+                f"has no config.json",
+                _ip_adapter_hint(spec),
+            )
+        diffusers = import_library("diffusers")
+        verbosity = diffusers.utils.logging.get_verbosity()
+        diffusers.utils.logging.set_verbosity_error()  # "kept in float32" noise from its cast
+        try:
+            load_weights(
+                pipe.load_ip_adapter,
+                spec.model_id,
+                revision=spec.revision,
+                index_file=spec.weight_path,  # what must be in the folder or the cache
+                subfolder=spec.subfolder,
+                weight_name=spec.weight_name,
+                image_encoder_folder=spec.image_encoder_folder,
+            )
+        except WeightsUnavailableError as exc:
+            raise WeightsUnavailableError(
+                spec.model_id,
+                f"{self.name}'s ip_adapter: {exc.reason.rstrip('.')}",
+                _ip_adapter_hint(spec),
+            ) from exc
+        except Exception as exc:
+            if is_out_of_memory(exc, import_library("torch")):
+                raise  # load() reports it as OutOfMemoryError
+            # A damaged file, or weights made for another model (shapes, keys).
+            raise PipelineError(
+                f"{self.name}: its ip_adapter {spec.weight_path} in {spec.model_id} could not be "
+                f"loaded: {first_line(exc)}"
+            ) from exc
+        finally:
+            diffusers.utils.logging.set_verbosity(verbosity)
+
     def _place(self, pipe: Any) -> list[str]:
         """Move to the device and apply the entry's memory options; returns those applied."""
         memory, applied = dict(self.entry.memory), []
@@ -161,6 +218,20 @@ class DiffusersLoading:
             if module is not None and getattr(module, "dtype", dtype) != dtype:
                 module.to(dtype=dtype)
         return pipe
+
+
+def _ip_adapter_hint(spec: IpAdapterSpec) -> str:
+    encoder = spec.image_encoder_path
+    if looks_like_path(spec.model_id):
+        return (
+            f"Point ip_adapter.model_id at a folder holding {spec.weight_path} and the image "
+            f"encoder in {encoder}/ (config.json and weights)."
+        )
+    return (
+        f"Download both on a machine with internet, e.g. `hf download {spec.model_id} "
+        f"--include '{spec.weight_path}' '{encoder}/*'`, copy the Hugging Face cache over and "
+        "set HF_HOME to it; or point ip_adapter.model_id at a local folder."
+    )
 
 
 def resolve_pipeline_class(diffusers: Any, name: str) -> Any:

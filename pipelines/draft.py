@@ -6,7 +6,11 @@ storyboard marks on top: rule-of-thirds lines, a framing box, a camera-move arro
 shot number and the prompt as a caption. A clip moves a crop window over the panel.
 A shot's cast (`request.extra["cast"]`, names in order) is drawn as its figures: each member
 in a colour of its own, from its name, with its name above it, so an animatic already shows
-the same person in every shot.
+the same person in every shot. A member with a reference picture (`request.references`) is
+drawn in that picture's tone, with a small square of the picture beside its name.
+`request.extra["sheet"]` (a member's name) asks for a character sheet instead of a panel:
+the member from the front, three-quarter and profile on a plain background
+(`pipelines.draft_sheet`).
 
 The pieces live beside this module: `pipelines.draft_scene` (the scene sketch),
 `pipelines.draft_marks` (storyboard marks and text) and `pipelines.draft_camera` (the crop
@@ -22,7 +26,15 @@ from PIL import Image
 
 from pipelines.draft_camera import Box, camera_boxes
 from pipelines.draft_marks import annotate, draw_guides, name_tags, shrink_box
-from pipelines.draft_scene import draw_background, draw_scene, horizon_row, random_palette
+from pipelines.draft_scene import (
+    cast_color,
+    draw_background,
+    draw_scene,
+    horizon_row,
+    random_palette,
+    reference_color,
+)
+from pipelines.draft_sheet import draw_sheet
 from pipelines.requests import CAMERA_MOVES, SHOT_SIZES, Cancelled, RenderRequest
 
 __all__ = ["DraftPipeline", "camera_boxes"]
@@ -44,6 +56,8 @@ class DraftPipeline:
         """One storyboard panel, request.width × request.height RGB, identical per request."""
         _check(request)
         progress = on_progress or (lambda step, total: None)
+        if request.extra.get("sheet"):
+            return self._sheet(request, str(request.extra["sheet"]), progress)
         steps = 4
         # 1. Scene: seeded sky and ground with silhouettes sized by the shot size.
         rng = np.random.default_rng(request.seed % 2**64)
@@ -55,7 +69,9 @@ class DraftPipeline:
         progress(1, steps)
         cast = [str(name) for name in request.extra.get("cast", ())][:2]
         named: list[tuple[str, Box]] = []
-        subject = draw_scene(canvas, request.shot_size, horizon, palette, rng, cast, named)
+        faces = {r.name: r.image for r in request.references if r.scale > 0 and r.name in cast}
+        colors = {name: reference_color(image) for name, image in faces.items()}
+        subject = draw_scene(canvas, request.shot_size, horizon, palette, rng, cast, named, colors)
         progress(2, steps)
         # 2. Guides: thirds, framing box, camera-move arrow (drawn at 2× too).
         draw_guides(canvas, subject, request.camera_move)
@@ -63,9 +79,19 @@ class DraftPipeline:
         progress(3, steps)
         # 3. Text at final size: FreeType anti-aliases it already.
         annotate(panel, request, shrink_box(subject, scale))
-        name_tags(panel, [(name, shrink_box(box, scale)) for name, box in named])
+        name_tags(panel, [(name, shrink_box(box, scale)) for name, box in named], faces)
         progress(4, steps)
         return panel
+
+    def _sheet(
+        self, request: RenderRequest, name: str, progress: Callable[[int, int], None]
+    ) -> Image.Image:
+        """A character sheet of `name` (front, three-quarter, profile)."""
+        face = next((r.image for r in request.references if r.name == name and r.scale > 0), None)
+        color = reference_color(face) if face is not None else cast_color(name)
+        sheet = draw_sheet(request.width, request.height, name, color, request.seed, face)
+        progress(1, 1)
+        return sheet
 
     def render_clip(
         self,

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from collections.abc import Mapping
 from functools import lru_cache
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from pipelines.draft_camera import ZOOM_SCALE, Box
 from pipelines.draft_scene import Color
 from pipelines.requests import RenderRequest
 
-__all__ = ["annotate", "draw_guides", "shrink_box"]
+__all__ = ["annotate", "draw_guides", "name_tags", "shrink_box", "view_labels"]
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
@@ -178,20 +179,44 @@ def annotate(panel: Image.Image, request: RenderRequest, subject: Box) -> None:
     _caption(draw, _clean(request.prompt) or "(no prompt)", width, height, pad)
 
 
-def name_tags(panel: Image.Image, named: list[tuple[str, Box]]) -> None:
-    """Each cast member's name above its figure (boxes in final panel coordinates)."""
+def name_tags(
+    panel: Image.Image,
+    named: list[tuple[str, Box]],
+    faces: Mapping[str, Image.Image] | None = None,
+) -> None:
+    """Each cast member's name above its figure (boxes in final panel coordinates); a member
+    in `faces` (its reference picture) gets a small square of it left of its name."""
     width, height = panel.size
     draw = ImageDraw.Draw(panel, "RGBA")
     size = max(7, round(min(width, height) * 0.045))
     font = _font(size)
     for name, (x0, y0, x1, _y1) in named:
         text = _clean(name)
-        length = font.getlength(text)
+        face = (faces or {}).get(name)
+        side = round(size * 1.6) if face is not None else 0
+        length = font.getlength(text) + (side + 4 if side else 0)
         x = min(max(2.0, (x0 + x1) / 2 - length / 2), width - length - 2)
-        y = min(max(2.0, y0 - size - 4), height - size - 2)
+        y = min(max(2.0 + side - size, y0 - size - 4), height - size - 2)
+        if face is not None:
+            thumb = ImageOps.fit(face.convert("RGB"), (side, side), Image.Resampling.LANCZOS)
+            top = round(y + size - side)
+            draw.rectangle((x - 1, top - 1, x + side, top + side), outline=_PAPER)
+            panel.paste(thumb, (round(x), top))
+            x += side + 4
         box = draw.textbbox((x, y), text, font=font)
         draw.rectangle((box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2), fill=(0, 0, 0, 160))
         draw.text((x, y), text, font=font, fill=_PAPER)
+
+
+def view_labels(panel: Image.Image, labelled: list[tuple[str, Box]]) -> None:
+    """A small caption under each box, near the bottom edge (a character sheet's views)."""
+    width, height = panel.size
+    draw = ImageDraw.Draw(panel)
+    font = _font(max(7, round(min(width, height) * 0.04)))
+    for label, (x0, _y0, x1, _y1) in labelled:
+        length = font.getlength(label)
+        x = min(max(2.0, (x0 + x1) / 2 - length / 2), width - length - 2)
+        draw.text((x, height * 0.92), label, font=font, fill=(60, 60, 60))
 
 
 def _move_label(move: str) -> str:

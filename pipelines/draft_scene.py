@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import colorsys
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,8 +24,10 @@ __all__ = [
     "cast_color",
     "draw_background",
     "draw_scene",
+    "figure",
     "horizon_row",
     "random_palette",
+    "reference_color",
 ]
 
 Color = tuple[int, int, int]
@@ -110,6 +112,16 @@ def cast_color(name: str) -> Color:
     return _hsv(hue, 0.55, 0.42)
 
 
+def reference_color(image: Image.Image) -> Color:
+    """A figure colour from a reference picture: its average colour at the saturation and
+    brightness of `cast_color`, so a member with a reference reads as that picture's tone in
+    every panel (a grey picture gives a grey figure)."""
+    mean = np.asarray(image.convert("RGB"), dtype=np.float64).mean(axis=(0, 1)) / 255
+    red, green, blue = (float(c) for c in mean)
+    hue, saturation, _value = colorsys.rgb_to_hsv(red, green, blue)
+    return _hsv(hue, min(saturation, 0.55), 0.42)
+
+
 def draw_scene(
     canvas: Image.Image,
     shot_size: str,
@@ -118,13 +130,19 @@ def draw_scene(
     rng: np.random.Generator,
     cast: Sequence[str] = (),
     named: list[tuple[str, Box]] | None = None,
+    colors: Mapping[str, Color] | None = None,
 ) -> Box:
     """Draw the set and the figures; return the main subject's box (for the framing guide).
 
     With `cast` (the shot's members, in order) the subject is the first member and the
     second figure the second, each in its own colour (`cast_color`), and (name, box) pairs
-    are appended to `named` for labels. Without, the panel is what it always was."""
+    are appended to `named` for labels. `colors` overrides a member's colour (the draft takes
+    it from the member's reference image). Without a cast, the panel is what it always was."""
     width, height = canvas.size
+
+    def color_of(name: str) -> Color:
+        return (colors or {}).get(name) or cast_color(name)
+
     draw = ImageDraw.Draw(canvas)
     if shot_size in ("extreme-wide", "wide"):
         _sun(draw, width, height, horizon, palette, rng)
@@ -154,12 +172,12 @@ def draw_scene(
     if shot_size in ("extreme-wide", "wide", "medium") and (rng.random() < 0.6 or len(cast) > 1):
         other = width - third if third != width / 2 else width * float(rng.choice([0.2, 0.8]))
         scale = rng.uniform(0.75, 0.95)
-        color = cast_color(cast[1]) if len(cast) > 1 else palette.far
-        box = _figure(draw, other, head_top + size * (1 - scale) * 0.6, size * scale, color, rng)
+        color = color_of(cast[1]) if len(cast) > 1 else palette.far
+        box = figure(draw, other, head_top + size * (1 - scale) * 0.6, size * scale, color, rng)
         if len(cast) > 1 and named is not None:
             named.append((cast[1], box))
-    subject = _figure(
-        draw, third, head_top, size, cast_color(cast[0]) if cast else palette.figure, rng
+    subject = figure(
+        draw, third, head_top, size, color_of(cast[0]) if cast else palette.figure, rng
     )
     if cast and named is not None:
         named.append((cast[0], subject))
@@ -234,7 +252,7 @@ def _bokeh(canvas: Image.Image, palette: Palette, rng: np.random.Generator) -> N
         )
 
 
-def _figure(
+def figure(
     draw: ImageDraw.ImageDraw,
     cx: float,
     head_top: float,

@@ -2,7 +2,8 @@
 
 `record(entry, request, extra)` returns a plain JSON-able dict. `model_revision(entry)` pins
 which weights were used without importing torch: a hub id resolves to the commit of the cached
-snapshot, a local folder to a fingerprint of its files.
+snapshot, a local folder to a fingerprint of its files; `ip_adapter_revision(spec)` does the
+same for an entry's IP-Adapter.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from pipelines.entries import PipelineEntry
+from pipelines.entries import IpAdapterSpec, PipelineEntry
 from pipelines.errors import looks_like_path
 from pipelines.requests import RenderRequest
 
@@ -72,8 +73,37 @@ def record(
         ],
         "libraries": library_versions(),
     }
+    # Only when present, so the records of renders without them keep their shape.
+    if entry.ip_adapter is not None:
+        out["ip_adapter"] = ip_adapter_record(entry.ip_adapter)
+    if request.references:
+        out["references"] = [reference.describe() for reference in request.references]
     out.update(extra or {})
     return out
+
+
+def ip_adapter_record(spec: IpAdapterSpec) -> dict[str, Any]:
+    """Which IP-Adapter weights an entry loads (the scale is per render: `reference_scale`)."""
+    return {
+        "model_id": spec.model_id,
+        "subfolder": spec.subfolder,
+        "weight_name": spec.weight_name,
+        "image_encoder_folder": spec.image_encoder_folder,
+        "revision": ip_adapter_revision(spec),
+    }
+
+
+def ip_adapter_revision(spec: IpAdapterSpec) -> str:
+    """The adapter's pinned revision; else a local folder's fingerprint or the cached hub
+    snapshot's commit; "" when its weights are not on this machine. Never imports torch."""
+    if spec.revision or not spec.model_id:
+        return spec.revision
+    folder = Path(spec.model_id).expanduser()
+    if folder.is_dir():
+        return folder_fingerprint(folder)
+    if looks_like_path(spec.model_id):
+        return ""
+    return cached_commit(spec.model_id, spec.weight_path)
 
 
 def model_revision(entry: PipelineEntry, marker: str = "model_index.json") -> str:

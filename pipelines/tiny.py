@@ -15,6 +15,12 @@ image-to-video is AnimateDiff video-to-video on the still image, i.e. SDEdit) an
 `tiny-ltx` (LTX-Video, a DiT with a T5 text encoder: text-to-video and image-to-video, the
 shape of the `ltx-video` catalogue entry), and `tiny-prompt-writer` (text-generation: a tiny
 random GPT-2 in `tiny-gpt2` for `pipelines.prompt_writer`; its text is gibberish).
+
+References: `tiny-sd-reference` is tiny-sd with a random IP-Adapter (`tiny-ip-adapter`, laid
+out like h94/IP-Adapter: `models/ip-adapter_tiny.safetensors` and its CLIP image encoder in
+`models/image_encoder`), and `tiny-clip` (image-similarity, `pipelines.similarity`) a tiny
+random CLIP model laid out like openai/clip-vit-base-patch32; both are built by
+`pipelines.tiny_clip`.
 """
 
 from __future__ import annotations
@@ -28,16 +34,19 @@ import yaml
 
 from pipelines.catalogue import DEFAULT_CATALOGUE
 from pipelines.diffusers_base import import_library
+from pipelines.tiny_clip import IP_ADAPTER_FILE, save_clip, save_ip_adapter
 
 __all__ = ["TINY_NAMES", "make_tiny", "write_clip_tokenizer", "write_gpt2_tokenizer"]
 
 TINY_NAMES = (
     "tiny-sd",
     "tiny-sd-lora",
+    "tiny-sd-reference",
     "tiny-animatediff",
     "tiny-svd",
     "tiny-ltx",
     "tiny-prompt-writer",
+    "tiny-clip",
 )
 LORA_FILE = "pytorch_lora_weights.safetensors"
 _SD_SCHEDULER = {"beta_start": 0.00085, "beta_end": 0.012, "steps_offset": 1}
@@ -54,10 +63,12 @@ def make_tiny(directory: Path) -> Path:
         tokenizer = write_clip_tokenizer(directory / "_tokenizer")
         _save(_sd(tokenizer), directory / "tiny-sd")
         lora = _sd_lora(directory / "tiny-sd-lora", tokenizer)
+        save_ip_adapter(directory / "tiny-ip-adapter", _sd_models(tokenizer)["unet"])
         _save(_animatediff(tokenizer), directory / "tiny-animatediff")
         _save(_svd(), directory / "tiny-svd")
         _save(_ltx(), directory / "tiny-ltx")
         _save_gpt2(directory / "_gpt2_tokenizer", directory / "tiny-gpt2")
+        save_clip(directory / "tiny-clip", len(tokenizer))
     catalogue = directory / "pipelines.yaml"
     entries = _entries(directory, lora)
     catalogue.write_text(
@@ -395,6 +406,16 @@ def _entries(directory: Path, lora: Path | None) -> dict[str, Any]:
             "description": "tiny-sd with a random LoRA on its UNet.",
             "loras": [{"path": str(lora), "weight_name": LORA_FILE, "scale": 1.0}],
         }
+    entries["tiny-sd-reference"] = {
+        **json.loads(json.dumps(entries["tiny-sd"])),
+        "description": "tiny-sd with a random IP-Adapter: renders follow reference pictures.",
+        "ip_adapter": {
+            "model_id": str(directory / "tiny-ip-adapter"),
+            "subfolder": "models",
+            "weight_name": IP_ADAPTER_FILE,
+            "scale": 0.6,
+        },
+    }
     entries["tiny-animatediff"] = {
         "tasks": ["text-to-video", "image-to-video"],
         "implementation": "diffusers-video",
@@ -456,5 +477,12 @@ def _entries(directory: Path, lora: Path | None) -> dict[str, Any]:
         "description": "Tiny random GPT-2 prompt writer (gibberish): tests and smoke runs.",
         "cost_factor": 0.0,
         "defaults": {"max_new_tokens": 16, "temperature": 0},
+    }
+    entries["tiny-clip"] = {
+        "tasks": ["image-similarity"],
+        "implementation": "clip-similarity",
+        "model_id": str(directory / "tiny-clip"),
+        "description": "Tiny random CLIP: image similarity scores (tests and smoke runs).",
+        "cost_factor": 0.0,
     }
     return entries

@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
 from typing import Any
 
+from PIL import Image
 from sqlmodel import Session
 
-from studio.api.base import StudioBase
-from studio.core import cast
+from pipelines.catalogue import UnknownPipelineError
+from pipelines.diffusers_base import first_line
+from pipelines.errors import PipelineError
+from storage.base import StorageError
+from studio.api.renders import RendersArea
+from studio.core import cast, lifecycle
+from studio.core.artifacts import store_bytes
 from studio.core.errors import Conflict, InvalidInput, NotFound
 from studio.core.models import (
+    Artifact,
     CastConsistency,
     CastMember,
     CastMemberPublic,
+    JobKind,
+    JobPublic,
+    JobStatus,
+    Priority,
     Project,
     RenderJob,
     ShotLook,
     ident,
+    public,
 )
+from studio.core.params import resolve_sheet
+from studio.core.references import normalise_reference, read_picture
 
 
-class CastArea(StudioBase):
+class CastArea(RendersArea):
     def cast(self, project_id: int) -> list[CastMemberPublic]:
         with self._session() as session:
             self._project(session, project_id)
@@ -81,10 +97,89 @@ class CastArea(StudioBase):
             cast.replace_in_shots(session, member.project_id, member.name, into.name)
             if not into.description:
                 into.description = member.description
+            if into.reference_artifact_id is None:
+                into.reference_artifact_id = member.reference_artifact_id
+                into.reference_scale = member.reference_scale
             session.add(into)
             session.delete(member)
             session.flush()
             return self._cast_public(into, self._shots(session, into.project_id))
+
+    def set_cast_reference(self, member_id: int, image: bytes | str | Path) -> CastMemberPublic:
+        with self._session() as session:
+            self._member(session, member_id)  # NotFound before looking at the picture
+        png = normalise_reference(read_picture(image))
+        return self._keep_reference(member_id, png, {"source": "upload"})
+
+    def pick_cast_reference(self, member_id: int, job_id: int) -> CastMemberPublic:
+        with self._session() as session:
+            member = self._member(session, member_id)
+            job = self._job(session, job_id)
+            artifact = session.get(Artifact, job.artifact_id) if job.artifact_id else None
+            if job.status != JobStatus.succeeded.value or artifact is None:
+                raise InvalidInput(f"Job #{job_id} has no finished picture to take", "job_id")
+            if job.kind not in (JobKind.preview.value, JobKind.clip.value):
+                raise InvalidInput(f"Job #{job_id} is a {job.kind}, not a shot's render", "job_id")
+            project = session.get(Project, member.project_id)
+            if project is not None and job.owner != project.owner:
+                raise InvalidInput(f"Job #{job_id} is not of this project's owner", "job_id")
+            key, kind = artifact.key, job.kind
+        path = self.storage.local_path(key)
+        data = _frame_png(path) if kind == JobKind.clip.value else path.read_bytes()
+        return self._keep_reference(
+            member_id, normalise_reference(data), {"source": f"job {job_id}"}
+        )
+
+    def clear_cast_reference(self, member_id: int) -> CastMemberPublic:
+        with self._session(write=True) as session:
+            member = self._member(session, member_id)
+            member.reference_artifact_id = None
+            session.add(member)
+            session.flush()
+            return self._cast_public(member, self._shots(session, member.project_id))
+
+    def _keep_reference(
+        self, member_id: int, png: bytes, origin: dict[str, str]
+    ) -> CastMemberPublic:
+        """Store the picture (before the transaction: storage is not transactional, and an
+        unused stored picture is harmless) and point the member at it."""
+        with self._session() as session:
+            member = self._member(session, member_id)
+            project = session.get(Project, member.project_id)
+            owner = project.owner if project is not None else self.user
+            provenance = {"kind": "cast-reference", "member": member.name, **origin}
+        artifact = store_bytes(self.storage, png, "image/png", provenance, owner)
+        with self._session(write=True) as session:
+            member = self._member(session, member_id)
+            session.add(artifact)
+            session.flush()
+            member.reference_artifact_id = artifact.id
+            session.add(member)
+            session.flush()
+            return self._cast_public(member, self._shots(session, member.project_id))
+
+    def render_character_sheet(self, member_id: int) -> JobPublic:
+        with self._session(write=True) as session:
+            member = self._member(session, member_id)
+            project = self._project(session, member.project_id)
+            references = cast.references(session, ident(project))
+            params = resolve_sheet(self.catalogue, project, member, references)
+            self._check_size(project.width, project.height, 1.0)
+            job = lifecycle.submit(
+                session,
+                kind=JobKind.preview,
+                project_id=ident(project),
+                shot_id=None,
+                params=params,
+                owner=project.owner,
+                priority=Priority.normal,
+                max_attempts=self.settings.max_attempts,
+                cost=self._price(params),
+                artifact_available=self._artifact_available,
+                **self._billing(),
+            )
+        self._wake([job])
+        return public(job)
 
     def consistency(self, project_id: int) -> list[CastConsistency]:
         with self._session() as session:
@@ -102,15 +197,59 @@ class CastArea(StudioBase):
                     preview_artifact_id=preview.artifact_id if preview else None,
                     take_artifact_id=take.artifact_id if take else None,
                 )
-            return [
+            reports = [
                 CastConsistency(
                     member_id=ident(member),
                     name=member.name,
                     description=member.description,
-                    shots=[looks[i] for i in cast.appearances(shots, member.name)],
+                    shots=[looks[i].model_copy() for i in cast.appearances(shots, member.name)],
+                    reference_artifact_id=member.reference_artifact_id,
                 )
                 for member in cast.members(session, project_id)
             ]
+        for report in reports:
+            self._score(report)
+        return reports
+
+    def _score(self, report: CastConsistency) -> None:
+        """With a similarity model configured and a reference picture, each shot's frame (its
+        preview, else its take's first frame) scored against the picture, lowest first: the
+        shots where the member drifts most come first."""
+        name = self.settings.similarity_pipeline
+        if not name or report.reference_artifact_id is None or not report.shots:
+            return
+        try:
+            entry = self.catalogue.get(name)
+        except UnknownPipelineError as exc:
+            report.score_error = str(exc)
+            return
+        if not entry.supports("image-similarity"):
+            report.score_error = f"Pipeline {name!r} does not do image-similarity"
+            return
+        frames = [(look, self._look_frame(look)) for look in report.shots]
+        scored = [(look, frame) for look, frame in frames if frame is not None]
+        if not scored:
+            return
+        try:
+            model = self.runner.pipeline(name)
+            with Image.open(self.artifact_path(report.reference_artifact_id)) as stored:
+                reference = stored.convert("RGB")
+            values = model.scores(reference, [frame for _look, frame in scored])
+        except (PipelineError, OSError, StorageError) as exc:
+            report.score_error = f"{name}: {first_line(exc)}"
+            return
+        for (look, _frame), value in zip(scored, values, strict=True):
+            look.similarity = round(float(value), 4)
+        report.scored_with = name
+        report.shots.sort(key=lambda look: (look.similarity is None, look.similarity or 0.0))
+
+    def _look_frame(self, look: ShotLook) -> Image.Image | None:
+        if look.preview_artifact_id is not None:
+            with Image.open(self.artifact_path(look.preview_artifact_id)) as frame:
+                return frame.convert("RGB")
+        if look.take_artifact_id is not None:
+            return Image.open(io.BytesIO(_frame_png(self.artifact_path(look.take_artifact_id))))
+        return None
 
     # ---- helpers --------------------------------------------------------------------------
     def _member(self, session: Session, member_id: int) -> CastMember:
@@ -124,3 +263,20 @@ class CastArea(StudioBase):
         found = CastMemberPublic.model_validate(member)
         found.shot_ids = cast.appearances(shots, member.name)
         return found
+
+
+def _frame_png(path: Path) -> bytes:
+    """A take's first frame as PNG bytes (the frame a chained shot would continue from is the
+    last; a reference wants the character as the take first shows it)."""
+    from studio.film.video import read_frames
+
+    frames = read_frames(path)
+    try:
+        first = next(frames, None)
+    finally:
+        frames.close()
+    if first is None:
+        raise InvalidInput("That take has no frames", "job_id")
+    buffer = io.BytesIO()
+    Image.fromarray(first).save(buffer, format="PNG")
+    return buffer.getvalue()

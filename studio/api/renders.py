@@ -108,6 +108,7 @@ class RendersArea(FilesArea):
             raise InvalidInput("The project has no shots yet: break down a script or add one")
         numbers = {s.id: i + 1 for i, s in enumerate(all_shots)}
         described = cast.descriptions(session, project_id)
+        references = cast.references(session, project_id)
         shots = all_shots
         if shot_ids is not None:
             wanted = set(shot_ids)
@@ -120,7 +121,7 @@ class RendersArea(FilesArea):
         for shot in shots:
             number_ = numbers[shot.id]
             resolve = resolve_preview if kind == JobKind.preview else resolve_clip
-            params = resolve(self.catalogue, project, shot, number_, described)
+            params = resolve(self.catalogue, project, shot, number_, described, references)
             after = None
             previous = all_shots[number_ - 2] if number_ > 1 else None
             if project.chain_within_scene and previous is not None:

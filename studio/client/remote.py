@@ -70,7 +70,7 @@ from studio.client.transport import (
     error_from,
     path_id,
 )
-from studio.core.models import JobPublic, JobStatus, Priority, ShotPublic
+from studio.core.models import CastMemberPublic, JobPublic, JobStatus, Priority, ShotPublic
 from studio.surface.protocol import StudioAPI
 
 
@@ -114,6 +114,19 @@ class RemoteStudio(RemoteFiles):
     update_cast_member = over_rest(StudioAPI.update_cast_member)
     delete_cast_member = over_rest(StudioAPI.delete_cast_member)
     merge_cast_member = over_rest(StudioAPI.merge_cast_member)
+    render_character_sheet = over_rest(StudioAPI.render_character_sheet)
+    pick_cast_reference = over_rest(StudioAPI.pick_cast_reference)
+    clear_cast_reference = over_rest(StudioAPI.clear_cast_reference)
+
+    def set_cast_reference(self, member_id: int, image: bytes | str | Path) -> CastMemberPublic:
+        """Give a member a reference picture (bytes or a file path): checked and shrunk here
+        to the PNG the studio keeps, then uploaded (PUT /cast/{member_id}/reference)."""
+        from studio.core.references import normalise_reference, read_picture
+
+        png = normalise_reference(read_picture(image))
+        answer = self._put_bytes(f"/cast/{path_id(member_id)}/reference", png, "image/png")
+        return CastMemberPublic.model_validate(answer)
+
     consistency = over_rest(StudioAPI.consistency)
     choose_take = over_rest(StudioAPI.choose_take)
     job = over_rest(StudioAPI.job)

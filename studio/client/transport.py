@@ -181,6 +181,7 @@ class Transport:
         json: Any = None,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        content: bytes | None = None,
     ) -> httpx.Response:
         """One request, retried where that is safe; an error answer raises its exception."""
         keyed = bool(headers and "Idempotency-Key" in headers)
@@ -189,7 +190,7 @@ class Transport:
             last = attempt == self.retries
             try:
                 response = self.client.request(
-                    method, path, json=json, params=params, headers=headers
+                    method, path, json=json, params=params, headers=headers, content=content
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 if last:  # never reached the server: retrying is safe for any method
@@ -208,6 +209,18 @@ class Transport:
                     raise error_from(response)
             time.sleep(min(self.backoff * 2**attempt, 5.0))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _put_bytes(self, path: str, data: bytes, content_type: str) -> Any:
+        """PUT a raw body (an upload); a PUT replaces, so resending after a lost answer is
+        safe."""
+        response = self._send(
+            "PUT",
+            API + path,
+            content=data,
+            headers={"Content-Type": content_type},
+            retry_sent=True,
+        )
+        return response.json() if response.content else None
 
     def _get(self, path: str, **params: Any) -> Any:
         query = {k: v for k, v in params.items() if v is not None}

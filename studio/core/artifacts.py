@@ -43,3 +43,22 @@ def store_file(
         sha256=sha,
         provenance=provenance,
     )
+
+
+def store_bytes(
+    storage: Storage, data: bytes, content_type: str, provenance: dict[str, Any], owner: str
+) -> Artifact:
+    """Like `store_file`, for content already in memory (a reference picture)."""
+    sha = hashlib.sha256(data).hexdigest()
+    key = content_key(sha, SUFFIXES.get(content_type, ".bin"))
+    if not storage.exists(key):
+        storage.put_bytes(key, data, content_type)
+    storage.put_bytes(key + ".json", as_json(provenance).encode("utf-8"), "application/json")
+    return Artifact(
+        owner=owner,
+        key=key,
+        content_type=content_type,
+        bytes=len(data),
+        sha256=sha,
+        provenance=provenance,
+    )

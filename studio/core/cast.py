@@ -11,12 +11,12 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from studio.core.errors import InvalidInput
-from studio.core.models import CastKind, CastMember, Shot
+from studio.core.models import Artifact, CastKind, CastMember, Shot
 from studio.core.validation import MAX_SEED, cast_name, choice, number, text
 
 MAX_DESCRIPTION = 500
 MAX_CAST = 200  # members per project
-CAST_FIELDS = {"name", "kind", "description", "seed"}
+CAST_FIELDS = {"name", "kind", "description", "seed", "reference_scale"}
 
 
 def cast_fields(changes: dict[str, Any]) -> dict[str, Any]:
@@ -31,6 +31,8 @@ def cast_fields(changes: dict[str, Any]) -> dict[str, Any]:
             out[key] = choice(value, "Kind", [k.value for k in CastKind])
         elif key == "description":
             out[key] = " ".join(text(value, "Description", MAX_DESCRIPTION).split())
+        elif key == "reference_scale":
+            out[key] = number(value, "Reference strength", 0.0, 1.0)
         else:
             out[key] = int(number(value, "Seed", 0, MAX_SEED, integer=True))
     return out
@@ -49,6 +51,20 @@ def members(session: Session, project_id: int) -> list[CastMember]:
 def descriptions(session: Session, project_id: int) -> dict[str, str]:
     """Name → description of the members that have one: what prompts say about them."""
     return {m.name: m.description for m in members(session, project_id) if m.description}
+
+
+def references(session: Session, project_id: int) -> dict[str, dict[str, Any]]:
+    """Name → {digest, scale} of the members with a reference image: what reference-capable
+    pipelines are conditioned on (the digest is the stored PNG's sha256, so the render cache
+    and provenance key on the picture itself, not on which upload brought it)."""
+    found = {}
+    for member in members(session, project_id):
+        if member.reference_artifact_id is None:
+            continue
+        artifact = session.get(Artifact, member.reference_artifact_id)
+        if artifact is not None:
+            found[member.name] = {"digest": artifact.sha256, "scale": member.reference_scale}
+    return found
 
 
 def appearances(shots: Sequence[Shot], name: str) -> list[int]:

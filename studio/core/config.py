@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     # Optional prompt writer (a text-generation catalogue entry, e.g. "prompt-writer"): shows
     # "Expand prompts" in the Script tab. Unset = off; the rule-based breakdown stays.
     prompt_writer: str | None = None
+    # Optional image-similarity entry (e.g. "clip-vit-b32"): the consistency report scores
+    # each shot of a member with a reference picture against it. Unset = frames only.
+    similarity_pipeline: str | None = None
     preview_batch: int = Field(4, ge=1, le=64)
     # Accounts. Unset: on outside dev. Off (dev only): one local user, no password, no login.
     auth: bool | None = None

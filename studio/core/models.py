@@ -168,6 +168,15 @@ class CastMemberBase(SQLModel):
         description="Appearance, said the same way in every shot's prompt: 40s, weathered coat",
     )
     seed: int = Field(default=0, description="For renders of this member alone")
+    reference_artifact_id: int | None = Field(
+        default=None,
+        foreign_key="artifact.id",
+        description="Its reference image (an uploaded picture, a shot's frame, a character "
+        "sheet): pipelines that support references condition its shots on it",
+    )
+    reference_scale: float = Field(
+        default=0.6, description="How strongly its reference steers a render: 0 (not) to 1"
+    )
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -191,6 +200,11 @@ class ShotLook(SQLModel):
     number: int = Field(description="1 = the first shot")
     preview_artifact_id: int | None = Field(description="Its latest preview frame, if any")
     take_artifact_id: int | None = Field(description="The take its film uses, if any")
+    similarity: float | None = Field(
+        default=None,
+        description="Cosine similarity of its frame to the member's reference picture (-1 to "
+        "1; higher is closer), when a similarity model is configured",
+    )
 
 
 class CastConsistency(SQLModel):
@@ -199,7 +213,12 @@ class CastConsistency(SQLModel):
     member_id: int
     name: str
     description: str
-    shots: list[ShotLook]
+    shots: list[ShotLook] = Field(
+        description="In shot order; lowest similarity first when the shots are scored"
+    )
+    reference_artifact_id: int | None = None
+    scored_with: str = Field(default="", description="The similarity model, when scored")
+    score_error: str = Field(default="", description="Why the shots could not be scored")
 
 
 class ArtifactBase(SQLModel):

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
 from pipelines.catalogue import Catalogue, UnknownPipelineError, effective_revision
+from pipelines.provenance import ip_adapter_record
 from pipelines.requests import RenderRequest
+from storage.base import content_key
 from studio.core.errors import InvalidInput
-from studio.core.models import JobKind, Project, ProjectBase, Shot, ShotBase
+from studio.core.models import CastMemberBase, JobKind, Project, ProjectBase, Shot, ShotBase
 
 NO_CAST: Mapping[str, str] = MappingProxyType({})  # a project without described cast
+# Name → {digest, scale} of the members with a reference image (`studio.core.cast.references`).
+NO_REFERENCES: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
 
 PARAMS_VERSION = 1  # bump when the meaning of params changes, to invalidate the cache
 
@@ -67,7 +71,7 @@ def pipeline_params(catalogue: Catalogue, name: str, task: str) -> dict[str, Any
         raise InvalidInput(str(exc), field="pipeline") from None
     if not entry.supports(task):
         raise InvalidInput(f"Pipeline {name!r} cannot do {task}", field="pipeline")
-    return {
+    params = {
         "name": entry.name,
         "model_id": entry.model_id,
         "revision": effective_revision(entry),
@@ -81,6 +85,9 @@ def pipeline_params(catalogue: Catalogue, name: str, task: str) -> dict[str, Any
         "dtype": entry.dtype,
         "variant": entry.variant,
     }
+    if entry.ip_adapter is not None:  # other weights, other pixels (absent: keys as before)
+        params["ip_adapter"] = ip_adapter_record(entry.ip_adapter)
+    return params
 
 
 def resolve_preview_request(
@@ -100,10 +107,14 @@ def resolve_preview(
     shot: Shot,
     number: int,
     cast: Mapping[str, str] = NO_CAST,
+    references: Mapping[str, Mapping[str, Any]] = NO_REFERENCES,
 ) -> dict[str, Any]:
     pipeline = shot.preview_pipeline or project.preview_pipeline
     request = shot_request(project, shot, number, cast)
-    return _with_cast(resolve_preview_request(catalogue, pipeline, request), shot, cast)
+    params = resolve_preview_request(catalogue, pipeline, request)
+    if catalogue.get(pipeline).supports_references:
+        _with_references(params, shot.characters, references)
+    return _with_cast(params, shot, cast)
 
 
 def _with_cast(params: dict[str, Any], shot: Shot, cast: Mapping[str, str]) -> dict[str, Any]:
@@ -113,6 +124,60 @@ def _with_cast(params: dict[str, Any], shot: Shot, cast: Mapping[str, str]) -> d
     if described:
         params["cast"] = described
     return params
+
+
+def _with_references(
+    params: dict[str, Any], names: Sequence[str], references: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """The reference pictures of the shot's members, in the shot's cast order, by content
+    hash and strength: part of the cache key, so a new picture re-renders exactly the shots
+    of its member. The runner fetches the pictures by digest (`reference_key`). Shots without
+    a referenced member keep the params they always had."""
+    found = [
+        {"name": name.title(), "digest": references[name]["digest"], "scale": ref_scale}
+        for name in names
+        if name in references and (ref_scale := float(references[name]["scale"])) > 0
+    ]
+    if found:
+        params["references"] = found
+
+
+SHEET_VIEWS = "front view, three-quarter view and profile side by side, full body, neutral pose"
+
+
+def resolve_sheet(
+    catalogue: Catalogue,
+    project: Project,
+    member: CastMemberBase,
+    references: Mapping[str, Mapping[str, Any]] = NO_REFERENCES,
+) -> dict[str, Any]:
+    """A character sheet of a cast member through the project's preview pipeline: the member
+    from the front, three-quarter and profile on a plain background (the draft draws exactly
+    that; a model is asked for it in words, and sees the member's reference if it has one)."""
+    name = member.name.title()
+    who = f"{name} ({member.description})" if member.description else name
+    request = RenderRequest(
+        prompt=join_prompt(
+            f"character sheet of {who}",
+            SHEET_VIEWS,
+            "plain light grey background",
+            project.style_prompt,
+        ),
+        negative_prompt=join_prompt("busy background, cropped", project.negative_prompt),
+        seed=member.seed,
+        width=project.width,
+        height=project.height,
+        extra={"sheet": name, "cast": [name]},
+    )
+    params = resolve_preview_request(catalogue, project.preview_pipeline, request)
+    if catalogue.get(project.preview_pipeline).supports_references:
+        _with_references(params, [member.name], references)
+    return params
+
+
+def reference_key(digest: str) -> str:
+    """Where a reference picture's bytes are in storage (references are stored as PNG)."""
+    return content_key(digest, ".png")
 
 
 def clip_task(catalogue: Catalogue, name: str) -> str:
@@ -135,6 +200,7 @@ def resolve_clip(
     shot: Shot,
     number: int,
     cast: Mapping[str, str] = NO_CAST,
+    references: Mapping[str, Mapping[str, Any]] = NO_REFERENCES,
 ) -> dict[str, Any]:
     pipeline = shot.clip_pipeline or project.clip_pipeline
     task = clip_task(catalogue, pipeline)
@@ -147,7 +213,10 @@ def resolve_clip(
     }
     if task == "image-to-video":
         # Conditioned on the preview frame, so the preview's params are part of the clip's.
-        params["preview"] = resolve_preview(catalogue, project, shot, number, cast)
+        # (The preview carries the references; the clip inherits them through it.)
+        params["preview"] = resolve_preview(catalogue, project, shot, number, cast, references)
+    elif catalogue.get(pipeline).supports_references:
+        _with_references(params, shot.characters, references)
     return _with_cast(params, shot, cast)
 
 

@@ -7,6 +7,7 @@ process. Only lifecycle functions change state.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import inspect
 import io
 import logging
@@ -24,18 +25,19 @@ from sqlalchemy.engine import Engine
 from pipelines.cache import PipelineCache
 from pipelines.catalogue import Catalogue, CatalogueError, UnknownPipelineError
 from pipelines.errors import PipelineError
-from pipelines.requests import Cancelled, RenderRequest
-from storage.base import Storage
+from pipelines.requests import Cancelled, Reference, RenderRequest
+from storage.base import Storage, StorageError
 from studio.core import lifecycle, logs, provenance
 from studio.core.artifacts import store_file
 from studio.core.db import session_scope
 from studio.core.errors import StudioError
 from studio.core.models import Artifact, JobKind, RenderJob, ident
-from studio.core.params import RUNTIME, params_hash, request_from
+from studio.core.params import RUNTIME, params_hash, reference_key, request_from
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes: keeps the database calm
 LIVE_PREVIEW_INTERVAL = 1.0  # seconds between live preview uploads
+REFERENCE_CACHE = 16  # reference pictures kept decoded between jobs
 
 
 def live_preview_key(job_id: int) -> str:
@@ -93,6 +95,7 @@ class JobRunner:
         self.engine, self.storage, self.catalogue = engine, storage, catalogue
         self.lease_seconds, self.preview_batch = lease_seconds, preview_batch
         self.max_running_per_owner = max_running_per_owner
+        self._references: dict[str, Image.Image] = {}  # digest → picture, a few recent ones
         # Loaded once per process (LRU under the memory budget): the next job reuses it.
         self.cache = PipelineCache(memory_budget)
         self.cancelled: set[int] = set()
@@ -161,7 +164,7 @@ class JobRunner:
         try:
             pipeline = self.pipeline(jobs[0].params["pipeline"]["name"], jobs[0].params["pipeline"])
             images = pipeline.render_frames(
-                [request_from(j.params) for j in jobs], on_progress=on_progress
+                [self._request(j.params) for j in jobs], on_progress=on_progress
             )
         except Cancelled:
             for job in jobs:  # the cancelled one stops; the others render on their own
@@ -258,7 +261,7 @@ class JobRunner:
         prov = provenance.record(ident(job), job.params, job.params_hash)
         details = getattr(pipeline, "provenance", None)
         if details is not None:  # model revision, dtype, device, scheduler, steps, guidance…
-            prov["pipeline_details"] = details(request_from(job.params))
+            prov["pipeline_details"] = details(self._request(job.params))
         return prov
 
     def _frame(
@@ -272,8 +275,42 @@ class JobRunner:
         if live_key and "on_preview" in inspect.signature(pipeline.render_frame).parameters:
             extra["on_preview"] = self._live_preview(live_key)
         image: Image.Image = pipeline.render_frame(
-            request_from(params), on_progress=on_progress, **extra
+            self._request(params), on_progress=on_progress, **extra
         )
+        return image
+
+    def _request(self, params: dict[str, Any]) -> RenderRequest:
+        """The pipeline's request for these params, with the cast's reference pictures."""
+        request = request_from(params)
+        wanted = params.get("references") or []
+        if not wanted:
+            return request
+        references = tuple(
+            Reference(
+                name=ref["name"],
+                image=self._reference_image(ref["digest"]),
+                scale=float(ref["scale"]),
+                digest=ref["digest"],
+            )
+            for ref in wanted
+        )
+        return dataclasses.replace(request, references=references)
+
+    def _reference_image(self, digest: str) -> Image.Image:
+        image = self._references.get(digest)
+        if image is None:
+            key = reference_key(digest)
+            try:
+                with Image.open(self.storage.local_path(key)) as stored:
+                    image = stored.convert("RGB")
+            except (StorageError, OSError) as exc:
+                raise JobFailed(
+                    f"The reference picture {digest[:12]}… is missing from storage: set the "
+                    "cast member's reference again"
+                ) from exc
+            if len(self._references) >= REFERENCE_CACHE:
+                self._references.pop(next(iter(self._references)))
+            self._references[digest] = image
         return image
 
     def _live_preview(self, key: str) -> Callable[[Image.Image], None]:
@@ -297,7 +334,7 @@ class JobRunner:
     def _clip(self, job: RenderJob, tmp: Path, report: ProgressReporter) -> Artifact:
         from studio.film.video import encode_video
 
-        request: RenderRequest = request_from(job.params)
+        request: RenderRequest = self._request(job.params)
         pipeline = self.pipeline(job.params["pipeline"]["name"], job.params["pipeline"])
         prov = self._provenance(job, pipeline)
         image = None

@@ -38,6 +38,7 @@ from studio.surface.requests import (
     MergeIn,
     MoveBeforeIn,
     MoveIn,
+    PickReferenceIn,
     PriorityIn,
     ProjectCreate,
     ProjectUpdate,
@@ -156,7 +157,8 @@ class StudioAPI(Protocol):
 
     @route("POST", "/projects/{project_id}/cast", tag="cast", body=CastCreate, status=201)
     def add_cast_member(self, project_id: int, name: str, **fields: Any) -> CastMemberPublic:
-        """A new cast member; `fields`: kind (character, prop, place), description, seed.
+        """A new cast member; `fields`: kind (character, prop, place), description, seed,
+        reference_scale (0–1: how strongly its reference picture steers renders).
         Its description joins the prompt of every shot that names it."""
         ...
 
@@ -175,6 +177,32 @@ class StudioAPI(Protocol):
     def merge_cast_member(self, member_id: int, into_id: int) -> CastMemberPublic:
         """Two names for one person: the member's shots name `into_id` instead, which keeps
         its description (or takes this one's when it has none); the member is deleted."""
+        ...
+
+    def set_cast_reference(self, member_id: int, image: bytes | str | Path) -> CastMemberPublic:
+        """Give a member a reference picture (PNG, JPEG or WebP bytes, or a file path): shots
+        that name it are conditioned on it by pipelines that support references (the draft
+        draws it beside the name). Kept as an RGB PNG of at most 1024 px a side; over the REST
+        API this is `PUT /cast/{member_id}/reference` with the picture as the body."""
+        ...
+
+    @route("POST", "/cast/{member_id}/sheet", tag="cast", status=202, errors=("billed",))
+    def render_character_sheet(self, member_id: int) -> JobPublic:
+        """Queue a character sheet of the member through the project's preview pipeline: it
+        from the front, three-quarter and profile on a plain background (its reference, if
+        any, steers it). Billed like a preview; once it has succeeded, make it the member's
+        reference with `pick_cast_reference(member_id, job.id)`."""
+        ...
+
+    @route("POST", "/cast/{member_id}/reference", tag="cast", body=PickReferenceIn)
+    def pick_cast_reference(self, member_id: int, job_id: int) -> CastMemberPublic:
+        """Take a member's reference picture from a render: a finished preview (a shot's frame,
+        or a character sheet) or a take (its first frame)."""
+        ...
+
+    @route("DELETE", "/cast/{member_id}/reference", tag="cast")
+    def clear_cast_reference(self, member_id: int) -> CastMemberPublic:
+        """Remove a member's reference picture; its shots render from their prompts alone."""
         ...
 
     @route("GET", "/projects/{project_id}/consistency", tag="cast")

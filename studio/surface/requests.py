@@ -98,6 +98,9 @@ class CastFields(In):
     kind: CastKindName | None = None
     description: str | None = Field(default=None, max_length=500)
     seed: int | None = Field(default=None, ge=0, le=MAX_ID)
+    reference_scale: float | None = Field(
+        default=None, ge=0, le=1, description="How strongly its reference picture steers renders"
+    )
 
 
 class CastCreate(CastFields):
@@ -110,6 +113,12 @@ class CastUpdate(CastFields):
 
 class MergeIn(In):
     into_id: int = Field(ge=1, le=MAX_ID, description="The member that stays")
+
+
+class PickReferenceIn(In):
+    job_id: int = Field(
+        ge=1, le=MAX_ID, description="A finished preview (its picture) or take (its first frame)"
+    )
 
 
 # ---- jobs and the queue -------------------------------------------------------------------

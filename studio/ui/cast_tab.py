@@ -1,15 +1,17 @@
 """Cast: the characters, props and places of the project, each described once and said the
 same way in the prompt of every shot that names it. Edit, add, merge and delete members;
-see a member's shots side by side (the consistency report)."""
+give one a reference picture (uploaded, or a shot's frame); see a member's shots side by
+side (the consistency report)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from studio.api import Studio
-from studio.core.models import CastKind, CastMemberPublic
+from studio.core.models import CastKind, CastMemberPublic, ShotLook
 from studio.ui.common import Refresh, for_request, guarded, project_or_none, require_project
 
 TABLE_HEADERS = ["Name", "Kind", "Description", "Shots"]
@@ -27,6 +29,13 @@ def cast_rows(members: list[CastMemberPublic], numbers: dict[int, int]) -> list[
         ]
         for m in members
     ]
+
+
+def look_caption(look: ShotLook) -> str:
+    """ "Shot 3", with its similarity to the reference when it was scored."""
+    if look.similarity is None:
+        return f"Shot {look.number}"
+    return f"Shot {look.number} · similarity {look.similarity:.2f}"
 
 
 def build(studio: Studio, project: gr.Dropdown) -> Refresh:
@@ -57,6 +66,38 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         elem_id="cast-description",
     )
     with gr.Row():
+        reference = gr.Image(
+            label="Reference picture (PNG, JPEG or WebP): upload one",
+            type="filepath",
+            sources=["upload"],
+            height=220,
+            elem_id="cast-reference",
+            scale=2,
+        )
+        with gr.Column(scale=3):
+            strength = gr.Slider(
+                0,
+                1,
+                value=0.6,
+                step=0.05,
+                label="Reference strength (0: off; saved with the member)",
+                elem_id="cast-strength",
+            )
+            from_frame = gr.Dropdown(
+                label="…or take it from a shot's preview frame or a character sheet",
+                choices=[],
+                elem_id="cast-from-frame",
+                interactive=True,
+            )
+            with gr.Row():
+                use_frame = gr.Button("Use this frame", elem_id="use-frame")
+                sheet = gr.Button("Render a character sheet", elem_id="render-sheet")
+                clear = gr.Button("Remove picture", elem_id="clear-reference")
+            gr.Markdown(
+                "Pipelines that support references (the draft, IP-Adapter entries) condition "
+                "every shot of the member on its picture; its shots render again."
+            )
+    with gr.Row():
         save = gr.Button("Save member", variant="primary", elem_id="save-cast")
         add = gr.Button("Add as new member", elem_id="add-cast")
         delete = gr.Button("Delete member", variant="stop", elem_id="delete-cast")
@@ -77,23 +118,49 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     missing = gr.Markdown("", elem_id="cast-missing")
 
     editor = [member, name, kind, seed, description, into, looks, missing]
+    editor += [reference, strength, from_frame]
+
+    def reference_values(view: Studio, project_id: int, chosen: CastMemberPublic) -> list[Any]:
+        path = (
+            str(view.artifact_path(chosen.reference_artifact_id))
+            if chosen.reference_artifact_id is not None
+            else None
+        )
+        frames = [
+            (f"Shot {number}", shot.preview_job_id)
+            for number, shot in enumerate(view.shots(project_id), 1)
+            if shot.preview_job_id is not None
+        ]
+        finished = view.jobs(project_id, statuses=["succeeded"], kinds=["preview"], limit=200)
+        frames += [
+            (f"Character sheet (job #{job.id})", job.id)
+            for job in finished
+            if job.shot_id is None
+            and job.params.get("request", {}).get("extra", {}).get("sheet") == chosen.name.title()
+        ]
+        return [path, chosen.reference_scale, gr.Dropdown(choices=frames, value=None)]
 
     def consistency_values(view: Studio, project_id: int, member_id: int) -> list[Any]:
         report = next((c for c in view.consistency(project_id) if c.member_id == member_id), None)
         if report is None or not report.shots:
             return [[], "In no shot yet: name it in a shot's *Cast in this shot*."]
         frames = [
-            (str(view.artifact_path(look.preview_artifact_id)), f"Shot {look.number}")
+            (str(view.artifact_path(look.preview_artifact_id)), look_caption(look))
             for look in report.shots
             if look.preview_artifact_id is not None
         ]
         without = [str(look.number) for look in report.shots if look.preview_artifact_id is None]
-        note = (
-            f"No preview yet: shot {', '.join(without)} (Storyboard → Preview all)."
-            if without
-            else ""
-        )
-        return [frames, note]
+        notes = []
+        if without:
+            notes.append(f"No preview yet: shot {', '.join(without)} (Storyboard → Preview all).")
+        if report.scored_with:
+            notes.append(
+                f"Scored against the reference picture with {report.scored_with}: the least "
+                "alike come first."
+            )
+        if report.score_error:
+            notes.append(f"Not scored: {report.score_error}")
+        return [frames, " ".join(notes)]
 
     def editor_values(view: Studio, project_id: int | None, member_id: Any = None) -> list[Any]:
         members = view.cast(project_id) if project_id is not None else []
@@ -101,7 +168,19 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         chosen = next((m for m in members if m.id == member_id), members[0] if members else None)
         if chosen is None or project_id is None:
             empty = gr.Dropdown(choices=[], value=None)
-            return [empty, "", "character", None, "", gr.Dropdown(choices=[], value=None), [], ""]
+            return [
+                empty,
+                "",
+                "character",
+                None,
+                "",
+                gr.Dropdown(choices=[], value=None),
+                [],
+                "",
+                None,
+                0.6,
+                gr.Dropdown(choices=[], value=None),
+            ]
         others = [c for c in choices if c[1] != chosen.id]
         return [
             gr.Dropdown(choices=choices, value=chosen.id),
@@ -111,6 +190,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             chosen.description,
             gr.Dropdown(choices=others, value=None),
             *consistency_values(view, project_id, chosen.id),
+            *reference_values(view, project_id, chosen),
         ]
 
     def table_values(view: Studio, project_id: int) -> list[list[Any]]:
@@ -139,6 +219,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         new_kind: str,
         new_seed: Any,
         new_description: str,
+        new_strength: Any,
         request: gr.Request,
     ) -> list[Any]:
         view = for_request(studio, request)
@@ -147,6 +228,8 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             raise gr.Error("Choose a member to save, or add a new one.", print_exception=False)
         changes: dict[str, Any] = {"name": new_name, "kind": new_kind}
         changes["description"] = new_description
+        if new_strength is not None:
+            changes["reference_scale"] = new_strength
         if new_seed is not None:
             changes["seed"] = new_seed
         saved = view.update_cast_member(member_id, **changes)
@@ -159,11 +242,14 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         new_kind: str,
         new_seed: Any,
         new_description: str,
+        new_strength: Any,
         request: gr.Request,
     ) -> list[Any]:
         view = for_request(studio, request)
         pid = require_project(project_id)
         values: dict[str, Any] = {"kind": new_kind, "description": new_description}
+        if new_strength is not None:
+            values["reference_scale"] = new_strength
         if new_seed is not None:
             values["seed"] = new_seed
         added = view.add_cast_member(pid, new_name, **values)
@@ -187,6 +273,54 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         kept = view.merge_cast_member(member_id, into_id)
         return after(view, pid, f"Merged into {kept.name.title()}.", kept.id)
 
+    def chosen_member(member_id: Any) -> int:
+        if member_id is None:
+            raise gr.Error("Choose a member first.", print_exception=False)
+        return int(member_id)
+
+    @guarded
+    def on_upload(project_id: Any, member_id: Any, path: Any, request: gr.Request) -> list[Any]:
+        view = for_request(studio, request)
+        pid = require_project(project_id)
+        chosen = chosen_member(member_id)
+        if not path:
+            return after(view, pid, "", chosen)
+        kept = view.set_cast_reference(chosen, Path(path))
+        return after(view, pid, f"{kept.name.title()} has a reference picture now.", kept.id)
+
+    @guarded
+    def on_use_frame(
+        project_id: Any, member_id: Any, job_id: Any, request: gr.Request
+    ) -> list[Any]:
+        view = for_request(studio, request)
+        pid = require_project(project_id)
+        chosen = chosen_member(member_id)
+        if job_id is None:
+            raise gr.Error("Choose a shot's frame to take.", print_exception=False)
+        kept = view.pick_cast_reference(chosen, int(job_id))
+        return after(view, pid, f"{kept.name.title()}'s reference is that frame now.", kept.id)
+
+    @guarded
+    def on_sheet(project_id: Any, member_id: Any, request: gr.Request) -> list[Any]:
+        view = for_request(studio, request)
+        pid = require_project(project_id)
+        job = view.render_character_sheet(chosen_member(member_id))
+        message = (
+            f"Character sheet queued (job #{job.id}). When it is done, choose it under "
+            "*…take it from a shot's preview frame or a character sheet* (reopen the member "
+            "to refresh the list)."
+        )
+        if job.status == "succeeded":
+            message = f"Character sheet ready (job #{job.id}): choose it below to use it."
+        return after(view, pid, message, member_id)
+
+    @guarded
+    def on_clear(project_id: Any, member_id: Any, request: gr.Request) -> list[Any]:
+        view = for_request(studio, request)
+        pid = require_project(project_id)
+        kept = view.clear_cast_reference(chosen_member(member_id))
+        return after(view, pid, f"Removed {kept.name.title()}'s reference picture.", kept.id)
+
     @guarded
     def on_looks(project_id: Any, member_id: Any, request: gr.Request) -> list[Any]:
         """Only the frames: opening the tab must not overwrite what is being typed."""
@@ -195,14 +329,19 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         return consistency_values(for_request(studio, request), int(project_id), member_id)
 
     outputs = [status, table, *editor]
-    fields = [name, kind, seed, description]
+    fields = [name, kind, seed, description, strength]
     member.input(on_select, [project, member], editor)
     changes = [
         save.click(on_save, [project, member, *fields], outputs),
         add.click(on_add, [project, *fields], outputs),
         delete.click(on_delete, [project, member], outputs),
         merge.click(on_merge, [project, member, into], outputs),
+        reference.upload(on_upload, [project, member, reference], outputs),
+        use_frame.click(on_use_frame, [project, member, from_frame], outputs),
+        clear.click(on_clear, [project, member], outputs),
+        reference.clear(on_clear, [project, member], outputs),  # its × removes it too
     ]
-    tab = Refresh(refresh, outputs, changes)
+    sheet_queued = sheet.click(on_sheet, [project, member], outputs)
+    tab = Refresh(refresh, outputs, changes, submits=[sheet_queued])
     tab.looks = (on_looks, [member], [looks, missing])
     return tab

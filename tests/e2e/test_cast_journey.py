@@ -1,6 +1,6 @@
 """The cast in a real browser: the breakdown finds it, a description edited in the Cast tab
-reaches the renders of exactly that member's shots, and the consistency report shows her
-shots side by side."""
+and a reference picture uploaded there reach the renders of exactly that member's shots,
+and the consistency report shows her shots side by side."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from studio import Studio
 from tests.server import StudioServer
@@ -52,6 +53,13 @@ def test_the_cast_from_a_script_to_its_renders(server: StudioServer, page, tmp_p
     expect(page.locator("#cast-status")).to_contain_text("Saved Mara")
     expect(table).to_contain_text("40s, red scarf")
 
+    # Her reference picture: uploaded in the Cast tab, shown there, drawn in her shots.
+    picture = tmp_path / "mara.png"
+    Image.new("RGB", (480, 640), (190, 40, 40)).save(picture)
+    page.locator("#cast-reference input[type=file]").set_input_files(str(picture))
+    expect(page.locator("#cast-status")).to_contain_text("Mara has a reference picture now")
+    expect(page.locator("#cast-reference img")).to_have_count(1)
+
     # The consistency report: Mara's two shots side by side, once they have previews.
     expect(page.locator("#cast-missing")).to_contain_text("No preview yet: shot 1, 3")
     page.get_by_role("tab", name="Storyboard").click()
@@ -72,6 +80,12 @@ def test_the_cast_from_a_script_to_its_renders(server: StudioServer, page, tmp_p
         takes = studio.jobs(kinds=["clip"])
         by_shot = {t.shot_id: t.params["request"]["prompt"] for t in takes}
         mara = {s.id for s in studio.shots(1) if "MARA" in s.characters}
+        previews = {j.shot_id: j for j in studio.jobs(kinds=["preview"])}
+        reference = studio.cast_member(1).reference_artifact_id
+        digest = studio.artifact(reference).sha256 if reference else None
     assert len(mara) == 2
     for shot_id, prompt in by_shot.items():
         assert ("Mara (40s, red scarf)" in prompt) == (shot_id in mara), prompt
+    for shot_id, job in previews.items():
+        digests = [r["digest"] for r in job.params.get("references", [])]
+        assert digests == ([digest] if shot_id in mara else []), shot_id

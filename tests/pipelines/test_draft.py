@@ -268,3 +268,51 @@ def test_a_cast_member_is_drawn_in_its_own_colour_in_every_panel() -> None:
         RenderRequest(prompt="p", seed=3, shot_size="wide", extra={"cast": ["Mara", "Tomas"]})
     )
     assert pixels_of(mara, both) > 20 and pixels_of(cast_color("Tomas"), both) > 20
+
+
+def test_a_reference_picture_colours_its_member_and_sits_by_the_name() -> None:
+    from pipelines.draft_scene import reference_color
+    from pipelines.requests import Reference
+
+    pipe = DraftPipeline()
+    teal = Image.new("RGB", (60, 60), (20, 150, 140))
+    base = RenderRequest(prompt="p", seed=1, shot_size="medium", extra={"cast": ["Mara"]})
+    with_ref = RenderRequest(
+        prompt="p",
+        seed=1,
+        shot_size="medium",
+        extra={"cast": ["Mara"]},
+        references=(Reference("Mara", teal, 0.6, "d1"),),
+    )
+    drawn = pipe.render_frame(with_ref)
+    assert drawn.tobytes() == pipe.render_frame(with_ref).tobytes()  # reproducible
+    assert drawn.tobytes() != pipe.render_frame(base).tobytes()
+    pixels = np.asarray(drawn)
+    tone = np.array(reference_color(teal), dtype=np.uint8)
+    assert (pixels == tone).all(axis=-1).sum() > 200  # her figure, in the picture's tone
+    assert (pixels == np.array((20, 150, 140), dtype=np.uint8)).all(axis=-1).sum() > 20  # thumb
+    # Strength 0, or a picture of someone not in the shot: the panel without a reference.
+    off = RenderRequest(
+        prompt="p",
+        seed=1,
+        shot_size="medium",
+        extra={"cast": ["Mara"]},
+        references=(Reference("Mara", teal, 0.0, "d1"), Reference("Tomas", teal, 0.6, "d2")),
+    )
+    assert pipe.render_frame(off).tobytes() == pipe.render_frame(base).tobytes()
+
+
+def test_a_character_sheet_shows_one_figure_three_ways() -> None:
+    from pipelines.draft_scene import cast_color
+
+    pipe = DraftPipeline()
+    request = RenderRequest(prompt="p", seed=4, width=480, height=270, extra={"sheet": "Mara"})
+    sheet = pipe.render_frame(request)
+    assert sheet.size == (480, 270)
+    assert sheet.tobytes() == pipe.render_frame(request).tobytes()
+    pixels = np.asarray(sheet)
+    body = (pixels == np.array(cast_color("Mara"), dtype=np.uint8)).all(axis=-1)
+    thirds = [body[:, i * 160 : (i + 1) * 160].sum() for i in range(3)]
+    # Front, three-quarter, profile: the same figure, narrower each time.
+    assert thirds[0] > thirds[1] > thirds[2] > 0
+    assert (pixels[0, 0] == (226, 226, 222)).all()  # a plain background

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -171,3 +172,76 @@ def test_a_running_preview_shows_its_latest_step(studio: Studio) -> None:
     # A finished job leaves no live image behind.
     (job,) = studio.preview(pid, [shot.id], wait=True, progress=False)
     assert job.status == "succeeded" and studio.live_preview(job.id) is None
+
+
+def test_a_cast_reference_conditions_the_ip_adapter_preview(
+    tmp_path: Path, catalogue_file: Path
+) -> None:
+    """Through the whole studio: the worker fetches the member's picture and the tiny
+    IP-Adapter renders with it; only her shots change, and reproducibly."""
+    script = "EXT. PIER - DAY\n\nMARA (40s, red coat) waits.\n\nThe sea is grey.\n"
+    noise = np.random.default_rng(3).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, format="PNG")
+    picture = buffer.getvalue()
+
+    def frames(studio: Studio, project_id: int) -> dict[int, np.ndarray]:
+        jobs = studio.preview(project_id, wait=True, progress=False)
+        assert all(j.status == "succeeded" for j in jobs), [j.error for j in jobs]
+        return {
+            j.shot_id: np.asarray(Image.open(studio.artifact_path(j.artifact_id)), dtype=float)
+            for j in jobs
+            if j.shot_id is not None and j.artifact_id is not None
+        }
+
+    renders = []
+    for run in ("first", "second"):  # two studios, nothing shared but the catalogue
+        with make_studio(tmp_path / run, catalogue_file) as studio:
+            project = studio.create_project("Pier", height=64, preview_pipeline="tiny-sd-reference")
+            assert project.id is not None
+            shots = studio.breakdown(project.id, script)
+            mara_shot, sea_shot = shots[0].id, shots[-1].id
+            assert "MARA" in shots[0].characters and "MARA" not in shots[-1].characters
+            (mara,) = studio.cast(project.id)
+            plain = frames(studio, project.id)
+            studio.set_cast_reference(mara.id, picture)
+            referenced = frames(studio, project.id)
+            assert np.abs(referenced[mara_shot] - plain[mara_shot]).mean() > 1.0
+            assert np.array_equal(referenced[sea_shot], plain[sea_shot])
+            renders.append(referenced[mara_shot])
+            if run == "first":
+                studio.clear_cast_reference(mara.id)
+                assert np.array_equal(frames(studio, project.id)[mara_shot], plain[mara_shot])
+    assert np.array_equal(renders[0], renders[1])
+
+
+def test_the_consistency_report_scores_shots_against_the_reference(
+    tmp_path: Path, catalogue_file: Path
+) -> None:
+    """With a similarity model configured (tiny CLIP), each shot of a member with a picture
+    is scored against it and the least alike come first; without a picture, no scores."""
+    script = "EXT. PIER - DAY\n\nMARA (40s) waits.\n\nMARA\nLate again.\n\nTOMAS\nComing!\n"
+    with make_studio(tmp_path / "data", catalogue_file, similarity_pipeline="tiny-clip") as studio:
+        project = studio.create_project("Pier", height=64)
+        assert project.id is not None
+        studio.breakdown(project.id, script)
+        jobs = studio.preview(project.id, wait=True, progress=False)
+        cast = {m.name: m for m in studio.cast(project.id)}
+        # Her reference is the frame of her second shot: that shot must score highest.
+        mara_shots = cast["MARA"].shot_ids
+        second = next(j for j in jobs if j.shot_id == mara_shots[1])
+        studio.pick_cast_reference(cast["MARA"].id, second.id)
+
+        report = {r.name: r for r in studio.consistency(project.id)}
+        mara, tomas = report["MARA"], report["TOMAS"]
+        assert mara.scored_with == "tiny-clip" and mara.score_error == ""
+        scores = [look.similarity for look in mara.shots if look.similarity is not None]
+        assert len(scores) == len(mara.shots) and scores == sorted(scores)  # lowest first
+        assert mara.shots[-1].shot_id == mara_shots[1] and scores[-1] > 0.999
+        assert {look.shot_id for look in mara.shots} == set(mara_shots)
+        assert tomas.scored_with == "" and all(look.similarity is None for look in tomas.shots)
+
+    with make_studio(tmp_path / "data", catalogue_file, similarity_pipeline="tiny-sd") as studio:
+        (mara,) = [r for r in studio.consistency(project.id) if r.name == "MARA"]
+        assert "does not do image-similarity" in mara.score_error
+        assert [look.shot_id for look in mara.shots] == mara_shots  # frames still listed

@@ -10,6 +10,7 @@ from typing import Any, TypedDict, cast
 
 import httpx
 import pytest
+from PIL import Image
 
 from credits.ledger import LedgerEntry
 from studio import Studio
@@ -140,6 +141,27 @@ def test_the_cast_is_found_edited_and_merged(sdk: StudioAPI) -> None:
     sdk.delete_cast_member(tomas.id)
     assert [m.name for m in sdk.cast(project.id)] == ["MARA"]
     assert all("TOMAS" not in s.characters for s in sdk.shots(project.id))
+
+
+def test_a_reference_picture_is_uploaded_picked_and_cleared(sdk: StudioAPI, tmp_path: Any) -> None:
+    project = sdk.create_project(unique("Refs"), **SMALL)
+    shots = sdk.breakdown(project.id, "EXT. SEA - DAY\n\nMARA (40s) rows.\n\nMARA\nLand!\n")
+    (mara,) = sdk.cast(project.id)
+    photo = tmp_path / "mara.jpg"
+    Image.new("RGB", (1600, 1200), (180, 40, 40)).save(photo, format="JPEG")
+    member = sdk.set_cast_reference(mara.id, photo)  # shrunk before it travels
+    assert isinstance(member, CastMemberPublic) and member.reference_artifact_id is not None
+    artifact = sdk.artifact(member.reference_artifact_id)
+    assert artifact.content_type == "image/png" and artifact.provenance["source"] == "upload"
+    (frame,) = sdk.preview(project.id, [shots[0].id], wait=True, progress=False)
+    assert frame.params["references"][0]["digest"] == artifact.sha256
+    picked = sdk.pick_cast_reference(mara.id, frame.id)
+    assert picked.reference_artifact_id not in (None, member.reference_artifact_id)
+    with pytest.raises(InvalidInput, match="readable picture"):
+        sdk.set_cast_reference(mara.id, b"GIF89a? no")
+    assert sdk.clear_cast_reference(mara.id).reference_artifact_id is None
+    with pytest.raises(NotFound):
+        sdk.set_cast_reference(10**6, photo)
 
 
 def test_previews_renders_credits_and_the_film(sdk: StudioAPI, backend: Backend) -> None:

@@ -19,6 +19,10 @@ from studio.core.errors import Conflict, Forbidden, NotFound
 from studio.core.models import JobPublic, JobStatus
 
 PASSWORD = "correct-horse-9"
+PICTURE = bytes.fromhex(  # a 1×1 PNG
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de"
+    "0000000c4944415408d763f8ffff3f0005fe02fe0def46b80000000049454e44ae426082"
+)
 
 
 @dataclass
@@ -90,6 +94,10 @@ CALLS: dict[str, tuple[Callable[[Alice], tuple[Any, ...]], type[Exception]]] = {
     "delete_cast_member": (a(lambda x: (x.member,)), NotFound),
     "merge_cast_member": (a(lambda x: (x.member, x.member)), NotFound),
     "consistency": (a(lambda x: (x.project,)), NotFound),
+    "set_cast_reference": (a(lambda x: (x.member, PICTURE)), NotFound),
+    "pick_cast_reference": (a(lambda x: (x.member, x.preview.id)), NotFound),
+    "clear_cast_reference": (a(lambda x: (x.member,)), NotFound),
+    "render_character_sheet": (a(lambda x: (x.member,)), NotFound),
     "preview": (a(lambda x: (x.project,)), NotFound),
     "render": (a(lambda x: (x.project,)), NotFound),
     "estimate": (a(lambda x: (x.project,)), NotFound),

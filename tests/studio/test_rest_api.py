@@ -4,14 +4,17 @@ route, error bodies, paging, idempotent submissions, limits and the OpenAPI docu
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from studio import Studio
 from studio.core.config import load_settings
@@ -102,6 +105,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/projects/{project_id}/cast"): {"name": "Walker"},
     ("PATCH", "/api/v1/cast/{member_id}"): {"description": "an intruder's"},
     ("POST", "/api/v1/cast/{member_id}/merge"): {"into_id": 1},
+    ("POST", "/api/v1/cast/{member_id}/reference"): {"job_id": 1},
     ("POST", "/api/v1/jobs/{job_id}/priority"): {"priority": 1},
     ("POST", "/api/v1/jobs/{job_id}/move-before"): {"before_job_id": 1},
     ("POST", "/api/v1/lab/runs"): {"pipeline": "draft", "prompt": "A gull"},
@@ -422,6 +426,33 @@ def test_bodies_over_a_megabyte_are_refused(app: tuple[TestClient, dict[str, Any
 
     streamed = client.post("/api/v1/projects", content=chunks(), headers=headers)
     assert_error(streamed, 413, "payload_too_large")
+
+
+def test_a_reference_picture_is_uploaded_as_a_raw_body(
+    app: tuple[TestClient, dict[str, Any]],
+) -> None:
+    """The one non-JSON body: larger than the 1 MB JSON limit allows, checked as a picture."""
+    client, facts = app
+    headers = auth(facts, "alice")
+    path = f"/api/v1/cast/{facts['ids']['member_id']}/reference"
+    noise = np.random.default_rng(0).integers(0, 256, (900, 900, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, format="PNG")
+    assert len(buffer.getvalue()) > 1_000_000
+    put = client.put(
+        path, content=buffer.getvalue(), headers={**headers, "content-type": "image/png"}
+    )
+    assert put.status_code == 200, put.text
+    member = put.json()
+    artifact = client.get(f"/api/v1/artifacts/{member['reference_artifact_id']}", headers=headers)
+    assert artifact.json()["content_type"] == "image/png"
+    assert_error(client.put(path, content=b"not a picture", headers=headers), 422, "invalid_input")
+    too_big = b"x" * 20_000_001
+    assert_error(client.put(path, content=too_big, headers=headers), 413, "payload_too_large")
+    cleared = client.delete(path, headers=headers)
+    assert cleared.status_code == 200 and cleared.json()["reference_artifact_id"] is None
+    picked = client.post(path, json={"job_id": facts["ids"]["job_id"]}, headers=headers)
+    assert picked.status_code == 200 and picked.json()["reference_artifact_id"] is not None
 
 
 def test_the_openapi_document_is_valid_and_only_the_api(

@@ -14,6 +14,7 @@ from typing import Any
 import gradio as gr
 import pytest
 from gradio.helpers import special_args
+from PIL import Image
 
 from studio import Studio
 from studio.ui import build_ui
@@ -171,15 +172,18 @@ def test_the_cast_tab_edits_adds_merges_and_deletes(ui: UI, studio: Studio) -> N
     alice = studio.as_user("alice")
     (mara,) = alice.cast(pid)
     status, rows, chosen, name, *_ = ui("cast_tab.on_save")(
-        pid, mara.id, "Mara", "character", 7, "40s, red scarf", as_("alice")
+        pid, mara.id, "Mara", "character", 7, "40s, red scarf", 0.5, as_("alice")
     )
     assert status == "Saved Mara." and rows == [["Mara", "character", "40s, red scarf", "1, 2"]]
     assert chosen.value == mara.id and name == "Mara"  # the editor stays on her
-    *_fields, looks, missing = ui("cast_tab.on_select")(pid, mara.id, as_("alice"))
+    *_fields, looks, missing, picture, strength, _frames = ui("cast_tab.on_select")(
+        pid, mara.id, as_("alice")
+    )
     assert looks == [] and missing.startswith("No preview yet: shot 1, 2")
+    assert picture is None and strength == 0.5
     assert alice.cast_member(mara.id).seed == 7
     status, rows, *_ = ui("cast_tab.on_add")(
-        pid, "the stranger", "character", None, "", as_("alice")
+        pid, "the stranger", "character", None, "", 0.6, as_("alice")
     )
     assert status == "Added The Stranger to the cast." and len(rows) == 2
     stranger = next(m for m in alice.cast(pid) if m.name == "THE STRANGER")
@@ -191,6 +195,52 @@ def test_the_cast_tab_edits_adds_merges_and_deletes(ui: UI, studio: Studio) -> N
         ui("cast_tab.on_delete")(pid, mara.id, as_("bob"))
     status, rows, *_ = ui("cast_tab.on_delete")(pid, mara.id, as_("alice"))
     assert rows == [] and all(s.characters == [] for s in alice.shots(pid))
+
+
+def test_the_cast_tab_gives_a_member_a_reference_picture(
+    ui: UI, studio: Studio, tmp_path: Path
+) -> None:
+    pid = create(ui, "alice", "Rails")
+    ui("script_tab.on_breakdown")(pid, "EXT. SEA - DAY\n\nMARA (40s) rows.\n", as_("alice"))
+    alice = studio.as_user("alice")
+    (mara,) = alice.cast(pid)
+    upload = tmp_path / "upload.png"
+    Image.new("RGB", (300, 200), (30, 90, 160)).save(upload)
+    status, _rows, *editor = ui("cast_tab.on_upload")(pid, mara.id, str(upload), as_("alice"))
+    assert status == "Mara has a reference picture now."
+    picture, _strength, frames = editor[-3:]
+    with Image.open(picture) as shown:
+        assert shown.size == (300, 200)
+    assert frames.choices == []  # no previews yet
+    with pytest.raises(gr.Error, match="readable picture"):
+        bad = tmp_path / "notes.png"
+        bad.write_text("not a picture")
+        ui("cast_tab.on_upload")(pid, mara.id, str(bad), as_("alice"))
+    with pytest.raises(gr.Error, match="Choose a shot"):
+        ui("cast_tab.on_use_frame")(pid, mara.id, None, as_("alice"))
+
+    status, *_ = ui("cast_tab.on_sheet")(pid, mara.id, as_("alice"))
+    assert status.startswith("Character sheet queued (job #")
+    (sheet,) = [j for j in alice.jobs(pid) if j.shot_id is None]
+    # This UI's studio starts no render thread: a second one on the same data renders.
+    with Studio.local(studio.settings.data_dir, auth=True, credits=True) as renderer:
+        (frame,) = renderer.as_user("alice").preview(pid, wait=True, progress=False)
+        renderer.as_user("alice").wait([sheet], progress=False)
+    *_, frames = ui("cast_tab.on_select")(pid, mara.id, as_("alice"))
+    assert frames.choices == [
+        ("Shot 1", frame.id),
+        (f"Character sheet (job #{sheet.id})", sheet.id),
+    ]
+    status, *_ = ui("cast_tab.on_use_frame")(pid, mara.id, frame.id, as_("alice"))
+    assert status == "Mara's reference is that frame now."
+    assert (
+        alice.artifact(alice.cast_member(mara.id).reference_artifact_id or 0).provenance["source"]
+        == f"job {frame.id}"
+    )
+    with pytest.raises(gr.Error, match="No cast member"):
+        ui("cast_tab.on_clear")(pid, mara.id, as_("bob"))
+    status, *_ = ui("cast_tab.on_clear")(pid, mara.id, as_("alice"))
+    assert alice.cast_member(mara.id).reference_artifact_id is None
 
 
 def test_no_login_no_studio(ui: UI) -> None:

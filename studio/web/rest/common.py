@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Request, Security
@@ -23,6 +24,7 @@ from studio.web.rest.schemas import MAX_ID, ErrorOut
 
 PREFIX = "/api/v1"
 MAX_BODY_BYTES = 1_000_000
+MAX_UPLOAD_BYTES = 20_000_000  # a reference picture (studio.core.references)
 MAX_PAGE = 100
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID, description="A positive id")]
@@ -125,15 +127,21 @@ def page_cursor(cursor: str | None) -> int | None:
 
 class BodyLimit:
     """Refuse request bodies over `limit` bytes on the API's paths (413): by Content-Length
-    up front (the server holds a client to it), or by reading a body sent without one."""
+    up front (the server holds a client to it), or by reading a body sent without one.
+    Upload routes (`UPLOADS`: path pattern → limit) take larger bodies."""
+
+    UPLOADS: tuple[tuple[re.Pattern[str], int], ...] = (
+        (re.compile(r"/cast/\d+/reference$"), MAX_UPLOAD_BYTES),
+    )
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES, prefix: str = "/api/"):
-        self.app, self.limit, self.prefix = app, limit, prefix
+        self.app, self.default, self.prefix = app, limit, prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope["path"])
         declared: int | None = None
         for name, value in scope.get("headers", []):
             if name == b"content-length":
@@ -141,8 +149,8 @@ class BodyLimit:
                     declared = int(value)
                 except ValueError:
                     declared = 0
-                if declared > self.limit:
-                    await self._refuse(send)
+                if declared > limit:
+                    await self._refuse(send, limit)
                     return
         if declared is None and scope.get("method") in ("POST", "PUT", "PATCH", "DELETE"):
             # No Content-Length (chunked): read it all here, up to the limit, then replay it.
@@ -156,8 +164,8 @@ class BodyLimit:
                 chunks.append(message.get("body", b""))
                 seen += len(chunks[-1])
                 more = message.get("more_body", False)
-                if seen > self.limit:
-                    await self._refuse(send)
+                if seen > limit:
+                    await self._refuse(send, limit)
                     return
             replayed = False
 
@@ -172,11 +180,12 @@ class BodyLimit:
             return
         await self.app(scope, receive, send)
 
-    def _message(self) -> str:
-        return f"The request body is over the {self.limit:,}-byte limit"
+    def limit_for(self, path: str) -> int:
+        return next((size for pattern, size in self.UPLOADS if pattern.search(path)), self.default)
 
-    async def _refuse(self, send: Send) -> None:
-        payload = json.dumps(body("payload_too_large", self._message())).encode()
+    async def _refuse(self, send: Send, limit: int) -> None:
+        message = f"The request body is over the {limit:,}-byte limit"
+        payload = json.dumps(body("payload_too_large", message)).encode()
         await send(
             {
                 "type": "http.response.start",
