@@ -5,7 +5,14 @@ implementations that need them; the catalogue and the `draft` pipeline are weigh
 """
 
 from pipelines.catalogue import Catalogue, PipelineEntry, UnknownPipelineError
-from pipelines.requests import CAMERA_MOVES, SHOT_SIZES, Cancelled, Reference, RenderRequest
+from pipelines.requests import (
+    CAMERA_MOVES,
+    SHOT_SIZES,
+    Cancelled,
+    Reference,
+    RenderRequest,
+    RequestLora,
+)
 
 __all__ = [
     "CAMERA_MOVES",
@@ -15,5 +22,6 @@ __all__ = [
     "PipelineEntry",
     "Reference",
     "RenderRequest",
+    "RequestLora",
     "UnknownPipelineError",
 ]

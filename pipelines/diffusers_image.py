@@ -12,7 +12,8 @@ adds clips. The helpers these classes share with the prompt writer and the video
 Pieces of this live beside it: the per-call settings (`RenderConfig`, `render_config`) in
 `pipelines.diffusers_settings`, the loading steps (`from_pretrained`, components, LoRAs, the
 IP-Adapter, device and memory options, sibling pipelines) in `pipelines.diffusers_loading`,
-and how reference pictures enter a call in `pipelines.diffusers_references`.
+how reference pictures enter a call in `pipelines.diffusers_references`, and per-request
+LoRAs (loaded once, activated per call) in `pipelines.diffusers_loras`.
 
 torch, diffusers and transformers are imported inside functions (through
 `diffusers_base.import_library`), so importing this module stays cheap and the catalogue can
@@ -25,6 +26,7 @@ import inspect
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -45,12 +47,13 @@ from pipelines.diffusers_base import (
     to_uint8,
 )
 from pipelines.diffusers_loading import DiffusersLoading
+from pipelines.diffusers_loras import MAX_REQUEST_LORAS, RequestLoraCache, lora_call
 from pipelines.diffusers_references import reference_call, warn_ignored
 from pipelines.diffusers_settings import RenderConfig, render_config
 from pipelines.entries import PipelineEntry
 from pipelines.errors import OutOfMemoryError, PipelineError
 from pipelines.provenance import model_revision, record
-from pipelines.requests import Cancelled, RenderRequest
+from pipelines.requests import Cancelled, RenderRequest, RequestLora
 
 __all__ = [
     "DiffusersImagePipeline",
@@ -88,6 +91,9 @@ class DiffusersPipeline(DiffusersLoading):
     base_tasks: ClassVar[tuple[str, ...]] = ("text-to-image",)
     # Whether this class loads the entry's ip_adapter and passes references to its calls.
     uses_ip_adapter: ClassVar[bool] = False
+    # Whether this class applies `RenderRequest.loras` (see pipelines.diffusers_loras).
+    uses_request_loras: ClassVar[bool] = False
+    max_request_loras: ClassVar[int] = MAX_REQUEST_LORAS  # loaded at once, per pipeline
 
     def __init__(self, entry: PipelineEntry, *, device: str = "", dtype: str = "") -> None:
         self.entry = entry
@@ -105,6 +111,7 @@ class DiffusersPipeline(DiffusersLoading):
         self._placed_task = ""  # the pipeline whose offload hooks are installed
         self._model_scheduler: Any = None
         self._schedulers: dict[str, Any] = {}
+        self._request_loras = RequestLoraCache(self.name, self.max_request_loras)
         # Diffusers pipelines are not re-entrant (scheduler state, offload hooks): one call at
         # a time, and unload() waits for a running call.
         self._lock = threading.RLock()
@@ -159,6 +166,7 @@ class DiffusersPipeline(DiffusersLoading):
             self._base_task = self._placed_task = task
             self._model_scheduler = pipe.scheduler
             self._schedulers = {}
+            self._request_loras.clear()  # new models: no request LoRA in them yet
             self.loads += 1
             return self
 
@@ -172,7 +180,15 @@ class DiffusersPipeline(DiffusersLoading):
             self._pipes = {}
             self._model_scheduler = None
             self._schedulers = {}
+            self._request_loras.clear()
         free_accelerator_memory()
+
+    @property
+    def request_lora_adapters(self) -> list[str]:
+        """The adapter names of the request LoRAs now loaded, least recently used first (at
+        most `max_request_loras`, unless one request asks for more)."""
+        with self._lock:
+            return self._request_loras.adapter_names
 
     def memory_bytes(self) -> int:
         """Bytes of parameters and buffers of the loaded models (0 when not loaded)."""
@@ -210,6 +226,8 @@ class DiffusersPipeline(DiffusersLoading):
             "memory": list(self.applied_memory),
             # The reference scale used, or which references were ignored (none: nothing).
             **reference_call(self.entry, request, self.has_ip_adapter).settings(),
+            # The request's LoRAs, or which were ignored (none: nothing).
+            **lora_call(self.entry, request, self.uses_request_loras).settings(),
         }
 
     def provenance(self, request: RenderRequest) -> dict[str, Any]:
@@ -248,6 +266,17 @@ class DiffusersPipeline(DiffusersLoading):
             self._schedulers[key] = scheduler
         pipe.scheduler = scheduler
 
+    def _use_loras(self, pipe: Any, loras: Sequence[RequestLora]) -> None:
+        """Per call: the entry's LoRAs plus `loras`, loading those not loaded yet."""
+        try:
+            self._request_loras.activate(pipe, self.entry.loras, loras)
+        except BaseException:
+            if any(option.endswith("cpu_offload") for option in self.applied_memory):
+                # diffusers takes the offload hooks off to load a LoRA and puts them back only
+                # when the load succeeds: without them the next call would run on the CPU.
+                self._place(pipe)
+            raise
+
     # -- calling ---------------------------------------------------------------------------
 
     def _run(
@@ -260,14 +289,18 @@ class DiffusersPipeline(DiffusersLoading):
         should_cancel: ShouldCancel | None = None,
         on_preview: Preview | None = None,
         ip_adapter_scale: float | None = None,
+        loras: Sequence[RequestLora] | None = None,
     ) -> Any:
         """One diffusers call. Arguments the pipeline does not take are dropped (so one set of
         kwargs serves SD, SVD, LTX, Wan…); progress, cancel and preview run per step.
-        `ip_adapter_scale` sets the IP-Adapter's scale for this call (pipeline state, hence
-        under the lock)."""
+        `ip_adapter_scale` sets the IP-Adapter's scale for this call and `loras` (not None)
+        the request LoRAs active in it, beside the entry's own (pipeline state, hence under
+        the lock)."""
         torch = import_library("torch")
         with self._lock:
             pipe = self._pipe(task)
+            if loras is not None:
+                self._use_loras(pipe, loras)
             self._use_scheduler(pipe, scheduler)
             if ip_adapter_scale is not None:
                 pipe.set_ip_adapter_scale(ip_adapter_scale)
@@ -323,6 +356,7 @@ class DiffusersImagePipeline(DiffusersPipeline):
 
     base_tasks = ("text-to-image",)
     uses_ip_adapter = True
+    uses_request_loras = True
 
     def render_frame(
         self,
@@ -369,10 +403,12 @@ class DiffusersImagePipeline(DiffusersPipeline):
         adapter = self.has_ip_adapter
         references = [reference_call(self.entry, request, adapter) for request in requests]
         warn_ignored(self.entry, references)
-        # 1. Group requests that can share a call (same size, steps, scheduler, references…).
+        loras = [lora_call(self.entry, request, True) for request in requests]
+        # 1. Group requests that can share a call (same size, steps, scheduler, references,
+        # LoRAs…).
         groups: dict[str, list[int]] = {}
         for index, config in enumerate(configs):
-            key = config.batch_key() + references[index].batch_key()
+            key = config.batch_key() + references[index].batch_key() + loras[index].batch_key()
             groups.setdefault(key, []).append(index)
         batches = [
             indices[start : start + MAX_BATCH]
@@ -417,6 +453,7 @@ class DiffusersImagePipeline(DiffusersPipeline):
                 should_cancel=should_cancel,
                 on_preview=on_preview,
                 ip_adapter_scale=reference.scale if adapter else None,
+                loras=loras[batch[0]].loras,  # the batch's LoRAs, on top of the entry's
             )
             # 3. Collect in request order.
             for index, pixels in zip(batch, np.asarray(output.images), strict=True):

@@ -25,6 +25,7 @@ from PIL import Image
 
 from pipelines.diffusers_base import Progress, ShouldCancel, fit, import_library, to_uint8
 from pipelines.diffusers_image import DiffusersPipeline
+from pipelines.diffusers_loras import lora_call, warn_ignored_loras
 from pipelines.diffusers_settings import render_config
 from pipelines.requests import Cancelled, RenderRequest
 
@@ -83,6 +84,8 @@ class DiffusersVideoPipeline(DiffusersPipeline):
         torch = import_library("torch")
         task = self._task(image)
         config = render_config(self.entry, request)
+        # Clips take no request LoRAs (the entry's `supports_loras` is false): say so once.
+        warn_ignored_loras(self.entry, [lora_call(self.entry, request, self.uses_request_loras)])
         # Steps as planned; the pipeline reports the real count (strength shortens SDEdit).
         total = [config.steps + 1]
 

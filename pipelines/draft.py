@@ -8,6 +8,8 @@ A shot's cast (`request.extra["cast"]`, names in order) is drawn as its figures:
 in a colour of its own, from its name, with its name above it, so an animatic already shows
 the same person in every shot. A member with a reference picture (`request.references`) is
 drawn in that picture's tone, with a small square of the picture beside its name.
+A reference named "scene" (`STYLE_REFERENCE`: a scene's first panel, sent with the
+project's scene style reference) lends the panel its sky and ground colours.
 `request.extra["sheet"]` (a member's name) asks for a character sheet instead of a panel:
 the member from the front, three-quarter and profile on a plain background
 (`pipelines.draft_sheet`).
@@ -27,10 +29,12 @@ from PIL import Image
 from pipelines.draft_camera import Box, camera_boxes
 from pipelines.draft_marks import annotate, draw_guides, name_tags, shrink_box
 from pipelines.draft_scene import (
+    STYLE_REFERENCE,
     cast_color,
     draw_background,
     draw_scene,
     horizon_row,
+    palette_like,
     random_palette,
     reference_color,
 )
@@ -62,6 +66,9 @@ class DraftPipeline:
         # 1. Scene: seeded sky and ground with silhouettes sized by the shot size.
         rng = np.random.default_rng(request.seed % 2**64)
         palette = random_palette(rng)
+        style = next((r for r in request.references if r.name == STYLE_REFERENCE), None)
+        if style is not None and style.scale > 0:
+            palette = palette_like(palette, style.image)  # the scene's first panel's colours
         scale = SUPERSAMPLE
         width, height = request.width * scale, request.height * scale
         horizon = horizon_row(height, request.shot_size, rng)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import colorsys
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw
 from pipelines.draft_camera import Box
 
 __all__ = [
+    "STYLE_REFERENCE",
     "Color",
     "Palette",
     "cast_color",
@@ -26,6 +27,7 @@ __all__ = [
     "draw_scene",
     "figure",
     "horizon_row",
+    "palette_like",
     "random_palette",
     "reference_color",
 ]
@@ -80,6 +82,30 @@ def random_palette(rng: np.random.Generator) -> Palette:
         far=_hsv(sky + 0.5, 0.2, light * 0.55),
         figure=_hsv(land + 0.5, 0.3, 0.12),
         accent=_hsv(sky + 0.1, 0.2, min(1.0, light + 0.25)),
+    )
+
+
+STYLE_REFERENCE = "scene"  # the reference name of a scene's style frame (draft: its colours)
+
+
+def palette_like(palette: Palette, image: Image.Image) -> Palette:
+    """`palette` with the sky and ground colours of `image` (a scene's first panel), so the
+    scene's other panels read as the same place and light. Sampled in bands away from the
+    storyboard marks: the right half, above the caption."""
+    pixels = np.asarray(image.convert("RGB").resize((64, 64), Image.Resampling.BOX), np.float64)
+    right = pixels[:, 40:60]
+
+    def band(top: float, bottom: float) -> Color:
+        rows = right[int(top * 64) : int(bottom * 64)]
+        red, green, blue = (round(float(c)) for c in rows.reshape(-1, 3).mean(axis=0))
+        return (red, green, blue)
+
+    return replace(
+        palette,
+        sky_top=band(0.12, 0.2),
+        sky_bottom=band(0.45, 0.55),
+        ground_top=band(0.72, 0.78),
+        ground_bottom=band(0.8, 0.86),
     )
 
 

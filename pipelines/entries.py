@@ -100,6 +100,14 @@ class PipelineEntry:
         return self.ip_adapter is not None or self.implementation == "draft"
 
     @property
+    def supports_loras(self) -> bool:
+        """Whether renders apply `RenderRequest.loras` (a cast member's own LoRA): the diffusers
+        text-to-image implementation does. The draft, video, prompt-writer, similarity and
+        custom (`package.module:Class`) implementations ignore them, so callers send them only
+        where this is true."""
+        return self.implementation == "diffusers-image"
+
+    @property
     def reference_scale(self) -> float:
         """The strength to give a reference when nobody chose one: the ip_adapter's `scale`,
         else the usual IP-Adapter strength."""

@@ -78,6 +78,13 @@ def record(
         out["ip_adapter"] = ip_adapter_record(entry.ip_adapter)
     if request.references:
         out["references"] = [reference.describe() for reference in request.references]
+    if request.loras:
+        # The request's own LoRAs (a cast member's), beside the entry's "loras"; a pipeline
+        # that does not apply them records them as ignored (its `settings` say the same).
+        used = entry.supports_loras
+        out["request_loras"] = [lora.describe() for lora in request.loras] if used else []
+        if not used:
+            out["ignored_request_loras"] = [lora.path for lora in request.loras]
     out.update(extra or {})
     return out
 

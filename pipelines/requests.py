@@ -19,6 +19,7 @@ __all__ = [
     "Cancelled",
     "Reference",
     "RenderRequest",
+    "RequestLora",
     "image_digest",
 ]
 
@@ -77,6 +78,57 @@ def image_digest(image: Image.Image) -> str:
 
 
 @dataclass(frozen=True)
+class RequestLora:
+    """A LoRA for one render (e.g. a cast member's own), on top of the entry's own `loras`.
+
+    `path` is a local .safetensors file, or a folder holding one (`weight_name` names the file
+    in a folder holding several). Hub ids are not accepted here: a request must never make a
+    worker download something, and the caller (the studio) checks that the path is one it
+    may read; a path that is not on this machine fails the render. `scale` is the strength
+    (1.0: as trained; 0: no effect; negative: away from it). `digest` is a content hash the
+    caller already has (e.g. the file's sha256): batching, the pipeline's cache of loaded
+    LoRAs and provenance use it; left empty, the path (and `weight_name`) stand in for it
+    (`effective_digest`)."""
+
+    path: str
+    scale: float = 1.0
+    weight_name: str = ""
+    digest: str = ""
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.path, str) and self.path.strip()):
+            raise ValueError(
+                f"a request LoRA needs a path (a local file or folder), not {self.path!r}"
+            )
+        if not (
+            isinstance(self.scale, int | float)
+            and not isinstance(self.scale, bool)
+            and math.isfinite(self.scale)
+        ):
+            raise ValueError(f"LoRA {self.path!r}: scale must be a number, not {self.scale!r}")
+
+    @property
+    def effective_digest(self) -> str:
+        """`digest`, else the path (with `#weight_name` when one is given)."""
+        if self.digest:
+            return self.digest
+        return f"{self.path}#{self.weight_name}" if self.weight_name else self.path
+
+    def as_dict(self) -> dict[str, Any]:
+        """As `RenderRequest.as_dict` lists it: the fields as given."""
+        return {
+            "path": self.path,
+            "scale": self.scale,
+            "weight_name": self.weight_name,
+            "digest": self.digest,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """What provenance records of it: path, weight_name, scale and the effective digest."""
+        return {**self.as_dict(), "digest": self.effective_digest}
+
+
+@dataclass(frozen=True)
 class RenderRequest:
     """One shot to render: a still (preview) or a clip of `duration` seconds at `fps`."""
 
@@ -93,6 +145,19 @@ class RenderRequest:
     extra: dict[str, Any] = field(default_factory=dict)
     # Pictures to resemble; only pipelines whose entry `supports_references` use them.
     references: tuple[Reference, ...] = ()
+    # LoRAs for this render only (a cast member's own), on top of the entry's; only pipelines
+    # whose entry `supports_loras` use them, the others ignore them.
+    loras: tuple[RequestLora, ...] = ()
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for lora in self.loras:
+            if not isinstance(lora, RequestLora):
+                raise TypeError(f"loras must hold RequestLora values, not {lora!r}")
+            # The same LoRA twice would be applied twice (diffusers keeps one scale per name).
+            if lora.effective_digest in seen:
+                raise ValueError(f"the LoRA {lora.path!r} is listed twice in one request")
+            seen.add(lora.effective_digest)
 
     @property
     def frame_count(self) -> int:
@@ -101,14 +166,17 @@ class RenderRequest:
     def as_dict(self) -> dict[str, Any]:
         """The request as plain data (the studio hashes it for its render cache).
 
-        Without references this is exactly what it was before references existed, so every
-        existing cache key stays valid; with them, a "references" list of name, scale and
-        digest (no pixels)."""
+        Without references and LoRAs this is exactly what it was before they existed, so
+        every existing cache key stays valid; with references, a "references" list of name,
+        scale and digest (no pixels); with LoRAs, a "loras" list of path, scale, weight_name
+        and digest (as given)."""
         # asdict would deep-copy the images; drop the references first, describe them after.
-        data = asdict(dataclasses.replace(self, references=()))
-        del data["references"]
+        data = asdict(dataclasses.replace(self, references=(), loras=()))
+        del data["references"], data["loras"]
         if self.references:
             data["references"] = [reference.describe() for reference in self.references]
+        if self.loras:
+            data["loras"] = [lora.as_dict() for lora in self.loras]
         return data
 
 

@@ -28,7 +28,7 @@ def content_key(sha256: str, suffix: str, prefix: str = "artifacts") -> str:
     """Content-addressed key: identical bytes are stored once."""
     if not re.fullmatch(r"[0-9a-f]{64}", sha256):
         raise InvalidKeyError("sha256 must be 64 lowercase hex digits")
-    if not re.fullmatch(r"\.[a-z0-9]{1,8}", suffix):
+    if not re.fullmatch(r"\.[a-z0-9]{1,12}", suffix):  # up to .safetensors
         raise InvalidKeyError(f"Invalid suffix: {suffix!r}")
     return f"{prefix}/{sha256[:2]}/{sha256}{suffix}"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,9 @@ from pipelines.errors import PipelineError
 from storage.base import StorageError
 from studio.api.renders import RendersArea
 from studio.core import cast, lifecycle
-from studio.core.artifacts import store_bytes
+from studio.core.artifacts import store_bytes, store_file
 from studio.core.errors import Conflict, InvalidInput, NotFound
+from studio.core.loras import SUFFIX, check_lora
 from studio.core.models import (
     Artifact,
     CastConsistency,
@@ -97,6 +99,9 @@ class CastArea(RendersArea):
             cast.replace_in_shots(session, member.project_id, member.name, into.name)
             if not into.description:
                 into.description = member.description
+            if into.lora_artifact_id is None:
+                into.lora_artifact_id = member.lora_artifact_id
+                into.lora_scale = member.lora_scale
             if into.reference_artifact_id is None:
                 into.reference_artifact_id = member.reference_artifact_id
                 into.reference_scale = member.reference_scale
@@ -129,6 +134,44 @@ class CastArea(RendersArea):
         return self._keep_reference(
             member_id, normalise_reference(data), {"source": f"job {job_id}"}
         )
+
+    def set_cast_lora(self, member_id: int, lora: bytes | str | Path) -> CastMemberPublic:
+        with self._session() as session:
+            member = self._member(session, member_id)
+            project = session.get(Project, member.project_id)
+            owner = project.owner if project is not None else self.user
+            provenance = {"kind": "cast-lora", "member": member.name}
+        with tempfile.TemporaryDirectory(prefix="lora-") as folder:
+            if isinstance(lora, bytes | bytearray):
+                path = Path(folder) / f"upload{SUFFIX}"
+                path.write_bytes(lora)
+            elif isinstance(lora, str | Path):
+                path = Path(lora).expanduser()
+            else:
+                raise InvalidInput("The LoRA must be a file path or its bytes", "lora")
+            check_lora(path)
+            provenance["file"] = path.name if not isinstance(lora, bytes | bytearray) else ""
+            # Stored before the transaction (storage is not transactional; an unused file is
+            # harmless), content-addressed: workers fetch it by its sha256.
+            artifact = store_file(
+                self.storage, path, "application/octet-stream", provenance, owner, suffix=SUFFIX
+            )
+        with self._session(write=True) as session:
+            member = self._member(session, member_id)
+            session.add(artifact)
+            session.flush()
+            member.lora_artifact_id = artifact.id
+            session.add(member)
+            session.flush()
+            return self._cast_public(member, self._shots(session, member.project_id))
+
+    def clear_cast_lora(self, member_id: int) -> CastMemberPublic:
+        with self._session(write=True) as session:
+            member = self._member(session, member_id)
+            member.lora_artifact_id = None
+            session.add(member)
+            session.flush()
+            return self._cast_public(member, self._shots(session, member.project_id))
 
     def clear_cast_reference(self, member_id: int) -> CastMemberPublic:
         with self._session(write=True) as session:

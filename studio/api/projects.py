@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 
 from pipelines.catalogue import UnknownPipelineError
 from studio.api.base import StudioBase
-from studio.core import cast, lifecycle
+from studio.core import cast, lifecycle, scenes
 from studio.core.errors import InvalidInput
 from studio.core.models import (
     JobPublic,
@@ -85,6 +85,8 @@ class ProjectsArea(StudioBase):
                 session.delete(shot)
             for member in cast.members(session, project_id):
                 session.delete(member)
+            for scene in scenes.scenes(session, project_id):
+                session.delete(scene)
             session.flush()
             session.delete(project)
 
@@ -127,6 +129,7 @@ class ProjectsArea(StudioBase):
                 shots.append(shot)
             session.add(project)
             cast.add_found(session, project_id, [(c.name, c.description) for c in found])
+            scenes.add_found(session, project_id, [d.scene for d in drafts])
             session.flush()
             return [public(s) for s in shots]
 
@@ -198,8 +201,10 @@ class ProjectsArea(StudioBase):
             return public(copy)
 
     def _cast_joins(self, session: Session, shot: Shot) -> None:
-        """Names a shot is given that the cast lacks join it (to be described there)."""
+        """Names a shot is given that the cast lacks join it (to be described there), and so
+        does a scene heading the project has no scene for."""
         cast.add_found(session, shot.project_id, [(name, "") for name in shot.characters])
+        scenes.add_found(session, shot.project_id, [shot.scene])
 
     def _move(self, session: Session, shot: Shot, position: Any) -> None:
         shots = [s for s in self._shots(session, shot.project_id) if s.id != shot.id]

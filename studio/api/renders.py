@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from credits.pricing import estimate_cost, job_cost
 from storage.base import StorageError
 from studio.api.files import FilesArea
-from studio.core import cast, lifecycle
+from studio.core import cast, lifecycle, scenes
 from studio.core.artifacts import store_file
 from studio.core.errors import InvalidInput, NotFound
 from studio.core.models import (
@@ -26,7 +26,14 @@ from studio.core.models import (
     ident,
     public,
 )
-from studio.core.params import RUNTIME, params_hash, resolve_clip, resolve_preview
+from studio.core.params import (
+    RUNTIME,
+    SCENE_STYLE_SCALE,
+    ProjectLooks,
+    params_hash,
+    resolve_clip,
+    resolve_preview,
+)
 from studio.core.validation import film_options
 
 
@@ -107,8 +114,12 @@ class RendersArea(FilesArea):
         if not all_shots:
             raise InvalidInput("The project has no shots yet: break down a script or add one")
         numbers = {s.id: i + 1 for i, s in enumerate(all_shots)}
-        described = cast.descriptions(session, project_id)
-        references = cast.references(session, project_id)
+        context = ProjectLooks(
+            cast=cast.descriptions(session, project_id),
+            references=cast.references(session, project_id),
+            looks=scenes.looks(session, project_id),
+            loras=cast.loras(session, project_id),
+        )
         shots = all_shots
         if shot_ids is not None:
             wanted = set(shot_ids)
@@ -118,10 +129,33 @@ class RendersArea(FilesArea):
                     f"No shot(s) {', '.join(map(str, sorted(missing)))} in project #{project_id}"
                 )
             shots = [s for s in all_shots if s.id in wanted]
+        firsts: dict[str, Shot] = {}
+        for candidate in all_shots:
+            firsts.setdefault(candidate.scene, candidate)
         for shot in shots:
             number_ = numbers[shot.id]
             resolve = resolve_preview if kind == JobKind.preview else resolve_clip
-            params = resolve(self.catalogue, project, shot, number_, described, references)
+            params = resolve(self.catalogue, project, shot, number_, context)
+            style_job = None
+            first = firsts[shot.scene]
+            if project.scene_style_reference and first.id != shot.id:
+                # The scene's first shot's preview steers this one's look. Keyed on what
+                # that preview renders (its params hash): a change there re-renders these.
+                first_params = resolve_preview(
+                    self.catalogue, project, first, numbers[first.id], context
+                )
+                preview = params if kind == JobKind.preview else params.get("preview")
+                style = self._style_source(session, kind, first, first_params, submitted)
+                if (
+                    preview is not None
+                    and style is not None
+                    and self.catalogue.get(preview["pipeline"]["name"]).supports_references
+                ):
+                    preview["style_from"] = {
+                        "preview": params_hash(first_params),
+                        "scale": SCENE_STYLE_SCALE,
+                    }
+                    style_job = style if isinstance(style, RenderJob) else None
             after = None
             previous = all_shots[number_ - 2] if number_ > 1 else None
             if project.chain_within_scene and previous is not None:
@@ -139,7 +173,7 @@ class RendersArea(FilesArea):
                 after = None
             request = params["request"]
             self._check_size(request["width"], request["height"], shot.duration)
-            yield shot, params, after
+            yield shot, params, after if after is not None else style_job
 
     def _price(self, params: dict[str, Any]) -> float:
         return job_cost(params, self.settings.pricing)
@@ -174,6 +208,21 @@ class RendersArea(FilesArea):
                 ).first()
                 total += cost * self.settings.price_cache_hit if cached else cost
         return round(total, 2)
+
+    def _style_source(
+        self,
+        session: Session,
+        kind: JobKind,
+        first: Shot,
+        first_params: dict[str, Any],
+        submitted: dict[int | None, RenderJob],
+    ) -> RenderJob | bool | None:
+        """Where a scene's first preview comes from: its job in this submission (the others
+        wait for it), True when it is already rendered, None when it is neither (the shot
+        renders without the style reference: preview the scene's first shot first)."""
+        if kind == JobKind.preview and first.id in submitted:
+            return submitted[first.id]
+        return True if lifecycle.succeeded_artifact(session, params_hash(first_params)) else None
 
     def _chain_source(
         self, session: Session, previous: Shot, submitted: dict[int | None, RenderJob]

@@ -23,6 +23,7 @@ from studio.api.accounts import AccountsArea
 from studio.api.base import LOCAL_ACTOR, Actor
 from studio.api.cast import CastArea
 from studio.api.lab import LabArea
+from studio.api.scenes import ScenesArea
 from studio.core import accounts
 from studio.core.config import Settings, load_settings
 from studio.core.errors import Unauthorized
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from studio.client.remote import RemoteStudio
 
 
-class Studio(LabArea, CastArea, AccountsArea):
+class Studio(LabArea, CastArea, ScenesArea, AccountsArea):
     """One studio: settings, database, storage, catalogue and a queue, wired once.
 
     Every method acts as one user (`self.user`): it sees and changes only what that user owns

@@ -118,6 +118,21 @@ class RemoteStudio(RemoteFiles):
     pick_cast_reference = over_rest(StudioAPI.pick_cast_reference)
     clear_cast_reference = over_rest(StudioAPI.clear_cast_reference)
 
+    def set_cast_lora(self, member_id: int, lora: bytes | str | Path) -> CastMemberPublic:
+        """Not over REST: a LoRA file (hundreds of MB) is given on the server."""
+        raise NotImplementedError(
+            "set_cast_lora is not available over the REST API (LoRA files are too large for "
+            f"its bodies); {ON_SERVER}, or use the Cast tab"
+        )
+
+    def clear_cast_lora(self, member_id: int) -> CastMemberPublic:
+        """Not over REST, like set_cast_lora (`update_cast_member(id, lora_scale=0)` turns
+        a LoRA off from here)."""
+        raise NotImplementedError(
+            f"clear_cast_lora is not available over the REST API; {ON_SERVER}, or set "
+            "lora_scale=0 with update_cast_member"
+        )
+
     def set_cast_reference(self, member_id: int, image: bytes | str | Path) -> CastMemberPublic:
         """Give a member a reference picture (bytes or a file path): checked and shrunk here
         to the PNG the studio keeps, then uploaded (PUT /cast/{member_id}/reference)."""
@@ -128,6 +143,8 @@ class RemoteStudio(RemoteFiles):
         return CastMemberPublic.model_validate(answer)
 
     consistency = over_rest(StudioAPI.consistency)
+    scenes = over_rest(StudioAPI.scenes)
+    update_scene = over_rest(StudioAPI.update_scene)
     choose_take = over_rest(StudioAPI.choose_take)
     job = over_rest(StudioAPI.job)
     cancel = over_rest(StudioAPI.cancel)

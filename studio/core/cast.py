@@ -16,7 +16,7 @@ from studio.core.validation import MAX_SEED, cast_name, choice, number, text
 
 MAX_DESCRIPTION = 500
 MAX_CAST = 200  # members per project
-CAST_FIELDS = {"name", "kind", "description", "seed", "reference_scale"}
+CAST_FIELDS = {"name", "kind", "description", "seed", "reference_scale", "lora_scale"}
 
 
 def cast_fields(changes: dict[str, Any]) -> dict[str, Any]:
@@ -33,6 +33,8 @@ def cast_fields(changes: dict[str, Any]) -> dict[str, Any]:
             out[key] = " ".join(text(value, "Description", MAX_DESCRIPTION).split())
         elif key == "reference_scale":
             out[key] = number(value, "Reference strength", 0.0, 1.0)
+        elif key == "lora_scale":
+            out[key] = number(value, "LoRA strength", 0.0, 2.0)
         else:
             out[key] = int(number(value, "Seed", 0, MAX_SEED, integer=True))
     return out
@@ -64,6 +66,18 @@ def references(session: Session, project_id: int) -> dict[str, dict[str, Any]]:
         artifact = session.get(Artifact, member.reference_artifact_id)
         if artifact is not None:
             found[member.name] = {"digest": artifact.sha256, "scale": member.reference_scale}
+    return found
+
+
+def loras(session: Session, project_id: int) -> dict[str, dict[str, Any]]:
+    """Name → {digest, scale} of the members with a LoRA (the stored file's sha256)."""
+    found = {}
+    for member in members(session, project_id):
+        if member.lora_artifact_id is None:
+            continue
+        artifact = session.get(Artifact, member.lora_artifact_id)
+        if artifact is not None:
+            found[member.name] = {"digest": artifact.sha256, "scale": member.lora_scale}
     return found
 
 

@@ -97,6 +97,11 @@ class ProjectBase(SQLModel):
     # With chain_clips: chain only within a scene; a scene's first shot starts from its own
     # preview (a new place is a cut, not a continuation).
     chain_within_scene: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
+    # A scene's other shots take its first shot's preview frame as a style reference (on
+    # pipelines that support references), so a scene keeps one look.
+    scene_style_reference: bool = Field(
+        default=False, sa_column_kwargs={"server_default": sa_false()}
+    )
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -177,6 +182,13 @@ class CastMemberBase(SQLModel):
     reference_scale: float = Field(
         default=0.6, description="How strongly its reference steers a render: 0 (not) to 1"
     )
+    lora_artifact_id: int | None = Field(
+        default=None,
+        foreign_key="artifact.id",
+        description="Its own LoRA (a .safetensors file trained on it), applied to its shots by "
+        "pipelines that support LoRAs",
+    )
+    lora_scale: float = Field(default=0.8, description="Its LoRA's strength: 0 (off) to 2")
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -191,6 +203,33 @@ class CastMemberPublic(CastMemberBase):
     shot_ids: list[int] = Field(
         default_factory=list, description="The shots it appears in, in shot order"
     )
+
+
+class SceneBase(SQLModel):
+    """A scene of a project: the shots under one heading (`Shot.scene`), and the look they
+    share. Location and time of day come from the heading and are in each shot's prompt
+    already; `look` adds what the creator wants every shot of the scene to share."""
+
+    project_id: int = Field(foreign_key="project.id", index=True)
+    heading: str = Field(max_length=300, description="As the script writes it: EXT. PIER - DAY")
+    look: str = Field(
+        default="",
+        max_length=300,
+        description="Palette, light, weather, said in every shot of the scene: "
+        "teal and amber palette, low fog",
+    )
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Scene(SceneBase, table=True):
+    __table_args__ = (UniqueConstraint("project_id", "heading", name="uq_scene_project_heading"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class ScenePublic(SceneBase):
+    id: int
+    shot_ids: list[int] = Field(default_factory=list, description="Its shots, in shot order")
 
 
 class ShotLook(SQLModel):

@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from pipelines.catalogue import Catalogue, UnknownPipelineError, effective_revision
+from pipelines.draft_scene import STYLE_REFERENCE
 from pipelines.provenance import ip_adapter_record
 from pipelines.requests import RenderRequest
 from storage.base import content_key
@@ -22,6 +24,8 @@ from studio.core.models import CastMemberBase, JobKind, Project, ProjectBase, Sh
 NO_CAST: Mapping[str, str] = MappingProxyType({})  # a project without described cast
 # Name → {digest, scale} of the members with a reference image (`studio.core.cast.references`).
 NO_REFERENCES: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
+# Scene heading → the look its shots share (`studio.core.scenes.looks`).
+NO_LOOKS: Mapping[str, str] = MappingProxyType({})
 
 PARAMS_VERSION = 1  # bump when the meaning of params changes, to invalidate the cache
 
@@ -46,10 +50,16 @@ def cast_text(shot: ShotBase, cast: Mapping[str, str]) -> str:
 
 
 def shot_request(
-    project: ProjectBase, shot: ShotBase, shot_number: int, cast: Mapping[str, str] = NO_CAST
+    project: ProjectBase,
+    shot: ShotBase,
+    shot_number: int,
+    cast: Mapping[str, str] = NO_CAST,
+    looks: Mapping[str, str] = NO_LOOKS,
 ) -> RenderRequest:
     return RenderRequest(
-        prompt=join_prompt(shot.prompt, cast_text(shot, cast), project.style_prompt),
+        prompt=join_prompt(
+            shot.prompt, cast_text(shot, cast), looks.get(shot.scene, ""), project.style_prompt
+        ),
         negative_prompt=join_prompt(shot.negative_prompt, project.negative_prompt),
         seed=shot.seed,
         width=project.width,
@@ -101,20 +111,56 @@ def resolve_preview_request(
     }
 
 
+@dataclass(frozen=True)
+class ProjectLooks:
+    """What a project's cast and scenes add to each shot's render: descriptions (name →
+    text), reference pictures and LoRAs (name → {digest, scale}), scene looks (heading →
+    text). Read once per submission (`studio.core.cast`, `studio.core.scenes`)."""
+
+    cast: Mapping[str, str] = field(default_factory=lambda: NO_CAST)
+    references: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: NO_REFERENCES)
+    looks: Mapping[str, str] = field(default_factory=lambda: NO_LOOKS)
+    loras: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: NO_REFERENCES)
+
+
+NO_PROJECT_LOOKS = ProjectLooks()
+
+
 def resolve_preview(
     catalogue: Catalogue,
     project: Project,
     shot: Shot,
     number: int,
-    cast: Mapping[str, str] = NO_CAST,
-    references: Mapping[str, Mapping[str, Any]] = NO_REFERENCES,
+    context: ProjectLooks = NO_PROJECT_LOOKS,
 ) -> dict[str, Any]:
     pipeline = shot.preview_pipeline or project.preview_pipeline
-    request = shot_request(project, shot, number, cast)
+    request = shot_request(project, shot, number, context.cast, context.looks)
     params = resolve_preview_request(catalogue, pipeline, request)
-    if catalogue.get(pipeline).supports_references:
-        _with_references(params, shot.characters, references)
-    return _with_cast(params, shot, cast)
+    entry = catalogue.get(pipeline)
+    if entry.supports_references:
+        _with_references(params, shot.characters, context.references)
+    if entry.supports_loras:
+        _with_loras(params, shot.characters, context.loras)
+    return _with_cast(params, shot, context.cast)
+
+
+def _with_loras(
+    params: dict[str, Any], names: Sequence[str], loras: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """The LoRAs of the shot's members (by content hash and strength): part of the cache key;
+    the runner fetches each file from storage by digest (`lora_key`)."""
+    found = [
+        {"name": name.title(), "digest": loras[name]["digest"], "scale": lora_scale}
+        for name in names
+        if name in loras and (lora_scale := float(loras[name]["scale"])) > 0
+    ]
+    if found:
+        params["loras"] = found
+
+
+def lora_key(digest: str) -> str:
+    """Where a member's LoRA file is in storage."""
+    return content_key(digest, ".safetensors")
 
 
 def _with_cast(params: dict[str, Any], shot: Shot, cast: Mapping[str, str]) -> dict[str, Any]:
@@ -141,6 +187,11 @@ def _with_references(
     if found:
         params["references"] = found
 
+
+# How strongly a scene's first preview steers the look of the scene's other shots: lower than
+# a cast member's own picture (0.6), since it is the place and light, not the person.
+SCENE_STYLE_SCALE = 0.35
+SCENE_STYLE_NAME = STYLE_REFERENCE  # its reference's name in a request (the draft reads it)
 
 SHEET_VIEWS = "front view, three-quarter view and profile side by side, full body, neutral pose"
 
@@ -199,8 +250,7 @@ def resolve_clip(
     project: Project,
     shot: Shot,
     number: int,
-    cast: Mapping[str, str] = NO_CAST,
-    references: Mapping[str, Mapping[str, Any]] = NO_REFERENCES,
+    context: ProjectLooks = NO_PROJECT_LOOKS,
 ) -> dict[str, Any]:
     pipeline = shot.clip_pipeline or project.clip_pipeline
     task = clip_task(catalogue, pipeline)
@@ -209,15 +259,15 @@ def resolve_clip(
         "kind": JobKind.clip.value,
         "task": task,
         "pipeline": pipeline_params(catalogue, pipeline, task),
-        "request": shot_request(project, shot, number, cast).as_dict(),
+        "request": shot_request(project, shot, number, context.cast, context.looks).as_dict(),
     }
     if task == "image-to-video":
         # Conditioned on the preview frame, so the preview's params are part of the clip's.
         # (The preview carries the references; the clip inherits them through it.)
-        params["preview"] = resolve_preview(catalogue, project, shot, number, cast, references)
+        params["preview"] = resolve_preview(catalogue, project, shot, number, context)
     elif catalogue.get(pipeline).supports_references:
-        _with_references(params, shot.characters, references)
-    return _with_cast(params, shot, cast)
+        _with_references(params, shot.characters, context.references)
+    return _with_cast(params, shot, context.cast)
 
 
 def request_from(params: dict[str, Any]) -> RenderRequest:

@@ -22,6 +22,7 @@ MIN_HEIGHT = 64
 PROJECT_FIELDS = {
     "chain_clips",
     "chain_within_scene",
+    "scene_style_reference",
     "name",
     "style_prompt",
     "negative_prompt",
@@ -105,7 +106,7 @@ def project_fields(
     for key, value in changes.items():
         if key == "name":
             out[key] = text(value, "Project name", MAX_NAME, required=True)
-        elif key in ("chain_clips", "chain_within_scene"):
+        elif key in ("chain_clips", "chain_within_scene", "scene_style_reference"):
             if not isinstance(value, bool):
                 raise InvalidInput(
                     f"{key.replace('_', ' ').capitalize()} must be true or false", key

@@ -25,14 +25,21 @@ from sqlalchemy.engine import Engine
 from pipelines.cache import PipelineCache
 from pipelines.catalogue import Catalogue, CatalogueError, UnknownPipelineError
 from pipelines.errors import PipelineError
-from pipelines.requests import Cancelled, Reference, RenderRequest
+from pipelines.requests import Cancelled, Reference, RenderRequest, RequestLora
 from storage.base import Storage, StorageError
 from studio.core import lifecycle, logs, provenance
 from studio.core.artifacts import store_file
 from studio.core.db import session_scope
 from studio.core.errors import StudioError
 from studio.core.models import Artifact, JobKind, RenderJob, ident
-from studio.core.params import RUNTIME, params_hash, reference_key, request_from
+from studio.core.params import (
+    RUNTIME,
+    SCENE_STYLE_NAME,
+    lora_key,
+    params_hash,
+    reference_key,
+    request_from,
+)
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes: keeps the database calm
@@ -283,7 +290,18 @@ class JobRunner:
         """The pipeline's request for these params, with the cast's reference pictures."""
         request = request_from(params)
         wanted = params.get("references") or []
-        if not wanted:
+        style = params.get("style_from")
+        if params.get("loras"):
+            request = dataclasses.replace(
+                request,
+                loras=tuple(
+                    RequestLora(
+                        self._lora_path(lora["digest"]), float(lora["scale"]), "", lora["digest"]
+                    )
+                    for lora in params["loras"]
+                ),
+            )
+        if not wanted and not style:
             return request
         references = tuple(
             Reference(
@@ -294,7 +312,34 @@ class JobRunner:
             )
             for ref in wanted
         )
+        if style:
+            image = self._scene_style_image(style["preview"])
+            references += (
+                Reference(SCENE_STYLE_NAME, image, float(style["scale"]), style["preview"]),
+            )
         return dataclasses.replace(request, references=references)
+
+    def _lora_path(self, digest: str) -> str:
+        """A member's LoRA file on this machine (fetched from storage once, by digest)."""
+        try:
+            return str(self.storage.local_path(lora_key(digest)))
+        except StorageError as exc:
+            raise JobFailed(
+                f"The LoRA {digest[:12]}… is missing from storage: give the cast member its "
+                "LoRA again"
+            ) from exc
+
+    def _scene_style_image(self, digest: str) -> Image.Image:
+        """The preview frame of a scene's first shot (by its params hash)."""
+        with session_scope(self.engine) as session:
+            artifact = lifecycle.succeeded_artifact(session, digest)
+        if artifact is None:
+            raise JobFailed(
+                "The preview of this scene's first shot, whose look this shot takes, is not "
+                "rendered: preview the scene's first shot, then this one"
+            )
+        with Image.open(self.storage.local_path(artifact.key)) as stored:
+            return stored.convert("RGB")
 
     def _reference_image(self, digest: str) -> Image.Image:
         image = self._references.get(digest)

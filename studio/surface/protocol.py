@@ -27,6 +27,7 @@ from studio.core.models import (
     JobPublic,
     Priority,
     ProjectPublic,
+    ScenePublic,
     ShotPublic,
     TokenPublic,
     UserPublic,
@@ -42,6 +43,7 @@ from studio.surface.requests import (
     PriorityIn,
     ProjectCreate,
     ProjectUpdate,
+    SceneUpdate,
     ShotCreate,
     ShotUpdate,
     UserIn,
@@ -78,7 +80,7 @@ class StudioAPI(Protocol):
     ) -> ProjectPublic:
         """A new film project owned by the acting user (`owner`: another user, admins only);
         `fields`: style_prompt, negative_prompt, aspect_ratio, height, fps, pipelines,
-        chain_clips, chain_within_scene."""
+        chain_clips, chain_within_scene, scene_style_reference."""
         ...
 
     @route("GET", "/projects", tag="projects")
@@ -158,7 +160,8 @@ class StudioAPI(Protocol):
     @route("POST", "/projects/{project_id}/cast", tag="cast", body=CastCreate, status=201)
     def add_cast_member(self, project_id: int, name: str, **fields: Any) -> CastMemberPublic:
         """A new cast member; `fields`: kind (character, prop, place), description, seed,
-        reference_scale (0–1: how strongly its reference picture steers renders).
+        reference_scale (0–1: how strongly its reference picture steers renders),
+        lora_scale (0–2: its LoRA's strength).
         Its description joins the prompt of every shot that names it."""
         ...
 
@@ -186,6 +189,17 @@ class StudioAPI(Protocol):
         API this is `PUT /cast/{member_id}/reference` with the picture as the body."""
         ...
 
+    def set_cast_lora(self, member_id: int, lora: bytes | str | Path) -> CastMemberPublic:
+        """Give a member its own LoRA (a .safetensors file trained on the character, as a
+        path or bytes): pipelines that support LoRAs apply it to its shots at `lora_scale`.
+        Checked (a safetensors file of LoRA weights) and stored by content; a local studio
+        only (LoRA files are too large for the REST API's bodies)."""
+        ...
+
+    def clear_cast_lora(self, member_id: int) -> CastMemberPublic:
+        """Remove a member's LoRA; its shots render without it."""
+        ...
+
     @route("POST", "/cast/{member_id}/sheet", tag="cast", status=202, errors=("billed",))
     def render_character_sheet(self, member_id: int) -> JobPublic:
         """Queue a character sheet of the member through the project's preview pipeline: it
@@ -203,6 +217,18 @@ class StudioAPI(Protocol):
     @route("DELETE", "/cast/{member_id}/reference", tag="cast")
     def clear_cast_reference(self, member_id: int) -> CastMemberPublic:
         """Remove a member's reference picture; its shots render from their prompts alone."""
+        ...
+
+    @route("GET", "/projects/{project_id}/scenes", tag="scenes")
+    def scenes(self, project_id: int) -> list[ScenePublic]:
+        """The project's scenes (one per heading its shots name), each with its shots and the
+        look they share; the breakdown adds them."""
+        ...
+
+    @route("PATCH", "/scenes/{scene_id}", tag="scenes", body=SceneUpdate)
+    def update_scene(self, scene_id: int, **changes: Any) -> ScenePublic:
+        """Change a scene's `look` (palette, light, weather: at most 300 characters): every
+        shot of the scene says it in its prompt, so exactly those shots render again."""
         ...
 
     @route("GET", "/projects/{project_id}/consistency", tag="cast")

@@ -45,6 +45,10 @@ class ProjectFields(In):
     chain_within_scene: bool | None = Field(
         default=None, description="With chain_clips: a scene's first shot starts from its preview"
     )
+    scene_style_reference: bool | None = Field(
+        default=None,
+        description="A scene's other shots take its first shot's preview as a style reference",
+    )
 
 
 class ProjectCreate(ProjectFields):
@@ -101,6 +105,7 @@ class CastFields(In):
     reference_scale: float | None = Field(
         default=None, ge=0, le=1, description="How strongly its reference picture steers renders"
     )
+    lora_scale: float | None = Field(default=None, ge=0, le=2, description="Its LoRA's strength")
 
 
 class CastCreate(CastFields):
@@ -113,6 +118,12 @@ class CastUpdate(CastFields):
 
 class MergeIn(In):
     into_id: int = Field(ge=1, le=MAX_ID, description="The member that stays")
+
+
+class SceneUpdate(In):
+    look: str = Field(
+        max_length=300, description="Palette, light, weather shared by the scene's shots"
+    )
 
 
 class PickReferenceIn(In):

@@ -98,6 +98,25 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
                 "every shot of the member on its picture; its shots render again."
             )
     with gr.Row():
+        lora_file = gr.File(
+            label="Its own LoRA (.safetensors trained on the character): upload one",
+            file_types=[".safetensors"],
+            type="filepath",
+            elem_id="cast-lora",
+            scale=2,
+        )
+        with gr.Column(scale=3):
+            lora_state = gr.Markdown("No LoRA.", elem_id="cast-lora-state")
+            lora_strength = gr.Slider(
+                0,
+                2,
+                value=0.8,
+                step=0.05,
+                label="LoRA strength (0: off; saved with the member)",
+                elem_id="cast-lora-strength",
+            )
+            clear_lora = gr.Button("Remove LoRA", elem_id="clear-lora")
+    with gr.Row():
         save = gr.Button("Save member", variant="primary", elem_id="save-cast")
         add = gr.Button("Add as new member", elem_id="add-cast")
         delete = gr.Button("Delete member", variant="stop", elem_id="delete-cast")
@@ -106,6 +125,19 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             label="Same person as…", choices=[], elem_id="merge-into", scale=3, interactive=True
         )
         merge = gr.Button("Merge into it", elem_id="merge-cast", scale=1)
+    gr.Markdown(
+        "**Scenes**: a look every shot of a scene shares (palette, light, weather). Location "
+        "and time of day come from the heading and are in each shot's prompt already."
+    )
+    with gr.Row():
+        scene_pick = gr.Dropdown(label="Scene", choices=[], elem_id="scene-select", scale=2)
+        look = gr.Textbox(
+            label="Look",
+            placeholder="teal and amber palette, low fog",
+            elem_id="scene-look",
+            scale=3,
+        )
+        save_look = gr.Button("Save look", elem_id="save-look", scale=1)
     gr.Markdown("**Consistency**: the member's shots side by side, to spot where it drifts.")
     looks = gr.Gallery(
         label="Preview frames of the member's shots",
@@ -118,7 +150,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     missing = gr.Markdown("", elem_id="cast-missing")
 
     editor = [member, name, kind, seed, description, into, looks, missing]
-    editor += [reference, strength, from_frame]
+    editor += [reference, strength, from_frame, lora_state, lora_strength]
 
     def reference_values(view: Studio, project_id: int, chosen: CastMemberPublic) -> list[Any]:
         path = (
@@ -138,7 +170,23 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             if job.shot_id is None
             and job.params.get("request", {}).get("extra", {}).get("sheet") == chosen.name.title()
         ]
-        return [path, chosen.reference_scale, gr.Dropdown(choices=frames, value=None)]
+        lora = (
+            view.artifact(chosen.lora_artifact_id) if chosen.lora_artifact_id is not None else None
+        )
+        lora_text = (
+            f"LoRA: {lora.provenance.get('file') or 'uploaded'} ({lora.bytes / 1e6:.1f} MB, "
+            f"sha256 {lora.sha256[:12]}…). Pipelines that support LoRAs (diffusers image "
+            "entries) apply it to its shots; the draft does not."
+            if lora is not None
+            else "No LoRA."
+        )
+        return [
+            path,
+            chosen.reference_scale,
+            gr.Dropdown(choices=frames, value=None),
+            lora_text,
+            chosen.lora_scale,
+        ]
 
     def consistency_values(view: Studio, project_id: int, member_id: int) -> list[Any]:
         report = next((c for c in view.consistency(project_id) if c.member_id == member_id), None)
@@ -180,6 +228,8 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
                 None,
                 0.6,
                 gr.Dropdown(choices=[], value=None),
+                "No LoRA.",
+                0.8,
             ]
         others = [c for c in choices if c[1] != chosen.id]
         return [
@@ -197,14 +247,42 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         numbers = {s.id: n for n, s in enumerate(view.shots(project_id), 1)}
         return cast_rows(view.cast(project_id), numbers)
 
+    def scene_values(view: Studio, project_id: int | None, scene_id: Any = None) -> list[Any]:
+        found = view.scenes(project_id) if project_id is not None else []
+        numbers = (
+            {s.id: n for n, s in enumerate(view.shots(project_id), 1)}
+            if project_id is not None
+            else {}
+        )
+        choices = [
+            (
+                f"{scene.heading} (shots {', '.join(str(numbers[i]) for i in scene.shot_ids)})"
+                if scene.shot_ids
+                else scene.heading,
+                scene.id,
+            )
+            for scene in found
+        ]
+        chosen = next((s for s in found if s.id == scene_id), found[0] if found else None)
+        if chosen is None:
+            return [gr.Dropdown(choices=[], value=None), ""]
+        return [gr.Dropdown(choices=choices, value=chosen.id), chosen.look]
+
     def refresh(view: Studio, project_id: Any) -> list[Any]:
         p = project_or_none(view, project_id)
         if p is None:
-            return ["", [], *editor_values(view, None)]
-        return ["", table_values(view, p.id), *editor_values(view, p.id)]
+            return ["", [], *editor_values(view, None), *scene_values(view, None)]
+        return ["", table_values(view, p.id), *editor_values(view, p.id), *scene_values(view, p.id)]
 
-    def after(view: Studio, pid: int, message: str, member_id: Any = None) -> list[Any]:
-        return [message, table_values(view, pid), *editor_values(view, pid, member_id)]
+    def after(
+        view: Studio, pid: int, message: str, member_id: Any = None, scene_id: Any = None
+    ) -> list[Any]:
+        return [
+            message,
+            table_values(view, pid),
+            *editor_values(view, pid, member_id),
+            *scene_values(view, pid, scene_id),
+        ]
 
     @guarded
     def on_select(project_id: Any, member_id: Any, request: gr.Request) -> list[Any]:
@@ -220,6 +298,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         new_seed: Any,
         new_description: str,
         new_strength: Any,
+        new_lora_strength: Any,
         request: gr.Request,
     ) -> list[Any]:
         view = for_request(studio, request)
@@ -230,6 +309,8 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         changes["description"] = new_description
         if new_strength is not None:
             changes["reference_scale"] = new_strength
+        if new_lora_strength is not None:
+            changes["lora_scale"] = new_lora_strength
         if new_seed is not None:
             changes["seed"] = new_seed
         saved = view.update_cast_member(member_id, **changes)
@@ -243,6 +324,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         new_seed: Any,
         new_description: str,
         new_strength: Any,
+        new_lora_strength: Any,
         request: gr.Request,
     ) -> list[Any]:
         view = for_request(studio, request)
@@ -250,6 +332,8 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         values: dict[str, Any] = {"kind": new_kind, "description": new_description}
         if new_strength is not None:
             values["reference_scale"] = new_strength
+        if new_lora_strength is not None:
+            values["lora_scale"] = new_lora_strength
         if new_seed is not None:
             values["seed"] = new_seed
         added = view.add_cast_member(pid, new_name, **values)
@@ -315,11 +399,45 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         return after(view, pid, message, member_id)
 
     @guarded
+    def on_lora(project_id: Any, member_id: Any, path: Any, request: gr.Request) -> list[Any]:
+        view = for_request(studio, request)
+        pid = require_project(project_id)
+        chosen = chosen_member(member_id)
+        if not path:
+            return after(view, pid, "", chosen)
+        kept = view.set_cast_lora(chosen, Path(path))
+        return after(view, pid, f"{kept.name.title()} has its own LoRA now.", kept.id)
+
+    @guarded
+    def on_clear_lora(project_id: Any, member_id: Any, request: gr.Request) -> list[Any]:
+        view = for_request(studio, request)
+        pid = require_project(project_id)
+        kept = view.clear_cast_lora(chosen_member(member_id))
+        return after(view, pid, f"Removed {kept.name.title()}'s LoRA.", kept.id)
+
+    @guarded
     def on_clear(project_id: Any, member_id: Any, request: gr.Request) -> list[Any]:
         view = for_request(studio, request)
         pid = require_project(project_id)
         kept = view.clear_cast_reference(chosen_member(member_id))
         return after(view, pid, f"Removed {kept.name.title()}'s reference picture.", kept.id)
+
+    @guarded
+    def on_scene(project_id: Any, scene_id: Any, request: gr.Request) -> list[Any]:
+        view = for_request(studio, request)
+        return scene_values(view, require_project(project_id), scene_id)
+
+    @guarded
+    def on_save_look(
+        project_id: Any, member_id: Any, scene_id: Any, new_look: str, request: gr.Request
+    ) -> list[Any]:
+        view = for_request(studio, request)
+        pid = require_project(project_id)
+        if scene_id is None:
+            raise gr.Error("Choose a scene (Break down the script first).", print_exception=False)
+        saved = view.update_scene(int(scene_id), look=new_look)
+        message = f"Saved the look of {saved.heading}: its {len(saved.shot_ids)} shots say it."
+        return after(view, pid, message, member_id, saved.id)
 
     @guarded
     def on_looks(project_id: Any, member_id: Any, request: gr.Request) -> list[Any]:
@@ -328,9 +446,10 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             return [[], ""]
         return consistency_values(for_request(studio, request), int(project_id), member_id)
 
-    outputs = [status, table, *editor]
-    fields = [name, kind, seed, description, strength]
+    outputs = [status, table, *editor, scene_pick, look]
+    fields = [name, kind, seed, description, strength, lora_strength]
     member.input(on_select, [project, member], editor)
+    scene_pick.input(on_scene, [project, scene_pick], [scene_pick, look])
     changes = [
         save.click(on_save, [project, member, *fields], outputs),
         add.click(on_add, [project, *fields], outputs),
@@ -340,6 +459,9 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         use_frame.click(on_use_frame, [project, member, from_frame], outputs),
         clear.click(on_clear, [project, member], outputs),
         reference.clear(on_clear, [project, member], outputs),  # its × removes it too
+        lora_file.upload(on_lora, [project, member, lora_file], outputs),
+        clear_lora.click(on_clear_lora, [project, member], outputs),
+        save_look.click(on_save_look, [project, member, scene_pick, look], outputs),
     ]
     sheet_queued = sheet.click(on_sheet, [project, member], outputs)
     tab = Refresh(refresh, outputs, changes, submits=[sheet_queued])

@@ -82,6 +82,12 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             value=False,
             elem_id="chain-within-scene",
         )
+        scene_style = gr.Checkbox(
+            label="A scene's shots take its first shot's preview as a style reference "
+            "(reference pipelines)",
+            value=False,
+            elem_id="scene-style-reference",
+        )
         save_style = gr.Button("Save project settings")
     with gr.Row():
         with gr.Column(scale=2):
@@ -220,6 +226,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
                 default,
                 False,
                 False,
+                False,
                 "",
                 "",
                 [],
@@ -236,6 +243,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             gr.Dropdown(choices=choices["image-to-video"], value=p.clip_pipeline),
             p.chain_clips,
             p.chain_within_scene,
+            p.scene_style_reference,
             p.script,
             "",
             shot_rows(view, p.id),
@@ -252,6 +260,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         clip_pipe,
         chain,
         chain_scene,
+        scene_style,
         script,
         status,
         table,
@@ -272,6 +281,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             "clip_pipeline",
             "chain_clips",
             "chain_within_scene",
+            "scene_style_reference",
         ]
         view.update_project(pid, **dict(zip(keys, values, strict=True)))
         return "Project settings saved."
@@ -386,6 +396,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
                 clip_pipe,
                 chain,
                 chain_scene,
+                scene_style,
             ],
             status,
         ),

@@ -245,3 +245,36 @@ def test_the_consistency_report_scores_shots_against_the_reference(
         (mara,) = [r for r in studio.consistency(project.id) if r.name == "MARA"]
         assert "does not do image-similarity" in mara.score_error
         assert [look.shot_id for look in mara.shots] == mara_shots  # frames still listed
+
+
+def test_a_members_lora_changes_only_its_shots(studio: Studio, tiny_catalogue: Catalogue) -> None:
+    """The tiny LoRA (the one make-tiny writes for tiny-sd-lora) as Mara's own LoRA on
+    tiny-sd: her shot's preview changes, the other shot's does not."""
+    lora = Path(tiny_catalogue.get("tiny-sd-lora").loras[0].path)
+    if lora.is_dir():
+        lora = next(lora.glob("*.safetensors"))
+    project = studio.create_project("Pier", height=64, preview_pipeline="tiny-sd")
+    assert project.id is not None
+    shots = studio.breakdown(project.id, "EXT. PIER - DAY\n\nMARA (40s) waits.\n\nThe sea.\n")
+    (mara,) = studio.cast(project.id)
+
+    def frames() -> dict[int | None, Any]:
+        jobs = studio.preview(project.id, wait=True, progress=False)
+        assert all(j.status == "succeeded" for j in jobs), [j.error for j in jobs]
+        return {j.shot_id: j for j in jobs}
+
+    plain = frames()
+    member = studio.set_cast_lora(mara.id, lora)
+    assert member.lora_artifact_id is not None
+    with_lora = frames()
+    mara_job, sea_job = with_lora[shots[0].id], with_lora[shots[-1].id]
+    digest = studio.artifact(member.lora_artifact_id).sha256
+    assert mara_job.params["loras"] == [{"name": "Mara", "digest": digest, "scale": 0.8}]
+    assert sea_job.cache_hit and "loras" not in sea_job.params
+
+    def pixels(job: Any) -> np.ndarray:
+        return np.asarray(Image.open(studio.artifact_path(job.artifact_id)), dtype=np.float64)
+
+    assert np.abs(pixels(mara_job) - pixels(plain[shots[0].id])).mean() > 0.5
+    details = studio.artifact(mara_job.artifact_id).provenance["pipeline_details"]
+    assert details["request_loras"][0]["digest"] == digest

@@ -29,6 +29,7 @@ from studio.core.models import (
     JobPublic,
     JobStatus,
     ProjectPublic,
+    ScenePublic,
     ShotPublic,
     UserPublic,
 )
@@ -162,6 +163,21 @@ def test_a_reference_picture_is_uploaded_picked_and_cleared(sdk: StudioAPI, tmp_
     assert sdk.clear_cast_reference(mara.id).reference_artifact_id is None
     with pytest.raises(NotFound):
         sdk.set_cast_reference(10**6, photo)
+
+
+def test_scenes_and_their_look(sdk: StudioAPI) -> None:
+    project = sdk.create_project(unique("Scenes"), **SMALL)
+    sdk.breakdown(project.id, "EXT. PIER - DAY\n\nGulls.\n\nINT. CABIN - NIGHT\n\nA lamp.\n")
+    pier, cabin = sdk.scenes(project.id)
+    assert isinstance(cabin, ScenePublic) and cabin.heading == "INT. CABIN - NIGHT"
+    saved = sdk.update_scene(cabin.id, look="warm lamplight")
+    assert saved.look == "warm lamplight" and saved.shot_ids == cabin.shot_ids
+    (frame,) = sdk.preview(project.id, cabin.shot_ids, wait=True, progress=False)
+    assert frame.params["request"]["prompt"].endswith("warm lamplight")
+    with pytest.raises(InvalidInput):
+        sdk.update_scene(pier.id, look="x" * 301)
+    with pytest.raises(NotFound):
+        sdk.update_scene(10**6, look="x")
 
 
 def test_previews_renders_credits_and_the_film(sdk: StudioAPI, backend: Backend) -> None:

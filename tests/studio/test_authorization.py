@@ -35,6 +35,7 @@ class Alice:
     queued: JobPublic
     token: int
     member: int
+    scene: int
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +60,22 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Studio, Al
         token, _plain = alice.create_token("notebook")
         alice.save_preset("alice-look", "draft", {}, description="hers")
         member = alice.add_cast_member(project.id, "Mara", description="hers")
+        alice.update_shot(first.id, scene="EXT. LIGHTHOUSE - DUSK")
+        (scene,) = alice.scenes(project.id)
         assert first.id is not None and token.id is not None
         yield (
             studio,
-            Alice(project.id, first.id, takes[0], preview, film, queued, token.id, member.id),
+            Alice(
+                project.id,
+                first.id,
+                takes[0],
+                preview,
+                film,
+                queued,
+                token.id,
+                member.id,
+                scene.id,
+            ),
         )
 
 
@@ -98,6 +111,10 @@ CALLS: dict[str, tuple[Callable[[Alice], tuple[Any, ...]], type[Exception]]] = {
     "pick_cast_reference": (a(lambda x: (x.member, x.preview.id)), NotFound),
     "clear_cast_reference": (a(lambda x: (x.member,)), NotFound),
     "render_character_sheet": (a(lambda x: (x.member,)), NotFound),
+    "set_cast_lora": (a(lambda x: (x.member, b"not even looked at")), NotFound),
+    "clear_cast_lora": (a(lambda x: (x.member,)), NotFound),
+    "scenes": (a(lambda x: (x.project,)), NotFound),
+    "update_scene": (a(lambda x: (x.scene, Kw(look="an intruder's"))), NotFound),
     "preview": (a(lambda x: (x.project,)), NotFound),
     "render": (a(lambda x: (x.project,)), NotFound),
     "estimate": (a(lambda x: (x.project,)), NotFound),

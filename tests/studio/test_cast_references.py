@@ -203,3 +203,50 @@ def test_a_character_sheet_becomes_the_reference(studio: Studio) -> None:
     )
     with pytest.raises(NotFound):
         studio.render_character_sheet(10_000)
+
+
+def fake_lora(path: Path, names: tuple[str, ...] = ("unet.up.lora_A.weight",)) -> Path:
+    """A minimal safetensors file (header + data) with tensors of these names."""
+    import json
+    import struct
+
+    header = {
+        name: {"dtype": "F32", "shape": [1], "data_offsets": [4 * i, 4 * i + 4]}
+        for i, name in enumerate(names)
+    }
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + b"\0" * 4 * len(names))
+    return path
+
+
+def test_a_members_lora_is_checked_stored_and_removed(studio: Studio, tmp_path: Path) -> None:
+    pid, cast = setup(studio)
+    lora = fake_lora(tmp_path / "mara.safetensors")
+    member = studio.set_cast_lora(cast["MARA"], lora)
+    stored = studio.artifact(known(member.lora_artifact_id))
+    assert stored.provenance == {"kind": "cast-lora", "member": "MARA", "file": "mara.safetensors"}
+    assert studio.artifact_path(stored.id).suffix == ".safetensors"
+    assert studio.set_cast_lora(cast["TOMAS"], lora.read_bytes()).lora_artifact_id is not None
+    # The draft cannot apply LoRAs: its renders ignore them (and keep their cache keys).
+    first = studio.preview(pid, wait=True, progress=False)
+    assert all("loras" not in j.params for j in first)
+
+    before = studio.cast(pid)
+    (tmp_path / "notes.safetensors").write_text("hello")
+    cases = [
+        (tmp_path / "notes.safetensors", "not a .safetensors file"),
+        (fake_lora(tmp_path / "model.safetensors", ("unet.conv.weight",)), "no LoRA weights"),
+        (tmp_path / "none.safetensors", "No LoRA file"),
+        (b"\x08\0\0\0\0\0\0\0not json", "not a .safetensors file"),
+        (12, "file path or its bytes"),
+    ]
+    for bad, words in cases:
+        with pytest.raises(InvalidInput, match=words):
+            studio.set_cast_lora(cast["MARA"], bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="LoRA strength"):
+        studio.update_cast_member(cast["MARA"], lora_scale=3)
+    assert studio.cast(pid) == before
+
+    boy = studio.add_cast_member(pid, "the boy")
+    assert studio.merge_cast_member(cast["MARA"], boy.id).lora_artifact_id == stored.id
+    assert studio.clear_cast_lora(boy.id).lora_artifact_id is None

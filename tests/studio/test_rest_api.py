@@ -56,6 +56,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
     (take,) = alice.render(project.id, wait=True, progress=False)
     assert take.status == JobStatus.succeeded.value, take.error
     member = alice.add_cast_member(project.id, "Mara", description="40s, weathered coat")
+    alice.update_shot(shot.id, scene="EXT. LIGHTHOUSE - DUSK")
+    (scene,) = alice.scenes(project.id)
     facts = {
         "studio": studio,
         "tokens": tokens,
@@ -66,6 +68,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
             "artifact_id": take.artifact_id,
             "token_id": spare.id,
             "member_id": member.id,
+            "scene_id": scene.id,
             "name": "carol",
         },
     }
@@ -106,6 +109,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/api/v1/cast/{member_id}"): {"description": "an intruder's"},
     ("POST", "/api/v1/cast/{member_id}/merge"): {"into_id": 1},
     ("POST", "/api/v1/cast/{member_id}/reference"): {"job_id": 1},
+    ("PATCH", "/api/v1/scenes/{scene_id}"): {"look": "an intruder's"},
     ("POST", "/api/v1/jobs/{job_id}/priority"): {"priority": 1},
     ("POST", "/api/v1/jobs/{job_id}/move-before"): {"before_job_id": 1},
     ("POST", "/api/v1/lab/runs"): {"pipeline": "draft", "prompt": "A gull"},
@@ -195,7 +199,8 @@ def test_a_whole_film_by_token(app: tuple[TestClient, dict[str, Any]]) -> None:
     ledger = client.get("/api/v1/credits/ledger?limit=100", headers=headers).json()["items"]
     assert {"grant", "settle"} <= {e["kind"] for e in ledger} or len(ledger) > 1
     pipelines = client.get("/api/v1/pipelines", headers=headers).json()["items"]
-    assert "draft" in [p["name"] for p in pipelines]
+    draft = next(p for p in pipelines if p["name"] == "draft")
+    assert draft["supports_references"] is True  # it draws cast reference pictures
     workers = client.get("/api/v1/workers", headers=headers)
     assert workers.status_code == 200 and isinstance(workers.json()["items"], list)
 

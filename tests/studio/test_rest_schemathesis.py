@@ -58,12 +58,15 @@ def api(
     shot = fuzzer.add_shot(project.id, "A lighthouse", duration=1.0)
     (take,) = fuzzer.render(project.id, wait=True, progress=False)
     member = fuzzer.add_cast_member(project.id, "Mara", description="40s, weathered coat")
+    fuzzer.update_shot(shot.id, scene="EXT. LIGHTHOUSE - DUSK")
+    (scene,) = fuzzer.scenes(project.id)
     ids = {
         "project_id": project.id,
         "shot_id": shot.id,
         "job_id": take.id,
         "artifact_id": take.artifact_id,
         "member_id": member.id,
+        "scene_id": scene.id,
     }
     token = fuzzer.create_token("fuzz")[1]
     spare, _plain = fuzzer.create_token("spare")  # what DELETE /tokens/{token_id} revokes

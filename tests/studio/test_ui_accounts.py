@@ -122,7 +122,7 @@ def test_a_user_sees_and_reaches_only_their_own_projects(ui: UI, studio: Studio)
         ("script_tab.on_breakdown", (alice_pid, "INT. HALL - DAY\n\nA door.", bob)),
         (
             "script_tab.on_save_style",
-            (bob, alice_pid, "", "", "16:9", 360, 24, "draft", "draft", False, False),
+            (bob, alice_pid, "", "", "16:9", 360, 24, "draft", "draft", False, False, False),
         ),
         ("queue_tab.on_render_all", (alice_pid, bob)),
         ("film_tab.on_assemble", (alice_pid, "", 0.0, None, bob)),
@@ -172,18 +172,19 @@ def test_the_cast_tab_edits_adds_merges_and_deletes(ui: UI, studio: Studio) -> N
     alice = studio.as_user("alice")
     (mara,) = alice.cast(pid)
     status, rows, chosen, name, *_ = ui("cast_tab.on_save")(
-        pid, mara.id, "Mara", "character", 7, "40s, red scarf", 0.5, as_("alice")
+        pid, mara.id, "Mara", "character", 7, "40s, red scarf", 0.5, 1.2, as_("alice")
     )
     assert status == "Saved Mara." and rows == [["Mara", "character", "40s, red scarf", "1, 2"]]
     assert chosen.value == mara.id and name == "Mara"  # the editor stays on her
-    *_fields, looks, missing, picture, strength, _frames = ui("cast_tab.on_select")(
-        pid, mara.id, as_("alice")
-    )
+    *_fields, looks, missing, picture, strength, _frames, lora, lora_strength = ui(
+        "cast_tab.on_select"
+    )(pid, mara.id, as_("alice"))
     assert looks == [] and missing.startswith("No preview yet: shot 1, 2")
     assert picture is None and strength == 0.5
+    assert lora == "No LoRA." and lora_strength == 1.2
     assert alice.cast_member(mara.id).seed == 7
     status, rows, *_ = ui("cast_tab.on_add")(
-        pid, "the stranger", "character", None, "", 0.6, as_("alice")
+        pid, "the stranger", "character", None, "", 0.6, 0.8, as_("alice")
     )
     assert status == "Added The Stranger to the cast." and len(rows) == 2
     stranger = next(m for m in alice.cast(pid) if m.name == "THE STRANGER")
@@ -208,7 +209,7 @@ def test_the_cast_tab_gives_a_member_a_reference_picture(
     Image.new("RGB", (300, 200), (30, 90, 160)).save(upload)
     status, _rows, *editor = ui("cast_tab.on_upload")(pid, mara.id, str(upload), as_("alice"))
     assert status == "Mara has a reference picture now."
-    picture, _strength, frames = editor[-3:]
+    picture, _strength, frames, _lora, _lora_strength, _scene, _look = editor[-7:]
     with Image.open(picture) as shown:
         assert shown.size == (300, 200)
     assert frames.choices == []  # no previews yet
@@ -226,7 +227,7 @@ def test_the_cast_tab_gives_a_member_a_reference_picture(
     with Studio.local(studio.settings.data_dir, auth=True, credits=True) as renderer:
         (frame,) = renderer.as_user("alice").preview(pid, wait=True, progress=False)
         renderer.as_user("alice").wait([sheet], progress=False)
-    *_, frames = ui("cast_tab.on_select")(pid, mara.id, as_("alice"))
+    *_, frames, _lora, _lora_strength = ui("cast_tab.on_select")(pid, mara.id, as_("alice"))
     assert frames.choices == [
         ("Shot 1", frame.id),
         (f"Character sheet (job #{sheet.id})", sheet.id),
@@ -241,6 +242,49 @@ def test_the_cast_tab_gives_a_member_a_reference_picture(
         ui("cast_tab.on_clear")(pid, mara.id, as_("bob"))
     status, *_ = ui("cast_tab.on_clear")(pid, mara.id, as_("alice"))
     assert alice.cast_member(mara.id).reference_artifact_id is None
+
+
+def test_the_cast_tab_gives_a_member_its_lora(ui: UI, studio: Studio, tmp_path: Path) -> None:
+    from tests.studio.test_cast_references import fake_lora
+
+    pid = create(ui, "alice", "Rails")
+    ui("script_tab.on_breakdown")(pid, "EXT. SEA - DAY\n\nMARA (40s) rows.\n", as_("alice"))
+    (mara,) = studio.as_user("alice").cast(pid)
+    lora = fake_lora(tmp_path / "mara-v2.safetensors")
+    status, _rows, *editor = ui("cast_tab.on_lora")(pid, mara.id, str(lora), as_("alice"))
+    assert status == "Mara has its own LoRA now."
+    state = editor[-4]
+    assert state.startswith("LoRA: mara-v2.safetensors (0.0 MB, sha256 ")
+    with pytest.raises(gr.Error, match="no LoRA weights"):
+        model = fake_lora(tmp_path / "model.safetensors", ("unet.conv.weight",))
+        ui("cast_tab.on_lora")(pid, mara.id, str(model), as_("alice"))
+    with pytest.raises(gr.Error, match="No cast member"):
+        ui("cast_tab.on_clear_lora")(pid, mara.id, as_("bob"))
+    status, _rows, *editor = ui("cast_tab.on_clear_lora")(pid, mara.id, as_("alice"))
+    assert status == "Removed Mara's LoRA." and editor[-4] == "No LoRA."
+
+
+def test_the_cast_tab_gives_a_scene_its_look(ui: UI, studio: Studio) -> None:
+    pid = create(ui, "alice", "Rails")
+    script = "EXT. PIER - DAY\n\nGulls.\n\nINT. CABIN - NIGHT\n\nA lamp.\n\nRain.\n"
+    ui("script_tab.on_breakdown")(pid, script, as_("alice"))
+    alice = studio.as_user("alice")
+    pier, cabin = alice.scenes(pid)
+    outputs = ui("cast_tab.on_scene")(pid, cabin.id, as_("alice"))
+    assert outputs[0].value == cabin.id and outputs[1] == ""
+    assert ("INT. CABIN - NIGHT (shots 2, 3)", cabin.id) in outputs[0].choices
+    status, *_rest, scene_pick, look = ui("cast_tab.on_save_look")(
+        pid, None, cabin.id, "warm lamplight, deep blue shadows", as_("alice")
+    )
+    assert status == "Saved the look of INT. CABIN - NIGHT: its 2 shots say it."
+    assert scene_pick.value == cabin.id and look == "warm lamplight, deep blue shadows"
+    assert alice.scenes(pid)[1].look == "warm lamplight, deep blue shadows"
+    with pytest.raises(gr.Error, match="limit is 300"):
+        ui("cast_tab.on_save_look")(pid, None, pier.id, "x" * 301, as_("alice"))
+    with pytest.raises(gr.Error, match="No scene"):
+        ui("cast_tab.on_save_look")(pid, None, pier.id, "mine", as_("bob"))
+    with pytest.raises(gr.Error, match="Choose a scene"):
+        ui("cast_tab.on_save_look")(pid, None, None, "mine", as_("alice"))
 
 
 def test_no_login_no_studio(ui: UI) -> None:

@@ -22,6 +22,7 @@ def pipelines(studio: StudioDep) -> PipelineList:
                 tasks=list(e.tasks),
                 description=e.description,
                 cost_factor=e.cost_factor,
+                supports_references=e.supports_references,
             )
             for e in entries
             if not e.name.startswith(HIDDEN_PREFIX)

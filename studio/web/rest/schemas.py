@@ -90,6 +90,10 @@ class PipelineOut(Out):
     tasks: list[str]
     description: str
     cost_factor: float
+    supports_references: bool = Field(
+        default=False,
+        description="Whether its renders follow cast reference pictures (draft, IP-Adapter)",
+    )
 
 
 class PipelineList(BaseModel):
