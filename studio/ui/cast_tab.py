@@ -31,6 +31,13 @@ def cast_rows(members: list[CastMemberPublic], numbers: dict[int, int]) -> list[
     ]
 
 
+def file_size(size: int) -> str:
+    """ "93 bytes", "12.3 kB", "143.2 MB"."""
+    if size < 1000:
+        return f"{size} bytes"
+    return f"{size / 1e3:.1f} kB" if size < 1_000_000 else f"{size / 1e6:.1f} MB"
+
+
 def look_caption(look: ShotLook) -> str:
     """ "Shot 3", with its similarity to the reference when it was scored."""
     if look.similarity is None:
@@ -152,29 +159,35 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     editor = [member, name, kind, seed, description, into, looks, missing]
     editor += [reference, strength, from_frame, lora_state, lora_strength]
 
-    def reference_values(view: Studio, project_id: int, chosen: CastMemberPublic) -> list[Any]:
-        path = (
-            str(view.artifact_path(chosen.reference_artifact_id))
-            if chosen.reference_artifact_id is not None
-            else None
-        )
+    def frame_choices(
+        view: Studio, project_id: int, chosen: CastMemberPublic
+    ) -> list[tuple[str, int]]:
+        """What a reference can be taken from: shots' preview frames, the member's sheets."""
         frames = [
             (f"Shot {number}", shot.preview_job_id)
             for number, shot in enumerate(view.shots(project_id), 1)
             if shot.preview_job_id is not None
         ]
         finished = view.jobs(project_id, statuses=["succeeded"], kinds=["preview"], limit=200)
-        frames += [
+        return frames + [
             (f"Character sheet (job #{job.id})", job.id)
             for job in finished
             if job.shot_id is None
             and job.params.get("request", {}).get("extra", {}).get("sheet") == chosen.name.title()
         ]
+
+    def reference_values(view: Studio, project_id: int, chosen: CastMemberPublic) -> list[Any]:
+        path = (
+            str(view.artifact_path(chosen.reference_artifact_id))
+            if chosen.reference_artifact_id is not None
+            else None
+        )
+        frames = frame_choices(view, project_id, chosen)
         lora = (
             view.artifact(chosen.lora_artifact_id) if chosen.lora_artifact_id is not None else None
         )
         lora_text = (
-            f"LoRA: {lora.provenance.get('file') or 'uploaded'} ({lora.bytes / 1e6:.1f} MB, "
+            f"LoRA: {lora.provenance.get('file') or 'uploaded'} ({file_size(lora.bytes)}, "
             f"sha256 {lora.sha256[:12]}…). Pipelines that support LoRAs (diffusers image "
             "entries) apply it to its shots; the draft does not."
             if lora is not None
@@ -391,7 +404,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         job = view.render_character_sheet(chosen_member(member_id))
         message = (
             f"Character sheet queued (job #{job.id}). When it is done, choose it under "
-            "*…take it from a shot's preview frame or a character sheet* (reopen the member "
+            "*…take it from a shot's preview frame or a character sheet* (reopen the Cast tab "
             "to refresh the list)."
         )
         if job.status == "succeeded":
@@ -441,10 +454,14 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
 
     @guarded
     def on_looks(project_id: Any, member_id: Any, request: gr.Request) -> list[Any]:
-        """Only the frames: opening the tab must not overwrite what is being typed."""
+        """Only the frames (and what a reference can be taken from): opening the tab must
+        not overwrite what is being typed."""
         if project_id in (None, "") or member_id is None:
-            return [[], ""]
-        return consistency_values(for_request(studio, request), int(project_id), member_id)
+            return [[], "", gr.Dropdown(choices=[], value=None)]
+        view, pid = for_request(studio, request), int(project_id)
+        chosen = view.cast_member(int(member_id))
+        choices = gr.Dropdown(choices=frame_choices(view, pid, chosen), value=None)
+        return [*consistency_values(view, pid, int(member_id)), choices]
 
     outputs = [status, table, *editor, scene_pick, look]
     fields = [name, kind, seed, description, strength, lora_strength]
@@ -465,5 +482,5 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     ]
     sheet_queued = sheet.click(on_sheet, [project, member], outputs)
     tab = Refresh(refresh, outputs, changes, submits=[sheet_queued])
-    tab.looks = (on_looks, [member], [looks, missing])
+    tab.looks = (on_looks, [member], [looks, missing, from_frame])
     return tab

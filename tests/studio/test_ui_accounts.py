@@ -227,6 +227,9 @@ def test_the_cast_tab_gives_a_member_a_reference_picture(
     with Studio.local(studio.settings.data_dir, auth=True, credits=True) as renderer:
         (frame,) = renderer.as_user("alice").preview(pid, wait=True, progress=False)
         renderer.as_user("alice").wait([sheet], progress=False)
+    # Reopening the tab refreshes what a reference can be taken from (the sheet is there).
+    _gallery, _note, reopened = ui("cast_tab.on_looks")(pid, mara.id, as_("alice"))
+    assert [value for _label, value in reopened.choices] == [frame.id, sheet.id]
     *_, frames, _lora, _lora_strength = ui("cast_tab.on_select")(pid, mara.id, as_("alice"))
     assert frames.choices == [
         ("Shot 1", frame.id),
@@ -254,7 +257,7 @@ def test_the_cast_tab_gives_a_member_its_lora(ui: UI, studio: Studio, tmp_path: 
     status, _rows, *editor = ui("cast_tab.on_lora")(pid, mara.id, str(lora), as_("alice"))
     assert status == "Mara has its own LoRA now."
     state = editor[-4]
-    assert state.startswith("LoRA: mara-v2.safetensors (0.0 MB, sha256 ")
+    assert state.startswith("LoRA: mara-v2.safetensors (93 bytes, sha256 ")
     with pytest.raises(gr.Error, match="no LoRA weights"):
         model = fake_lora(tmp_path / "model.safetensors", ("unet.conv.weight",))
         ui("cast_tab.on_lora")(pid, mara.id, str(model), as_("alice"))
