@@ -22,7 +22,7 @@ from studio.core.models import (
     public,
     utcnow,
 )
-from studio.core.validation import number, project_fields, shot_fields, text
+from studio.core.validation import number, plain_text, project_fields, shot_fields, text
 from studio.film.breakdown import break_down_with_cast
 
 # What a duplicated shot keeps: what the creator set, not its place, renders or age.
@@ -95,6 +95,11 @@ class ProjectsArea(StudioBase):
 
         if isinstance(script, bytes):
             script = decode_script(script)
+        if not isinstance(script, str):
+            raise InvalidInput("The script must be text", "script")
+        # Page breaks from PDF conversions are line breaks; NUL, escapes and unpaired
+        # surrogates are refused (the databases cannot store the last two kinds).
+        script = plain_text(script.replace("\f", "\n"), "Script")
         if len(script) > MAX_SCRIPT_CHARS:
             raise InvalidInput(
                 f"The script is {len(script):,} characters; the limit is {MAX_SCRIPT_CHARS:,}",

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from studio.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded, Unauthorized
 from studio.core.models import ApiToken, Role, User, utcnow
+from studio.core.validation import plain_text
 
 LOCAL_USER = "local"  # the one user of a studio with auth off
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,31}$")
@@ -166,7 +167,9 @@ def _digest(token: str) -> str:
 
 def create_token(session: Session, owner: str, name: str) -> tuple[ApiToken, str]:
     """A new token; the plain text is returned once and never stored."""
-    name = (name or "").strip()
+    if not isinstance(name, str):
+        raise InvalidInput("A token's name must be text", "name")
+    name = plain_text(name, "name").strip()
     if not 1 <= len(name) <= 100:
         raise InvalidInput("A token needs a name of 1–100 characters (what it is for)", "name")
     user = get_user(session, owner)

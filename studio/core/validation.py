@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,12 +48,33 @@ SHOT_FIELDS = {
 }
 
 
+# Characters no creator types and the databases or terminals mishandle: NUL (PostgreSQL
+# refuses it in text), other C0/C1 controls and DEL (ANSI escapes in logs and terminals),
+# and unpaired UTF-16 surrogates (not encodable as UTF-8: SQLite and PostgreSQL both fail).
+# Tab, line feed and carriage return are text.
+_UNTYPABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def plain_text(value: str, field: str) -> str:
+    """`value`, or InvalidInput naming the field and the first character no text holds."""
+    found = _UNTYPABLE.search(value)
+    if found is not None:
+        char = found.group()
+        kind = "an unpaired surrogate" if "\ud800" <= char <= "\udfff" else "a control character"
+        raise InvalidInput(
+            f"{field} contains {kind} (U+{ord(char):04X}) at position {found.start() + 1}; "
+            "remove it",
+            field,
+        )
+    return value
+
+
 def text(value: Any, field: str, limit: int, required: bool = False) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str):
         raise InvalidInput(f"{field} must be text", field)
-    value = value.strip()
+    value = plain_text(value, field).strip()
     if required and not value:
         raise InvalidInput(f"{field} must not be empty", field)
     if len(value) > limit:
