@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from studio.core.config import Settings, load_settings
+from studio.web.headers import SecurityHeaders
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -62,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     identity = mount_web(api, studio)
     blocks = build_ui(studio)
-    return gr.mount_gradio_app(
+    app = gr.mount_gradio_app(
         api,
         blocks,
         path="/",
@@ -78,6 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         theme=gr.themes.Soft(),
         css=_CSS,
     )
+    # Added last, so it is the outermost layer: even the login redirect carries the headers.
+    app.add_middleware(SecurityHeaders, hsts=settings.tier != "dev")
+    return app
 
 
 def add_metrics(api: FastAPI, studio: Any) -> None:
