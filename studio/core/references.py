@@ -54,7 +54,13 @@ def normalise_reference(data: bytes, field: str = "image") -> bytes:
                     field,
                 )
             image.load()
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as exc:
+    except Image.DecompressionBombError as exc:  # past twice Pillow's own pixel limit
+        raise InvalidInput(
+            f"The reference image has too many pixels; the limit is "
+            f"{MAX_REFERENCE_PIXELS / 1e6:.0f} megapixels",
+            field,
+        ) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise InvalidInput(
             "The reference is not a readable picture (PNG, JPEG or WebP)", field
         ) from exc

@@ -135,6 +135,8 @@ def test_bad_pictures_are_refused_and_change_nothing(studio: Studio, tmp_path: P
     before = studio.cast(pid)
     bomb = io.BytesIO()
     Image.new("1", (9000, 9000)).save(bomb, format="PNG")  # 81 MP, a few kB
+    big_bomb = io.BytesIO()
+    Image.new("1", (20000, 10000)).save(big_bomb, format="PNG")  # 200 MP: Pillow refuses it
     gif = io.BytesIO()
     Image.new("RGB", (8, 8)).save(gif, format="GIF")
     huge = tmp_path / "huge.png"
@@ -145,6 +147,7 @@ def test_bad_pictures_are_refused_and_change_nothing(studio: Studio, tmp_path: P
         (lambda: studio.set_cast_reference(cast["MARA"], b"%PDF-1.4 not a picture"), "readable"),
         (lambda: studio.set_cast_reference(cast["MARA"], b""), "empty"),
         (lambda: studio.set_cast_reference(cast["MARA"], bomb.getvalue()), "megapixels"),
+        (lambda: studio.set_cast_reference(cast["MARA"], big_bomb.getvalue()), "megapixels"),
         (lambda: studio.set_cast_reference(cast["MARA"], gif.getvalue()), "not GIF"),
         (lambda: studio.set_cast_reference(cast["MARA"], huge), "limit is 20 MB"),
         (lambda: studio.set_cast_reference(cast["MARA"], tmp_path / "none.png"), "No picture"),
