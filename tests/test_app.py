@@ -163,3 +163,40 @@ def test_metrics_report_queue_jobs_workers_and_latency(tmp_path: Path) -> None:
     assert 'studio_workers{kind="inline"} 1.0' in body
     assert 'studio_http_request_seconds_count{method="GET",route="/healthz",status="200"}' in body
     assert "studio_credits" in body and "studio_worker_heartbeat_age_seconds" in body
+
+
+def test_metrics_answer_only_to_their_token_when_one_is_set(tmp_path: Path) -> None:
+    token = "scrape-token-0123456789"
+    app = create_app(load_settings(data_dir=tmp_path / "m", metrics_token=token))
+    with TestClient(app) as client:
+        refused = client.get("/metrics")
+        wrong = client.get("/metrics", headers={"Authorization": "Bearer scrape-token-99"})
+        scraped = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == wrong.status_code == 401
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+    assert "studio_" not in refused.text + wrong.text
+    assert scraped.status_code == 200 and "studio_queue_depth" in scraped.text
+
+
+@pytest.mark.parametrize("tier", ["testing", "staging", "production"])
+def test_metrics_are_private_outside_dev(tier: str) -> None:
+    from studio.web.app import metrics_refusal
+
+    cloud = {
+        "tier": tier,
+        "database_url": "postgresql+psycopg://db/studio",
+        "redis_url": "redis://cache:6379/0",
+        "secret_key": "s" * 40,
+        "storage_backend": "s3",
+        "s3_bucket": "artifacts",
+    }
+    off = metrics_refusal(load_settings(**cloud), "")
+    assert off is not None and off.status_code == 404
+    assert b"STUDIO_METRICS_TOKEN" in off.body
+    guarded = load_settings(**cloud, metrics_token="t" * 24)
+    assert metrics_refusal(guarded, "").status_code == 401
+    assert metrics_refusal(guarded, "Bearer " + "t" * 24) is None
+    # In dev, without a token, a local Prometheus scrapes it as before.
+    assert metrics_refusal(load_settings(), "") is None
+    with pytest.raises(ValueError, match="at least 16"):
+        load_settings(metrics_token="short")

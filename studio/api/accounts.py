@@ -16,6 +16,7 @@ from studio.api.base import StudioBase
 from studio.core import accounts
 from studio.core.errors import Forbidden, InvalidInput, StudioError
 from studio.core.models import RenderJob, Role, TokenPublic, User, UserPublic, public
+from studio.core.validation import plain_text
 
 
 class AccountsArea(StudioBase):
@@ -53,16 +54,16 @@ class AccountsArea(StudioBase):
             return public(accounts.get_user(session, self.user))
 
     def authenticate(self, name: str, password: str, client: str = "") -> User:
-        """Check a login, throttled per user name and per client address."""
-        keys = [f"name:{str(name).strip().lower()}"] + ([f"client:{client}"] if client else [])
-        self.throttle.check(*keys)
+        """Check a login, throttled per user name + client address and per client address
+        (studio.core.throttle): a guesser waits, the owner from elsewhere does not."""
+        self.throttle.check(name, client)  # while blocked: 429, and the password is not tried
         try:
             with self._session() as session:
                 user = accounts.authenticate(session, name, password)
         except Exception:
-            self.throttle.failed(*keys)
+            self.throttle.failed(name, client)
             raise
-        self.throttle.succeeded(keys[0])
+        self.throttle.succeeded(name, client)
         return user
 
     # ---- users (admin) --------------------------------------------------------------------
@@ -158,6 +159,8 @@ class AccountsArea(StudioBase):
             raise InvalidInput("The amount must be a number of credits", "amount") from None
         if not cents or abs(cents) > 10**11:
             raise InvalidInput("The amount must be non-zero and at most 1e9 credits", "amount")
+        if isinstance(reason, str):  # the ledger keeps it: no NUL, escapes or surrogates
+            plain_text(reason, "reason")
         with self._session(write=True) as session:
             accounts.get_user(session, name)
             try:

@@ -17,6 +17,7 @@ from studio.core.config import Settings
 from studio.core.db import session_scope
 from studio.core.errors import Forbidden, NotFound
 from studio.core.models import JobKind, JobStatus, Project, RenderJob, Shot
+from studio.core.throttle import LoginThrottle
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -44,7 +45,7 @@ class StudioBase:
 
     services: Services
     actor: Actor
-    throttle: accounts.LoginThrottle
+    throttle: LoginThrottle
     _owns_services: bool
 
     # ---- the services, by name (shared by every user's view) -------------------------------

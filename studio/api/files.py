@@ -57,7 +57,7 @@ class FilesArea(QueueArea):
     def signed_link(self, artifact_id: int, filename: str | None = None) -> str:
         """A site path (/files/…) that downloads the artifact without logging in, for a short
         while (download_url_seconds, at most an hour). It is bound to this artifact and its
-        owner: changing the id or the expiry breaks the signature."""
+        owner: changing the id, the expiry or the file name breaks the signature."""
         from urllib.parse import quote
 
         from studio.core import links
@@ -65,12 +65,12 @@ class FilesArea(QueueArea):
         artifact = self.stored_artifact(artifact_id)
         seconds = min(self.settings.download_url_seconds, 3600)
         secret = self.settings.secret_key.get_secret_value()
-        expires, signature = links.sign(secret, artifact_id, artifact.owner, seconds)
         name = filename or f"artifact-{artifact_id}{Path(artifact.key).suffix}"
+        expires, signature = links.sign(secret, artifact_id, artifact.owner, seconds, name)
         return f"/files/{artifact_id}/{quote(name)}?exp={expires}&sig={signature}"
 
     def artifact_by_link(
-        self, artifact_id: int, expires: int | None, signature: str | None
+        self, artifact_id: int, filename: str, expires: int | None, signature: str | None
     ) -> Artifact:
         """The artifact a signed link (`signed_link`) names, whoever acts: the signature is the
         authorization. A missing artifact and a bad or expired link are the same NotFound."""
@@ -82,7 +82,9 @@ class FilesArea(QueueArea):
         if (
             artifact is None
             or expires is None
-            or not links.valid(secret, artifact_id, artifact.owner, expires, signature or "")
+            or not links.valid(
+                secret, artifact_id, artifact.owner, expires, filename, signature or ""
+            )
         ):
             raise NotFound("This download link is invalid or has expired")
         return artifact

@@ -17,7 +17,7 @@ from studio.core.models import (
     ProjectPublic,
     public,
 )
-from studio.core.validation import text
+from studio.core.validation import plain_text, text
 
 
 class LabArea(RendersArea):
@@ -164,6 +164,10 @@ class LabArea(RendersArea):
         """Save tweaks as a catalogue entry that shots and projects can use by `name`:
         per-call `overrides` (studio.core.lab.KNOBS), a LoRA scale and memory options. Presets are
         shared by everyone in the studio; only their maker (or an admin) can change one."""
+        # Before the lookups: PostgreSQL cannot even look up a name holding a NUL.
+        for value, field in ((name, "name"), (pipeline, "pipeline")):
+            if isinstance(value, str):
+                plain_text(value, field)
         with self._session() as session:
             existing = session.get(Preset, name) if isinstance(name, str) else None
             if existing is not None and not _hidden and not self._visible(existing.owner):

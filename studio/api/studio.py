@@ -28,6 +28,7 @@ from studio.core import accounts
 from studio.core.config import Settings, load_settings
 from studio.core.errors import Unauthorized
 from studio.core.models import User
+from studio.core.throttle import LoginThrottle
 from studio.services import Services, build_services
 
 if TYPE_CHECKING:
@@ -45,9 +46,7 @@ class Studio(LabArea, CastArea, ScenesArea, AccountsArea):
     def __init__(self, settings: Settings, *, start_worker: bool = True, migrate: bool = True):
         services = build_services(settings, "app", migrate=migrate)
         self._bind(services, LOCAL_ACTOR, owns_services=True)
-        self.throttle = accounts.LoginThrottle(
-            settings.login_attempts, settings.login_window_seconds
-        )
+        self.throttle = LoginThrottle.from_settings(settings)  # in Redis when there is one
         with self._session() as session:
             # The studio's own account (CLI, notebooks on the server): an admin that cannot
             # log in; the only user when auth is off.

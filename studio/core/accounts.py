@@ -1,4 +1,4 @@
-"""Accounts: users, argon2 password hashes, API tokens and login throttling.
+"""Accounts: users, argon2 password hashes and API tokens (logins are throttled by throttle.py).
 
 Passwords are hashed with argon2id (pwdlib: a maintained wrapper with sane parameters and
 rehash-on-upgrade). API tokens are random and stored as SHA-256 only: shown once, never
@@ -10,15 +10,12 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import threading
-import time
-from collections import deque
 from functools import lru_cache
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from studio.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded, Unauthorized
+from studio.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from studio.core.models import ApiToken, Role, User, utcnow
 from studio.core.validation import plain_text
 
@@ -70,6 +67,8 @@ def hash_password(password: str) -> str:
 
 
 def get_user(session: Session, name: str) -> User:
+    if isinstance(name, str):  # no name holds these: say so, rather than "no such user"
+        plain_text(name, "user")
     user = session.get(User, name) if isinstance(name, str) else None
     if user is None:
         raise NotFound(f"No user {name!r}")
@@ -109,10 +108,20 @@ def ensure_local_user(session: Session) -> User:
     return user
 
 
+def _typable(name: str) -> bool:
+    try:
+        plain_text(name, "user name")
+    except InvalidInput:
+        return False
+    return True
+
+
 def authenticate(session: Session, name: str, password: str) -> User:
     """The user whose name and password these are; Unauthorized (one message for every
     reason, so it reveals nothing) otherwise."""
-    user = session.get(User, name.strip().lower()) if isinstance(name, str) else None
+    user = None
+    if isinstance(name, str) and _typable(name):  # PostgreSQL cannot even look up a NUL
+        user = session.get(User, name.strip().lower())
     hashed = user.password_hash if user is not None and user.password_hash else _dummy_hash()
     try:
         valid, new_hash = _hasher().verify_and_update(password or "", hashed)
@@ -211,44 +220,3 @@ def user_for_token(session: Session, plain: str) -> User:
     token.last_used_at = utcnow()
     session.add(token)
     return user
-
-
-# ---- login throttling -----------------------------------------------------------------------
-class LoginThrottle:
-    """At most `attempts` failed logins per user name, and 4 × that per client address (many
-    people can share one address), per `window` seconds. In-process: each app replica
-    counts on its own (see docs/accounts.md)."""
-
-    CLIENT_FACTOR = 4
-
-    def __init__(self, attempts: int, window: float):
-        self.attempts, self.window = attempts, window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        failures = self._failures.setdefault(key, deque())
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        return failures
-
-    def check(self, *keys: str) -> None:
-        """Raise QuotaExceeded while any key is over its limit."""
-        now = time.monotonic()
-        with self._lock:
-            for key in keys:
-                failures = self._recent(key, now)
-                limit = self.attempts * (self.CLIENT_FACTOR if key.startswith("client:") else 1)
-                if len(failures) >= limit:
-                    wait = int(failures[0] + self.window - now) + 1
-                    raise QuotaExceeded(f"Too many failed logins; try again in {wait} s")
-
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key in keys:
-                self._recent(key, now).append(now)
-
-    def succeeded(self, name_key: str) -> None:
-        with self._lock:
-            self._failures.pop(name_key, None)

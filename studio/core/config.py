@@ -95,14 +95,33 @@ class Settings(BaseSettings):
     max_queued_per_user: int = Field(200, ge=1)
     max_running_per_user: int = Field(4, ge=1)
     session_hours: float = Field(12.0, gt=0, le=24 * 30)
-    login_attempts: int = Field(5, ge=1)  # failed logins per name (and per address) …
-    login_window_seconds: float = Field(300.0, gt=0)  # … within this window, then a wait
+    # Failed logins (studio.core.throttle), per user name + client address (and 4 × per
+    # address): `login_attempts` are free within `login_window_seconds` (counted from the
+    # last failure), then each failure makes that key wait 1, 2, 4 … s, at most
+    # `login_backoff_max_seconds`. Shared through Redis when redis_url is set.
+    login_attempts: int = Field(5, ge=1)
+    login_window_seconds: float = Field(300.0, gt=0)
+    login_backoff_max_seconds: float = Field(60.0, gt=0)
     min_password_length: int = Field(10, ge=8, le=128)
     # Proxies whose X-Forwarded-For is believed ("*" behind a load balancer that is the
     # only way in, as in the AWS tiers).
     forwarded_allow_ips: str = "127.0.0.1"
     # REST API requests per minute per API token (browser sessions: per user), per replica.
     api_requests_per_minute: int = Field(600, ge=1)
+    # Origins besides the studio's own host whose pages may send changes with the session
+    # cookie (studio.web.origin), e.g. ["https://studio.example.com"] behind a proxy that
+    # rewrites Host. JSON list in STUDIO_TRUSTED_ORIGINS.
+    trusted_origins: list[str] = Field(default_factory=list, max_length=50)
+    # /metrics: a bearer token Prometheus sends (STUDIO_METRICS_TOKEN). Outside dev /metrics
+    # answers only with it (unset: 404); in dev it is open unless a token is set.
+    metrics_token: SecretStr | None = None
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token_is_long(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and len(token.get_secret_value()) < 16:
+            raise ValueError("metrics_token must be at least 16 characters (it guards /metrics)")
+        return token
 
     @model_validator(mode="after")
     def _tier_is_safe(self) -> Settings:

@@ -1,8 +1,9 @@
 """Short-lived signed download links: bound to one artifact and its owner, with an expiry.
 
 `/files/<id>/<name>?exp=<unix time>&sig=<hmac>` works without a login until it expires, so
-a creator can hand a take to a player or a colleague; changing the id, owner or expiry
-breaks the signature."""
+a creator can hand a take to a player or a colleague; changing the id, owner, expiry or file
+name breaks the signature (the name is signed too: a link cannot be re-served under a name
+of the holder's choosing, such as `page.html`)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,21 @@ import hmac
 import time
 
 
-def _mac(secret: str, artifact_id: int, owner: str, expires: int) -> str:
-    message = f"{artifact_id}:{owner}:{expires}".encode()
+def _mac(secret: str, artifact_id: int, owner: str, expires: int, filename: str) -> str:
+    # The name last and length-prefixed by nothing else: ids, owners and expiries hold no ":".
+    message = f"{artifact_id}:{owner}:{expires}:{filename}".encode()
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
 
 
-def sign(secret: str, artifact_id: int, owner: str, seconds: int) -> tuple[int, str]:
+def sign(secret: str, artifact_id: int, owner: str, seconds: int, filename: str) -> tuple[int, str]:
     expires = int(time.time()) + int(seconds)
-    return expires, _mac(secret, artifact_id, owner, expires)
+    return expires, _mac(secret, artifact_id, owner, expires, filename)
 
 
-def valid(secret: str, artifact_id: int, owner: str, expires: int, signature: str) -> bool:
+def valid(
+    secret: str, artifact_id: int, owner: str, expires: int, filename: str, signature: str
+) -> bool:
     if expires < time.time():
         return False
-    return hmac.compare_digest(_mac(secret, artifact_id, owner, expires), signature or "")
+    expected = _mac(secret, artifact_id, owner, expires, filename)
+    return hmac.compare_digest(expected, signature or "")

@@ -5,9 +5,10 @@ document them in the OpenAPI document and refuse unknown fields."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from functools import cache
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from pipelines.requests import CAMERA_MOVES, SHOT_SIZES
 from studio.core.models import ASPECT_RATIOS
@@ -29,7 +30,45 @@ PRIORITY = Field(default=0, ge=-100, le=100, description="Higher runs sooner; 0 
 
 
 class In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body. Strict: a JSON string is not a number, nor a number a string or a
+    boolean ("24" or true for an int is a 422, not 24); unknown fields are refused. A whole
+    number written as 675.0 is the integer JSON Schema says it is. A null is the same as
+    leaving the field out (unchanged, or the default), except in `NULL_IS_A_VALUE`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    NULL_IS_A_VALUE: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            integers = _integer_fields(cls)
+            data = {k: _whole(v) if k in integers else v for k, v in data.items()}
+        return data
+
+    def arguments(self) -> dict[str, Any]:
+        """The fields the caller sent, as keyword arguments of the studio method."""
+        sent = self.model_dump(exclude_unset=True)
+        return {k: v for k, v in sent.items() if v is not None or k in self.NULL_IS_A_VALUE}
+
+
+@cache
+def _integer_fields(model: type[BaseModel]) -> frozenset[str]:
+    """Fields whose JSON schema takes integers (or lists of them) and no other numbers."""
+    properties = model.model_json_schema().get("properties", {})
+    return frozenset(
+        name
+        for name, schema in properties.items()
+        if "'integer'" in str(schema) and "'number'" not in str(schema)
+    )
+
+
+def _whole(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_whole(item) for item in value]
+    return value
 
 
 # ---- projects -----------------------------------------------------------------------------
@@ -52,7 +91,7 @@ class ProjectFields(In):
 
 
 class ProjectCreate(ProjectFields):
-    name: str
+    name: str = Field(min_length=1, max_length=200)
     script: str = ""
 
 
@@ -66,6 +105,7 @@ class BreakdownIn(In):
 
 # ---- shots --------------------------------------------------------------------------------
 class ShotFields(In):
+    NULL_IS_A_VALUE = frozenset({"preview_pipeline", "clip_pipeline"})  # the project's
     negative_prompt: str | None = None
     characters: list[str] | None = Field(
         default=None, max_length=20, description="Cast names in the shot (new ones join the cast)"
@@ -109,7 +149,7 @@ class CastFields(In):
 
 
 class CastCreate(CastFields):
-    name: str = Field(max_length=100, description="As the script writes it: MARA")
+    name: str = Field(min_length=1, max_length=100, description="As the script writes it: MARA")
 
 
 class CastUpdate(CastFields):
@@ -143,6 +183,6 @@ class MoveBeforeIn(In):
 
 # ---- users (admins) -----------------------------------------------------------------------
 class UserIn(In):
-    name: str = Field(max_length=64)
-    password: str = Field(max_length=200)
+    name: str = Field(min_length=2, max_length=64)
+    password: str = Field(min_length=8, max_length=200)
     role: Literal["creator", "admin"] = "creator"

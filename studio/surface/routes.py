@@ -27,6 +27,8 @@ from typing import Any, Literal, ParamSpec, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel
 
+from studio.surface.requests import In
+
 P = ParamSpec("P")
 R = TypeVar("R")
 Verb = Literal["GET", "POST", "PATCH", "DELETE"]
@@ -40,9 +42,10 @@ class Route:
     verb: Verb
     path: str
     tag: str
-    body: type[BaseModel] | None = None
+    body: type[In] | None = None
     status: int = 200
-    # Send and pass on only the body fields that are not null (creating: null means "default").
+    # The SDK sends only the body fields that are not null (the server reads a null as a
+    # field left out anyway: In.arguments).
     omit_nulls: bool = False
     # Extra documented error answers: "billed" (402 Payment Required), "admin" (403).
     errors: tuple[str, ...] = ()
@@ -57,7 +60,7 @@ def route(
     path: str,
     *,
     tag: str,
-    body: type[BaseModel] | None = None,
+    body: type[In] | None = None,
     status: int = 200,
     omit_nulls: bool = False,
     errors: tuple[str, ...] = (),

@@ -77,7 +77,13 @@ def account_bar(view: Studio) -> str:
     if view.settings.resolved_credits:
         parts.append(f"Balance: <b>{credits_text(view.balance())}</b>")
     if view.settings.resolved_auth:
-        parts.append("<a href='/logout' id='log-out'>Log out</a>")
+        # A form, not a link: logging out is a POST (a link from any page must not end it).
+        parts.append(
+            "<form method='post' action='/logout' style='display:inline;margin:0'>"
+            "<button type='submit' id='log-out' style='background:none;border:0;padding:0;"
+            "color:var(--link-text-color,#5a4fcf);text-decoration:underline;cursor:pointer;"
+            "font:inherit'>Log out</button></form>"
+        )
     if not parts:
         return ""
     return f"<div style='text-align:right;padding:0.4em 0'>{' · '.join(parts)}</div>"

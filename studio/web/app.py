@@ -13,11 +13,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from studio.core.config import Settings, load_settings
 from studio.web.headers import SecurityHeaders
+from studio.web.origin import SameOrigin
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -79,7 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         theme=gr.themes.Soft(),
         css=_CSS,
     )
-    # Added last, so it is the outermost layer: even the login redirect carries the headers.
+    app.add_middleware(SameOrigin, trusted_origins=settings.trusted_origins)
+    # Added last, so it is the outermost layer: even the login redirect and a cross-site
+    # refusal carry the headers.
     app.add_middleware(SecurityHeaders, hsts=settings.tier != "dev")
     return app
 
@@ -90,7 +93,6 @@ def add_metrics(api: FastAPI, studio: Any) -> None:
     import time
     import uuid
 
-    from fastapi import Request
     from fastapi.responses import Response
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 
@@ -124,8 +126,40 @@ def add_metrics(api: FastAPI, studio: Any) -> None:
         return response
 
     @api.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        refusal = metrics_refusal(studio.settings, request.headers.get("authorization", ""))
+        if refusal is not None:
+            return refusal
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def metrics_refusal(settings: Settings, authorization: str) -> Any:
+    """None when this scrape may read /metrics: with the metrics token (`Authorization:
+    Bearer …`), or in dev without one set. Outside dev without a token set, /metrics is off."""
+    import hmac
+
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    if token is None:
+        if settings.tier == "dev":
+            return None
+        message = "Metrics are off: set STUDIO_METRICS_TOKEN and scrape with it as a bearer token"
+        return JSONResponse(
+            {"error": {"code": "not_found", "message": message, "field": None}}, 404
+        )
+    offered = authorization[7:].strip() if authorization[:7].lower() == "bearer " else ""
+    if hmac.compare_digest(offered.encode(), token.encode()):
+        return None
+    return JSONResponse(
+        {
+            "error": {
+                "code": "unauthorized",
+                "message": "/metrics needs the metrics token",
+                "field": None,
+            }
+        },
+        401,
+        headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+    )
 
 
 _CSS = """

@@ -24,7 +24,7 @@ def router(identity: Identity) -> APIRouter:
         """The artifact's bytes: for its owner (cookie or token), an admin, or anyone
         holding an unexpired signed link."""
         if exp is not None or sig is not None:
-            artifact = studio.artifact_by_link(artifact_id, exp, sig)
+            artifact = studio.artifact_by_link(artifact_id, filename, exp, sig)
         else:
             artifact = identity.studio_for(request).stored_artifact(artifact_id)
         url = studio.storage.url(

@@ -40,6 +40,15 @@ _PAGE = """<!doctype html>
 </form></body></html>"""
 
 
+_LOGOUT_PAGE = (
+    _PAGE.split("<form", 1)[0].format().replace("<title>Log in", "<title>Log out")
+    + """<form method="post" action="/logout">
+ <h1>Log out of AI Film Studio?</h1>
+ <button type="submit" id="log-out">Log out</button>
+</form></body></html>"""
+)
+
+
 def _safe_next(target: str | None) -> str:
     # Only paths on this site: never an open redirect to another host.
     if not target or not target.startswith("/") or target.startswith("//"):
@@ -95,12 +104,19 @@ def router(identity: Identity) -> APIRouter:
         )
         return response
 
+    @routes.post("/logout")
     def logout() -> Response:
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response
 
-    routes.add_api_route("/logout", logout, methods=["GET", "POST"])
+    @routes.get("/logout")
+    def confirm_logout() -> Response:
+        # Logging out changes state, so it is a POST (from the studio's own pages: see
+        # studio.web.origin); a link from anywhere must not end a session. Typed in, the
+        # address shows the button.
+        return HTMLResponse(_LOGOUT_PAGE)
+
     return routes
 
 

@@ -14,17 +14,13 @@ from studio.api import Studio
 from studio.core.errors import InvalidInput, StudioError
 from studio.web import files, login, rest
 from studio.web.identity import Identity
+from studio.web.rest.common import body
 
 
 def error_body(exc: StudioError) -> dict[str, Any]:
     code = "".join("_" + c.lower() if c.isupper() else c for c in type(exc).__name__)
-    return {
-        "error": {
-            "code": code.lstrip("_"),
-            "message": str(exc),
-            "field": exc.field if isinstance(exc, InvalidInput) else None,
-        }
-    }
+    field = exc.field if isinstance(exc, InvalidInput) else None
+    return body(code.lstrip("_"), str(exc), field)
 
 
 def mount_web(api: FastAPI, studio: Studio) -> Identity:

@@ -349,17 +349,20 @@ def test_containers_get_the_studio_settings(template: str) -> None:
     assert env["STUDIO_S3_REGION"] == {"Ref": "AWS::Region"}
     assert env["STUDIO_CDN_BASE_URL"] == {"Ref": "CdnBaseUrl"}
     secrets = {s["Name"]: s["ValueFrom"] for s in container["Secrets"]}
-    assert secrets == {
+    expected = {
         "STUDIO_DATABASE_URL": {"Ref": "DatabaseUrlSecretArn"},
         "STUDIO_REDIS_URL": {"Ref": "RedisUrlSecretArn"},
         "STUDIO_SECRET_KEY": {"Ref": "AppSecretKeyArn"},
     }
-    assert not {"STUDIO_DATABASE_URL", "STUDIO_REDIS_URL", "STUDIO_SECRET_KEY"} & set(env)
+    if template == "app.yaml":  # /metrics answers only to its token outside dev
+        expected["STUDIO_METRICS_TOKEN"] = {"Ref": "MetricsTokenArn"}
+    assert secrets == expected
+    assert not set(expected) & set(env)
 
 
 def test_secrets_are_generated_and_urls_use_tls() -> None:
     data = load_template(TEMPLATE_DIR / "data.yaml")["Resources"]
-    for name in ("DbMasterSecret", "RedisAuthSecret", "AppSecretKey"):
+    for name in ("DbMasterSecret", "RedisAuthSecret", "AppSecretKey", "MetricsToken"):
         generate = data[name]["Properties"]["GenerateSecretString"]
         assert generate["ExcludePunctuation"] is True  # safe inside a URL
         assert generate["PasswordLength"] >= 40
@@ -404,7 +407,8 @@ def _render_sub(value: Any, tracing: bool, names: dict[str, str]) -> Any:
         body = value["Fn::Sub"]
         text, extra = (body, {}) if isinstance(body, str) else body
         scope = {**names, **{k: _render_sub(v, tracing, names) for k, v in extra.items()}}
-        return re.sub(r"\$\{([\w:]+)\}", lambda m: scope[m.group(1)], text)
+        text = re.sub(r"\$\{([\w:]+)\}", lambda m: scope[m.group(1)], text)
+        return text.replace("${!", "${")  # CloudFormation's escape for a literal ${
     return value
 
 
@@ -441,6 +445,10 @@ def test_collector_publishes_the_scaling_metrics(tracing: bool) -> None:
         )
     target = config["receivers"]["prometheus"]["config"]["scrape_configs"][0]
     assert target["static_configs"][0]["targets"] == ["127.0.0.1:7860"]
+    # It scrapes with the metrics token, from a secret of its own (the collector expands it).
+    assert target["authorization"] == {"type": "Bearer", "credentials": "${env:METRICS_TOKEN}"}
+    secrets = {s["Name"]: s["ValueFrom"] for s in collector["Secrets"]}
+    assert secrets == {"METRICS_TOKEN": {"Ref": "MetricsTokenArn"}}
 
 
 def test_workers_scale_on_queue_depth_and_alarms_watch_it() -> None:

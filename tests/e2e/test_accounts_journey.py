@@ -115,6 +115,15 @@ def test_two_creators_with_credits(server: StudioServer, page, tmp_path: Path) -
     expect(page.locator("#ledger")).to_contain_text("settle")
     expect(page.locator("#account-balance")).to_contain_text(f"{50 - spent:,.2f} credits")
 
+    # A change the studio's own page sends with the session cookie passes the same-origin
+    # check (a foreign page's is refused: tests/studio/test_same_origin.py).
+    created = page.evaluate(
+        """() => fetch('/api/v1/tokens', {method: 'POST',
+             headers: {'content-type': 'application/json'},
+             body: JSON.stringify({name: 'sent from the page'})}).then(r => r.status)"""
+    )
+    assert created == 201
+
     page.locator("#log-out").click()
     expect(page).to_have_url(re.compile(r"/login"))
     page.goto(server.url)  # the session really ended

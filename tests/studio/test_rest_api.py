@@ -279,7 +279,13 @@ def test_error_bodies(app: tuple[TestClient, dict[str, Any]]) -> None:
         content=b"{not json",
         headers={**headers, "content-type": "application/json"},
     )
-    assert_error(not_json, 422, "invalid_input")
+    assert "not valid JSON" in assert_error(not_json, 400, "bad_request")["message"]
+    # Strict types: a number in a string, or a number for a flag, is not taken for one.
+    for field, value in (("height", "240"), ("chain_clips", 1), ("name", 7)):
+        coerced = client.post("/api/v1/projects", json={"name": "x", field: value}, headers=headers)
+        assert assert_error(coerced, 422, "invalid_input")["field"] == field
+    trace = client.request("TRACE", "/api/v1/projects", headers=headers)
+    assert assert_error(trace, 405, "method_not_allowed") and "POST" in trace.headers["allow"]
     bad_id = client.get("/api/v1/jobs/not-a-number", headers=headers)
     assert assert_error(bad_id, 422, "invalid_input")["field"] == "job_id"
     too_many = client.get("/api/v1/jobs?limit=101", headers=headers)
@@ -682,3 +688,32 @@ def test_admin_routes(app: tuple[TestClient, dict[str, Any]]) -> None:
     assert assert_error(zeroed, 422, "invalid_input")["field"] == "amount"
     self_disable = client.post("/api/v1/users/root/disable", headers=root)
     assert_error(self_disable, 422, "invalid_input")
+
+
+def test_whole_numbers_and_nulls_read_as_json_schema_says(
+    app: tuple[TestClient, dict[str, Any]],
+) -> None:
+    client, facts = app
+    headers = auth(facts, "alice")
+    # 144.0 is the integer 144 in JSON Schema's eyes (and so in the studio's); 144.5 is not.
+    made = client.post("/api/v1/projects", json={"name": "Whole", "height": 144.0}, headers=headers)
+    assert made.status_code == 201 and made.json()["height"] == 144, made.text
+    half = client.post("/api/v1/projects", json={"name": "Half", "height": 144.5}, headers=headers)
+    assert assert_error(half, 422, "invalid_input")["field"] == "height"
+    pid = made.json()["id"]
+    shot = client.post(
+        f"/api/v1/projects/{pid}/shots",
+        json={"prompt": "A gull", "duration": 2, "preview_pipeline": "draft"},
+        headers=headers,
+    ).json()
+    # A null is a field left out (unchanged) ...
+    kept = client.patch(
+        f"/api/v1/shots/{shot['id']}", json={"duration": None, "seed": None}, headers=headers
+    )
+    assert kept.status_code == 200 and kept.json()["duration"] == 2.0, kept.text
+    assert kept.json()["preview_pipeline"] == "draft"
+    # ... except where null means something: a shot's pipelines back to the project's.
+    reset = client.patch(
+        f"/api/v1/shots/{shot['id']}", json={"preview_pipeline": None}, headers=headers
+    )
+    assert reset.status_code == 200 and reset.json()["preview_pipeline"] is None, reset.text

@@ -301,7 +301,7 @@ def test_balance_estimate_and_payment_errors(ui: UI, studio: Studio) -> None:
     page = ui("load")(None, as_("alice"))
     bar = output(ui, "load", page, "account-bar")
     assert "Signed in as <b>alice</b> · Balance: <b>50.00 credits</b> · " in bar
-    assert "<a href='/logout'" in bar
+    assert "action='/logout'" in bar and "id='log-out'" in bar
 
     pid = create(ui, "bob", "Broke")
     ui("script_tab.on_breakdown")(pid, SCRIPT, as_("bob"))

@@ -88,10 +88,14 @@ def test_wrong_passwords_get_one_message_and_are_throttled(
     unknown = login(client, "nobody-at-all", "not-the-password")
     assert wrong.status_code == unknown.status_code == 401
     assert "Wrong user name or password" in wrong.text and "Wrong user name" in unknown.text
-    for _ in range(4):  # five failures for carol in all
-        login(client, "carol", "still-wrong-1")
+    for _ in range(5):  # six failures for carol from this address: the sixth earns a wait
+        assert login(client, "carol", "still-wrong-1").status_code == 401
     throttled = login(client, "carol", PASSWORD)  # even the right password waits now
     assert throttled.status_code == 429 and "Too many failed logins" in throttled.text
+    assert "try again in 1 s" in throttled.text  # 1 s, then 2, 4 … (studio.core.throttle)
+    # Only this address waits: carol herself, from elsewhere, is not locked out.
+    elsewhere = TestClient(client.app, follow_redirects=False, client=("10.0.0.1", 1234))
+    assert login(elsewhere, "carol", PASSWORD).status_code == 303
 
 
 def test_an_open_redirect_is_refused(app: tuple[TestClient, dict[str, Any]]) -> None:
@@ -152,10 +156,13 @@ def test_signed_links_work_briefly_and_only_as_issued(
     assert client.get(other_id).status_code == 404
     later = link.replace("exp=", "exp=1")  # a longer life breaks the signature
     assert client.get(later).status_code == 404
+    # The name is signed too: the bytes cannot be re-served as a page under a chosen name.
+    renamed = link.replace("/share.mp4?", "/evil.html?")
+    assert renamed != link and client.get(renamed).status_code == 404
     from studio.core import links
 
     secret = facts["studio"].settings.secret_key.get_secret_value()
-    _exp, sig = links.sign(secret, facts["artifact"], "alice", -10)
+    _exp, sig = links.sign(secret, facts["artifact"], "alice", -10, "x.mp4")
     expired = f"/files/{facts['artifact']}/x.mp4?exp={int(time.time()) - 10}&sig={sig}"
     assert client.get(expired).status_code == 404
 

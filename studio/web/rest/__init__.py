@@ -52,7 +52,8 @@ MODULES = (
     admin,
 )
 VERSION = "1.0.0"
-_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+# Every method a client may send, so that one the path does not take is a 405 with Allow.
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "CONNECT", "QUERY"]
 
 
 def router() -> APIRouter:

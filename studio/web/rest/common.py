@@ -54,6 +54,7 @@ def _error(description: str) -> dict[str, Any]:
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("The body is not readable JSON"),
     401: _error("No valid API token or session"),
     404: _error("No such object, or not yours"),
     409: _error("Not possible in the object's current state"),
@@ -69,7 +70,14 @@ BILLED: dict[int | str, dict[str, Any]] = {
 
 
 def body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "field": field}}
+    field = None if field is None else encodable(field)
+    return {"error": {"code": code, "message": encodable(message), "field": field}}
+
+
+def encodable(text: str) -> str:
+    """`text` with what UTF-8 cannot carry (a lone surrogate a message quotes back from the
+    input) written as an escape, so that an error answer never becomes a 500 itself."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 _CODES = {
@@ -96,9 +104,15 @@ def add_error_handlers(api: FastAPI) -> None:
             return await request_validation_exception_handler(request, exc)
         errors = exc.errors()
         first = errors[0] if errors else {}
+        if first.get("type") == "json_invalid":  # not JSON at all: the request is malformed
+            reason = (first.get("ctx") or {}).get("error", "")
+            message = f"The body is not valid JSON{f' ({reason})' if reason else ''}"
+            return JSONResponse(body("bad_request", message), status_code=400)
         loc = [str(part) for part in first.get("loc", ())]
         where = ".".join(loc[1:] if loc[:1] in (["body"], ["query"], ["path"], ["header"]) else loc)
         message = str(first.get("msg", "Invalid request"))
+        if first.get("type") == "string_unicode":  # a lone surrogate: say so, as the studio does
+            message = "contains an unpaired surrogate (such as \\ud800), which no text holds"
         if where:
             message = f"{where}: {message}"
         if len(errors) > 1:

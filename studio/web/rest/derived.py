@@ -44,11 +44,7 @@ def endpoint(route: Route) -> Any:
     def call(**values: Any) -> Any:
         studio, payload = values.pop("studio"), values.pop("payload", None)
         if payload is not None:
-            values.update(
-                payload.model_dump(exclude_none=True)
-                if route.omit_nulls
-                else payload.model_dump(exclude_unset=True)
-            )
+            values.update(payload.arguments())
         result = getattr(studio, route.name)(**values)
         if shape == "none":
             return Response(status_code=204)

@@ -1,6 +1,7 @@
 """Requests per minute per caller (API token, or user for browser sessions): a token bucket.
 
-In-process, like the login throttle: each app replica counts on its own."""
+In-process: each app replica counts on its own (the login throttle, studio.core.throttle,
+is shared through Redis)."""
 
 from __future__ import annotations
 

@@ -150,8 +150,10 @@ LoraScale = Annotated[
 
 
 class LabRunIn(In):
-    pipeline: str = Field(max_length=200, description="A catalogue pipeline or preset")
-    prompt: str = Field(max_length=2000)
+    pipeline: str = Field(
+        min_length=1, max_length=200, description="A catalogue pipeline or preset"
+    )
+    prompt: str = Field(min_length=1, max_length=2000)
     negative_prompt: str = Field(default="", max_length=1000)
     seed: int = Field(default=0, ge=0, le=MAX_ID)
     overrides: dict[str, float | int | str | None] | None = Field(
@@ -170,8 +172,8 @@ class LabSweepIn(LabRunIn):
 
 
 class PresetIn(In):
-    name: str = Field(max_length=100)
-    pipeline: str = Field(max_length=200, description="The catalogue entry it tweaks")
+    name: str = Field(min_length=1, max_length=100)
+    pipeline: str = Field(min_length=1, max_length=200, description="The catalogue entry it tweaks")
     overrides: dict[str, float | int | str | None] | None = None
     lora_scale: LoraScale = None
     memory: list[str] | None = Field(default=None, max_length=20)
@@ -195,7 +197,7 @@ class TokenCreated(TokenPublic):
 
 
 class TokenIn(In):
-    name: str = Field(max_length=100, description="What the token is for")
+    name: str = Field(min_length=1, max_length=100, description="What the token is for")
 
 
 # ---- users and credits (admins) -----------------------------------------------------------
@@ -214,6 +216,6 @@ class UsageList(BaseModel):
 
 
 class GrantIn(In):
-    user: str = Field(max_length=64)
+    user: str = Field(min_length=1, max_length=64)
     amount: float = Field(description="Credits to add; negative takes unspent credits back")
-    reason: str = Field(max_length=200)
+    reason: str = Field(min_length=1, max_length=200)
