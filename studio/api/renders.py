@@ -35,6 +35,7 @@ from studio.core.params import (
     resolve_preview,
 )
 from studio.core.validation import film_options
+from studio.film.breakdown import script_title
 
 
 class RendersArea(FilesArea):
@@ -262,7 +263,12 @@ class RendersArea(FilesArea):
         priority: int = Priority.normal,
         progress: bool = True,
     ) -> JobPublic:
-        """Queue the film: each shot's chosen take (else its newest take), in shot order."""
+        """Queue the film: each shot's chosen take (else its newest take), in shot order.
+        `title`: the title card's text; None: the script's title page, if it has one; ""
+        (or blank): no title card."""
+        if title is None:
+            with self._session() as session:
+                title = script_title(self._project(session, project_id).script)
         options = film_options(self.settings, crossfade, title, title_seconds, audio)
         crossfade, title, title_seconds = options.crossfade, options.title, options.title_seconds
         with self._session(write=True) as session:

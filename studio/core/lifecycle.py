@@ -21,6 +21,7 @@ from sqlalchemy import and_, func, or_, update
 from sqlmodel import Session, col, select
 
 from credits import ledger
+from studio.core import takes
 from studio.core.errors import Conflict, NotFound, PaymentRequired, QuotaExceeded
 from studio.core.models import (
     Artifact,
@@ -28,7 +29,6 @@ from studio.core.models import (
     JobStatus,
     QueuePause,
     RenderJob,
-    Shot,
     ident,
     utcnow,
 )
@@ -117,7 +117,7 @@ def submit(
             if billing and job.cost > 0:
                 _reserve(session, job)
                 ledger.settle(session, ident(job))
-            _link_result(session, job)
+            takes.link_result(session, job)
             return job
     if max_queued is not None:
         queued = session.exec(
@@ -242,22 +242,8 @@ def succeed(session: Session, job_id: int, artifact: Artifact, message: str = "D
     job.message, job.error, job.finished_at, job.lease_expires_at = message, None, utcnow(), None
     session.add(job)
     ledger.settle(session, job_id)
-    _link_result(session, job)
+    takes.link_result(session, job)
     return job
-
-
-def _link_result(session: Session, job: RenderJob) -> None:
-    """A fresh preview becomes the shot's preview; a shot's first take becomes its choice."""
-    if job.shot_id is None:
-        return
-    shot = session.get(Shot, job.shot_id)
-    if shot is None:
-        return
-    if job.kind == JobKind.preview.value:
-        shot.preview_job_id = job.id
-    elif job.kind == JobKind.clip.value and shot.chosen_take_id is None:
-        shot.chosen_take_id = job.id
-    session.add(shot)
 
 
 def _owned_elsewhere(job: RenderJob, worker: str | None) -> bool:

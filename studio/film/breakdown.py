@@ -13,6 +13,12 @@ Lines
 - Transitions (FADE IN:, FADE OUT., CUT TO:, DISSOLVE TO:, any ALL-CAPS "... TO:", THE END)
   are skipped.
 
+Title page
+- A Fountain title page ("Title: ...", "Author: ..." up to a blank line), or in a
+  screenplay a first block of one ALL-CAPS line, alone or followed by credit lines
+  ("Written by", "by", "Based on" and the names after them), is the script's title
+  (`script_title`: the film's title card), not a shot. Prose keeps its first line.
+
 Dialogue
 - A character cue is an ALL-CAPS line of at most 4 words at the start of a block (after a
   blank line), optionally with (V.O.)/(O.S.)/(CONT'D) etc., followed by a non-blank line.
@@ -355,6 +361,95 @@ def _parse(text: str) -> Iterator[_Element]:
         paragraph.append(line.lstrip("!"))
         block_start = False
     yield from flush()
+
+
+# ------------------------------------------------------------------ the title page
+
+_FOUNTAIN_KEY = re.compile(
+    r"^(?P<key>title|credit|authors?|source|draft date|date|contact|copyright|notes|revision)"
+    r"\s*:\s*(?P<value>.*)$",
+    re.IGNORECASE,
+)
+_CREDIT = re.compile(
+    r"^(?:(?:written|screenplay|story|teleplay|directed)\s+by|by|based on|draft|adapted)\b",
+    re.IGNORECASE,
+)
+
+
+def _blocks(lines: list[str]) -> Iterator[tuple[int, int]]:
+    """(first, end) line indexes of each run of non-blank lines."""
+    i = 0
+    while i < len(lines):
+        if not lines[i].strip():
+            i += 1
+            continue
+        start = i
+        while i < len(lines) and lines[i].strip():
+            i += 1
+        yield start, i
+
+
+def _looks_like_title(line: str) -> bool:
+    # ALL CAPS, short, not a sentence, not a heading or transition: "THE LAST TRAIN".
+    return (
+        line.upper() == line
+        and any(c.isalpha() for c in line)
+        and len(line) <= 80
+        and not line.endswith((".", "!", "?", ":", ")"))
+        and not _HEADING.match(line)
+        and not _is_transition(line)
+    )
+
+
+def _title_page(text: str) -> tuple[str, str]:
+    """(the script's title, the text after its title page), or ("", text) without one.
+
+    A Fountain title page ("Title: …", "Credit: …", "Author: …" up to the first blank
+    line), or, in a screenplay (a scene heading follows), a first block that is one
+    ALL-CAPS line, alone or followed by credit lines ("Written by", "by", "Based on", and
+    the names on the lines after them), plus any following blocks that start with a credit.
+    Prose keeps its first line: without a scene heading nothing is a title page."""
+    lines = text.split("\n")
+    blocks = list(_blocks(lines))
+    if not blocks:
+        return "", text
+    first, end = blocks[0]
+    block = [ln.strip() for ln in lines[first:end]]
+    if _FOUNTAIN_KEY.match(block[0]):
+        title: list[str] = []
+        in_title = False
+        for line, raw in zip(block, lines[first:end], strict=True):
+            key = _FOUNTAIN_KEY.match(line)
+            if key:
+                in_title = key["key"].lower() == "title"
+                if in_title and key["value"]:
+                    title.append(key["value"])
+            elif in_title and raw[:1] in (" ", "\t"):  # an indented continuation
+                title.append(line)
+        return _tidy_title(" ".join(title)), "\n".join(lines[end:])
+    has_heading = any(_HEADING.match(ln.strip()) for ln in lines[end:])
+    credits_follow = all(_CREDIT.match(ln) for ln in block[1:2])
+    if not (has_heading and _looks_like_title(block[0]) and credits_follow):
+        return "", text
+    ends_with_credit = bool(_CREDIT.match(block[-1])) and len(block) > 1
+    for start, stop in blocks[1:]:
+        line = lines[start].strip()
+        if not (_CREDIT.match(line) or ends_with_credit) or _HEADING.match(line):
+            break
+        if _is_transition(line):
+            break
+        ends_with_credit = bool(_CREDIT.match(lines[stop - 1].strip()))
+        end = stop
+    return _tidy_title(block[0]), "\n".join(lines[end:])
+
+
+def _tidy_title(title: str) -> str:
+    return " ".join(re.sub(r"[*_]+", "", title).split())[:200]  # Fountain emphasis marks
+
+
+def script_title(script: str) -> str:
+    """The title on the script's title page ("" without one): the film's title card."""
+    return _title_page(_clean_input(script))[0]
 
 
 # ------------------------------------------------------------------ sentences and words
@@ -776,6 +871,7 @@ def break_down_with_cast(
         raise ScriptError(_too_long_message(f"{len(text):,} characters"))
     if not text.strip():
         raise ScriptError("The script is empty: write or upload some text first.")
+    _title, text = _title_page(text)  # a title page is the film's title card, not a shot
     elements = list(_parse(text))
     names: list[str] = []
     descriptions: dict[str, str] = {}

@@ -389,7 +389,8 @@ class StudioAPI(Protocol):
         priority: int = Priority.normal,
         progress: bool = True,
     ) -> JobPublic:
-        """Queue the film: each shot's chosen take (else its newest take), in shot order."""
+        """Queue the film: each shot's chosen take (else its newest take), in shot order.
+        `title`: the title card; null: the script's title page, if it has one; "": none."""
         ...
 
     def lab_run(

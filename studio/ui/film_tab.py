@@ -9,6 +9,7 @@ import gradio as gr
 from studio.api import Studio
 from studio.core.models import JobKind, JobStatus
 from studio.core.validation import AUDIO_SUFFIXES
+from studio.film.breakdown import script_title
 from studio.ui.common import (
     Refresh,
     for_request,
@@ -30,7 +31,11 @@ def latest_film(view: Studio, project_id: int | None) -> str | None:
 def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     with gr.Row():
         with gr.Column(scale=1):
-            title = gr.Textbox(label="Title card (optional)", elem_id="film-title")
+            title = gr.Textbox(
+                label="Title card (optional)",
+                info="From the script's title page; clear it for no title card",
+                elem_id="film-title",
+            )
             crossfade = gr.Slider(0, 2, value=0, step=0.1, label="Crossfade between shots (s)")
             audio = gr.File(
                 label="Soundtrack (optional; trimmed or padded to the film)",
@@ -44,8 +49,11 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             download = gr.File(label="Download", interactive=False, elem_id="film-download")
 
     def refresh(view: Studio, project_id: Any) -> list[Any]:
-        path = latest_film(view, project_id_or_none(project_id))
-        return [path, path, ""]
+        pid = project_id_or_none(project_id)
+        path = latest_film(view, pid)
+        # The title card starts as the script's title page (clear it for none).
+        heading = script_title(view.project(pid).script) if pid is not None else ""
+        return [path, path, "", heading]
 
     @guarded
     def on_assemble(
@@ -58,7 +66,9 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     ) -> list[Any]:
         view = for_request(studio, request)
         pid = require_project(project_id)
-        job = view.assemble(pid, title=title_text, crossfade=fade or 0.0, audio=audio_path)
+        # An empty box means no title card ("" rather than None, which takes the script's).
+        heading = title_text or ""
+        job = view.assemble(pid, title=heading, crossfade=fade or 0.0, audio=audio_path)
         (job,) = wait_with_progress(view, [job], progress, "Film")
         if job.status != JobStatus.succeeded.value:
             raise gr.Error(summary([job], "Film"), print_exception=False)
@@ -78,4 +88,4 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     assembled = assemble.click(
         on_assemble, [project, title, crossfade, audio], [video, download, status]
     )
-    return Refresh(refresh, [video, download, status], submits=[assembled])
+    return Refresh(refresh, [video, download, status, title], submits=[assembled])

@@ -77,19 +77,25 @@ def job_number(value: Any) -> int:
     return int(number(str(value).strip().lstrip("#"), "Job #", 1, 2**31 - 1, integer=True))
 
 
+def take_label(take: Any, chosen_id: int | None) -> str:
+    """ "Take #24 · seed 7 · 5 Dec 16:40 (chosen)": enough to tell takes apart."""
+    parts = [f"Take #{take.id}"]
+    seed = (take.params.get("request") or {}).get("seed", take.params.get("seed"))
+    if seed is not None:
+        parts.append(f"seed {seed}")
+    if take.finished_at is not None:
+        parts.append(f"{take.finished_at:%d %b %H:%M}")
+    label = " · ".join(parts)
+    label += " (chosen)" if take.id == chosen_id else ""
+    return label + (" ⚡ cached" if take.cache_hit else "")
+
+
 def take_choices(view: Studio, shot_id: Any) -> tuple[list[tuple[str, int]], Any]:
     if shot_id is None:
         return [], None
     shot = view.shot(shot_id)
     takes = view.takes(shot_id)
-    choices = [
-        (
-            f"Take #{t.id}{' (chosen)' if t.id == shot.chosen_take_id else ''}"
-            f"{' ⚡ cached' if t.cache_hit else ''}",
-            t.id,
-        )
-        for t in takes
-    ]
+    choices = [(take_label(t, shot.chosen_take_id), t.id) for t in takes]
     chosen = (
         shot.chosen_take_id
         if shot.chosen_take_id in [t.id for t in takes]

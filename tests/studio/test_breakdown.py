@@ -318,3 +318,49 @@ def test_control_characters_are_stripped() -> None:
     assert shot.prompt == "A red car stops at the light"
     with pytest.raises(ScriptError, match="empty"):
         break_down("\x00\x01\x02")
+
+
+@pytest.mark.parametrize(
+    ("script", "title"),
+    [
+        ("THE LAST TRAIN\n\nINT. STATION - NIGHT\n\nMara waits.\n", "THE LAST TRAIN"),
+        (
+            "THE LAST TRAIN\nWritten by Ana Ruiz\n\nFADE IN:\n\n"
+            "INT. STATION - NIGHT\n\nMara waits.\n",
+            "THE LAST TRAIN",
+        ),
+        (
+            "THE LAST TRAIN\n\nWritten by\n\nAna Ruiz\n\nINT. STATION - NIGHT\n\nMara waits.\n",
+            "THE LAST TRAIN",
+        ),
+        (
+            "Title: **The Last Train**\n    Part One\nAuthor: Ana\n\n"
+            "INT. STATION - NIGHT\n\nMara waits.\n",
+            "The Last Train Part One",
+        ),
+    ],
+)
+def test_a_title_page_is_the_title_not_a_shot(script: str, title: str) -> None:
+    from studio.film.breakdown import script_title
+
+    assert script_title(script) == title
+    shots = break_down(script)
+    assert [(s.scene, s.prompt) for s in shots] == [
+        ("INT. STATION - NIGHT", "station, night, Mara waits")
+    ]
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "THE LAST TRAIN\n\nThe rain falls. A train leaves the city.\n",  # prose: no title page
+        "BLACK.\n\nINT. STATION - NIGHT\n\nMara waits.\n",  # a sentence, not a title
+        "MARA\nWhere were you?\n\nINT. STATION - NIGHT\n\nMara waits.\n",  # a cue
+        "THE STATION\nMara waits on the platform.\n\nINT. STATION - NIGHT\n\nShe waits.\n",
+    ],
+)
+def test_what_is_not_a_title_page_stays_in_the_film(script: str) -> None:
+    from studio.film.breakdown import script_title
+
+    assert script_title(script) == ""
+    assert len(break_down(script)) >= 2

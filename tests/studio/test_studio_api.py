@@ -103,14 +103,51 @@ def test_takes_are_kept_and_the_creator_chooses(sqlite_studio: Studio) -> None:
     pid = small_project(studio)
     shot = studio.shots(pid)[0]
     (take1,) = studio.render(pid, [shot.id], wait=True)
+    assert studio.shot(shot.id).chosen_take_id == take1.id
+    # An edited shot's new take is what the creator asked for: it becomes the choice, and
+    # the film uses it (it kept the old take, silently).
     studio.update_shot(shot.id, seed=shot.seed + 1)
     (take2,) = studio.render(pid, [shot.id], wait=True)
     assert [t.id for t in studio.takes(shot.id)] == [take2.id, take1.id]
-    assert studio.shot(shot.id).chosen_take_id == take1.id
-    studio.choose_take(shot.id, take2.id)
     assert studio.shot(shot.id).chosen_take_id == take2.id
+    studio.render(pid, [s.id for s in studio.shots(pid)[1:]], wait=True, progress=False)
+    film = studio.assemble(pid, wait=True, progress=False)
+    used = {t["shot_id"]: t["job_id"] for t in film.params["takes"]}
+    assert used[shot.id] == take2.id
+    # A creator who goes back to an older take keeps it through later renders.
+    studio.choose_take(shot.id, take1.id)
+    (take3,) = studio.render(pid, [shot.id], wait=True)  # the same params again
+    studio.update_shot(shot.id, seed=shot.seed + 2)
+    (take4,) = studio.render(pid, [shot.id], wait=True)
+    assert take3.id != take4.id and studio.shot(shot.id).chosen_take_id == take1.id
     with pytest.raises(InvalidInput):
         studio.choose_take(shot.id, 12345)
+
+
+def test_a_take_of_the_same_params_keeps_the_choice(sqlite_studio: Studio) -> None:
+    studio = sqlite_studio
+    pid = small_project(studio)
+    shot = studio.shots(pid)[0]
+    (take1,) = studio.render(pid, [shot.id], wait=True)
+    (again,) = studio.render(pid, [shot.id], wait=True)  # served by the render cache
+    assert again.cache_hit and studio.shot(shot.id).chosen_take_id == take1.id
+
+
+def test_the_scripts_title_page_is_the_films_title_card(sqlite_studio: Studio) -> None:
+    studio = sqlite_studio
+    project = studio.create_project("Rails", height=96)
+    assert project.id is not None
+    script = "THE LAST TRAIN\nWritten by Ana Ruiz\n\nINT. STATION - NIGHT\n\nMara waits.\n"
+    shots = studio.breakdown(project.id, script)
+    assert [s.scene for s in shots] == ["INT. STATION - NIGHT"]  # the title is not a shot
+    studio.update_shot(shots[0].id, duration=1.0)
+    studio.render(project.id, wait=True, progress=False)
+    titled = studio.assemble(project.id, wait=True, progress=False)
+    assert titled.params["title"] == "THE LAST TRAIN" and titled.status == "succeeded"
+    untitled = studio.assemble(project.id, title="", wait=True, progress=False)
+    assert untitled.params["title"] is None
+    own = studio.assemble(project.id, title="Last Train Home", progress=False)
+    assert own.params["title"] == "Last Train Home"
 
 
 def test_cancel_a_running_render(sqlite_studio: Studio) -> None:

@@ -396,3 +396,22 @@ def test_local_studio_without_accounts(tmp_path: Path) -> None:
         page = ui("load")(None, as_(None))
         assert choices(page[0]) == [pid]
         assert output(ui, "load", page, "account-bar") == ""  # nothing extra to say
+
+
+def test_the_film_title_starts_as_the_scripts_and_takes_say_seed_and_time(
+    ui: UI, studio: Studio
+) -> None:
+    pid = create(ui, "alice", "Rails")
+    script = "THE LAST TRAIN\nWritten by Ana Ruiz\n\nINT. STATION - NIGHT\n\nMara waits.\n"
+    ui("script_tab.on_breakdown")(pid, script, as_("alice"))
+    refreshed = ui("refresh_others")(pid, as_("alice"))
+    assert output(ui, "refresh_others", refreshed, "film-title") == "THE LAST TRAIN"
+    alice = studio.as_user("alice")
+    (shot,) = alice.shots(pid)
+    with Studio.local(studio.settings.data_dir, auth=True, credits=True) as renderer:
+        (take,) = renderer.as_user("alice").render(pid, wait=True, progress=False)
+    from studio.ui.queue_tab import take_choices
+
+    (label,), chosen = take_choices(alice, shot.id)
+    assert chosen == take.id and label[0].startswith(f"Take #{take.id} · seed {shot.seed} · ")
+    assert label[0].endswith("(chosen)")

@@ -66,7 +66,11 @@ class SubmitIn(In):
 
 class FilmIn(In):
     crossfade: float = Field(default=0.0, ge=0, le=5, description="Seconds between takes")
-    title: str | None = Field(default=None, max_length=200, description="A title card")
+    title: str | None = Field(
+        default=None,
+        max_length=200,
+        description='A title card; null: the script\'s title page, if any; "": none',
+    )
     title_seconds: float = Field(default=2.0, ge=0.5, le=10)
     priority: int = PRIORITY
 
