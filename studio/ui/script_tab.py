@@ -61,7 +61,9 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         with gr.Row():
             aspect = gr.Dropdown(list(ASPECT_RATIOS), value="16:9", label="Aspect ratio")
             height = gr.Dropdown(HEIGHTS, value=360, label="Height (px)")
-            fps = gr.Number(value=24, label="Frames per second", precision=0, minimum=1)
+            # No precision: 23.976 reaches the studio (which says it needs a whole number)
+            # instead of being rounded to 24 without a word.
+            fps = gr.Number(value=24, label="Frames per second", minimum=1, step=1, elem_id="fps")
             preview_pipe = gr.Dropdown(
                 pipelines_for["text-to-image"],
                 value=studio.settings.default_pipeline,

@@ -415,3 +415,15 @@ def test_the_film_title_starts_as_the_scripts_and_takes_say_seed_and_time(
     (label,), chosen = take_choices(alice, shot.id)
     assert chosen == take.id and label[0].startswith(f"Take #{take.id} · seed {shot.seed} · ")
     assert label[0].endswith("(chosen)")
+
+
+def test_a_fractional_frame_rate_is_refused_not_rounded(ui: UI) -> None:
+    pid = create(ui, "alice", "Rails")
+    fps = next(b for b in ui.blocks.blocks.values() if getattr(b, "elem_id", None) == "fps")
+    sent = fps.preprocess(23.976)  # what the handler gets from the page
+    assert sent == 23.976  # was rounded to 24 and saved without a word
+    settings = ("", "", "16:9", 360, sent, "draft", "draft", False, False, False)
+    with pytest.raises(gr.Error, match="whole number"):
+        ui("script_tab.on_save_style")(as_("alice"), pid, *settings)
+    whole = ("", "", "16:9", 360, fps.preprocess(25), "draft", "draft", False, False, False)
+    assert ui("script_tab.on_save_style")(as_("alice"), pid, *whole) == "Project settings saved."
