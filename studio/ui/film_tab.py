@@ -22,10 +22,14 @@ from studio.ui.common import (
 
 
 def latest_film(view: Studio, project_id: int | None) -> str | None:
+    """The project's newest film, as the same named copy assembling gives ("Rain-1a2b3c4d.mp4"),
+    so its download name does not change after a reload."""
     if project_id is None:
         return None
     films = view.jobs(project_id, statuses=[JobStatus.succeeded.value], kinds=[JobKind.film.value])
-    return str(view.artifact_path(films[0].artifact_id)) if films and films[0].artifact_id else None
+    if not films or films[0].artifact_id is None:
+        return None
+    return str(view.export(films[0].artifact_id, view.project(project_id).name))
 
 
 def build(studio: Studio, project: gr.Dropdown) -> Refresh:

@@ -420,6 +420,7 @@ def test_the_film_title_starts_as_the_scripts_and_takes_say_seed_and_time(
 def test_a_fractional_frame_rate_is_refused_not_rounded(ui: UI) -> None:
     pid = create(ui, "alice", "Rails")
     fps = next(b for b in ui.blocks.blocks.values() if getattr(b, "elem_id", None) == "fps")
+    assert isinstance(fps, gr.Number)
     sent = fps.preprocess(23.976)  # what the handler gets from the page
     assert sent == 23.976  # was rounded to 24 and saved without a word
     settings = ("", "", "16:9", 360, sent, "draft", "draft", False, False, False)
@@ -427,3 +428,19 @@ def test_a_fractional_frame_rate_is_refused_not_rounded(ui: UI) -> None:
         ui("script_tab.on_save_style")(as_("alice"), pid, *settings)
     whole = ("", "", "16:9", 360, fps.preprocess(25), "draft", "draft", False, False, False)
     assert ui("script_tab.on_save_style")(as_("alice"), pid, *whole) == "Project settings saved."
+
+
+def test_the_films_download_name_survives_a_reload(ui: UI, studio: Studio) -> None:
+    pid = create(ui, "alice", "Rails")
+    ui("script_tab.on_breakdown")(pid, SCRIPT, as_("alice"))
+    with Studio.local(studio.settings.data_dir, auth=True, credits=True) as renderer:
+        alice = renderer.as_user("alice")
+        for shot in alice.shots(pid):
+            alice.update_shot(shot.id, duration=1.0)
+        alice.render(pid, wait=True, progress=False)
+        film = alice.assemble(pid, title="", wait=True, progress=False)
+    assert film.artifact_id is not None
+    assembled = studio.as_user("alice").export(film.artifact_id, "Rails")  # what Assemble shows
+    refreshed = ui("refresh_others")(pid, as_("alice"))
+    download = output(ui, "refresh_others", refreshed, "film-download")
+    assert Path(download).name == assembled.name and assembled.name.startswith("Rails-")
