@@ -326,3 +326,19 @@ def test_chained_clips_can_stop_at_scene_cuts(sqlite_studio: Studio) -> None:
     assert "preview" in within[yard.id].params
     with pytest.raises(InvalidInput, match="Chain within scene must be true or false"):
         studio.update_project(project.id, chain_within_scene="yes")
+
+
+def test_the_workers_page_shows_what_the_inline_worker_loaded(sqlite_studio: Studio) -> None:
+    from studio.ui.workers_tab import workers_html
+
+    studio = sqlite_studio
+    pid = small_project(studio)
+    (worker,) = studio.workers()
+    assert worker.pipelines == []  # nothing rendered yet
+    studio.preview(pid, wait=True, progress=False)
+    deadline = time.monotonic() + 10  # reported just after the job's result is stored
+    while studio.workers()[0].pipelines == [] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (worker,) = studio.workers()
+    assert worker.pipelines == ["draft"]  # was "—" after the pipeline loaded
+    assert "<td>draft</td>" in workers_html(studio)

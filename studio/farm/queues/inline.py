@@ -57,6 +57,7 @@ class InlineQueue:
         self.lease_seconds, self.poll_seconds = lease_seconds, poll_seconds
         self.worker = inline_worker_name()
         self._current: int | None = None
+        self._reported: list[str] = []  # the pipelines the Workers page shows as loaded
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -131,4 +132,20 @@ class InlineQueue:
             self.runner.execute(job, self.worker)
         finally:
             self._current = None
+        self._report_loaded()
         return True
+
+    def _report_loaded(self) -> None:
+        """Tell the Workers page what is loaded now, when that changed (one write, not one
+        per job)."""
+        loaded = self.runner.loaded
+        if loaded == self._reported:
+            return
+        try:
+            registry.beat(
+                self.engine, self.worker, current_job_id=None, state="idle", pipelines=loaded
+            )
+        except Exception:  # noqa: BLE001 - the next change reports it again
+            log.debug("could not report the loaded pipelines of %s", self.worker)
+            return
+        self._reported = loaded
