@@ -138,25 +138,19 @@ def metrics_refusal(settings: Settings, authorization: str) -> Any:
     Bearer …`), or in dev without one set. Outside dev without a token set, /metrics is off."""
     import hmac
 
+    from studio.web.rest.common import body
+
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     if token is None:
         if settings.tier == "dev":
             return None
         message = "Metrics are off: set STUDIO_METRICS_TOKEN and scrape with it as a bearer token"
-        return JSONResponse(
-            {"error": {"code": "not_found", "message": message, "field": None}}, 404
-        )
+        return JSONResponse(body("not_found", message), 404)
     offered = authorization[7:].strip() if authorization[:7].lower() == "bearer " else ""
     if hmac.compare_digest(offered.encode(), token.encode()):
         return None
     return JSONResponse(
-        {
-            "error": {
-                "code": "unauthorized",
-                "message": "/metrics needs the metrics token",
-                "field": None,
-            }
-        },
+        body("unauthorized", "/metrics needs the metrics token"),
         401,
         headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
     )

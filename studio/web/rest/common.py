@@ -199,16 +199,28 @@ class BodyLimit:
 
     async def _refuse(self, send: Send, limit: int) -> None:
         message = f"The request body is over the {limit:,}-byte limit"
-        payload = json.dumps(body("payload_too_large", message)).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        await send_error(send, 413, "payload_too_large", message, [(b"connection", b"close")])
+
+
+async def send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """The studio's error body as a whole ASGI answer, for middleware that answers before
+    any route (the body limit, the same-origin check)."""
+    payload = json.dumps(body(code, message)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
