@@ -12,14 +12,21 @@ BASE_STEPS = 25  # the step count the per-megapixel-frame price is quoted for
 @dataclass(frozen=True)
 class PricingPolicy:
     """Credits per megapixel-frame (× steps/25 for diffusion) times the pipeline cost factor;
-    films per second of output; a render-cache hit pays `cache_hit` × the full price."""
+    films per second of output; spoken lines per 1,000 characters of text (× the voice
+    engine's cost factor); a render-cache hit pays `cache_hit` × the full price."""
 
     per_megapixel_frame: float = 1.0
     film_per_second: float = 0.0
     cache_hit: float = 0.0
+    speech_per_1000_characters: float = 0.1
 
     def __post_init__(self) -> None:
-        for name in ("per_megapixel_frame", "film_per_second", "cache_hit"):
+        for name in (
+            "per_megapixel_frame",
+            "film_per_second",
+            "cache_hit",
+            "speech_per_1000_characters",
+        ):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"pricing {name} must be a finite number ≥ 0, not {value!r}")
@@ -59,6 +66,10 @@ def job_cost(params: dict[str, Any], policy: PricingPolicy = PricingPolicy()) ->
         seconds = float(params.get("seconds", 0.0))
         return estimate_cost("film", width=1, height=1, seconds=seconds, policy=policy)
     pipeline = params.get("pipeline") or {}
+    if kind == "speech":
+        characters = len(str(request.get("text", "")))
+        factor = float(pipeline.get("cost_factor", 1.0))
+        return round(policy.speech_per_1000_characters * characters / 1000 * factor, 2)
     defaults = pipeline.get("defaults") or {}
     extra = request.get("extra") or {}
     steps = int(extra.get("num_inference_steps") or defaults.get("num_inference_steps") or 25)

@@ -22,8 +22,16 @@ import yaml
 from pipelines.entries import IpAdapterSpec, LoraSpec, PipelineEntry
 
 # text-generation: an optional prompt writer (pipelines.prompt_writer), not a renderer;
-# image-similarity: scores pictures against a reference (pipelines.similarity), not a renderer.
-TASKS = ("text-to-image", "image-to-video", "text-to-video", "text-generation", "image-similarity")
+# image-similarity: scores pictures against a reference (pipelines.similarity), not a renderer;
+# text-to-speech: speaks a character's line (pipelines.speech_espeak, .speech_transformers).
+TASKS = (
+    "text-to-image",
+    "image-to-video",
+    "text-to-video",
+    "text-generation",
+    "image-similarity",
+    "text-to-speech",
+)
 DEFAULT_CATALOGUE = Path(__file__).resolve().parent.parent / "configs" / "pipelines.yaml"
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 DEVICES = ("auto", "cuda", "mps", "cpu")  # "cuda:N" picks one GPU
@@ -62,6 +70,8 @@ DEFAULT_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "max_new_tokens": (lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
     "temperature": (lambda v: _is_number(v) and v >= 0, "a number ≥ 0 (0: greedy)"),
+    # text-to-speech entries: the voice a line gets when its request names none.
+    "voice": (lambda v: isinstance(v, str) and bool(v.strip()), "a voice id (a non-empty string)"),
 }
 
 
@@ -291,7 +301,14 @@ def _components(value: Any, where: str) -> dict[str, dict[str, Any]]:
 
 
 # Implementations that cannot take an IP-Adapter (diffusers-image and your own can).
-_NO_IP_ADAPTER = ("draft", "diffusers-video", "transformers-text", "clip-similarity")
+_NO_IP_ADAPTER = (
+    "draft",
+    "diffusers-video",
+    "transformers-text",
+    "clip-similarity",
+    "espeak",
+    "transformers-tts",
+)
 _IP_ADAPTER_KEYS = ("model_id", "subfolder", "weight_name", "image_encoder_folder", "revision")
 
 
@@ -367,6 +384,14 @@ def _implementation(entry: PipelineEntry) -> Any:
         from pipelines.similarity import ClipSimilarity
 
         return ClipSimilarity
+    if entry.implementation == "espeak":
+        from pipelines.speech_espeak import EspeakSpeech
+
+        return EspeakSpeech
+    if entry.implementation == "transformers-tts":
+        from pipelines.speech_transformers import TransformersSpeech
+
+        return TransformersSpeech
     if ":" in entry.implementation:
         return _imported(entry)
     raise CatalogueError(

@@ -1,4 +1,4 @@
-"""What a pipeline is asked to render: plain dataclasses, no torch, no studio."""
+"""What a pipeline is asked to render or to say: plain dataclasses, no torch, no studio."""
 
 from __future__ import annotations
 
@@ -16,10 +16,13 @@ __all__ = [
     "CAMERA_MOVES",
     "DEFAULT_REFERENCE_SCALE",
     "SHOT_SIZES",
+    "SPEECH_PITCHES",
+    "SPEECH_SPEEDS",
     "Cancelled",
     "Reference",
     "RenderRequest",
     "RequestLora",
+    "SpeechRequest",
     "image_digest",
 ]
 
@@ -178,6 +181,48 @@ class RenderRequest:
         if self.loras:
             data["loras"] = [lora.as_dict() for lora in self.loras]
         return data
+
+
+# SpeechRequest limits: beyond them every engine sounds broken (or refuses).
+SPEECH_SPEEDS = (0.5, 2.0)  # a multiplier of the engine's normal rate
+SPEECH_PITCHES = (-12.0, 12.0)  # semitones: an octave either way
+
+
+@dataclass(frozen=True)
+class SpeechRequest:
+    """One line to speak (pipelines.speech): the text as it should sound, no stage directions.
+
+    `voice` is an engine voice id (each engine's `voices()` lists them; "" is the entry's
+    `defaults["voice"]`). `speed` multiplies the engine's normal rate; `pitch` shifts the voice
+    by semitones (how each engine does it is in docs/voices.md). `seed` picks the noise of
+    stochastic engines (VITS's durations and sound, eSpeak's breath): with VITS the same
+    request gives the same samples."""
+
+    text: str
+    voice: str = ""
+    speed: float = 1.0
+    pitch: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str) or not self.text.strip():
+            raise ValueError("a speech request needs some text to say, not an empty line")
+        if not isinstance(self.voice, str):
+            raise ValueError(f"voice must be a voice id (a string), not {self.voice!r}")
+        low, high = SPEECH_SPEEDS
+        if not (_is_real(self.speed) and low <= self.speed <= high):
+            raise ValueError(f"speed must be between {low} and {high}, not {self.speed!r}")
+        low, high = SPEECH_PITCHES
+        if not (_is_real(self.pitch) and low <= self.pitch <= high):
+            raise ValueError(
+                f"pitch must be between {low:g} and {high:g} semitones, not {self.pitch!r}"
+            )
+        if not (isinstance(self.seed, int) and not isinstance(self.seed, bool)):
+            raise ValueError(f"seed must be an integer, not {self.seed!r}")
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class Cancelled(Exception):

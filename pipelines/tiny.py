@@ -20,7 +20,8 @@ References: `tiny-sd-reference` is tiny-sd with a random IP-Adapter (`tiny-ip-ad
 out like h94/IP-Adapter: `models/ip-adapter_tiny.safetensors` and its CLIP image encoder in
 `models/image_encoder`), and `tiny-clip` (image-similarity, `pipelines.similarity`) a tiny
 random CLIP model laid out like openai/clip-vit-base-patch32; both are built by
-`pipelines.tiny_clip`.
+`pipelines.tiny_clip`. `tiny-tts` (text-to-speech) is a tiny random VITS voice built by
+`pipelines.tiny_tts`; it speaks noise.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import yaml
 from pipelines.catalogue import DEFAULT_CATALOGUE
 from pipelines.diffusers_base import import_library
 from pipelines.tiny_clip import IP_ADAPTER_FILE, save_clip, save_ip_adapter
+from pipelines.tiny_tts import save_tiny_tts, tiny_tts_entry
 
 __all__ = ["TINY_NAMES", "make_tiny", "write_clip_tokenizer", "write_gpt2_tokenizer"]
 
@@ -47,6 +49,7 @@ TINY_NAMES = (
     "tiny-ltx",
     "tiny-prompt-writer",
     "tiny-clip",
+    "tiny-tts",
 )
 LORA_FILE = "pytorch_lora_weights.safetensors"
 _SD_SCHEDULER = {"beta_start": 0.00085, "beta_end": 0.012, "steps_offset": 1}
@@ -54,8 +57,8 @@ _SD_SCHEDULER = {"beta_start": 0.00085, "beta_end": 0.012, "steps_offset": 1}
 
 def make_tiny(directory: Path) -> Path:
     """Build the tiny pipelines under `directory` and return its `pipelines.yaml` (which also
-    lists `draft`, so a studio pointed at it works as usual). Takes a second or two after the
-    ~10 s import of torch/diffusers; about 20 MB on disk."""
+    lists `draft` and `espeak`, so a studio pointed at it works as usual). Takes a second or
+    two after the ~10 s import of torch/diffusers; about 20 MB on disk."""
     directory = Path(directory).expanduser().resolve()
     directory.mkdir(parents=True, exist_ok=True)
     torch = import_library("torch")
@@ -69,6 +72,7 @@ def make_tiny(directory: Path) -> Path:
         _save(_ltx(), directory / "tiny-ltx")
         _save_gpt2(directory / "_gpt2_tokenizer", directory / "tiny-gpt2")
         save_clip(directory / "tiny-clip", len(tokenizer))
+        save_tiny_tts(directory / "tiny-tts")
     catalogue = directory / "pipelines.yaml"
     entries = _entries(directory, lora)
     catalogue.write_text(
@@ -387,7 +391,8 @@ def _save_gpt2(tokenizer_folder: Path, folder: Path) -> None:
 
 
 def _entries(directory: Path, lora: Path | None) -> dict[str, Any]:
-    draft = yaml.safe_load(DEFAULT_CATALOGUE.read_text(encoding="utf-8"))["pipelines"]["draft"]
+    shipped = yaml.safe_load(DEFAULT_CATALOGUE.read_text(encoding="utf-8"))["pipelines"]
+    draft = shipped["draft"]
     sd_defaults = {"steps": 2, "guidance": 5.0, "width": 64, "height": 64}
     entries: dict[str, Any] = {
         "draft": draft,
@@ -485,4 +490,6 @@ def _entries(directory: Path, lora: Path | None) -> dict[str, Any]:
         "description": "Tiny random CLIP: image similarity scores (tests and smoke runs).",
         "cost_factor": 0.0,
     }
+    entries["tiny-tts"] = tiny_tts_entry(directory / "tiny-tts")
+    entries["espeak"] = shipped["espeak"]  # weightless, like draft: the studio's default voice
     return entries

@@ -51,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--pipelines", type=Path, help="pipeline catalogue file (default: built-in)")
     demo.add_argument("--image-pipeline", help="catalogue name for previews (default: draft)")
     demo.add_argument("--video-pipeline", help="catalogue name for clips (default: draft)")
+    demo.add_argument(
+        "--no-voices", action="store_true", help="a silent film: no spoken lines, no subtitles"
+    )
+    demo.add_argument(
+        "--burn-subtitles", action="store_true", help="draw the subtitles into the picture too"
+    )
+    demo.add_argument("--speaker-names", action="store_true", help='subtitles say "Anna: …"')
     _data_dir(demo, "default: a temporary directory")
     demo.set_defaults(func=_demo)
 
@@ -441,6 +448,7 @@ def _table(header: list[str], rows: list[list[str]], right: Collection[int] = ()
 def _demo(args: argparse.Namespace) -> int:
     from studio.api import Studio
     from studio.core.validation import film_options
+    from studio.core.voices import spoken_line
     from studio.film.breakdown import break_down, decode_script
 
     # Everything the user typed is checked before any rendering starts.
@@ -464,6 +472,9 @@ def _demo(args: argparse.Namespace) -> int:
             pid = project.id
             shots = studio.breakdown(pid, script)
             print(f"{len(shots)} shots", file=sys.stderr)
+            voiced = not args.no_voices and any(spoken_line(s.dialogue) for s in shots)
+            if voiced:  # first: each spoken line sets its shot's duration
+                _check(studio.speak(pid, wait=True), "speech")
             _check(studio.preview(pid, wait=True), "preview")
             _check(studio.render(pid, wait=True), "render")
             film = studio.assemble(
@@ -471,12 +482,20 @@ def _demo(args: argparse.Namespace) -> int:
                 title=args.title,
                 crossfade=args.crossfade,
                 audio=args.audio,
+                dialogue=voiced,
+                burn_subtitles=args.burn_subtitles,
+                speaker_names=args.speaker_names,
                 wait=True,
             )
             _check([film], "film")
             args.out.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(studio.artifact_path(film.artifact_id), args.out)  # type: ignore[arg-type]
             artifact = studio.artifact(film.artifact_id)  # type: ignore[arg-type]
+            subtitles = None
+            for role, attached in artifact.provenance.get("attachments", {}).items():
+                beside = args.out.with_suffix(f".{role}")  # film.srt, film.vtt
+                shutil.copyfile(studio.artifact_path(attached), beside)
+                subtitles = str(beside.resolve()) if role == "srt" else subtitles
             cast = [
                 {"name": m.name, "description": m.description, "shots": len(m.shot_ids)}
                 for m in studio.cast(pid)
@@ -491,6 +510,8 @@ def _demo(args: argparse.Namespace) -> int:
                 "project": pid,
                 "sha256": artifact.sha256,
                 "cast": cast,
+                "subtitles": subtitles,
+                "lines": len(artifact.provenance.get("params", {}).get("lines", [])),
             }
         )
     )

@@ -11,10 +11,10 @@ from fastapi.routing import APIRoute
 from studio.api import Studio
 from studio.client.remote import RemoteStudio
 from studio.surface import ROUTES, StudioAPI
-from studio.surface.routes import route_of
+from studio.surface.routes import members_of, route_of
 from studio.web.rest import api_routes, router
 
-PUBLIC = sorted(n for n in vars(StudioAPI) if not n.startswith("_"))
+PUBLIC = sorted(n for n in members_of(StudioAPI) if not n.startswith("_"))
 
 
 def served() -> dict[tuple[str, str], APIRoute]:

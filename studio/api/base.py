@@ -138,21 +138,27 @@ class StudioBase:
             raise NotFound(f"No render job #{job_id}")
         return job
 
-    def _takes(self, session: Session, shot_id: int) -> list[RenderJob]:
+    def _takes(
+        self, session: Session, shot_id: int, kind: JobKind = JobKind.clip
+    ) -> list[RenderJob]:
+        """A shot's succeeded takes (clips) or line takes (speech), newest first."""
         query = select(RenderJob).where(
             RenderJob.shot_id == shot_id,
-            RenderJob.kind == JobKind.clip.value,
+            RenderJob.kind == kind.value,
             RenderJob.status == JobStatus.succeeded.value,
         )
         return list(session.exec(query.order_by(col(RenderJob.id).desc())).all())
 
-    def _take_for(self, session: Session, shot: Shot) -> RenderJob | None:
-        """The take a film uses for a shot: its chosen take, else its newest."""
-        if shot.chosen_take_id is not None:
-            chosen = session.get(RenderJob, shot.chosen_take_id)
+    def _take_for(
+        self, session: Session, shot: Shot, kind: JobKind = JobKind.clip
+    ) -> RenderJob | None:
+        """The take (or line take) a film uses for a shot: the chosen one, else the newest."""
+        chosen_id = shot.chosen_line_id if kind == JobKind.speech else shot.chosen_take_id
+        if chosen_id is not None:
+            chosen = session.get(RenderJob, chosen_id)
             if chosen is not None and chosen.status == JobStatus.succeeded.value:
                 return chosen
-        takes = self._takes(session, shot.id)  # type: ignore[arg-type]
+        takes = self._takes(session, shot.id, kind)  # type: ignore[arg-type]
         return takes[0] if takes else None
 
     def _wake(self, jobs: Iterable[RenderJob]) -> None:

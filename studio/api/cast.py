@@ -15,13 +15,14 @@ from pipelines.diffusers_base import first_line
 from pipelines.errors import PipelineError
 from storage.base import StorageError
 from studio.api.renders import RendersArea
-from studio.core import cast, lifecycle
+from studio.core import cast, lifecycle, voices
 from studio.core.artifacts import store_bytes, store_file
 from studio.core.errors import Conflict, InvalidInput, NotFound
 from studio.core.loras import SUFFIX, check_lora
 from studio.core.models import (
     Artifact,
     CastConsistency,
+    CastKind,
     CastMember,
     CastMemberPublic,
     JobKind,
@@ -51,7 +52,7 @@ class CastArea(RendersArea):
             return self._cast_public(member, self._shots(session, member.project_id))
 
     def add_cast_member(self, project_id: int, name: str, **fields: Any) -> CastMemberPublic:
-        values = cast.cast_fields({"name": name, **fields})
+        values = self._checked_cast_fields({"name": name, **fields})
         with self._session(write=True) as session:
             self._project(session, project_id)
             existing = cast.members(session, project_id)
@@ -60,13 +61,15 @@ class CastArea(RendersArea):
             if len(existing) >= cast.MAX_CAST:
                 raise InvalidInput(f"A project has at most {cast.MAX_CAST} cast members")
             values.setdefault("seed", cast.stable_seed(values["name"]))
+            if values.get("kind", CastKind.character.value) == CastKind.character.value:
+                values.setdefault("voice_pitch", cast.default_pitch(existing))
             member = CastMember(project_id=project_id, **values)
             session.add(member)
             session.flush()
             return self._cast_public(member, self._shots(session, project_id))
 
     def update_cast_member(self, member_id: int, **changes: Any) -> CastMemberPublic:
-        values = cast.cast_fields(changes)
+        values = self._checked_cast_fields(changes)
         with self._session(write=True) as session:
             member = self._member(session, member_id)
             name = values.get("name", member.name)
@@ -81,6 +84,12 @@ class CastArea(RendersArea):
             session.add(member)
             session.flush()
             return self._cast_public(member, self._shots(session, member.project_id))
+
+    def _checked_cast_fields(self, changes: dict[str, Any]) -> dict[str, Any]:
+        values = cast.cast_fields(changes)
+        if values.get("voice_engine"):  # "" speaks with the project's engine
+            voices.check_engine(self.catalogue, values["voice_engine"], "voice_engine")
+        return values
 
     def delete_cast_member(self, member_id: int) -> None:
         with self._session(write=True) as session:

@@ -9,9 +9,10 @@ from sqlmodel import Session, col, select
 
 from pipelines.catalogue import UnknownPipelineError
 from studio.api.base import StudioBase
-from studio.core import cast, lifecycle, scenes
+from studio.core import cast, lifecycle, scenes, takes, voices
 from studio.core.errors import InvalidInput
 from studio.core.models import (
+    JobKind,
     JobPublic,
     Project,
     ProjectPublic,
@@ -43,6 +44,10 @@ class ProjectsArea(StudioBase):
             fields.get("aspect_ratio", "16:9"),
             fields.get("height", 360),
         )
+        if "speech_pipeline" in values:
+            voices.check_engine(self.catalogue, values["speech_pipeline"])
+        else:
+            values["speech_pipeline"] = voices.default_engine(self.catalogue)
         script = self._check_script(script) if script else ""
         with self._session() as session:
             project = Project(**values, script=script, owner=self._owner_for(owner))
@@ -67,6 +72,8 @@ class ProjectsArea(StudioBase):
             values = project_fields(
                 self.settings, self.catalogue.names(), changes, project.aspect_ratio, project.height
             )
+            if "speech_pipeline" in values:
+                voices.check_engine(self.catalogue, values["speech_pipeline"])
             for key, value in values.items():
                 setattr(project, key, value)
             project.updated_at = utcnow()
@@ -179,10 +186,15 @@ class ProjectsArea(StudioBase):
     def update_shot(self, shot_id: int, **changes: Any) -> ShotPublic:
         position = changes.pop("position", None)
         values = shot_fields(self.settings, self.catalogue.names(), changes)
+        if "duration" in values:  # a duration the creator sets stays, whatever the line says
+            values.setdefault("duration_pinned", True)
         with self._session() as session:
             shot = self._shot(session, shot_id)
             for key, value in values.items():
                 setattr(shot, key, value)
+            line = session.get(RenderJob, shot.chosen_line_id) if shot.chosen_line_id else None
+            if line is not None and {"line_offset", "duration_pinned"} & set(values):
+                takes.choose_line(session, shot, line)  # the duration follows the new offset
             session.add(shot)
             if position is not None:
                 self._move(session, shot, position)
@@ -236,12 +248,22 @@ class ProjectsArea(StudioBase):
             self._shot(session, shot_id)
             return [public(j) for j in self._takes(session, shot_id)]
 
+    def lines(self, shot_id: int) -> list[JobPublic]:
+        with self._session() as session:
+            self._shot(session, shot_id)
+            return [public(j) for j in self._takes(session, shot_id, JobKind.speech)]
+
     def choose_take(self, shot_id: int, job_id: int) -> ShotPublic:
         with self._session() as session:
             shot = self._shot(session, shot_id)
-            if job_id not in {t.id for t in self._takes(session, shot_id)}:
+            if job_id in {t.id for t in self._takes(session, shot_id)}:
+                shot.chosen_take_id = job_id
+            elif line := next(
+                (t for t in self._takes(session, shot_id, JobKind.speech) if t.id == job_id), None
+            ):
+                takes.choose_line(session, shot, line)
+            else:
                 raise InvalidInput(f"Job #{job_id} is not a finished take of shot #{shot_id}")
-            shot.chosen_take_id = job_id
             session.add(shot)
             return public(shot)
 

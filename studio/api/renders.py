@@ -34,7 +34,8 @@ from studio.core.params import (
     resolve_clip,
     resolve_preview,
 )
-from studio.core.validation import film_options
+from studio.core.validation import DEFAULT_LOUDNESS, film_options, sound_options
+from studio.core.voices import spoken_line
 from studio.film.breakdown import script_title
 
 
@@ -259,6 +260,11 @@ class RendersArea(FilesArea):
         title: str | None = None,
         title_seconds: float = 2.0,
         audio: str | Path | None = None,
+        dialogue: bool = True,
+        subtitles: bool = True,
+        burn_subtitles: bool = False,
+        speaker_names: bool = False,
+        loudness: float | None = -16.0,
         wait: bool = False,
         priority: int = Priority.normal,
         progress: bool = True,
@@ -271,6 +277,7 @@ class RendersArea(FilesArea):
                 title = script_title(self._project(session, project_id).script)
         options = film_options(self.settings, crossfade, title, title_seconds, audio)
         crossfade, title, title_seconds = options.crossfade, options.title, options.title_seconds
+        sound = sound_options(dialogue, subtitles, burn_subtitles, speaker_names, loudness)
         with self._session(write=True) as session:
             project = self._project(session, project_id)
             takes = []
@@ -300,6 +307,9 @@ class RendersArea(FilesArea):
                 self._shot_duration(session, t["shot_id"]) for t in takes
             ):
                 raise InvalidInput("Crossfade must be at most half the shortest shot", "crossfade")
+            lines, unspoken = (
+                self._film_lines(session, project, takes) if sound.dialogue else ([], [])
+            )
             # Stored only now that the film is accepted: a refusal leaves no orphan file.
             audio_artifact = (
                 self._store_audio(options.audio, project.owner) if options.audio else None
@@ -321,6 +331,16 @@ class RendersArea(FilesArea):
                 else None,
                 "request": {"prompt": project.name, "negative_prompt": "", "seed": 0},
             }
+            if sound.dialogue:  # films assembled without lines keep the params they had
+                params |= {
+                    "lines": lines,
+                    "unspoken": unspoken,
+                    "subtitles": sound.subtitles,
+                    "burn_subtitles": sound.burn_subtitles,
+                    "speaker_names": sound.speaker_names,
+                }
+            if sound.loudness != DEFAULT_LOUDNESS:
+                params["loudness"] = sound.loudness
             seconds = sum(self._shot_duration(session, t["shot_id"]) for t in takes)
             seconds += (title_seconds if title else 0.0) - crossfade * (len(takes) - 1)
             job = lifecycle.submit(
@@ -345,6 +365,37 @@ class RendersArea(FilesArea):
         self._wake([job])
         queued = public(job)
         return self.wait([queued], progress=progress)[0] if wait else queued
+
+    def _film_lines(
+        self, session: Session, project: Project, takes: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[int]]:
+        """Each shot's spoken line, placed in its take: the chosen (else newest) line take
+        whose words are the shot's words now. A shot whose line is not spoken yet, or was
+        spoken before its words changed, is silent; its number is listed as unspoken."""
+        lines: list[dict[str, Any]] = []
+        unspoken: list[int] = []
+        for index, take in enumerate(takes):
+            shot = self._shot(session, take["shot_id"])
+            line = spoken_line(shot.dialogue)
+            if line is None:
+                continue
+            spoken = self._take_for(session, shot, JobKind.speech)
+            artifact = session.get(Artifact, spoken.artifact_id) if spoken else None
+            if spoken is None or artifact is None or spoken.params["request"]["text"] != line.text:
+                unspoken.append(index + 1)
+                continue
+            lines.append(
+                {
+                    "clip": index,
+                    "job_id": spoken.id,
+                    "key": artifact.key,
+                    "sha256": artifact.sha256,
+                    "offset": shot.line_offset,
+                    "text": line.text,
+                    "speaker": line.speaker.title(),
+                }
+            )
+        return lines, unspoken
 
     def _shot_duration(self, session: Session, shot_id: int) -> float:
         return self._shot(session, shot_id).duration

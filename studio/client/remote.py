@@ -108,6 +108,8 @@ class RemoteStudio(RemoteFiles):
     duplicate_shot = over_rest(StudioAPI.duplicate_shot)
     delete_shot = over_rest(StudioAPI.delete_shot)
     takes = over_rest(StudioAPI.takes)
+    lines = over_rest(StudioAPI.lines)
+    voices = over_rest(StudioAPI.voices)
     cast = over_rest(StudioAPI.cast)
     cast_member = over_rest(StudioAPI.cast_member)
     add_cast_member = over_rest(StudioAPI.add_cast_member)
@@ -196,6 +198,39 @@ class RemoteStudio(RemoteFiles):
         """Queue a clip (a take) per shot (all shots when `shot_ids` is None)."""
         return self._shots_job("renders", project_id, shot_ids, priority, wait, progress)
 
+    def speak(
+        self,
+        project_id: int,
+        shot_ids: Sequence[int] | None = None,
+        *,
+        wait: bool = False,
+        priority: int = Priority.normal,
+        progress: bool = True,
+    ) -> list[JobPublic]:
+        """Queue a speech job per shot's line (shots without one are skipped)."""
+        return self._shots_job("lines", project_id, shot_ids, priority, wait, progress)
+
+    def preview_voice(
+        self,
+        project_id: int,
+        text: str = "",
+        *,
+        member_id: int | None = None,
+        engine: str | None = None,
+        voice: str | None = None,
+        speed: float | None = None,
+        pitch: float | None = None,
+        wait: bool = True,
+        progress: bool = False,
+    ) -> JobPublic:
+        """Speak `text` in a member's (or the narrator's) voice; the job's artifact is a WAV."""
+        body: dict[str, Any] = {"text": text, "member_id": member_id, "engine": engine}
+        body |= {"voice": voice}
+        body |= {"speed": speed, "pitch": pitch}
+        path = f"/projects/{path_id(project_id)}/voice-preview"
+        job = _job(self._submit(path, {k: v for k, v in body.items() if v is not None}))
+        return self.wait([job], progress=progress)[0] if wait else job
+
     def _shots_job(
         self,
         route: str,
@@ -221,11 +256,17 @@ class RemoteStudio(RemoteFiles):
         title: str | None = None,
         title_seconds: float = 2.0,
         audio: str | Path | None = None,
+        dialogue: bool = True,
+        subtitles: bool = True,
+        burn_subtitles: bool = False,
+        speaker_names: bool = False,
+        loudness: float | None = -16.0,
         wait: bool = False,
         priority: int = Priority.normal,
         progress: bool = True,
     ) -> JobPublic:
-        """Queue the film: each shot's chosen take (else its newest), in shot order."""
+        """Queue the film: each shot's chosen take (else its newest), in shot order, with
+        its spoken lines and subtitles."""
         if audio is not None:
             raise NotImplementedError(
                 "assemble(audio=…) is not available over the REST API (it takes no uploads); "
@@ -235,6 +276,11 @@ class RemoteStudio(RemoteFiles):
             "crossfade": crossfade,
             "title": title,
             "title_seconds": title_seconds,
+            "dialogue": dialogue,
+            "subtitles": subtitles,
+            "burn_subtitles": burn_subtitles,
+            "speaker_names": speaker_names,
+            "loudness": loudness,
             "priority": priority,
         }
         job = _job(self._submit(f"/projects/{path_id(project_id)}/film", body))

@@ -10,7 +10,14 @@ from storage.base import Storage, content_key
 from studio.core.models import Artifact
 from studio.core.provenance import as_json
 
-SUFFIXES = {"image/png": ".png", "video/mp4": ".mp4", "audio/mpeg": ".mp3", "audio/wav": ".wav"}
+SUFFIXES = {
+    "image/png": ".png",
+    "video/mp4": ".mp4",
+    "audio/mpeg": ".mp3",
+    "audio/wav": ".wav",
+    "application/x-subrip": ".srt",
+    "text/vtt": ".vtt",
+}
 
 
 def sha256_file(path: Path) -> str:

@@ -12,11 +12,31 @@ from sqlmodel import Session, col, select
 
 from studio.core.errors import InvalidInput
 from studio.core.models import Artifact, CastKind, CastMember, Shot
-from studio.core.validation import MAX_SEED, cast_name, choice, number, text
+from studio.core.validation import (
+    MAX_SEED,
+    cast_name,
+    choice,
+    number,
+    text,
+    voice_id,
+    voice_pitch,
+    voice_speed,
+)
 
 MAX_DESCRIPTION = 500
 MAX_CAST = 200  # members per project
-CAST_FIELDS = {"name", "kind", "description", "seed", "reference_scale", "lora_scale"}
+CAST_FIELDS = {
+    "name",
+    "kind",
+    "description",
+    "seed",
+    "reference_scale",
+    "lora_scale",
+    "voice_engine",
+    "voice",
+    "voice_speed",
+    "voice_pitch",
+}
 
 
 def cast_fields(changes: dict[str, Any]) -> dict[str, Any]:
@@ -35,9 +55,28 @@ def cast_fields(changes: dict[str, Any]) -> dict[str, Any]:
             out[key] = number(value, "Reference strength", 0.0, 1.0)
         elif key == "lora_scale":
             out[key] = number(value, "LoRA strength", 0.0, 2.0)
+        elif key == "voice_engine":
+            out[key] = text(value, "Voice engine", 100)  # the catalogue checks the name
+        elif key == "voice":
+            out[key] = voice_id(value, "Voice")
+        elif key == "voice_speed":
+            out[key] = voice_speed(value, "Voice speed")
+        elif key == "voice_pitch":
+            out[key] = voice_pitch(value, "Voice pitch")
         else:
             out[key] = int(number(value, "Seed", 0, MAX_SEED, integer=True))
     return out
+
+
+# Pitch shifts (semitones) given to new characters in turn, so that two characters never
+# share a voice by default; the creator changes them in the Voices tab.
+VOICE_PITCHES = (0.0, 4.0, -3.0, 7.0, -5.0, 2.0, -1.0, 5.0)
+
+
+def default_pitch(existing: Sequence[CastMember]) -> float:
+    """The pitch shift of the next new character of a cast."""
+    characters = sum(1 for m in existing if m.kind == CastKind.character.value)
+    return VOICE_PITCHES[characters % len(VOICE_PITCHES)]
 
 
 def stable_seed(name: str) -> int:
@@ -103,6 +142,7 @@ def add_found(
                 name=name,
                 description=description[:MAX_DESCRIPTION],
                 seed=stable_seed(name),
+                voice_pitch=default_pitch(list(existing.values())),
             )
             existing[name] = member
             added.append(member)

@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     price_per_megapixel_frame: float = Field(1.0, ge=0)  # × steps/25 × pipeline cost_factor
     price_film_per_second: float = Field(0.0, ge=0)
     price_cache_hit: float = Field(0.0, ge=0, le=1)  # fraction of the full price
+    price_speech_per_1000_characters: float = Field(0.1, ge=0)  # × the voice's cost_factor
     signup_credits: float = Field(0.0, ge=0)  # granted to each new account
     # Quotas per user: jobs waiting in the queue, and jobs rendering at once.
     max_queued_per_user: int = Field(200, ge=1)
@@ -203,6 +204,7 @@ class Settings(BaseSettings):
             per_megapixel_frame=self.price_per_megapixel_frame,
             film_per_second=self.price_film_per_second,
             cache_hit=self.price_cache_hit,
+            speech_per_1000_characters=self.price_speech_per_1000_characters,
         )
 
     @property

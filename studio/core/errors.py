@@ -54,3 +54,8 @@ class QuotaExceeded(StudioError):
     """Too many jobs queued or running for one user, or too many attempts."""
 
     status = 429
+
+
+class JobFailed(StudioError):
+    """A render that cannot succeed (a missing input, a bad clip); the job fails with this
+    message, shown to the creator as it is."""

@@ -13,7 +13,7 @@ Every function takes the caller's Session and leaves committing to it (one trans
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -224,8 +224,17 @@ def heartbeat(session: Session, worker: str, lease_seconds: float) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def succeed(session: Session, job_id: int, artifact: Artifact, message: str = "Done") -> RenderJob:
+def succeed(
+    session: Session,
+    job_id: int,
+    artifact: Artifact,
+    message: str = "Done",
+    attachments: Mapping[str, Artifact] | None = None,
+) -> RenderJob:
     """Idempotent: completing a job twice changes nothing.
+
+    `attachments` (role → artifact: a film's subtitle files) are saved with it, and their ids
+    recorded in its provenance under "attachments".
 
     A finished render is accepted even if the job was meanwhile re-queued or handed to another
     worker (its lease expired): the params are the same, so the result is the one wanted, and
@@ -236,6 +245,11 @@ def succeed(session: Session, job_id: int, artifact: Artifact, message: str = "D
         return job
     if job.status not in ACTIVE:
         raise Conflict(f"Job #{job_id} is {job.status}, it cannot succeed")
+    if attachments:
+        session.add_all(attachments.values())
+        session.flush()
+        ids = {role: attached.id for role, attached in attachments.items()}
+        artifact.provenance = {**artifact.provenance, "attachments": ids}
     session.add(artifact)
     session.flush()
     job.status, job.artifact_id, job.progress = JobStatus.succeeded.value, artifact.id, 1.0

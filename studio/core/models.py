@@ -7,8 +7,9 @@ required `id`. So a new public column is added once, to the base, and reaches th
 API, the REST responses (and the OpenAPI document) and the client together. Schema changes
 go through Alembic (studio/core/migrations).
 
-A *take* is a succeeded `clip` job of a shot; a *film* is a `film` job of a project. Both are
-RenderJobs, so one lifecycle (studio/core/lifecycle.py) governs every render.
+A *take* is a succeeded `clip` job of a shot, a *line take* a succeeded `speech` job of a shot
+(its dialogue, spoken); a *film* is a `film` job of a project. All are RenderJobs, so one
+lifecycle (studio/core/lifecycle.py) governs every render.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class JobKind(StrEnum):
     preview = "preview"
     clip = "clip"
     film = "film"
+    speech = "speech"  # one spoken line (a shot's dialogue, or a voice preview): a WAV
 
 
 class JobStatus(StrEnum):
@@ -102,6 +104,14 @@ class ProjectBase(SQLModel):
     scene_style_reference: bool = Field(
         default=False, sa_column_kwargs={"server_default": sa_false()}
     )
+    # Voices: the engine (a text-to-speech pipeline) cast members speak with unless they name
+    # their own, and the narrator's voice, for lines no cast member speaks (V.O., NARRATOR).
+    speech_pipeline: str = Field(
+        default="espeak", max_length=100, sa_column_kwargs={"server_default": "espeak"}
+    )
+    narrator_voice: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
+    narrator_speed: float = Field(default=1.0, sa_column_kwargs={"server_default": "1.0"})
+    narrator_pitch: float = Field(default=0.0, sa_column_kwargs={"server_default": "0.0"})
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -141,6 +151,11 @@ class ShotBase(SQLModel):
     # Plain ids, not foreign keys: shot ↔ job would be a cycle; lifecycle keeps them valid.
     preview_job_id: int | None = None
     chosen_take_id: int | None = None
+    # Its spoken line (from `dialogue`): the speech take the film uses, where the line starts
+    # inside the shot, and whether the creator fixed the duration (else it follows the take).
+    chosen_line_id: int | None = None
+    line_offset: float = Field(default=0.3, sa_column_kwargs={"server_default": "0.3"})
+    duration_pinned: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -189,6 +204,28 @@ class CastMemberBase(SQLModel):
         "pipelines that support LoRAs",
     )
     lora_scale: float = Field(default=0.8, description="Its LoRA's strength: 0 (off) to 2")
+    voice_engine: str = Field(
+        default="",
+        max_length=100,
+        sa_column_kwargs={"server_default": ""},
+        description="The text-to-speech pipeline it speaks with; empty: the project's",
+    )
+    voice: str = Field(
+        default="",
+        max_length=64,
+        sa_column_kwargs={"server_default": ""},
+        description="The engine's voice id (en-us, fr, …); empty: the engine's default",
+    )
+    voice_speed: float = Field(
+        default=1.0,
+        sa_column_kwargs={"server_default": "1.0"},
+        description="Speaking rate: 0.5 (slow) to 2 (fast)",
+    )
+    voice_pitch: float = Field(
+        default=0.0,
+        sa_column_kwargs={"server_default": "0.0"},
+        description="Pitch shift in semitones, -12 to 12",
+    )
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -225,6 +262,15 @@ class Scene(SceneBase, table=True):
     __table_args__ = (UniqueConstraint("project_id", "heading", name="uq_scene_project_heading"),)
 
     id: int | None = Field(default=None, primary_key=True)
+
+
+class VoicePublic(SQLModel):
+    """A voice a text-to-speech engine offers: a cast member's `voice_engine` and `voice`."""
+
+    pipeline: str = Field(description="Its engine: a text-to-speech pipeline")
+    id: str = Field(description="What `voice` names: en-us, fr, …")
+    name: str
+    language: str = Field(description="Its language code, when the engine says")
 
 
 class ScenePublic(SceneBase):

@@ -1,4 +1,5 @@
-"""Which of a shot's renders it uses: its preview, and its chosen take (the film's).
+"""Which of a shot's renders it uses: its preview, its chosen take and its chosen line take
+(the film's), and how long a shot with a spoken line lasts.
 
 Applied when a job succeeds, rendered or served by the render cache (studio.core.lifecycle)."""
 
@@ -7,7 +8,8 @@ from __future__ import annotations
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from studio.core.models import JobKind, JobStatus, RenderJob, Shot
+from studio.core.models import Artifact, JobKind, JobStatus, RenderJob, Shot
+from studio.core.voices import duration_for
 
 
 def link_result(session: Session, job: RenderJob) -> None:
@@ -23,20 +25,41 @@ def link_result(session: Session, job: RenderJob) -> None:
     if job.kind == JobKind.preview.value:
         shot.preview_job_id = job.id
     elif job.kind == JobKind.clip.value:
-        chosen = session.get(RenderJob, shot.chosen_take_id) if shot.chosen_take_id else None
-        if chosen is None or (
-            chosen.params_hash != job.params_hash and chosen.id == _newest_take(session, job)
-        ):
+        if _takes_over(session, job, shot.chosen_take_id):
             shot.chosen_take_id = job.id
+    elif job.kind == JobKind.speech.value and _takes_over(session, job, shot.chosen_line_id):
+        choose_line(session, shot, job)
     session.add(shot)
 
 
+def choose_line(session: Session, shot: Shot, job: RenderJob) -> None:
+    """`job` (a succeeded speech job of the shot) becomes the line its film uses; the shot
+    lasts as long as the line and a breath after it, unless its duration is pinned."""
+    shot.chosen_line_id = job.id
+    if not shot.duration_pinned:
+        shot.duration = duration_for(shot.line_offset, speech_seconds(session, job))
+
+
+def _takes_over(session: Session, job: RenderJob, chosen_id: int | None) -> bool:
+    chosen = session.get(RenderJob, chosen_id) if chosen_id else None
+    return chosen is None or (
+        chosen.params_hash != job.params_hash and chosen.id == _newest_take(session, job)
+    )
+
+
+def speech_seconds(session: Session, job: RenderJob) -> float:
+    """How long a succeeded speech job's line lasts (recorded when it was rendered)."""
+    artifact = session.get(Artifact, job.artifact_id) if job.artifact_id else None
+    speech = (artifact.provenance.get("speech") if artifact else None) or {}
+    return float(speech.get("seconds", 0.0))
+
+
 def _newest_take(session: Session, job: RenderJob) -> int | None:
-    """The id of the shot's newest finished take before `job`."""
+    """The id of the shot's newest finished take of the same kind before `job`."""
     return session.exec(
         select(func.max(RenderJob.id)).where(
             RenderJob.shot_id == job.shot_id,
-            RenderJob.kind == JobKind.clip.value,
+            RenderJob.kind == job.kind,
             RenderJob.status == JobStatus.succeeded.value,
             RenderJob.id != job.id,
         )

@@ -32,6 +32,10 @@ PROJECT_FIELDS = {
     "fps",
     "preview_pipeline",
     "clip_pipeline",
+    "speech_pipeline",
+    "narrator_voice",
+    "narrator_speed",
+    "narrator_pitch",
 }
 SHOT_FIELDS = {
     "prompt",
@@ -45,7 +49,12 @@ SHOT_FIELDS = {
     "scene",
     "dialogue",
     "characters",
+    "line_offset",
+    "duration_pinned",
 }
+MAX_LINE_OFFSET = 60.0  # seconds into its shot a line may start
+# A voice id as engines name them: "en-us", "en-gb+f3", "fr", "0" (a speaker number).
+_VOICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+.\-]{0,63}")
 
 
 # Characters no creator types and the databases or terminals mishandle: NUL (PostgreSQL
@@ -142,6 +151,12 @@ def project_fields(
             out[key] = int(number(value, "Height", MIN_HEIGHT, 4320, integer=True))
         elif key == "fps":
             out[key] = int(number(value, "Frames per second", 1, settings.max_fps, integer=True))
+        elif key == "narrator_voice":
+            out[key] = voice_id(value, "Narrator voice")
+        elif key == "narrator_speed":
+            out[key] = voice_speed(value, "Narrator speed")
+        elif key == "narrator_pitch":
+            out[key] = voice_pitch(value, "Narrator pitch")
         else:
             out[key] = choice(value, key.replace("_", " ").capitalize(), pipelines)
     aspect = out.get("aspect_ratio", current_aspect)
@@ -181,9 +196,35 @@ def shot_fields(
             out[key] = int(number(value, "Seed", 0, MAX_SEED, integer=True))
         elif key == "characters":
             out[key] = shot_cast(value)
+        elif key == "line_offset":
+            out[key] = number(value, "Line offset (s)", 0, MAX_LINE_OFFSET)
+        elif key == "duration_pinned":
+            if not isinstance(value, bool):
+                raise InvalidInput("Duration pinned must be true or false", key)
+            out[key] = value
         else:
             out[key] = None if value in (None, "") else choice(value, "Pipeline", pipelines)
     return out
+
+
+def voice_id(value: Any, field: str = "voice") -> str:
+    """An engine's voice id, or "" for the engine's default; the engine itself says at
+    submission whether it has that voice (`studio.core.voices`)."""
+    name = text(value, field, 64)
+    if name and not _VOICE_ID.fullmatch(name):
+        raise InvalidInput(
+            f"{field} {name!r} is not a voice id: letters, digits and _ + . - (like en-us)",
+            field,
+        )
+    return name
+
+
+def voice_speed(value: Any, field: str = "voice_speed") -> float:
+    return number(value, field, 0.5, 2.0)
+
+
+def voice_pitch(value: Any, field: str = "voice_pitch") -> float:
+    return number(value, field, -12.0, 12.0)
 
 
 def cast_name(value: Any, field: str = "name") -> str:
@@ -235,6 +276,39 @@ def film_options(
     if path is not None:
         audio_file(path, settings.max_audio_bytes)
     return FilmOptions(fade, heading, seconds, path)
+
+
+DEFAULT_LOUDNESS = -16.0  # LUFS, integrated: what web and streaming players expect
+
+
+@dataclass(frozen=True)
+class SoundOptions:
+    dialogue: bool
+    subtitles: bool
+    burn_subtitles: bool
+    speaker_names: bool
+    loudness: float | None
+
+
+def sound_options(
+    dialogue: Any = True,
+    subtitles: Any = True,
+    burn_subtitles: Any = False,
+    speaker_names: Any = False,
+    loudness: Any = DEFAULT_LOUDNESS,
+) -> SoundOptions:
+    """A film's spoken lines, subtitles and loudness target (None: levels left as mixed)."""
+    flags = {
+        "dialogue": dialogue,
+        "subtitles": subtitles,
+        "burn_subtitles": burn_subtitles,
+        "speaker_names": speaker_names,
+    }
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise InvalidInput(f"{name.replace('_', ' ').capitalize()} must be true or false", name)
+    target = None if loudness is None else number(loudness, "Loudness (LUFS)", -40, -5)
+    return SoundOptions(dialogue, subtitles, burn_subtitles, speaker_names, target)
 
 
 def audio_file(path: Path, max_bytes: int) -> None:

@@ -30,7 +30,7 @@ from storage.base import Storage, StorageError
 from studio.core import lifecycle, logs, provenance
 from studio.core.artifacts import store_file
 from studio.core.db import session_scope
-from studio.core.errors import StudioError
+from studio.core.errors import JobFailed, StudioError
 from studio.core.models import Artifact, JobKind, RenderJob, ident
 from studio.core.params import (
     RUNTIME,
@@ -49,10 +49,6 @@ REFERENCE_CACHE = 16  # reference pictures kept decoded between jobs
 
 def live_preview_key(job_id: int) -> str:
     return f"live/{job_id}.png"
-
-
-class JobFailed(StudioError):
-    """A render that cannot succeed; the message is shown to the creator."""
 
 
 class ProgressReporter:
@@ -214,9 +210,9 @@ class JobRunner:
         report = ProgressReporter(self, job, worker)
         try:
             with tempfile.TemporaryDirectory(prefix=f"job-{job.id}-") as tmp:
-                artifact = self._render(job, Path(tmp), report)
+                artifact, attachments = self._render(job, Path(tmp), report)
                 with session_scope(self.engine) as session:
-                    lifecycle.succeed(session, ident(job), artifact)
+                    lifecycle.succeed(session, ident(job), artifact, attachments=attachments)
         except Cancelled:
             with session_scope(self.engine) as session:
                 lifecycle.mark_cancelled(session, ident(job), worker)
@@ -236,18 +232,26 @@ class JobRunner:
         with session_scope(self.engine) as session:
             lifecycle.fail(session, ident(job), detail, worker)
 
-    def _render(self, job: RenderJob, tmp: Path, report: ProgressReporter) -> Artifact:
+    def _render(
+        self, job: RenderJob, tmp: Path, report: ProgressReporter
+    ) -> tuple[Artifact, dict[str, Artifact]]:
+        """The job's artifact, and the files that go with it by role (a film's subtitles)."""
         if job.kind == JobKind.preview.value:
             image = self._frame(
                 job.params, report.stage(0.0, 0.9, "Step"), live_key=live_preview_key(ident(job))
             )
             pipeline = self.pipeline(job.params["pipeline"]["name"], job.params["pipeline"])
-            return self._store_preview(job, image, tmp, report, pipeline)
+            return self._store_preview(job, image, tmp, report, pipeline), {}
         if job.kind == JobKind.clip.value:
-            return self._clip(job, tmp, report)
+            return self._clip(job, tmp, report), {}
         if job.kind == JobKind.film.value:
-            prov = provenance.record(ident(job), job.params, job.params_hash)
-            return self._film(job, tmp, report, prov)
+            from studio.farm.film import render_film
+
+            return render_film(self, job, tmp, report)
+        if job.kind == JobKind.speech.value:
+            from studio.farm.speech import render_speech
+
+            return render_speech(self, job, tmp, report), {}
         raise JobFailed(f"Unknown job kind {job.kind!r}")
 
     def _store_preview(
@@ -426,32 +430,6 @@ class JobRunner:
             with Image.open(self.storage.local_path(artifact.key)) as stored:
                 return stored.convert("RGB")
         return self._frame(params, report.stage(0.0, 0.1, "Preview frame"))
-
-    def _film(
-        self, job: RenderJob, tmp: Path, report: ProgressReporter, prov: dict[str, Any]
-    ) -> Artifact:
-        from studio.film.assembly import AssemblyError, FilmSpec, assemble
-
-        params = job.params
-        clips = [self.storage.local_path(take["key"]) for take in params["takes"]]
-        audio = self.storage.local_path(params["audio"]["key"]) if params.get("audio") else None
-        out = tmp / "film.mp4"
-        spec = FilmSpec(
-            clips=clips,
-            out=out,
-            crossfade=float(params.get("crossfade", 0.0)),
-            title=params.get("title") or None,
-            title_seconds=float(params.get("title_seconds", 2.0)),
-            audio=audio,
-            metadata=provenance.file_tags(prov),
-        )
-        try:
-            result = assemble(spec, on_progress=report.stage(0.0, 0.9, "Assembling"))
-        except AssemblyError as exc:
-            raise JobFailed(str(exc)) from exc
-        prov["assembly"] = {"method": result.method, "seconds": result.info.duration}
-        report(0.95, "Storing", force=True)
-        return store_file(self.storage, out, "video/mp4", prov, job.owner)
 
 
 def save_png(image: Image.Image, path: Path, tags: dict[str, str]) -> None:

@@ -1,10 +1,17 @@
-"""Film assembly: clips in order, an optional title card, crossfades and a soundtrack.
+"""Film assembly: clips in order, an optional title card, crossfades, sound and subtitles.
 
 Clips that share codec parameters are concatenated by remuxing (no re-encode, no quality
-loss, milliseconds). Anything else — a crossfade, a different size or frame rate — is
-re-encoded to the first clip's size and rate; clips of another size are plainly resized
-(aspect ratio not preserved, no letterbox). Only each clip's first video stream is used;
-clip audio is ignored, the film's sound comes from `FilmSpec.audio`.
+loss, milliseconds). Anything else — a crossfade, a different size or frame rate, burned-in
+subtitles — is re-encoded to the first clip's size and rate; clips of another size are
+plainly resized (aspect ratio not preserved, no letterbox). Only each clip's first video
+stream is used; clip audio is ignored.
+
+The film's sound is mixed by studio/film/mix.py (dialogue lines, shot sounds, the music
+ducked under speech, loudness-normalised) and its subtitles come from the same lines
+(studio/film/subtitles.py). Both need each shot's start in the film, so `_Layout` is taken
+from what the video writers do: packet spans for a remux (title card included),
+frame counts at the film's rate less the crossfade overlaps for a re-encode. The mix is
+made before the output is opened, so a bad sound file fails before anything is written.
 """
 
 from __future__ import annotations
@@ -18,13 +25,24 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import av
 import av.container
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from studio.film.mix import AudioTrack, Mix, MixError, ShotSound, SpokenLine, check_inputs, mix
+from studio.film.subtitles import (
+    Captions,
+    Cue,
+    SubtitleTrack,
+    check_language,
+    cue_text,
+    cues_for,
+    screens,
+    staged_files,
+)
 from studio.film.video import (
     VideoInfo,
     add_video_stream,
@@ -34,11 +52,16 @@ from studio.film.video import (
     read_frames,
 )
 
-__all__ = ["AssemblyError", "FilmResult", "FilmSpec", "assemble"]
+__all__ = [
+    "AssemblyError",
+    "Cue",
+    "FilmResult",
+    "FilmSpec",
+    "ShotSound",
+    "SpokenLine",
+    "assemble",
+]
 
-AUDIO_RATE = 48_000
-AUDIO_LAYOUT = "stereo"
-AUDIO_CHUNK = 1024  # AAC frame size
 # Codecs the mp4 muxer takes as they are; others are re-encoded to H.264.
 _REMUXABLE = frozenset({"h264", "hevc", "av1", "vp9", "mpeg4"})
 
@@ -47,7 +70,14 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class FilmSpec:
-    """What to assemble. `crossfade` and `title_seconds` are in seconds."""
+    """What to assemble. `crossfade` and `title_seconds` are in seconds.
+
+    `audio` is the music, from the film's start. `lines` are placed in their shots and
+    mixed over it (the music `duck_db` down under speech); `sounds` play under their shots.
+    `loudness` is the mix's integrated LUFS target (None: levels as they are). With lines,
+    `subtitles` adds a soft track and .srt/.vtt files beside `out`; `burn_subtitles` draws
+    the cues into the pictures (a re-encode).
+    """
 
     clips: Sequence[Path]
     out: Path
@@ -57,15 +87,31 @@ class FilmSpec:
     audio: Path | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     force_reencode: bool = False  # benchmarks and tests: skip the remux fast path
+    lines: Sequence[SpokenLine] = ()
+    sounds: Sequence[ShotSound] = ()
+    loudness: float | None = -16.0
+    duck_db: float = 12.0
+    subtitles: bool = True
+    burn_subtitles: bool = False
+    speaker_names: bool = False
+    subtitle_language: str = "und"  # ISO 639-2 code of the soft track
 
 
 @dataclass(frozen=True)
 class FilmResult:
-    """The written film; `seconds` is the wall-clock time assembly took."""
+    """The written film; `seconds` is the wall-clock time assembly took.
+
+    `cues` are the subtitles in film seconds (also when no files were asked for);
+    `loudness` the mix's measured integrated LUFS; `warnings` what was cut or fell back.
+    """
 
     info: VideoInfo
     method: Literal["remux", "reencode"]
     seconds: float
+    subtitles: tuple[Path, ...] = ()
+    cues: tuple[Cue, ...] = ()
+    loudness: float | None = None
+    warnings: tuple[str, ...] = ()
 
 
 class AssemblyError(ValueError):
@@ -78,6 +124,8 @@ class _Clip:
     info: VideoInfo
     time_base: Fraction
     extradata: bytes
+    start: int = 0  # the stream's start, in time_base ticks
+    span: int = 0  # ticks from start to the end of its last frame: its length in a remux
 
     @property
     def params(self) -> tuple[object, ...]:
@@ -86,25 +134,99 @@ class _Clip:
         return (i.codec, i.width, i.height, i.pix_fmt, i.fps, self.time_base, self.extradata)
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """Where each of FilmSpec.clips is in the film, in film seconds, and the film's length."""
+
+    starts: tuple[float, ...]
+    ends: tuple[float, ...]
+    seconds: float
+
+
+class _Track(Protocol):
+    """A stream written in step with the video: the mix, the soft subtitles."""
+
+    def write_until(self, seconds: float) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+_Tracks = Callable[[av.container.OutputContainer], list[_Track]]
+
+
 def assemble(spec: FilmSpec, on_progress: Progress | None = None) -> FilmResult:
     """Assemble `spec.clips` (in order) into `spec.out`; raises AssemblyError on bad inputs."""
     started = time.perf_counter()
     clips = [_open_clip(index, Path(path)) for index, path in enumerate(spec.clips, 1)]
     _validate(spec, clips)
-    if spec.audio is not None:
-        _check_audio(Path(spec.audio))
+    try:
+        check_inputs(spec.lines, spec.sounds, len(clips), spec.duck_db, spec.loudness)
+        check_language(spec.subtitle_language)
+    except ValueError as exc:
+        raise AssemblyError(str(exc)) from exc
     progress = on_progress or (lambda done, total: None)
     with tempfile.TemporaryDirectory(prefix="film-") as tmp:
         sources = clips
         if spec.title is not None and _can_remux(spec, clips):
             sources = [_title_clip(spec, clips[0], Path(tmp) / "title.mp4"), *clips]
-        if _can_remux(spec, sources):
-            method: Literal["remux", "reencode"] = "remux"
-            _remux(spec, sources, progress)
-        else:
-            method = "reencode"
-            _reencode(spec, clips, progress)
-    return FilmResult(probe(Path(spec.out)), method, time.perf_counter() - started)
+        remux = _can_remux(spec, sources)
+        layout = _remux_layout(sources, len(clips)) if remux else _reencode_layout(spec, clips)
+        sound = _mix(spec, layout)
+        cues = cues_for(sound.voices, spec.speaker_names) if sound else ()
+        shown = screens(cues)
+        tracks = _side_tracks(spec, sound, shown)
+        notes = list(sound.warnings) if sound else []
+        files = staged_files(cues, Path(spec.out)) if spec.subtitles and cues else None
+        with files or contextlib.nullcontext() as staged:
+            if remux:
+                _remux(spec, sources, progress, tracks)
+            else:
+                width, height = _even(clips[0].info)
+                captions = Captions(shown, width, height) if spec.burn_subtitles else None
+                notes += captions.warnings if captions and shown else ()
+                _reencode(spec, clips, progress, tracks, captions)
+            written = staged.commit() if staged else ()
+    return FilmResult(
+        probe(Path(spec.out)),
+        "remux" if remux else "reencode",
+        time.perf_counter() - started,
+        subtitles=written,
+        cues=cues,
+        loudness=sound.loudness if sound else None,
+        warnings=tuple(notes),
+    )
+
+
+def _side_tracks(spec: FilmSpec, sound: Mix | None, shown: Sequence[Cue]) -> _Tracks:
+    """What adds the mix and the soft subtitles to the output, after the video stream."""
+
+    def add(container: av.container.OutputContainer) -> list[_Track]:
+        added: list[_Track] = []
+        if sound is not None:
+            added.append(AudioTrack(container, sound.samples))
+        if spec.subtitles and shown:
+            added.append(SubtitleTrack(container, shown, spec.subtitle_language))
+        return added
+
+    return add
+
+
+def _mix(spec: FilmSpec, layout: _Layout) -> Mix | None:
+    """The film's soundtrack, or None when there is no sound at all (a silent film)."""
+    if spec.audio is None and not spec.lines and not spec.sounds:
+        return None
+    try:
+        return mix(
+            layout.seconds,
+            music=Path(spec.audio) if spec.audio is not None else None,
+            lines=[(line, layout.starts[line.clip] + line.offset) for line in spec.lines],
+            sounds=[(s, layout.starts[s.clip], layout.ends[s.clip]) for s in spec.sounds],
+            duck_db=spec.duck_db,
+            loudness=spec.loudness,
+            crossfade=spec.crossfade,
+        )
+    except MixError as exc:
+        raise AssemblyError(str(exc)) from exc
 
 
 # -- inputs -------------------------------------------------------------------------------
@@ -117,11 +239,26 @@ def _open_clip(index: int, path: Path) -> _Clip:
             stream = container.streams.video[0]
             time_base = Fraction(stream.time_base or 0)
             extradata = bytes(stream.codec_context.extradata or b"")
+        start, span = _span(path, info.fps, time_base) if time_base > 0 else (0, 0)
     except (av.error.FFmpegError, OSError, ValueError, IndexError) as exc:
         raise AssemblyError(f"clip {index} ({path.name}) is not a readable video: {exc}") from exc
     if info.frames < 1:
         raise AssemblyError(f"clip {index} ({path.name}) has no frames")
-    return _Clip(path, info, time_base, extradata)
+    return _Clip(path, info, time_base, extradata, start, span)
+
+
+def _span(path: Path, fps: Fraction, time_base: Fraction) -> tuple[int, int]:
+    """The first video stream's start and length in ticks, from its packets (no decoding)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        start = stream.start_time or 0
+        frame_ticks = round(1 / (fps * time_base))  # for packets without a duration
+        end = start
+        for packet in container.demux(stream):
+            if packet.size == 0 or packet.pts is None or packet.dts is None:
+                continue  # the demuxer's trailing flush packet
+            end = max(end, packet.pts + (packet.duration or frame_ticks))
+    return start, end - start
 
 
 def _validate(spec: FilmSpec, clips: Sequence[_Clip]) -> None:
@@ -150,21 +287,11 @@ def _validate(spec: FilmSpec, clips: Sequence[_Clip]) -> None:
         )
 
 
-def _check_audio(path: Path) -> None:
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise AssemblyError(f"audio file {path.name} has no audio stream")
-            next(container.decode(container.streams.audio[0]))
-    except StopIteration:
-        raise AssemblyError(f"audio file {path.name} holds no sound") from None
-    except (av.error.FFmpegError, OSError) as exc:
-        raise AssemblyError(f"audio file {path.name} cannot be decoded: {exc}") from exc
-
-
 def _can_remux(spec: FilmSpec, clips: Sequence[_Clip]) -> bool:
     if spec.force_reencode or spec.crossfade > 0:
         return False
+    if spec.burn_subtitles and any(cue_text(line) for line in spec.lines):
+        return False  # the cues are drawn into the pictures
     first = clips[0]
     return (
         first.info.codec in _REMUXABLE
@@ -186,6 +313,33 @@ def _frames_at(clip: _Clip, fps: Fraction) -> int:
     if clip.info.fps == fps:
         return clip.info.frames
     return max(1, round(clip.info.frames * fps / clip.info.fps))
+
+
+def _even(info: VideoInfo) -> tuple[int, int]:
+    """The re-encoded film's size: yuv420p needs even sizes (an odd clip loses a row/column)."""
+    return info.width - info.width % 2, info.height - info.height % 2
+
+
+def _remux_layout(sources: Sequence[_Clip], count: int) -> _Layout:
+    """Packet spans laid end to end, as `_remux` writes them; a title card is the first source."""
+    edges = [float(e * sources[0].time_base) for e in itertools.accumulate(c.span for c in sources)]
+    edges.insert(0, 0.0)
+    first = len(sources) - count  # 1 with a title card in front
+    return _Layout(tuple(edges[first:-1]), tuple(edges[first + 1 :]), edges[-1])
+
+
+def _reencode_layout(spec: FilmSpec, clips: Sequence[_Clip]) -> _Layout:
+    """Frame counts at the film's rate, each crossfade overlapping neighbours, as `_reencode`."""
+    fps = clips[0].info.fps
+    overlap = _overlap_frames(spec, fps)
+    position = 0 if spec.title is None else _seconds_to_frames(spec.title_seconds, fps) - overlap
+    starts, ends = [], []
+    for clip in clips:
+        count = _frames_at(clip, fps)
+        starts.append(float(position / fps))
+        ends.append(float((position + count) / fps))
+        position += count - overlap
+    return _Layout(tuple(starts), tuple(ends), float((position + overlap) / fps))
 
 
 # -- title card ---------------------------------------------------------------------------
@@ -231,45 +385,45 @@ def _title_clip(spec: FilmSpec, like: _Clip, path: Path) -> _Clip:
 # -- remux --------------------------------------------------------------------------------
 
 
-def _remux(spec: FilmSpec, clips: Sequence[_Clip], progress: Progress) -> None:
+def _remux(spec: FilmSpec, clips: Sequence[_Clip], progress: Progress, tracks: _Tracks) -> None:
     total = sum(c.info.frames for c in clips)
     done = 0
     with open_output(Path(spec.out), spec.metadata) as container:
         with av.open(str(clips[0].path)) as first:
             out_stream = container.add_stream_from_template(first.streams.video[0])
-        audio = _AudioTrack(container, Path(spec.audio)) if spec.audio else None
+        others = tracks(container)
         offset = 0  # in the clips' shared time base
         time_base = clips[0].time_base
         for clip in clips:
             with av.open(str(clip.path)) as source:
                 stream = source.streams.video[0]
-                start = stream.start_time or 0
-                frame_ticks = round(1 / (clip.info.fps * time_base))  # for packets without one
-                end = start
                 for packet in source.demux(stream):
                     if packet.size == 0 or packet.pts is None or packet.dts is None:
                         continue  # the demuxer's trailing flush packet
-                    end = max(end, packet.pts + (packet.duration or frame_ticks))
-                    packet.pts += offset - start
-                    packet.dts += offset - start
+                    packet.pts += offset - clip.start
+                    packet.dts += offset - clip.start
                     packet.stream = out_stream
                     container.mux(packet)
                     done += 1
                     progress(min(done, total), total)
-                    if audio:
-                        audio.write_until(float(packet.dts * time_base))
-            offset += end - start
-        if audio:
-            audio.finish(float(offset * time_base))
+                    for track in others:
+                        track.write_until(float(packet.dts * time_base))
+            offset += clip.span  # the same spans `_remux_layout` placed the sound by
+        for track in others:
+            track.finish()
 
 
 # -- re-encode ----------------------------------------------------------------------------
 
 
-def _reencode(spec: FilmSpec, clips: Sequence[_Clip], progress: Progress) -> None:
-    first = clips[0].info
-    # yuv420p needs even sizes: a clip of odd size from elsewhere loses its last row/column.
-    width, height, fps = first.width - first.width % 2, first.height - first.height % 2, first.fps
+def _reencode(
+    spec: FilmSpec,
+    clips: Sequence[_Clip],
+    progress: Progress,
+    tracks: _Tracks,
+    captions: Captions | None,
+) -> None:
+    (width, height), fps = _even(clips[0].info), clips[0].info.fps
     overlap = _overlap_frames(spec, fps)
     sources: list[tuple[int, Iterable[np.ndarray]]] = []
     if spec.title is not None:
@@ -282,18 +436,20 @@ def _reencode(spec: FilmSpec, clips: Sequence[_Clip], progress: Progress) -> Non
     total = sum(count for count, _ in sources) - overlap * (len(sources) - 1)
     with open_output(Path(spec.out), spec.metadata) as container:
         stream = add_video_stream(container, width, height, fps)
-        audio = _AudioTrack(container, Path(spec.audio)) if spec.audio else None
+        others = tracks(container)
         frames = _crossfade([frames for _, frames in sources], overlap)
         for index, frame in enumerate(frames):
+            if captions is not None:
+                frame = captions.draw(frame, float(index / fps))
             video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
             video_frame.pts = index
             container.mux(stream.encode(video_frame))
             progress(index + 1, total)
-            if audio:
-                audio.write_until(float(index / fps))
+            for track in others:
+                track.write_until(float(index / fps))
         container.mux(stream.encode(None))
-        if audio:
-            audio.finish(float(total / fps))
+        for track in others:
+            track.finish()
 
 
 def _conformed(
@@ -348,61 +504,3 @@ def _crossfade(sources: Sequence[Iterable[np.ndarray]], overlap: int) -> Iterato
 def _blend(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
     mixed = a.astype(np.float32) * (1.0 - weight) + b.astype(np.float32) * weight
     return np.rint(mixed).astype(np.uint8)
-
-
-# -- audio --------------------------------------------------------------------------------
-
-
-class _AudioTrack:
-    """AAC 48 kHz stereo from an audio file, written in step with the video, padded or trimmed."""
-
-    def __init__(self, container: av.container.OutputContainer, source: Path) -> None:
-        self._container = container
-        self._source = source
-        self._stream = container.add_stream("aac", rate=AUDIO_RATE, layout=AUDIO_LAYOUT)
-        self._pcm = _pcm(source)
-        self._buffer = np.zeros((2, 0), np.float32)
-        self._written = 0
-
-    def write_until(self, seconds: float) -> None:
-        """Encode whole AAC frames up to `seconds` so audio and video interleave."""
-        target = round(seconds * AUDIO_RATE)
-        while self._written + AUDIO_CHUNK <= target:
-            self._write(AUDIO_CHUNK)
-
-    def finish(self, seconds: float) -> None:
-        """Write up to exactly `seconds` (silence past the source's end) and flush."""
-        target = round(seconds * AUDIO_RATE)
-        while self._written < target:
-            self._write(min(AUDIO_CHUNK, target - self._written))
-        self._container.mux(self._stream.encode(None))
-
-    def _write(self, samples: int) -> None:
-        while self._buffer.shape[1] < samples:
-            self._buffer = np.concatenate([self._buffer, next(self._pcm)], axis=1)
-        chunk, self._buffer = self._buffer[:, :samples], self._buffer[:, samples:]
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(chunk), format="fltp", layout=AUDIO_LAYOUT
-        )
-        frame.sample_rate = AUDIO_RATE
-        frame.pts = self._written
-        frame.time_base = Fraction(1, AUDIO_RATE)
-        self._container.mux(self._stream.encode(frame))
-        self._written += samples
-
-
-def _pcm(path: Path) -> Iterator[np.ndarray]:
-    """2×N float32 blocks of `path` at 48 kHz stereo, then silence for ever."""
-    resampler = av.AudioResampler(format="fltp", layout=AUDIO_LAYOUT, rate=AUDIO_RATE)
-    try:
-        with av.open(str(path)) as container:
-            for frame in container.decode(container.streams.audio[0]):
-                for resampled in resampler.resample(frame):
-                    yield resampled.to_ndarray()
-        for resampled in resampler.resample(None):
-            yield resampled.to_ndarray()
-    except av.error.FFmpegError as exc:
-        raise AssemblyError(f"audio file {path.name} failed to decode: {exc}") from exc
-    silence = np.zeros((2, AUDIO_CHUNK), np.float32)
-    while True:
-        yield silence

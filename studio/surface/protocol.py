@@ -49,10 +49,11 @@ from studio.surface.requests import (
     UserIn,
 )
 from studio.surface.routes import route, routes_of
+from studio.surface.voices import VoicesAPI
 
 
 @runtime_checkable
-class StudioAPI(Protocol):
+class StudioAPI(VoicesAPI, Protocol):
     """Every public method of a studio, local or remote; each acts as one user."""
 
     def pipelines(self) -> list[str]:
@@ -244,7 +245,8 @@ class StudioAPI(Protocol):
 
     @route("POST", "/shots/{shot_id}/takes/{job_id}/choose", tag="shots")
     def choose_take(self, shot_id: int, job_id: int) -> ShotPublic:
-        """Make a succeeded take (clip job) of the shot the one its film uses."""
+        """Make a succeeded take (clip job) or line take (speech job) of the shot the one its
+        film uses; a chosen line sets the shot's duration unless it is pinned."""
         ...
 
     def jobs(
@@ -385,12 +387,22 @@ class StudioAPI(Protocol):
         title: str | None = None,
         title_seconds: float = 2.0,
         audio: str | Path | None = None,
+        dialogue: bool = True,
+        subtitles: bool = True,
+        burn_subtitles: bool = False,
+        speaker_names: bool = False,
+        loudness: float | None = -16.0,
         wait: bool = False,
         priority: int = Priority.normal,
         progress: bool = True,
     ) -> JobPublic:
         """Queue the film: each shot's chosen take (else its newest take), in shot order.
-        `title`: the title card; null: the script's title page, if it has one; "": none."""
+        `title`: the title card; null: the script's title page, if it has one; "": none.
+        `dialogue`: each shot's spoken line at its offset (a line not spoken yet is silent and
+        listed in the film's params as `unspoken`); `subtitles`: SRT and WebVTT files (the
+        film artifact's `attachments`) and a soft subtitle track; `burn_subtitles`: drawn into
+        the picture; `speaker_names`: "Anna: …" cues; `loudness`: the mix's integrated LUFS
+        target (None: levels as mixed); the soundtrack is ducked under speech."""
         ...
 
     def lab_run(

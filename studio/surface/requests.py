@@ -88,6 +88,14 @@ class ProjectFields(In):
         default=None,
         description="A scene's other shots take its first shot's preview as a style reference",
     )
+    speech_pipeline: str | None = Field(
+        default=None, description="The text-to-speech pipeline lines are spoken with"
+    )
+    narrator_voice: str | None = Field(
+        default=None, max_length=64, description="Voice id for lines no cast member speaks"
+    )
+    narrator_speed: float | None = Field(default=None, ge=0.5, le=2)
+    narrator_pitch: float | None = Field(default=None, ge=-12, le=12)
 
 
 class ProjectCreate(ProjectFields):
@@ -118,6 +126,12 @@ class ShotFields(In):
     seed: int | None = None
     preview_pipeline: str | None = Field(default=None, description="null: the project's")
     clip_pipeline: str | None = Field(default=None, description="null: the project's")
+    line_offset: float | None = Field(
+        default=None, ge=0, le=60, description="Seconds into the shot its line starts"
+    )
+    duration_pinned: bool | None = Field(
+        default=None, description="Keep the duration when the spoken line's length changes"
+    )
 
 
 class ShotCreate(ShotFields):
@@ -146,6 +160,12 @@ class CastFields(In):
         default=None, ge=0, le=1, description="How strongly its reference picture steers renders"
     )
     lora_scale: float | None = Field(default=None, ge=0, le=2, description="Its LoRA's strength")
+    voice_engine: str | None = Field(
+        default=None, max_length=100, description="Its text-to-speech pipeline; '': the project's"
+    )
+    voice: str | None = Field(default=None, max_length=64, description="Voice id; '': default")
+    voice_speed: float | None = Field(default=None, ge=0.5, le=2)
+    voice_pitch: float | None = Field(default=None, ge=-12, le=12, description="Semitones")
 
 
 class CastCreate(CastFields):

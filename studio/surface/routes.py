@@ -82,9 +82,20 @@ def route_of(method: Callable[..., Any]) -> Route | None:
     return found
 
 
+def members_of(api: type) -> dict[str, Any]:
+    """The attributes `api` (the StudioAPI Protocol) declares itself or takes from the
+    Protocols it is made of (studio/surface/voices.py), its own first."""
+    found: dict[str, Any] = {}
+    for klass in api.__mro__:
+        if klass.__module__.startswith("studio.surface"):
+            for name, member in vars(klass).items():
+                found.setdefault(name, member)
+    return found
+
+
 def routes_of(api: type) -> list[Route]:
     """Every routed method of `api` (the StudioAPI Protocol), in its order."""
-    return [r for member in vars(api).values() if (r := route_of(member)) is not None]
+    return [r for member in members_of(api).values() if (r := route_of(member)) is not None]
 
 
 def returns(api: type, route: Route) -> tuple[Literal["none", "one", "list"], Any]:

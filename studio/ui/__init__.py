@@ -1,5 +1,5 @@
-"""The Gradio UI: a project bar over the tabs (Script & shots, Cast, Storyboard, Render
-queue, Film, Lab, Workers, and with accounts: Account, Admin).
+"""The Gradio UI: a project bar over the tabs (Script & shots, Cast, Voices, Storyboard,
+Render queue, Film, Lab, Workers, and with accounts: Account, Admin).
 
 Every handler calls the `Studio` Python API — the UI holds no logic of its own — acting as
 the user of the request (`for_request`): the blocks are built once for everyone, so nothing
@@ -22,6 +22,7 @@ from studio.ui import (
     queue_tab,
     script_tab,
     storyboard_tab,
+    voices_tab,
     workers_tab,
 )
 from studio.ui.common import Refresh, account_bar, for_request, guarded, project_choices
@@ -59,6 +60,8 @@ def build_ui(studio: Studio) -> gr.Blocks:
                 script = script_tab.build(studio, project)
             with gr.Tab("Cast", id="cast") as cast_page:
                 cast = cast_tab.build(studio, project)
+            with gr.Tab("Voices", id="voices"):
+                voices = voices_tab.build(studio, project)
             with gr.Tab("Storyboard", id="storyboard"):
                 board = storyboard_tab.build(studio, project)
             with gr.Tab("Render queue", id="queue"):
@@ -77,7 +80,7 @@ def build_ui(studio: Studio) -> gr.Blocks:
                 with gr.Tab("Admin", id="admin", visible=False) as admin_page:
                     account_tabs.append((admin_page, admin_tab.build(studio)))
 
-        tabs = (script, cast, board, queue, film, lab, farm)
+        tabs = (script, cast, voices, board, queue, film, lab, farm)
         tab_outputs = [component for tab in tabs for component in tab.outputs]
         extras = [tab for _page, tab in account_tabs]
         extra_outputs = [component for tab in extras for component in tab.outputs]
@@ -135,6 +138,12 @@ def build_ui(studio: Studio) -> gr.Blocks:
             change.success(cast.handler(studio), project, cast.outputs)
         for change in cast.shot_changes:
             change.success(script.handler(studio), project, script.outputs)
+        # Spoken lines set shots' durations; a breakdown changes the lines and the speakers.
+        for change in voices.shot_changes:
+            change.success(script.handler(studio), project, script.outputs)
+            change.success(refresh_others, project, other_outputs)
+        for change in (*script.shot_changes, *cast.shot_changes):
+            change.success(voices.handler(studio), project, voices.outputs)
         # Opening the Cast tab shows the latest frames of its shots (previews made since).
         assert cast.looks is not None
         looks_fn, looks_inputs, looks_outputs = cast.looks

@@ -122,6 +122,9 @@ CALLS: dict[str, tuple[Callable[[Alice], tuple[Any, ...]], type[Exception]]] = {
     "expand_prompts": (a(lambda x: (x.project,)), NotFound),
     "takes": (a(lambda x: (x.shot,)), NotFound),
     "choose_take": (a(lambda x: (x.shot, x.take.id)), NotFound),
+    "lines": (a(lambda x: (x.shot,)), NotFound),
+    "speak": (a(lambda x: (x.project,)), NotFound),
+    "preview_voice": (a(lambda x: (x.project, "an intruder's line")), NotFound),
     "job": (a(lambda x: (x.take.id,)), NotFound),
     "queue_position": (a(lambda x: (x.queued.id,)), NotFound),
     "cancel": (a(lambda x: (x.queued.id,)), NotFound),
@@ -181,6 +184,7 @@ UNGUARDED = {
     "readiness": "dependency health, no user data",
     "workers": "the render farm, no user data",
     "pipelines": "the catalogue's names, shared by everyone",
+    "voices": "the catalogue's voices, shared by everyone",
     "artifact_by_link": "the link's signature is the authorization (test_web_auth checks it)",
 }
 

@@ -125,7 +125,11 @@ def test_a_user_sees_and_reaches_only_their_own_projects(ui: UI, studio: Studio)
             (bob, alice_pid, "", "", "16:9", 360, 24, "draft", "draft", False, False, False),
         ),
         ("queue_tab.on_render_all", (alice_pid, bob)),
-        ("film_tab.on_assemble", (alice_pid, "", 0.0, None, bob)),
+        ("film_tab.on_assemble", (alice_pid, "", 0.0, None, True, True, False, False, -16, bob)),
+        ("voices_tab.on_speak", (alice_pid, bob)),
+        ("voices_tab.on_preview", (alice_pid, "narrator", "espeak", "", 1, 0, "Hi.", bob)),
+        ("voices_tab.on_save", (alice_pid, "narrator", "espeak", "en-gb", 1, 0, bob)),
+        ("voices_tab.on_speaker", (alice_pid, "narrator", bob)),
         ("refresh_others", (alice_pid, bob)),
     ]
     for name, args in attempts:
@@ -442,5 +446,6 @@ def test_the_films_download_name_survives_a_reload(ui: UI, studio: Studio) -> No
     assert film.artifact_id is not None
     assembled = studio.as_user("alice").export(film.artifact_id, "Rails")  # what Assemble shows
     refreshed = ui("refresh_others")(pid, as_("alice"))
-    download = output(ui, "refresh_others", refreshed, "film-download")
-    assert Path(download).name == assembled.name and assembled.name.startswith("Rails-")
+    film_file, *subtitles = output(ui, "refresh_others", refreshed, "film-download")
+    assert Path(film_file).name == assembled.name and assembled.name.startswith("Rails-")
+    assert subtitles == []  # the script has no dialogue: no subtitle files

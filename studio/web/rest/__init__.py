@@ -32,6 +32,7 @@ from studio.web.rest import (
     queue,
     renders,
     tokens,
+    voices,
 )
 from studio.web.rest.common import ERRORS, PREFIX, BodyLimit, add_error_handlers
 from studio.web.rest.ratelimit import RateLimiter
@@ -39,6 +40,7 @@ from studio.web.rest.ratelimit import RateLimiter
 MODULES = (
     projects,
     renders,
+    voices,
     jobs,
     queue,
     events,

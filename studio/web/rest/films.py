@@ -25,8 +25,9 @@ def assemble(
     idempotency_key: KeyHeader = None,
     payload: FilmIn | None = None,
 ) -> JSONResponse:
-    """Queue the film: each shot's chosen take (else its newest), in shot order. Its
-    `artifact_id` is the MP4 once the job succeeds."""
+    """Queue the film: each shot's chosen take (else its newest), in shot order, with each
+    shot's spoken line and subtitles. Its `artifact_id` is the MP4 once the job succeeds; the
+    artifact's `provenance.attachments` holds the ids of its `srt` and `vtt` subtitle files."""
     options = payload or FilmIn()
 
     def action() -> tuple[int, Any]:
@@ -35,6 +36,11 @@ def assemble(
             crossfade=options.crossfade,
             title=options.title,
             title_seconds=options.title_seconds,
+            dialogue=options.dialogue,
+            subtitles=options.subtitles,
+            burn_subtitles=options.burn_subtitles,
+            speaker_names=options.speaker_names,
+            loudness=options.loudness,
             priority=options.priority,
             progress=False,
         )

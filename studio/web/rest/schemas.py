@@ -72,7 +72,29 @@ class FilmIn(In):
         description='A title card; null: the script\'s title page, if any; "": none',
     )
     title_seconds: float = Field(default=2.0, ge=0.5, le=10)
+    dialogue: bool = Field(default=True, description="Each shot's spoken line at its offset")
+    subtitles: bool = Field(
+        default=True, description="SRT and WebVTT beside the film, and a soft subtitle track"
+    )
+    burn_subtitles: bool = Field(default=False, description="Subtitles drawn into the picture")
+    speaker_names: bool = Field(default=False, description='Cues say who speaks: "Anna: …"')
+    loudness: float | None = Field(
+        default=-16.0, ge=-40, le=-5, description="Integrated LUFS of the mix; null: as mixed"
+    )
     priority: int = PRIORITY
+
+
+class VoicePreviewIn(In):
+    text: str = Field(
+        default="", max_length=2000, description="What to say; empty: a sample sentence"
+    )
+    member_id: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="Speak as this cast member; null: narrator"
+    )
+    engine: str | None = Field(default=None, max_length=100, description="null: the voice's")
+    voice: str | None = Field(default=None, max_length=64, description="null: the voice's")
+    speed: float | None = Field(default=None, ge=0.5, le=2)
+    pitch: float | None = Field(default=None, ge=-12, le=12)
 
 
 class EstimateOut(BaseModel):
