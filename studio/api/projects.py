@@ -27,7 +27,7 @@ from studio.core.validation import number, plain_text, project_fields, shot_fiel
 from studio.film.breakdown import break_down_with_cast
 
 # What a duplicated shot keeps: what the creator set, not its place, renders or age.
-_NOT_COPIED = {"position", "preview_job_id", "chosen_take_id", "created_at"}
+_NOT_COPIED = {"position", "preview_job_id", "chosen_take_id", "chosen_line_id", "created_at"}
 _COPIED = set(ShotBase.model_fields) - _NOT_COPIED
 
 

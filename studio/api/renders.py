@@ -310,6 +310,7 @@ class RendersArea(FilesArea):
             lines, unspoken = (
                 self._film_lines(session, project, takes) if sound.dialogue else ([], [])
             )
+            sounds = self._film_sounds(session, takes)
             # Stored only now that the film is accepted: a refusal leaves no orphan file.
             audio_artifact = (
                 self._store_audio(options.audio, project.owner) if options.audio else None
@@ -341,6 +342,8 @@ class RendersArea(FilesArea):
                 }
             if sound.loudness != DEFAULT_LOUDNESS:
                 params["loudness"] = sound.loudness
+            if sounds:
+                params["sounds"] = sounds
             seconds = sum(self._shot_duration(session, t["shot_id"]) for t in takes)
             seconds += (title_seconds if title else 0.0) - crossfade * (len(takes) - 1)
             job = lifecycle.submit(
@@ -396,6 +399,25 @@ class RendersArea(FilesArea):
                 }
             )
         return lines, unspoken
+
+    def _film_sounds(self, session: Session, takes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The room tone or effects each shot carries, under its take."""
+        sounds = []
+        for index, take in enumerate(takes):
+            shot = self._shot(session, take["shot_id"])
+            artifact = (
+                session.get(Artifact, shot.sound_artifact_id) if shot.sound_artifact_id else None
+            )
+            if artifact is not None:
+                sounds.append(
+                    {
+                        "clip": index,
+                        "key": artifact.key,
+                        "sha256": artifact.sha256,
+                        "gain_db": shot.sound_gain_db,
+                    }
+                )
+        return sounds
 
     def _shot_duration(self, session: Session, shot_id: int) -> float:
         return self._shot(session, shot_id).duration

@@ -1,8 +1,10 @@
-"""Voices: the engines and voices on offer, a shot's line spoken as a queued speech job, and a
-voice preview (any text, in a member's or any voice) through the same queue."""
+"""Voices and sounds: the engines and voices on offer, a shot's line spoken as a queued speech
+job, a voice preview (any text, in a member's or any voice) through the same queue, and the
+room tone or effects a shot carries into the film's mix."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,9 +13,19 @@ from pipelines.catalogue import UnknownPipelineError, load_pipeline
 from pipelines.errors import PipelineError
 from studio.api.cast import CastArea
 from studio.core import cast, lifecycle, voices
+from studio.core.artifacts import store_file
 from studio.core.errors import InvalidInput, NotFound
-from studio.core.models import JobKind, JobPublic, Priority, RenderJob, VoicePublic, public
-from studio.core.validation import voice_id, voice_pitch, voice_speed
+from studio.core.models import (
+    JobKind,
+    JobPublic,
+    Priority,
+    RenderJob,
+    ShotPublic,
+    VoicePublic,
+    public,
+)
+from studio.core.sounds import CONTENT_TYPES, sound_file
+from studio.core.validation import number, voice_id, voice_pitch, voice_speed
 from studio.core.voices import Voice
 
 COMMON_VOICES = ("en-us", "en-gb", "fr", "de", "es", "it", "pt", "ja", "cmn", "ar", "hi", "ru")
@@ -151,6 +163,35 @@ class VoicesArea(CastArea):
         self._wake([job])
         queued = public(job)
         return self.wait([queued], progress=progress)[0] if wait else queued
+
+    def set_shot_sound(
+        self, shot_id: int, sound: bytes | str | Path, gain_db: float | None = None
+    ) -> ShotPublic:
+        with self._session() as session:
+            self._shot(session, shot_id)  # NotFound before looking at the file
+        with tempfile.TemporaryDirectory(prefix="sound-") as tmp:
+            path = sound_file(sound, self.settings.max_audio_bytes, Path(tmp))
+            content_type = CONTENT_TYPES[path.suffix.lower()]
+            named = isinstance(sound, str | Path)
+            prov = {"kind": "sound", "source_name": path.name if named else ""}
+            with self._session(write=True) as session:
+                shot = self._shot(session, shot_id)
+                owner = self._project(session, shot.project_id).owner
+                artifact = store_file(self.storage, path, content_type, prov, owner, path.suffix)
+                session.add(artifact)
+                session.flush()
+                shot.sound_artifact_id = artifact.id
+                if gain_db is not None:
+                    shot.sound_gain_db = number(gain_db, "Sound gain (dB)", -40, 12)
+                session.add(shot)
+                return public(shot)
+
+    def clear_shot_sound(self, shot_id: int) -> ShotPublic:
+        with self._session(write=True) as session:
+            shot = self._shot(session, shot_id)
+            shot.sound_artifact_id = None
+            session.add(shot)
+            return public(shot)
 
     def _submit_speech(
         self,

@@ -62,7 +62,7 @@ import httpx
 
 from pipelines.catalogue import PipelineEntry
 from studio.client.derived import over_rest
-from studio.client.files import RemoteFiles
+from studio.client.queue import RemoteQueue
 from studio.client.transport import (
     ON_SERVER,
     PAGE,
@@ -85,7 +85,7 @@ def _local_only(name: str, alternative: str) -> Callable[..., NoReturn]:
     return method
 
 
-class RemoteStudio(RemoteFiles):
+class RemoteStudio(RemoteQueue):
     """A studio reached over its REST API, with the methods of `studio.api.Studio`.
 
     `url`: the studio's address (e.g. https://studio.example.com); `token`: an API token
@@ -144,6 +144,17 @@ class RemoteStudio(RemoteFiles):
         answer = self._put_bytes(f"/cast/{path_id(member_id)}/reference", png, "image/png")
         return CastMemberPublic.model_validate(answer)
 
+    def set_shot_sound(
+        self, shot_id: int, sound: bytes | str | Path, gain_db: float | None = None
+    ) -> ShotPublic:
+        """Put a sound under a shot (an audio file's bytes or path): PUT /shots/{id}/sound."""
+        data = sound if isinstance(sound, bytes) else Path(sound).expanduser().read_bytes()
+        shot = ShotPublic.model_validate(
+            self._put_bytes(f"/shots/{path_id(shot_id)}/sound", data, "application/octet-stream")
+        )
+        return shot if gain_db is None else self.update_shot(shot_id, sound_gain_db=gain_db)
+
+    clear_shot_sound = over_rest(StudioAPI.clear_shot_sound)
     consistency = over_rest(StudioAPI.consistency)
     scenes = over_rest(StudioAPI.scenes)
     update_scene = over_rest(StudioAPI.update_scene)
@@ -395,27 +406,10 @@ class RemoteStudio(RemoteFiles):
         job = self.job(shot.preview_job_id)
         return self.artifact_path(job.artifact_id) if job.artifact_id else None
 
-    def queue_positions(self) -> dict[int, int]:
-        """Position in the queue (1 = next) of every queued job this user can see."""
-        return {e["job_id"]: e["position"] for e in self._get("/queue")["items"]}
-
     def queue_position(self, job_id: int) -> int | None:
         """The job's place in the queue (1 = next); None unless it is queued."""
         self.job(job_id)  # NotFound for a job that is not the caller's
         return self.queue_positions().get(job_id)
-
-    def pause_queue(self, owner: str | None = None) -> None:
-        """Hold this user's queued jobs (running ones finish)."""
-        self._own(owner, "queue")
-        self.request("POST", "/queue/pause")
-
-    def resume_queue(self, owner: str | None = None) -> None:
-        self._own(owner, "queue")
-        self.request("POST", "/queue/resume")
-
-    def queue_paused(self, owner: str | None = None) -> bool:
-        self._own(owner, "queue")
-        return bool(self._get("/queue/paused")["paused"])
 
     # ---- the Lab --------------------------------------------------------------------------
     def lab_run(

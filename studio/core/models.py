@@ -156,6 +156,9 @@ class ShotBase(SQLModel):
     chosen_line_id: int | None = None
     line_offset: float = Field(default=0.3, sa_column_kwargs={"server_default": "0.3"})
     duration_pinned: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
+    # Room tone or effects under the shot in the film (an uploaded audio file), at a gain.
+    sound_artifact_id: int | None = Field(default=None, foreign_key="artifact.id")
+    sound_gain_db: float = Field(default=0.0, sa_column_kwargs={"server_default": "0.0"})
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -51,6 +51,7 @@ SHOT_FIELDS = {
     "characters",
     "line_offset",
     "duration_pinned",
+    "sound_gain_db",
 }
 MAX_LINE_OFFSET = 60.0  # seconds into its shot a line may start
 # A voice id as engines name them: "en-us", "en-gb+f3", "fr", "0" (a speaker number).
@@ -198,6 +199,8 @@ def shot_fields(
             out[key] = shot_cast(value)
         elif key == "line_offset":
             out[key] = number(value, "Line offset (s)", 0, MAX_LINE_OFFSET)
+        elif key == "sound_gain_db":
+            out[key] = number(value, "Sound gain (dB)", -40, 12)
         elif key == "duration_pinned":
             if not isinstance(value, bool):
                 raise InvalidInput("Duration pinned must be true or false", key)
@@ -311,23 +314,26 @@ def sound_options(
     return SoundOptions(dialogue, subtitles, burn_subtitles, speaker_names, target)
 
 
-def audio_file(path: Path, max_bytes: int) -> None:
-    """A soundtrack must exist, be small enough and hold an audio stream PyAV can decode."""
+def audio_file(path: Path, max_bytes: int, field: str = "audio") -> None:
+    """A soundtrack (or a shot's sound) must exist, be small enough and hold an audio stream
+    PyAV can decode."""
     if not path.is_file():
-        raise InvalidInput(f"Audio file not found: {path.name}", "audio")
+        raise InvalidInput(f"Audio file not found: {path.name}", field)
     if path.suffix.lower() not in AUDIO_SUFFIXES:
-        raise InvalidInput(f"Audio must be one of {', '.join(AUDIO_SUFFIXES)}", "audio")
+        raise InvalidInput(f"Audio must be one of {', '.join(AUDIO_SUFFIXES)}", field)
     size = path.stat().st_size
     if size > max_bytes:
         raise InvalidInput(
             f"Audio file is {size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB",
-            "audio",
+            field,
         )
     import av
 
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
-                raise InvalidInput(f"{path.name} has no audio stream", "audio")
+                raise InvalidInput(f"{path.name} has no audio stream", field)
+            if next(container.decode(container.streams.audio[0]), None) is None:
+                raise InvalidInput(f"{path.name} holds no sound", field)
     except av.FFmpegError:
-        raise InvalidInput(f"{path.name} is not an audio file PyAV can decode", "audio") from None
+        raise InvalidInput(f"{path.name} is not an audio file PyAV can decode", field) from None

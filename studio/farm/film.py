@@ -1,4 +1,5 @@
-"""Run a film job: the chosen takes, their spoken lines and the soundtrack, assembled.
+"""Run a film job: the chosen takes, their spoken lines, their sounds and the soundtrack,
+assembled.
 
 Called by the job runner for jobs of kind `film`. The film's subtitles (SRT and WebVTT,
 written beside it by the assembly) are stored as attachments of the film's artifact, so a
@@ -24,7 +25,7 @@ SUBTITLE_TYPES = {".srt": ("application/x-subrip", "srt"), ".vtt": ("text/vtt", 
 def render_film(
     runner: JobRunner, job: RenderJob, tmp: Path, report: ProgressReporter
 ) -> tuple[Artifact, dict[str, Artifact]]:
-    from studio.film.assembly import AssemblyError, FilmSpec, SpokenLine, assemble
+    from studio.film.assembly import AssemblyError, FilmSpec, ShotSound, SpokenLine, assemble
 
     params = job.params
     prov = provenance.record(ident(job), params, job.params_hash)
@@ -39,6 +40,10 @@ def render_film(
         )
         for line in params.get("lines", [])
     ]
+    sounds = [
+        ShotSound(clip=int(s["clip"]), path=local(s["key"]), gain_db=float(s["gain_db"]))
+        for s in params.get("sounds", [])
+    ]
     out = tmp / "film.mp4"
     loudness = params.get("loudness", -16.0)
     spec = FilmSpec(
@@ -50,6 +55,7 @@ def render_film(
         audio=local(params["audio"]["key"]) if params.get("audio") else None,
         metadata=provenance.file_tags(prov),
         lines=lines,
+        sounds=sounds,
         loudness=None if loudness is None else float(loudness),
         subtitles=bool(params.get("subtitles", True)),
         burn_subtitles=bool(params.get("burn_subtitles", False)),

@@ -132,6 +132,9 @@ class ShotFields(In):
     duration_pinned: bool | None = Field(
         default=None, description="Keep the duration when the spoken line's length changes"
     )
+    sound_gain_db: float | None = Field(
+        default=None, ge=-40, le=12, description="Level of the shot's sound (room tone, effects)"
+    )
 
 
 class ShotCreate(ShotFields):

@@ -1,12 +1,14 @@
 """The voice part of the studio's public surface: engines' voices, spoken lines, voice
-previews. `StudioAPI` (studio/surface/protocol.py) inherits it; `routes_of` walks both."""
+previews, a shot's sound. `StudioAPI` (studio/surface/protocol.py) inherits it;
+`routes_of` walks both."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
-from studio.core.models import JobPublic, Priority, VoicePublic
+from studio.core.models import JobPublic, Priority, ShotPublic, VoicePublic
 from studio.surface.routes import route
 
 
@@ -54,4 +56,18 @@ class VoicesAPI(Protocol):
         """Speak `text` (a sample sentence when empty) in a member's voice (`member_id`), else
         the narrator's, with any of engine/voice/speed/pitch changed: a queued speech job whose
         artifact is the WAV. Waits for it by default."""
+        ...
+
+    def set_shot_sound(
+        self, shot_id: int, sound: bytes | str | Path, gain_db: float | None = None
+    ) -> ShotPublic:
+        """Put a sound under a shot in the film (room tone, rain, traffic: an audio file's path
+        or bytes, as the Film's soundtrack takes them, up to `max_audio_bytes`), at `gain_db`
+        (−40 to 12; the shot's `sound_gain_db`); looped or cut to the shot's time on screen.
+        Over the REST API: `PUT /shots/{shot_id}/sound` with the file as the body."""
+        ...
+
+    @route("DELETE", "/shots/{shot_id}/sound", tag="voices")
+    def clear_shot_sound(self, shot_id: int) -> ShotPublic:
+        """Take the sound from under a shot."""
         ...

@@ -1,9 +1,11 @@
 """Voices tab: who says what, in which voice. The project's spoken lines (speak them all in
 the render queue; each sets its shot's duration), each speaker's voice (engine, voice, speed,
-pitch) with a preview to listen to, and where a line starts inside its shot."""
+pitch) with a preview to listen to, where a line starts inside its shot, and the sound under
+a shot (room tone, effects) in the film's mix."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -11,6 +13,7 @@ import gradio as gr
 from studio.api import Studio
 from studio.api.voices import PREVIEW_TEXT
 from studio.core.models import JobStatus, ProjectPublic, ShotPublic
+from studio.core.validation import AUDIO_SUFFIXES
 from studio.core.voices import spoken_line
 from studio.ui.common import (
     Refresh,
@@ -18,6 +21,7 @@ from studio.ui.common import (
     guarded,
     project_or_none,
     require_project,
+    shot_label,
     summary,
     wait_with_progress,
 )
@@ -123,6 +127,25 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         )
         pinned = gr.Checkbox(label="Pin the shot's duration", elem_id="line-pinned", scale=1)
         save_timing = gr.Button("Save timing", elem_id="save-timing", scale=1)
+    gr.Markdown(
+        "**Sound under a shot**: room tone or effects (rain, traffic), looped or cut to the "
+        "shot's time on screen in the film, under the lines and the soundtrack."
+    )
+    with gr.Row():
+        sound_shot = gr.Dropdown(label="Shot", choices=[], elem_id="sound-shot", scale=3)
+        sound = gr.File(
+            label="Sound (WAV, MP3, Ogg, FLAC, M4A)",
+            file_types=list(AUDIO_SUFFIXES),
+            type="filepath",
+            elem_id="shot-sound",
+            scale=3,
+        )
+        with gr.Column(scale=2):
+            gain = gr.Slider(-40, 12, value=0, step=1, label="Level (dB)", elem_id="sound-gain")
+            sound_state = gr.Markdown("", elem_id="sound-state")
+            with gr.Row():
+                save_gain = gr.Button("Save level", elem_id="save-sound-gain")
+                clear_sound = gr.Button("Remove sound", elem_id="clear-sound")
 
     def engines(view: Studio) -> list[str]:
         return sorted({v.pipeline for v in view.voices()})
@@ -173,12 +196,31 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             picked.duration_pinned,
         ]
 
+    def sound_values(view: Studio, project_id: int | None, chosen: Any = None) -> list[Any]:
+        shots = view.shots(project_id) if project_id is not None else []
+        picked = next((s for s in shots if s.id == chosen), shots[0] if shots else None)
+        if picked is None:
+            return [gr.Dropdown(choices=[], value=None), 0, ""]
+        choices = [(shot_label(n, s), s.id) for n, s in enumerate(shots, 1)]
+        state = "No sound."
+        if picked.sound_artifact_id is not None:
+            stored = view.artifact(picked.sound_artifact_id)
+            name = stored.provenance.get("source_name") or "uploaded"
+            state = f"Sound: {name} ({stored.bytes / 1e3:,.0f} kB)"
+        return [gr.Dropdown(choices=choices, value=picked.id), picked.sound_gain_db, state]
+
     def values(view: Studio, project_id: Any, message: str = "", **chosen: Any) -> list[Any]:
         p = project_or_none(view, project_id)
         rows = line_rows(view, p) if p is not None else []
         pid = p.id if p is not None else None
         speakers = speaker_values(view, pid, chosen.get("speaker", NARRATOR))
-        return [message, rows, *speakers, *shot_values(view, pid, chosen.get("shot"))]
+        return [
+            message,
+            rows,
+            *speakers,
+            *shot_values(view, pid, chosen.get("shot")),
+            *sound_values(view, pid, chosen.get("sound_shot")),
+        ]
 
     def refresh(view: Studio, project_id: Any) -> list[Any]:
         return values(view, project_id)
@@ -287,8 +329,45 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         message += f"{saved.duration:g} s{' (pinned)' if saved.duration_pinned else ''}."
         return values(view, pid, message, shot=saved.id)
 
+    def chosen_shot(chosen: Any) -> int:
+        if chosen is None:
+            raise gr.Error("Choose a shot first.", print_exception=False)
+        return int(chosen)
+
+    @guarded
+    def on_sound_shot(project_id: Any, chosen: Any, request: gr.Request) -> list[Any]:
+        view = for_request(studio, request)
+        return sound_values(view, require_project(project_id), chosen)
+
+    @guarded
+    def on_sound(
+        project_id: Any, chosen: Any, path: Any, level: Any, request: gr.Request
+    ) -> list[Any]:
+        view = for_request(studio, request)
+        pid = require_project(project_id)
+        shot_id = chosen_shot(chosen)
+        if not path:
+            return values(view, pid, "", sound_shot=shot_id)
+        view.set_shot_sound(shot_id, Path(path), gain_db=level)
+        return values(view, pid, "Sound saved: assemble the film to hear it.", sound_shot=shot_id)
+
+    @guarded
+    def on_gain(project_id: Any, chosen: Any, level: Any, request: gr.Request) -> list[Any]:
+        view = for_request(studio, request)
+        pid = require_project(project_id)
+        saved = view.update_shot(chosen_shot(chosen), sound_gain_db=level)
+        return values(view, pid, f"Sound level {saved.sound_gain_db:+g} dB.", sound_shot=saved.id)
+
+    @guarded
+    def on_clear_sound(project_id: Any, chosen: Any, request: gr.Request) -> list[Any]:
+        view = for_request(studio, request)
+        pid = require_project(project_id)
+        cleared = view.clear_shot_sound(chosen_shot(chosen))
+        return values(view, pid, "Sound removed.", sound_shot=cleared.id)
+
     voice_fields = [speaker, engine, voice, speed, pitch]
-    outputs = [status, table, *voice_fields, shot, offset, pinned]
+    sound_fields = [sound_shot, gain, sound_state]
+    outputs = [status, table, *voice_fields, shot, offset, pinned, *sound_fields]
     speaker.input(on_speaker, [project, speaker], voice_fields)
     engine.input(on_engine, engine, voice)
     shot.input(on_shot, [project, shot], [shot, offset, pinned])
@@ -296,4 +375,8 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     preview.click(on_preview, [project, *voice_fields, sample], [audio, status])
     spoken = speak.click(on_speak, project, outputs)
     timed = save_timing.click(on_timing, [project, shot, offset, pinned], outputs)
+    sound_shot.input(on_sound_shot, [project, sound_shot], sound_fields)
+    sound.upload(on_sound, [project, sound_shot, sound, gain], outputs)
+    save_gain.click(on_gain, [project, sound_shot, gain], outputs)
+    clear_sound.click(on_clear_sound, [project, sound_shot], outputs)
     return Refresh(refresh, outputs, [spoken, timed, saved_voice], submits=[spoken])

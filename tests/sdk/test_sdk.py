@@ -242,6 +242,47 @@ def test_previews_renders_credits_and_the_film(sdk: StudioAPI, backend: Backend)
         assert hashlib.sha256(download.content).hexdigest() == artifact.sha256
 
 
+def test_lines_are_spoken_and_the_film_is_subtitled(sdk: StudioAPI) -> None:
+    project = sdk.create_project(unique("Voices"), **SMALL)
+    said = unique("Where were you")  # its own words: no render-cache hit from another test
+    shot = sdk.add_shot(
+        project.id, "At the window", dialogue=f"ANNA: [quietly] {said}?", characters=["Anna"]
+    )
+    anna = next(m for m in sdk.cast(project.id) if m.name == "ANNA")
+    sdk.update_cast_member(anna.id, voice="en-gb", voice_speed=1.25)
+    assert {v.pipeline for v in sdk.voices()} >= {"espeak"}
+    assert "en-gb" in {v.id for v in sdk.voices() if v.pipeline == "espeak"}
+
+    preview = sdk.preview_voice(project.id, "Hello.", member_id=anna.id)
+    assert preview.status == "succeeded", preview.error
+    assert preview.params["request"] | {"seed": 0} == {
+        "text": "Hello.",
+        "voice": "en-gb",
+        "speed": 1.25,
+        "pitch": anna.voice_pitch,
+        "seed": 0,
+    }
+    assert sdk.artifact(preview.artifact_id).content_type == "audio/wav"  # type: ignore[arg-type]
+
+    (line,) = sdk.speak(project.id, wait=True, progress=False)
+    assert line.status == "succeeded" and line.params["request"]["text"] == f"{said}?"
+    assert [t.id for t in sdk.lines(shot.id)] == [line.id]
+    seconds = sdk.artifact(line.artifact_id).provenance["speech"]["seconds"]  # type: ignore[arg-type]
+    timed = sdk.shot(shot.id)
+    assert timed.chosen_line_id == line.id
+    assert timed.duration == pytest.approx(timed.line_offset + seconds + 0.5, abs=0.01)
+
+    sdk.render(project.id, wait=True, progress=False)
+    film = sdk.assemble(project.id, speaker_names=True, wait=True, progress=False)
+    assert film.status == "succeeded", film.error
+    attachments = sdk.artifact(film.artifact_id).provenance["attachments"]  # type: ignore[arg-type]
+    srt = sdk.artifact_path(attachments["srt"]).read_text(encoding="utf-8")
+    assert f"Anna: {said}?" in srt and "00:00:00,300 -->" in srt
+    assert "WEBVTT" in sdk.artifact_path(attachments["vtt"]).read_text(encoding="utf-8")
+    with pytest.raises(InvalidInput, match="no voice 'xx-nowhere'"):
+        sdk.preview_voice(project.id, "Hi.", voice="xx-nowhere")
+
+
 def test_jobs_listing_and_filters(sdk: StudioAPI, backend: Backend) -> None:
     project, shots = small_project(sdk, shots=3)
     previews = sdk.preview(project.id, wait=True, progress=False)

@@ -123,6 +123,8 @@ CALLS: dict[str, tuple[Callable[[Alice], tuple[Any, ...]], type[Exception]]] = {
     "takes": (a(lambda x: (x.shot,)), NotFound),
     "choose_take": (a(lambda x: (x.shot, x.take.id)), NotFound),
     "lines": (a(lambda x: (x.shot,)), NotFound),
+    "set_shot_sound": (a(lambda x: (x.shot, b"RIFF....WAVE")), NotFound),
+    "clear_shot_sound": (a(lambda x: (x.shot,)), NotFound),
     "speak": (a(lambda x: (x.project,)), NotFound),
     "preview_voice": (a(lambda x: (x.project, "an intruder's line")), NotFound),
     "job": (a(lambda x: (x.take.id,)), NotFound),

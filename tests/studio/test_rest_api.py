@@ -7,6 +7,7 @@ import hashlib
 import io
 import re
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -464,6 +465,37 @@ def test_a_reference_picture_is_uploaded_as_a_raw_body(
     assert cleared.status_code == 200 and cleared.json()["reference_artifact_id"] is None
     picked = client.post(path, json={"job_id": facts["ids"]["job_id"]}, headers=headers)
     assert picked.status_code == 200 and picked.json()["reference_artifact_id"] is not None
+
+
+def test_a_shots_sound_is_uploaded_as_a_raw_body(app: tuple[TestClient, dict[str, Any]]) -> None:
+    """Room tone under a shot: an audio file as the body (over the 1 MB JSON limit), checked
+    as audio, its level PATCHed on the shot, removed with DELETE."""
+    client, facts = app
+    headers = auth(facts, "alice")
+    path = f"/api/v1/shots/{facts['ids']['shot_id']}/sound"
+    rate, seconds = 48_000, 12
+    samples = np.random.default_rng(0).uniform(-0.2, 0.2, rate * seconds)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((samples * 32767).astype("<i2").tobytes())
+    assert len(buffer.getvalue()) > 1_000_000
+    put = client.put(
+        path, content=buffer.getvalue(), headers={**headers, "content-type": "audio/wav"}
+    )
+    assert put.status_code == 200, put.text
+    shot = put.json()
+    artifact = client.get(f"/api/v1/artifacts/{shot['sound_artifact_id']}", headers=headers)
+    assert artifact.json()["content_type"] == "audio/wav"
+    louder = client.patch(f"/api/v1/shots/{shot['id']}", json={"sound_gain_db": 3}, headers=headers)
+    assert louder.status_code == 200 and louder.json()["sound_gain_db"] == 3
+    assert_error(client.put(path, content=b"not a sound", headers=headers), 422, "invalid_input")
+    stranger = auth(facts, "bob")
+    assert_error(client.put(path, content=buffer.getvalue(), headers=stranger), 404, "not_found")
+    cleared = client.delete(path, headers=headers)
+    assert cleared.status_code == 200 and cleared.json()["sound_artifact_id"] is None
 
 
 def test_the_openapi_document_is_valid_and_only_the_api(

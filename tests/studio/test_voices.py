@@ -12,6 +12,7 @@ import numpy as np
 import pyloudnorm
 import pysubs2
 import pytest
+from PIL import Image
 
 from studio import Studio
 from studio.core.errors import InvalidInput, NotFound
@@ -260,3 +261,49 @@ def test_a_line_edited_after_it_was_spoken_is_left_out_until_spoken_again(
     studio.render(project.id, wait=True, progress=False)
     again = studio.assemble(project.id, wait=True, progress=False)
     assert [line["text"] for line in again.params["lines"]] == ["Where have you been?"]
+
+
+def _noise_wav(path: Path, seconds: float = 0.7, rate: int = 22_050) -> Path:
+    samples = np.random.default_rng(1).uniform(-0.3, 0.3, int(seconds * rate))
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((samples * 32767).astype("<i2").tobytes())
+    return path
+
+
+def test_a_sound_under_a_shot_is_heard_under_that_shot_only(studio: Studio, tmp_path: Path) -> None:
+    project = studio.create_project("Rain", height=72, fps=FPS)
+    quiet = studio.add_shot(project.id, "An empty room", duration=1.0)
+    rainy = studio.add_shot(project.id, "Rain on the window", duration=1.5)
+    rain = _noise_wav(tmp_path / "rain.wav")  # shorter than the shot: it loops
+    shot = studio.set_shot_sound(rainy.id, rain, gain_db=-6)
+    assert shot.sound_artifact_id is not None and shot.sound_gain_db == -6
+    assert studio.artifact(shot.sound_artifact_id).content_type == "audio/wav"
+    assert studio.shot(quiet.id).sound_artifact_id is None
+    studio.render(project.id, wait=True, progress=False)
+    film = studio.assemble(project.id, title="", wait=True, progress=False)
+    assert film.status == JobStatus.succeeded.value, film.error
+    assert film.params["sounds"][0]["clip"] == 1 and film.params["sounds"][0]["gain_db"] == -6
+    channels, rate = _film_audio(studio.artifact_path(film.artifact_id))  # type: ignore[arg-type]
+    samples = channels.mean(axis=0)
+    assert _rms(samples[: int(0.9 * rate)]) < 0.003  # shot 1: silence
+    assert _rms(samples[int(1.1 * rate) : int(2.4 * rate)]) > 0.02  # shot 2: the rain, looped
+
+    # Not a sound: refused, nothing changed.
+    picture = tmp_path / "rain.wav"
+    Image.new("RGB", (8, 8)).save(picture, format="PNG")  # a picture named like a sound
+    with pytest.raises(InvalidInput, match=r"rain\.wav has no audio stream") as error:
+        studio.set_shot_sound(quiet.id, picture)
+    assert error.value.field == "sound"
+    with pytest.raises(InvalidInput, match="not an audio file"):
+        studio.set_shot_sound(quiet.id, b"\x89PNG\r\n\x1a\n" + bytes(64))
+    with pytest.raises(InvalidInput, match="Sound gain"):
+        studio.update_shot(rainy.id, sound_gain_db=30)
+    assert studio.shot(quiet.id).sound_artifact_id is None
+    cleared = studio.clear_shot_sound(rainy.id)
+    assert cleared.sound_artifact_id is None
+    silent = studio.assemble(project.id, title="", wait=True, progress=False)
+    with av.open(str(studio.artifact_path(silent.artifact_id))) as container:  # type: ignore[arg-type]
+        assert not container.streams.audio  # nothing to hear: no audio track

@@ -25,6 +25,7 @@ from studio.web.rest.schemas import MAX_ID, ErrorOut
 PREFIX = "/api/v1"
 MAX_BODY_BYTES = 1_000_000
 MAX_UPLOAD_BYTES = 20_000_000  # a reference picture (studio.core.references)
+MAX_SOUND_BYTES = 52_428_800  # a shot's sound: the default max_audio_bytes (50 MiB)
 MAX_PAGE = 100
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID, description="A positive id")]
@@ -146,6 +147,7 @@ class BodyLimit:
 
     UPLOADS: tuple[tuple[re.Pattern[str], int], ...] = (
         (re.compile(r"/cast/\d+/reference$"), MAX_UPLOAD_BYTES),
+        (re.compile(r"/shots/\d+/sound$"), MAX_SOUND_BYTES),
     )
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES, prefix: str = "/api/"):

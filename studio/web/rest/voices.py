@@ -1,6 +1,7 @@
 """Speaking lines: a speech job per shot's line, and a voice preview (any text, any voice).
 Both are submissions (idempotent with a key); the engines' voices and a shot's spoken lines
-are routed StudioAPI methods (studio/web/rest/derived.py)."""
+are routed StudioAPI methods (studio/web/rest/derived.py). And a shot's sound: the audio
+file as the raw request body."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from studio.core.models import JobPublic
+from studio.core.models import JobPublic, ShotPublic
 from studio.web.rest.common import BILLED, Id, StudioDep
 from studio.web.rest.idempotency import KeyHeader, run_once
 from studio.web.rest.renders import job_list
@@ -62,3 +64,26 @@ def preview_voice(
         return 202, job.model_dump(mode="json")
 
     return run_once(studio, request, idempotency_key, options, action)
+
+
+_AUDIO = {"schema": {"type": "string", "format": "binary"}}
+
+
+@router.put(
+    "/shots/{shot_id}/sound",
+    response_model=ShotPublic,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "The audio file's bytes (WAV, MP3, Ogg, FLAC, M4A or AAC: known by "
+            "their first bytes, whatever the Content-Type), up to the studio's max_audio_bytes",
+            "content": {"application/octet-stream": _AUDIO},
+        }
+    },
+)
+async def set_shot_sound(studio: StudioDep, request: Request, shot_id: Id) -> ShotPublic:
+    """Put a sound under a shot in the film (room tone, effects), looped or cut to the shot's
+    time on screen, at the shot's `sound_gain_db` (PATCH the shot to change it). A body that is
+    not an audio file PyAV decodes is a 422."""
+    data = await request.body()
+    return await run_in_threadpool(studio.set_shot_sound, shot_id, data)

@@ -1,0 +1,24 @@
+"""The SDK client's queue: positions, and holding or releasing one's queued jobs."""
+
+from __future__ import annotations
+
+from studio.client.files import RemoteFiles
+
+
+class RemoteQueue(RemoteFiles):
+    def queue_positions(self) -> dict[int, int]:
+        """Position in the queue (1 = next) of every queued job this user can see."""
+        return {e["job_id"]: e["position"] for e in self._get("/queue")["items"]}
+
+    def pause_queue(self, owner: str | None = None) -> None:
+        """Hold this user's queued jobs (running ones finish)."""
+        self._own(owner, "queue")
+        self.request("POST", "/queue/pause")
+
+    def resume_queue(self, owner: str | None = None) -> None:
+        self._own(owner, "queue")
+        self.request("POST", "/queue/resume")
+
+    def queue_paused(self, owner: str | None = None) -> bool:
+        self._own(owner, "queue")
+        return bool(self._get("/queue/paused")["paused"])
