@@ -12,7 +12,7 @@ import gradio as gr
 
 from studio.api import Studio
 from studio.api.voices import PREVIEW_TEXT
-from studio.core.models import JobStatus, ProjectPublic, ShotPublic
+from studio.core.models import JobPublic, JobStatus, ProjectPublic, ShotPublic
 from studio.core.validation import AUDIO_SUFFIXES
 from studio.core.voices import spoken_line
 from studio.ui.common import (
@@ -86,6 +86,19 @@ def _spoken(view: Studio, shot: ShotPublic, text: str) -> str:
     return f"yes (job #{chosen.id})"
 
 
+def line_take_label(take: JobPublic, chosen_id: int | None) -> str:
+    """ "Line #31 · espeak en-gb · “Where were you?” (chosen)": which words, in which voice."""
+    request = take.params.get("request") or {}
+    engine = (take.params.get("pipeline") or {}).get("name", "")
+    words = str(request.get("text", ""))
+    words = words if len(words) <= 40 else words[:39] + "…"
+    voice = voice_label(
+        engine, request.get("voice", ""), request.get("speed", 1.0), request.get("pitch", 0.0)
+    )
+    label = f"Line #{take.id} · {voice} · “{words}”"
+    return label + (" (chosen)" if take.id == chosen_id else "")
+
+
 def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     gr.Markdown(
         "Each line of dialogue is spoken in its speaker's voice (a cast member's, else the "
@@ -127,6 +140,14 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         )
         pinned = gr.Checkbox(label="Pin the shot's duration", elem_id="line-pinned", scale=1)
         save_timing = gr.Button("Save timing", elem_id="save-timing", scale=1)
+    with gr.Row():
+        line_take = gr.Dropdown(
+            label="Its spoken takes (the film uses the chosen one)",
+            choices=[],
+            elem_id="line-take",
+            scale=4,
+        )
+        use_take = gr.Button("Use this take", elem_id="use-line-take", scale=1)
     gr.Markdown(
         "**Sound under a shot**: room tone or effects (rain, traffic), looped or cut to the "
         "shot's time on screen in the film, under the lines and the soundtrack."
@@ -189,11 +210,18 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         picked = next((s for _, s in with_lines if s.id == chosen), None)
         picked = picked or (with_lines[0][1] if with_lines else None)
         if picked is None:
-            return [gr.Dropdown(choices=[], value=None), None, False]
+            empty = gr.Dropdown(choices=[], value=None)
+            return [empty, None, False, gr.Dropdown(choices=[], value=None)]
+        takes = view.lines(picked.id)
+        chosen_take = picked.chosen_line_id or (takes[0].id if takes else None)
         return [
             gr.Dropdown(choices=choices, value=picked.id),
             picked.line_offset,
             picked.duration_pinned,
+            gr.Dropdown(
+                choices=[(line_take_label(t, picked.chosen_line_id), t.id) for t in takes],
+                value=chosen_take,
+            ),
         ]
 
     def sound_values(view: Studio, project_id: int | None, chosen: Any = None) -> list[Any]:
@@ -329,6 +357,16 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         message += f"{saved.duration:g} s{' (pinned)' if saved.duration_pinned else ''}."
         return values(view, pid, message, shot=saved.id)
 
+    @guarded
+    def on_use_take(project_id: Any, chosen: Any, take_id: Any, request: gr.Request) -> list[Any]:
+        view = for_request(studio, request)
+        pid = require_project(project_id)
+        if chosen is None or take_id is None:
+            raise gr.Error("Choose a shot and one of its spoken takes.", print_exception=False)
+        shot = view.choose_take(int(chosen), int(take_id))
+        message = f"The film uses line #{take_id} now; the shot lasts {shot.duration:g} s."
+        return values(view, pid, message, shot=shot.id)
+
     def chosen_shot(chosen: Any) -> int:
         if chosen is None:
             raise gr.Error("Choose a shot first.", print_exception=False)
@@ -367,16 +405,18 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
 
     voice_fields = [speaker, engine, voice, speed, pitch]
     sound_fields = [sound_shot, gain, sound_state]
-    outputs = [status, table, *voice_fields, shot, offset, pinned, *sound_fields]
+    timing_fields = [shot, offset, pinned, line_take]
+    outputs = [status, table, *voice_fields, *timing_fields, *sound_fields]
     speaker.input(on_speaker, [project, speaker], voice_fields)
     engine.input(on_engine, engine, voice)
-    shot.input(on_shot, [project, shot], [shot, offset, pinned])
+    shot.input(on_shot, [project, shot], timing_fields)
     saved_voice = save.click(on_save, [project, *voice_fields], outputs)
     preview.click(on_preview, [project, *voice_fields, sample], [audio, status])
     spoken = speak.click(on_speak, project, outputs)
     timed = save_timing.click(on_timing, [project, shot, offset, pinned], outputs)
+    used = use_take.click(on_use_take, [project, shot, line_take], outputs)
     sound_shot.input(on_sound_shot, [project, sound_shot], sound_fields)
     sound.upload(on_sound, [project, sound_shot, sound, gain], outputs)
     save_gain.click(on_gain, [project, sound_shot, gain], outputs)
     clear_sound.click(on_clear_sound, [project, sound_shot], outputs)
-    return Refresh(refresh, outputs, [spoken, timed, saved_voice], submits=[spoken])
+    return Refresh(refresh, outputs, [spoken, timed, saved_voice, used], submits=[spoken])
