@@ -9,9 +9,12 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import av
+import pysubs2
 import pytest
 
 from studio.api import Studio
+from studio.core.voices import spoken_line
 from studio.film.video import probe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,6 +111,16 @@ def test_demo_renders_a_film(tmp_path: Path) -> None:
         shots = studio.shots(summary["project"])
     assert len(shots) == summary["shots"]
     assert summary["seconds"] == pytest.approx(sum(s.duration for s in shots), abs=0.2)
+
+    # Voices by default: every line spoken, an audio and a subtitle track, the SRT beside it.
+    spoken = [s for s in shots if spoken_line(s.dialogue)]
+    assert summary["lines"] == len(spoken) >= 1
+    assert Path(summary["subtitles"]) == out.with_suffix(".srt").resolve()
+    cues = pysubs2.load(summary["subtitles"])
+    assert [c.plaintext for c in cues] == [spoken_line(s.dialogue).text for s in spoken]  # type: ignore[union-attr]
+    assert out.with_suffix(".vtt").is_file()
+    with av.open(str(out)) as container:
+        assert container.streams.audio and container.streams.subtitles
 
 
 # ---- bad input: every case runs once, concurrently (each is a few seconds of start-up) ----
