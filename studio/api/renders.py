@@ -307,9 +307,7 @@ class RendersArea(FilesArea):
                 self._shot_duration(session, t["shot_id"]) for t in takes
             ):
                 raise InvalidInput("Crossfade must be at most half the shortest shot", "crossfade")
-            lines, unspoken = (
-                self._film_lines(session, project, takes) if sound.dialogue else ([], [])
-            )
+            lines, unspoken = self._film_lines(session, takes) if sound.dialogue else ([], [])
             sounds = self._film_sounds(session, takes)
             # Stored only now that the film is accepted: a refusal leaves no orphan file.
             audio_artifact = (
@@ -370,7 +368,7 @@ class RendersArea(FilesArea):
         return self.wait([queued], progress=progress)[0] if wait else queued
 
     def _film_lines(
-        self, session: Session, project: Project, takes: list[dict[str, Any]]
+        self, session: Session, takes: list[dict[str, Any]]
     ) -> tuple[list[dict[str, Any]], list[int]]:
         """Each shot's spoken line, placed in its take: the chosen (else newest) line take
         whose words are the shot's words now. A shot whose line is not spoken yet, or was

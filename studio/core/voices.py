@@ -24,6 +24,7 @@ TASK = "text-to-speech"
 PAUSE_AFTER_LINE = 0.5  # seconds of quiet after a line before the shot cuts
 _SPEAKER = re.compile(r"^\s*([^:\[\]\n]{1,100}?)\s*:\s*(.*)$", re.DOTALL)
 _DIRECTION = re.compile(r"\[[^\]]*\]")
+_EXTENSION = re.compile(r"\([^)]*\)")
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,9 @@ def spoken_line(dialogue: str) -> Line | None:
     match = _SPEAKER.match(dialogue)
     speaker, rest = "", dialogue
     if match and match.group(1) == match.group(1).upper() and any(c.isalpha() for c in match[1]):
-        speaker, rest = " ".join(match.group(1).split()), match.group(2)
+        # "ANNA (V.O.)" is ANNA: the extension says where she is, not who speaks.
+        speaker = " ".join(_EXTENSION.sub(" ", match.group(1)).split())
+        rest = match.group(2)
     words = " ".join(_DIRECTION.sub(" ", rest).split())
     return Line(speaker, words) if any(c.isalnum() for c in words) else None
 

@@ -17,7 +17,7 @@ from PIL import Image
 from studio import Studio
 from studio.core.errors import InvalidInput, NotFound
 from studio.core.models import JobStatus
-from studio.core.voices import PAUSE_AFTER_LINE, spoken_line
+from studio.core.voices import PAUSE_AFTER_LINE, Line, spoken_line
 
 SCRIPT = """INT. KITCHEN - NIGHT
 
@@ -124,6 +124,16 @@ def test_speakers_use_their_members_voices_and_others_the_narrator(studio: Studi
     }
     assert requests["ANNA"]["voice"] == "en-gb"  # the narrator's voice
     assert all(j.status == JobStatus.succeeded.value for j in jobs), [j.error for j in jobs]
+
+
+def test_a_line_is_its_words_without_directions_spoken_by_the_named_speaker() -> None:
+    assert spoken_line("ANNA: [quietly] Where were you?") == Line("ANNA", "Where were you?")
+    assert spoken_line("ANNA (V.O.): We never spoke of it.") == Line(
+        "ANNA", "We never spoke of it."
+    )
+    assert spoken_line("Note: the kettle clicks.") == Line("", "Note: the kettle clicks.")
+    assert spoken_line("MARA: [sighs]") is None and spoken_line("") is None
+    assert spoken_line("BEN: ¿Qué tal? مرحبا") == Line("BEN", "¿Qué tal? مرحبا")
 
 
 def test_a_pinned_duration_stays_and_an_unpinned_one_follows_the_offset(studio: Studio) -> None:
