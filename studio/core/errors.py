@@ -51,9 +51,14 @@ class PaymentRequired(StudioError):
 
 
 class QuotaExceeded(StudioError):
-    """Too many jobs queued or running for one user, or too many attempts."""
+    """Too many jobs queued or running for one user, or too many attempts; `retry_after`
+    (seconds) when waiting is what helps (the web layer sends it as `Retry-After`)."""
 
     status = 429
+
+    def __init__(self, message: str, retry_after: int | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class JobFailed(StudioError):

@@ -215,8 +215,9 @@ class LoginThrottle:
         """QuotaExceeded while this name from this address, or this address, must wait."""
         wait = self._use(lambda store: store.wait(self._keys(name, client)))
         if wait > 0:
+            seconds = math.ceil(wait)
             raise QuotaExceeded(
-                f"Too many failed logins from this address; try again in {math.ceil(wait)} s"
+                f"Too many failed logins from this address; try again in {seconds} s", seconds
             )
 
     def failed(self, name: str, client: str) -> None:

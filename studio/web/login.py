@@ -89,7 +89,10 @@ def router(identity: Identity) -> APIRouter:
         try:
             user = identity.studio.authenticate(username, password, client)
         except QuotaExceeded as exc:
-            return login_page(username, next, str(exc), status=429)
+            refused = login_page(username, next, str(exc), status=429)
+            if exc.retry_after is not None:
+                refused.headers["Retry-After"] = str(exc.retry_after)
+            return refused
         except StudioError as exc:
             return login_page(username, next, str(exc), status=401)
         response = RedirectResponse(_safe_next(next), status_code=303)

@@ -200,6 +200,7 @@ def test_over_http_the_owner_logs_in_while_the_guesser_gets_429(tmp_path: Path) 
             assert login(guesser, "not-the-password").status_code == 401
         refused = login(guesser, PASSWORD)
         assert refused.status_code == 429 and "try again in 1 s" in refused.text
+        assert refused.headers["retry-after"] == "1"
         assert login(owner, PASSWORD).status_code == 303
         time.sleep(BLOCK + 0.05)
         assert login(guesser, PASSWORD).status_code == 303
