@@ -1,10 +1,13 @@
 """What every model-backed pipeline shares: lazy heavy imports, loading weights, devices,
-dtypes, out-of-memory handling and image helpers.
+dtypes, out-of-memory handling, image helpers, and `ModelPipeline`, the part of a catalogue
+implementation that comes before any loading (the entry's name, model and revision, the
+device and dtype asked for, the lock).
 
 `pipelines.diffusers_image`, `pipelines.diffusers_loading`, `pipelines.diffusers_video` and
-`pipelines.prompt_writer` all import these from here rather than from one another, so none of
-them reaches into another's private helpers and the prompt writer (transformers only) does
-not depend on the diffusers image module. This module imports only `pipelines.errors` and
+`pipelines.transformers_model` (the prompt writer, the VITS voices, CLIP similarity) all
+import these from here rather than from one another, so none of them reaches into another's
+private helpers and the transformers implementations do not depend on the diffusers image
+module. This module imports only `pipelines.entries`, `pipelines.errors` and
 `pipelines.provenance`.
 
 torch, diffusers and transformers are imported inside functions (through `import_library`),
@@ -17,17 +20,20 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
 from PIL import Image
 
+from pipelines.entries import PipelineEntry
 from pipelines.errors import PipelineError, WeightsUnavailableError, looks_like_path
-from pipelines.provenance import cached_commit
+from pipelines.provenance import cached_commit, model_revision
 
 __all__ = [
+    "ModelPipeline",
     "Preview",
     "Progress",
     "ShouldCancel",
@@ -187,3 +193,40 @@ def fit(image: Image.Image, width: int, height: int) -> Image.Image:
     if image.size == (width, height):
         return image
     return image.resize((width, height), Image.Resampling.LANCZOS)
+
+
+class ModelPipeline:
+    """A catalogue entry's model before and around loading: its name, model id and revision
+    (asked without loading anything), the device and dtype asked for (resolved by `load`), a
+    count of loads and a lock that keeps calls one at a time (`unload` waits for a running
+    call). Subclasses implement `load`; `from_entry` is what `catalogue.load_pipeline` calls."""
+
+    # The file a cached hub snapshot of this kind of model holds (see `model_revision`).
+    revision_marker: ClassVar[str] = "model_index.json"
+
+    def __init__(self, entry: PipelineEntry, *, device: str = "", dtype: str = "") -> None:
+        self.entry = entry
+        self.name = entry.name
+        self.model_id = entry.model_id
+        self.revision = self.revision_for(entry)
+        self.device_spec = device or entry.device
+        self.dtype_spec = dtype or entry.dtype
+        self.device = ""  # resolved at load()
+        self.dtype = ""
+        self.loads = 0
+        self._lock = threading.RLock()
+
+    @classmethod
+    def from_entry(cls, entry: PipelineEntry) -> Self:
+        """Construct and load (what `catalogue.load_pipeline` calls)."""
+        return cls(entry).load()
+
+    @classmethod
+    def revision_for(cls, entry: PipelineEntry) -> str:
+        """The model revision without loading anything (torch-free): the pinned revision, the
+        cached hub snapshot's commit, or a local folder's fingerprint; "" when not on disk."""
+        return model_revision(entry, marker=cls.revision_marker)
+
+    def load(self) -> Self:
+        """Load the weights (once) onto the entry's device."""
+        raise NotImplementedError

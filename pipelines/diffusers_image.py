@@ -5,9 +5,9 @@
 memory options, swaps schedulers per call, runs one call at a time with progress and
 cancellation, and turns failures into `WeightsUnavailableError` / `OutOfMemoryError`.
 `DiffusersImagePipeline` adds `render_frame`/`render_frames`; `pipelines.diffusers_video`
-adds clips. The helpers these classes share with the prompt writer and the video pipeline
-(loading weights, devices, dtypes, out-of-memory handling, pixel conversion) live in
-`pipelines.diffusers_base`.
+adds clips. What these classes share with the transformers implementations and the video
+pipeline (`ModelPipeline`: the entry, its revision, `from_entry`, the lock; loading weights,
+devices, dtypes, out-of-memory handling, pixel conversion) lives in `pipelines.diffusers_base`.
 
 Pieces of this live beside it: the per-call settings (`RenderConfig`, `render_config`) in
 `pipelines.diffusers_settings`, the loading steps (`from_pretrained`, components, LoRAs, the
@@ -25,7 +25,6 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import threading
 from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
@@ -33,6 +32,7 @@ import numpy as np
 from PIL import Image
 
 from pipelines.diffusers_base import (
+    ModelPipeline,
     Preview,
     Progress,
     ShouldCancel,
@@ -52,7 +52,7 @@ from pipelines.diffusers_references import reference_call, warn_ignored
 from pipelines.diffusers_settings import RenderConfig, render_config
 from pipelines.entries import PipelineEntry
 from pipelines.errors import OutOfMemoryError, PipelineError
-from pipelines.provenance import model_revision, record
+from pipelines.provenance import record
 from pipelines.requests import Cancelled, RenderRequest, RequestLora
 
 __all__ = [
@@ -84,7 +84,7 @@ _LATENT_RGB = {
 }
 
 
-class DiffusersPipeline(DiffusersLoading):
+class DiffusersPipeline(DiffusersLoading, ModelPipeline):
     """A catalogue entry's diffusers model: loaded once, called one request at a time."""
 
     # The task whose pipeline class loads the weights; other tasks derive from it (from_pipe).
@@ -96,35 +96,16 @@ class DiffusersPipeline(DiffusersLoading):
     max_request_loras: ClassVar[int] = MAX_REQUEST_LORAS  # loaded at once, per pipeline
 
     def __init__(self, entry: PipelineEntry, *, device: str = "", dtype: str = "") -> None:
-        self.entry = entry
-        self.name = entry.name
-        self.model_id = entry.model_id
-        self.revision = entry.revision or model_revision(entry)
-        self.device_spec = device or entry.device
-        self.dtype_spec = dtype or entry.dtype
-        self.device = ""  # resolved at load()
-        self.dtype = ""
+        # Diffusers pipelines are not re-entrant (scheduler state, offload hooks): the lock
+        # (`ModelPipeline`'s) keeps calls one at a time, and unload() waits for a running call.
+        super().__init__(entry, device=device, dtype=dtype)
         self.applied_memory: list[str] = []
-        self.loads = 0
         self._pipes: dict[str, Any] = {}  # task → diffusers pipeline (all share components)
         self._base_task = ""
         self._placed_task = ""  # the pipeline whose offload hooks are installed
         self._model_scheduler: Any = None
         self._schedulers: dict[str, Any] = {}
         self._request_loras = RequestLoraCache(self.name, self.max_request_loras)
-        # Diffusers pipelines are not re-entrant (scheduler state, offload hooks): one call at
-        # a time, and unload() waits for a running call.
-        self._lock = threading.RLock()
-
-    @classmethod
-    def from_entry(cls, entry: PipelineEntry) -> Self:
-        """Construct and load (what `catalogue.load_pipeline` calls)."""
-        return cls(entry).load()
-
-    @classmethod
-    def revision_for(cls, entry: PipelineEntry) -> str:
-        """The model revision without loading anything (torch-free)."""
-        return entry.revision or model_revision(entry)
 
     @property
     def loaded(self) -> bool:

@@ -12,8 +12,10 @@ only when someone asks for it. A catalogue entry with `tasks: [text-generation]`
 
 torch and transformers are imported inside functions (through
 `diffusers_base.import_library`), so importing this module stays cheap and the catalogue can
-ask it for a revision in a torch-free process. It shares the loading helpers of the diffusers
-pipelines (`pipelines.diffusers_base`) but not their classes.
+ask it for a revision in a torch-free process. Loading, unloading and the revision are
+`pipelines.transformers_model.TransformersModel`'s (shared with the VITS voices and CLIP
+similarity); it uses the diffusers pipelines' helpers (`pipelines.diffusers_base`) but not
+their classes.
 """
 
 from __future__ import annotations
@@ -21,22 +23,18 @@ from __future__ import annotations
 import copy
 import logging
 import re
-import threading
 import unicodedata
-from typing import Any, Self
+from typing import Any
 
 from pipelines.diffusers_base import (
     first_line,
     free_accelerator_memory,
     import_library,
     is_out_of_memory,
-    load_weights,
-    resolve_device,
-    resolve_dtype,
 )
 from pipelines.entries import PipelineEntry
-from pipelines.errors import OutOfMemoryError, PipelineError
-from pipelines.provenance import model_revision
+from pipelines.errors import OutOfMemoryError
+from pipelines.transformers_model import TransformersModel
 
 __all__ = ["DEFAULT_TEMPLATE", "MAX_CHARS", "PromptWriter", "tidy"]
 
@@ -59,90 +57,21 @@ _LABEL = re.compile(
 _QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "`": "`"}
 
 
-class PromptWriter:
-    """A catalogue entry's causal language model: loaded once, one generation at a time."""
+class PromptWriter(TransformersModel):
+    """A catalogue entry's causal language model: loaded once, one generation at a time
+    (the lifecycle is `TransformersModel`'s)."""
 
     def __init__(self, entry: PipelineEntry, *, device: str = "", dtype: str = "") -> None:
-        self.entry = entry
-        self.name = entry.name
-        self.model_id = entry.model_id
-        self.revision = self.revision_for(entry)
-        self.device_spec = device or entry.device
-        self.dtype_spec = dtype or entry.dtype
-        self.device = ""  # resolved at load()
-        self.dtype = ""
-        self.loads = 0
+        super().__init__(entry, device=device, dtype=dtype)
         defaults = entry.defaults
         self.template = str(defaults.get("template") or DEFAULT_TEMPLATE)
         self.max_new_tokens = int(defaults.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
         self.temperature = float(defaults.get("temperature", DEFAULT_TEMPERATURE))
-        self._model: Any = None
-        self._tokenizer: Any = None
-        # generate() seeds torch's global RNG: one call at a time keeps seeds reproducible.
-        self._lock = threading.RLock()
 
-    @classmethod
-    def from_entry(cls, entry: PipelineEntry) -> Self:
-        """Construct and load (what `catalogue.load_pipeline` calls)."""
-        return cls(entry).load()
-
-    @classmethod
-    def revision_for(cls, entry: PipelineEntry) -> str:
-        """The model revision without loading anything (torch-free): the pinned revision, the
-        cached hub snapshot's commit, or a local folder's fingerprint; "" when not on disk."""
-        return model_revision(entry, marker="config.json")
-
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
-
-    def load(self) -> Self:
-        """Load the tokenizer and the model (once) onto the entry's device.
-
-        Raises `WeightsUnavailableError` (naming the model) when the weights are neither in a
-        local folder nor in the Hugging Face cache, `OutOfMemoryError` when they do not fit."""
-        with self._lock:
-            if self._model is not None:
-                return self
-            torch, transformers = import_library("torch"), import_library("transformers")
-            self.device = resolve_device(self.device_spec, torch)
-            self.dtype = resolve_dtype(self.dtype_spec, self.device)
-            weights = {"revision": self.entry.revision, "index_file": "config.json"}
-            try:
-                tokenizer = load_weights(
-                    transformers.AutoTokenizer.from_pretrained, self.model_id, **weights
-                )
-                model = load_weights(
-                    transformers.AutoModelForCausalLM.from_pretrained,
-                    self.model_id,
-                    dtype=getattr(torch, self.dtype),
-                    **weights,
-                )
-                model.to(self.device)
-            except PipelineError:
-                raise
-            except Exception as exc:
-                if is_out_of_memory(exc, torch):
-                    free_accelerator_memory()
-                    raise OutOfMemoryError(self.name, "loading", first_line(exc)) from exc
-                raise
-            self._model, self._tokenizer = model.eval(), tokenizer
-            self.loads += 1
-            return self
-
-    def unload(self) -> None:
-        """Drop the weights (waits for a running generation); the next expand loads again."""
-        with self._lock:
-            self._model = self._tokenizer = None
-        free_accelerator_memory()
-
-    def memory_bytes(self) -> int:
-        """Bytes of the loaded model's parameters and buffers (0 when not loaded)."""
-        with self._lock:
-            if self._model is None:
-                return 0
-            tensors = [*self._model.parameters(), *self._model.buffers()]
-            return sum(t.numel() * t.element_size() for t in tensors)
+    def _load_parts(self, transformers: Any, dtype: Any) -> tuple[Any, Any]:
+        tokenizer = self._pretrained(transformers.AutoTokenizer.from_pretrained)
+        model = self._pretrained(transformers.AutoModelForCausalLM.from_pretrained, dtype=dtype)
+        return model, tokenizer
 
     def settings(self) -> dict[str, Any]:
         """What an expansion uses, resolved (for provenance)."""

@@ -11,14 +11,14 @@ image processor's preprocessor_config.json.
     scorer.scores(reference, [frame_1, frame_2])   # → [0.83, 0.41]
 
 It renders nothing, so it is not listed for text-to-image or video. torch and transformers
-are imported inside functions (through `diffusers_base.import_library`).
+are imported inside functions (through `diffusers_base.import_library`); loading, unloading
+and the revision are `pipelines.transformers_model.TransformersModel`'s.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -28,13 +28,9 @@ from pipelines.diffusers_base import (
     free_accelerator_memory,
     import_library,
     is_out_of_memory,
-    load_weights,
-    resolve_device,
-    resolve_dtype,
 )
-from pipelines.entries import PipelineEntry
 from pipelines.errors import OutOfMemoryError, PipelineError
-from pipelines.provenance import model_revision
+from pipelines.transformers_model import TransformersModel
 
 __all__ = ["BATCH", "ClipSimilarity"]
 
@@ -44,101 +40,26 @@ BATCH = 32  # pictures per forward pass: bounds peak memory for long lists
 _CLASSES = {"clip": "CLIPModel", "clip_vision_model": "CLIPVisionModelWithProjection"}
 
 
-class ClipSimilarity:
-    """A catalogue entry's CLIP image encoder: loaded once, one batch at a time."""
+class ClipSimilarity(TransformersModel):
+    """A catalogue entry's CLIP image encoder: loaded once, one batch at a time (the
+    lifecycle is `TransformersModel`'s)."""
 
-    def __init__(self, entry: PipelineEntry, *, device: str = "", dtype: str = "") -> None:
-        self.entry = entry
-        self.name = entry.name
-        self.model_id = entry.model_id
-        self.revision = self.revision_for(entry)
-        self.device_spec = device or entry.device
-        self.dtype_spec = dtype or entry.dtype
-        self.device = ""  # resolved at load()
-        self.dtype = ""
-        self.loads = 0
-        self._model: Any = None
-        self._processor: Any = None
-        self._lock = threading.RLock()
-
-    @classmethod
-    def from_entry(cls, entry: PipelineEntry) -> Self:
-        """Construct and load (what `catalogue.load_pipeline` calls)."""
-        return cls(entry).load()
-
-    @classmethod
-    def revision_for(cls, entry: PipelineEntry) -> str:
-        """The model revision without loading anything (torch-free)."""
-        return model_revision(entry, marker="config.json")
-
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
-
-    def load(self) -> Self:
-        """Load the image processor and the model (once) onto the entry's device.
-
-        Raises `WeightsUnavailableError` (naming the model) when the files are neither in a
-        local folder nor in the Hugging Face cache, `OutOfMemoryError` when they do not fit."""
-        with self._lock:
-            if self._model is not None:
-                return self
-            torch, transformers = import_library("torch"), import_library("transformers")
-            self.device = resolve_device(self.device_spec, torch)
-            self.dtype = resolve_dtype(self.dtype_spec, self.device)
-            revision = self.entry.revision
-            try:
-                config = load_weights(
-                    transformers.AutoConfig.from_pretrained,
-                    self.model_id,
-                    revision=revision,
-                    index_file="config.json",
-                )
-                cls_name = _CLASSES.get(str(getattr(config, "model_type", "")))
-                if cls_name is None:
-                    raise PipelineError(
-                        f"{self.name}: {self.model_id} is a {config.model_type!r} model, not a "
-                        "CLIP model (clip or clip_vision_model)"
-                    )
-                processor = load_weights(
-                    transformers.CLIPImageProcessor.from_pretrained,
-                    self.model_id,
-                    revision=revision,
-                    index_file="preprocessor_config.json",
-                )
-                model = load_weights(
-                    getattr(transformers, cls_name).from_pretrained,
-                    self.model_id,
-                    revision=revision,
-                    index_file="config.json",
-                    dtype=getattr(torch, self.dtype),
-                )
-                model.to(self.device)
-            except PipelineError:
-                raise
-            except Exception as exc:
-                if is_out_of_memory(exc, torch):
-                    free_accelerator_memory()
-                    raise OutOfMemoryError(self.name, "loading", first_line(exc)) from exc
-                raise
-            # eval(): no dropout, so a picture always embeds the same.
-            self._model, self._processor = model.eval(), processor
-            self.loads += 1
-            return self
-
-    def unload(self) -> None:
-        """Drop the weights (waits for a running batch); the next call loads again."""
-        with self._lock:
-            self._model = self._processor = None
-        free_accelerator_memory()
-
-    def memory_bytes(self) -> int:
-        """Bytes of the loaded model's parameters and buffers (0 when not loaded)."""
-        with self._lock:
-            if self._model is None:
-                return 0
-            tensors = [*self._model.parameters(), *self._model.buffers()]
-            return sum(t.numel() * t.element_size() for t in tensors)
+    def _load_parts(self, transformers: Any, dtype: Any) -> tuple[Any, Any]:
+        """The model class its config.json names, and the image processor; `PipelineError`
+        for a model that is not CLIP."""
+        config = self._pretrained(transformers.AutoConfig.from_pretrained)
+        cls_name = _CLASSES.get(str(getattr(config, "model_type", "")))
+        if cls_name is None:
+            raise PipelineError(
+                f"{self.name}: {self.model_id} is a {config.model_type!r} model, not a "
+                "CLIP model (clip or clip_vision_model)"
+            )
+        processor = self._pretrained(
+            transformers.CLIPImageProcessor.from_pretrained,
+            index_file="preprocessor_config.json",
+        )
+        model = self._pretrained(getattr(transformers, cls_name).from_pretrained, dtype=dtype)
+        return model, processor
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         """One L2-normalised float32 row per picture (N × the model's projection size)."""

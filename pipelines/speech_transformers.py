@@ -5,11 +5,11 @@ Why VITS only: it is the text-to-waveform family transformers runs in one forwar
 speaking-rate knob, small enough for a CPU (MMS voices are ~36M parameters) and with one
 model per language; the other text-to-audio models there (Bark, MusicGen, SeamlessM4T) need
 `generate` and have no rate control, so a catalogue entry naming one is refused at load
-rather than speaking wrongly. Loading follows `pipelines.prompt_writer`: torch and
-transformers are imported inside functions, weights come from a local folder or the Hugging
-Face cache through `load_weights` (missing weights are a `WeightsUnavailableError` that says
-how to get them, and nothing is downloaded with HF_HUB_OFFLINE set), device and dtype are the
-entry's.
+rather than speaking wrongly. Loading is `pipelines.transformers_model.TransformersModel`'s,
+as for the prompt writer: torch and transformers are imported inside functions, weights come
+from a local folder or the Hugging Face cache through `load_weights` (missing weights are a
+`WeightsUnavailableError` that says how to get them, and nothing is downloaded with
+HF_HUB_OFFLINE set), device and dtype are the entry's.
 
 Speech is synthesised a few sentences at a time (`pipelines.speech.chunk_text`): VITS's
 attention and its output alignment grow with the square of the text, so a long monologue in
@@ -24,9 +24,8 @@ faster) after synthesising at a rate that keeps the length.
 from __future__ import annotations
 
 import importlib.util
-import threading
 from collections.abc import Callable
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 
@@ -35,13 +34,10 @@ from pipelines.diffusers_base import (
     free_accelerator_memory,
     import_library,
     is_out_of_memory,
-    load_weights,
-    resolve_device,
-    resolve_dtype,
 )
 from pipelines.entries import PipelineEntry
 from pipelines.errors import OutOfMemoryError, PipelineError
-from pipelines.provenance import library_versions, model_revision
+from pipelines.provenance import library_versions
 from pipelines.requests import SpeechRequest
 from pipelines.speech import (
     Speech,
@@ -53,6 +49,7 @@ from pipelines.speech import (
     stretch,
     unknown_voice,
 )
+from pipelines.transformers_model import TransformersModel
 
 __all__ = ["SENTENCE_GAP", "SINGLE_VOICE", "TransformersSpeech"]
 
@@ -60,96 +57,31 @@ SINGLE_VOICE = "default"  # the one voice of a single-speaker model
 SENTENCE_GAP = 0.2  # seconds of silence between chunks at speed 1 (VITS ends them abruptly)
 
 
-class TransformersSpeech:
-    """A catalogue entry's VITS model: loaded once, one synthesis at a time."""
+class TransformersSpeech(TransformersModel):
+    """A catalogue entry's VITS model: loaded once, one synthesis at a time (the lifecycle is
+    `TransformersModel`'s)."""
 
     def __init__(self, entry: PipelineEntry, *, device: str = "", dtype: str = "") -> None:
-        self.entry = entry
-        self.name = entry.name
-        self.model_id = entry.model_id
-        self.revision = self.revision_for(entry)
-        self.device_spec = device or entry.device
-        self.dtype_spec = dtype or entry.dtype
-        self.device = ""  # resolved at load()
-        self.dtype = ""
+        super().__init__(entry, device=device, dtype=dtype)
         self.configured_voice = str(entry.defaults.get("voice") or "")
-        self._model: Any = None
-        self._tokenizer: Any = None
-        # Seeding touches torch's global RNG: one synthesis at a time keeps seeds reproducible.
-        self._lock = threading.RLock()
 
-    @classmethod
-    def from_entry(cls, entry: PipelineEntry) -> Self:
-        """Construct and load (what `catalogue.load_pipeline` calls)."""
-        return cls(entry).load()
+    def _load_parts(self, transformers: Any, dtype: Any) -> tuple[Any, Any]:
+        """The VITS model and its tokenizer; `PipelineError` when the model is not VITS or its
+        tokenizer needs a library that is missing."""
+        config = self._pretrained(transformers.AutoConfig.from_pretrained)
+        if getattr(config, "model_type", "") != "vits":
+            raise PipelineError(
+                f"Pipeline {self.name!r}: {self.model_id!r} is a "
+                f"{getattr(config, 'model_type', 'unknown')!r} model; the transformers-tts "
+                "implementation speaks with VITS models (e.g. facebook/mms-tts-eng)"
+            )
+        tokenizer = self._pretrained(transformers.AutoTokenizer.from_pretrained)
+        _check_tokenizer(self.name, tokenizer)
+        return self._pretrained(transformers.VitsModel.from_pretrained, dtype=dtype), tokenizer
 
-    @classmethod
-    def revision_for(cls, entry: PipelineEntry) -> str:
-        """The model revision without loading anything (torch-free): the pinned revision, the
-        cached hub snapshot's commit, or a local folder's fingerprint; "" when not on disk."""
-        return model_revision(entry, marker="config.json")
-
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
-
-    def load(self) -> Self:
-        """Load the tokenizer and the model (once) onto the entry's device.
-
-        Raises `WeightsUnavailableError` (naming the model) when the weights are neither in a
-        local folder nor in the Hugging Face cache, `PipelineError` when the model is not VITS
-        or its tokenizer needs a library that is missing, `OutOfMemoryError` when it does not
-        fit."""
-        with self._lock:
-            if self._model is not None:
-                return self
-            torch, transformers = import_library("torch"), import_library("transformers")
-            self.device = resolve_device(self.device_spec, torch)
-            self.dtype = resolve_dtype(self.dtype_spec, self.device)
-            weights = {"revision": self.entry.revision, "index_file": "config.json"}
-            config = load_weights(transformers.AutoConfig.from_pretrained, self.model_id, **weights)
-            if getattr(config, "model_type", "") != "vits":
-                raise PipelineError(
-                    f"Pipeline {self.name!r}: {self.model_id!r} is a "
-                    f"{getattr(config, 'model_type', 'unknown')!r} model; the transformers-tts "
-                    "implementation speaks with VITS models (e.g. facebook/mms-tts-eng)"
-                )
-            try:
-                tokenizer = load_weights(
-                    transformers.AutoTokenizer.from_pretrained, self.model_id, **weights
-                )
-                _check_tokenizer(self.name, tokenizer)
-                model = load_weights(
-                    transformers.VitsModel.from_pretrained,
-                    self.model_id,
-                    dtype=getattr(torch, self.dtype),
-                    **weights,
-                )
-                model.to(self.device)
-            except PipelineError:
-                raise
-            except Exception as exc:
-                if is_out_of_memory(exc, torch):
-                    free_accelerator_memory()
-                    raise OutOfMemoryError(self.name, "loading", first_line(exc)) from exc
-                raise
-            self._model, self._tokenizer = model.eval(), tokenizer
-            self._resolve(self.default_voice)  # a catalogue typo shows at load
-            return self
-
-    def unload(self) -> None:
-        """Drop the weights (waits for a running synthesis); the next speak loads again."""
-        with self._lock:
-            self._model = self._tokenizer = None
-        free_accelerator_memory()
-
-    def memory_bytes(self) -> int:
-        """Bytes of the loaded model's parameters and buffers (0 when not loaded)."""
-        with self._lock:
-            if self._model is None:
-                return 0
-            tensors = [*self._model.parameters(), *self._model.buffers()]
-            return sum(t.numel() * t.element_size() for t in tensors)
+    def _after_load(self) -> None:
+        """The entry's voice checked: a catalogue typo shows at load (`PipelineError`)."""
+        self._resolve(self.default_voice)
 
     # -- voices --------------------------------------------------------------------------------
 
