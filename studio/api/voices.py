@@ -25,7 +25,7 @@ from studio.core.models import (
     public,
 )
 from studio.core.sounds import CONTENT_TYPES, sound_file
-from studio.core.validation import number, voice_id, voice_pitch, voice_speed
+from studio.core.validation import MAX_SEED, number, voice_id, voice_pitch, voice_speed
 from studio.core.voices import Voice
 
 COMMON_VOICES = ("en-us", "en-gb", "fr", "de", "es", "it", "pt", "ja", "cmn", "ar", "hi", "ru")
@@ -91,6 +91,7 @@ class VoicesArea(CastArea):
         project_id: int,
         shot_ids: Sequence[int] | None = None,
         *,
+        seed: int | None = None,
         wait: bool = False,
         priority: int = Priority.normal,
         progress: bool = True,
@@ -109,7 +110,9 @@ class VoicesArea(CastArea):
             members = {m.name: m for m in cast.members(session, project_id)}
             jobs: list[RenderJob] = []
             for shot in shots:
-                params = voices.shot_speech(self.catalogue, project, shot, members)
+                if seed is not None:
+                    seed = int(number(seed, "Seed", 0, MAX_SEED, integer=True))
+                params = voices.shot_speech(self.catalogue, project, shot, members, seed)
                 if params is None:
                     continue
                 line = voices.spoken_line(shot.dialogue)

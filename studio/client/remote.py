@@ -214,12 +214,14 @@ class RemoteStudio(RemoteQueue):
         project_id: int,
         shot_ids: Sequence[int] | None = None,
         *,
+        seed: int | None = None,
         wait: bool = False,
         priority: int = Priority.normal,
         progress: bool = True,
     ) -> list[JobPublic]:
         """Queue a speech job per shot's line (shots without one are skipped)."""
-        return self._shots_job("lines", project_id, shot_ids, priority, wait, progress)
+        extra = {} if seed is None else {"seed": seed}
+        return self._shots_job("lines", project_id, shot_ids, priority, wait, progress, extra)
 
     def preview_voice(
         self,
@@ -250,10 +252,12 @@ class RemoteStudio(RemoteQueue):
         priority: int,
         wait: bool,
         progress: bool,
+        extra: dict[str, Any] | None = None,
     ) -> list[JobPublic]:
         body = {
             "shot_ids": None if shot_ids is None else list(shot_ids),
             "priority": priority,
+            **(extra or {}),
         }
         data = self._submit(f"/projects/{path_id(project_id)}/{route}", body)
         jobs = [_job(j) for j in data["items"]]

@@ -131,14 +131,20 @@ def speech_params(
 
 
 def shot_speech(
-    catalogue: Catalogue, project: Project, shot: Shot, cast: Mapping[str, CastMember]
+    catalogue: Catalogue,
+    project: Project,
+    shot: Shot,
+    cast: Mapping[str, CastMember],
+    seed: int | None = None,
 ) -> dict[str, Any] | None:
-    """The speech job params of a shot's line, or None when the shot says nothing."""
+    """The speech job params of a shot's line, or None when the shot says nothing. The seed
+    is the shot's unless another is asked for (another take of the same line)."""
     line = spoken_line(shot.dialogue)
     if line is None:
         return None
     voice = voice_for(project, line.speaker, cast)
-    return speech_params(catalogue, project, line.text, voice, shot.seed, line.speaker)
+    chosen = shot.seed if seed is None else seed
+    return speech_params(catalogue, project, line.text, voice, chosen, line.speaker)
 
 
 def duration_for(line_offset: float, seconds: float) -> float:

@@ -31,13 +31,16 @@ class VoicesAPI(Protocol):
         project_id: int,
         shot_ids: Sequence[int] | None = None,
         *,
+        seed: int | None = None,
         wait: bool = False,
         priority: int = Priority.normal,
         progress: bool = True,
     ) -> list[JobPublic]:
         """Queue a speech job for each shot's line (shots without one are skipped): its
-        speaker's voice, else the narrator's. A line's take sets its shot's duration (the
-        line, a pause) unless the shot's duration is pinned."""
+        speaker's voice, else the narrator's, with the shot's seed (`seed`: another take of
+        the same line; the same words in the same voice and seed are served by the render
+        cache). A line's take sets its shot's duration (the line, a pause) unless the shot's
+        duration is pinned."""
         ...
 
     def preview_voice(

@@ -5,6 +5,7 @@ a shot (room tone, effects) in the film's mix."""
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +149,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             scale=4,
         )
         use_take = gr.Button("Use this take", elem_id="use-line-take", scale=1)
+        new_take = gr.Button("Speak it again (a new take)", elem_id="new-line-take", scale=1)
     gr.Markdown(
         "**Sound under a shot**: room tone or effects (rain, traffic), looped or cut to the "
         "shot's time on screen in the film, under the lines and the soundtrack."
@@ -367,6 +369,18 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         message = f"The film uses line #{take_id} now; the shot lasts {shot.duration:g} s."
         return values(view, pid, message, shot=shot.id)
 
+    @guarded
+    def on_new_take(
+        project_id: Any, chosen: Any, request: gr.Request, progress: gr.Progress = gr.Progress()
+    ) -> list[Any]:
+        view = for_request(studio, request)
+        pid = require_project(project_id)
+        if chosen is None:
+            raise gr.Error("Choose a shot with a line.", print_exception=False)
+        seed = secrets.randbelow(2**31)  # another seed: another reading of the same words
+        jobs = wait_with_progress(view, view.speak(pid, [int(chosen)], seed=seed), progress, "Line")
+        return values(view, pid, summary(jobs, "New take"), shot=int(chosen))
+
     def chosen_shot(chosen: Any) -> int:
         if chosen is None:
             raise gr.Error("Choose a shot first.", print_exception=False)
@@ -415,8 +429,10 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     spoken = speak.click(on_speak, project, outputs)
     timed = save_timing.click(on_timing, [project, shot, offset, pinned], outputs)
     used = use_take.click(on_use_take, [project, shot, line_take], outputs)
+    retaken = new_take.click(on_new_take, [project, shot], outputs)
     sound_shot.input(on_sound_shot, [project, sound_shot], sound_fields)
     sound.upload(on_sound, [project, sound_shot, sound, gain], outputs)
     save_gain.click(on_gain, [project, sound_shot, gain], outputs)
     clear_sound.click(on_clear_sound, [project, sound_shot], outputs)
-    return Refresh(refresh, outputs, [spoken, timed, saved_voice, used], submits=[spoken])
+    changes = [spoken, timed, saved_voice, used, retaken]
+    return Refresh(refresh, outputs, changes, submits=[spoken, retaken])

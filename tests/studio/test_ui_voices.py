@@ -91,6 +91,13 @@ def test_a_creator_voices_times_and_scores_the_lines(
     assert take_choices.value == first.id
     assert any(label.endswith("(chosen)") for label, _id in take_choices.choices)
 
+    # Another take of the same words (a new seed) becomes the one the film uses.
+    again = ui("voices_tab.on_new_take")(pid, line_shot.id, me, progress)
+    assert again[0].startswith("New take: 1 succeeded")
+    takes = studio.lines(line_shot.id)
+    assert len(takes) == 3 and takes[0].params["request"]["seed"] != first.params["request"]["seed"]
+    assert studio.shot(line_shot.id).chosen_line_id == first.id  # a pick of an older one stays
+
     timed = ui("voices_tab.on_timing")(pid, line_shot.id, 1.0, True, me)
     assert "(pinned)" in timed[0]
     assert studio.shot(line_shot.id).duration_pinned

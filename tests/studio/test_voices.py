@@ -152,6 +152,21 @@ def test_a_pinned_duration_stays_and_an_unpinned_one_follows_the_offset(studio: 
     assert later.duration == pytest.approx(followed.duration + 1.0, abs=0.01)
 
 
+def test_another_take_of_a_line_with_a_new_seed_is_used_and_the_same_seed_is_cached(
+    studio: Studio,
+) -> None:
+    project = studio.create_project("Retake", height=72)
+    shot = studio.add_shot(project.id, "Ben", dialogue="BEN: Out walking.")
+    (first,) = studio.speak(project.id, wait=True, progress=False)
+    (second,) = studio.speak(project.id, seed=12345, wait=True, progress=False)
+    assert second.id != first.id and not second.cache_hit
+    assert studio.shot(shot.id).chosen_line_id == second.id  # the choice followed the newest
+    (again,) = studio.speak(project.id, seed=12345, wait=True, progress=False)
+    assert again.cache_hit  # the same words, voice and seed: served, not spoken again
+    with pytest.raises(InvalidInput, match="Seed"):
+        studio.speak(project.id, seed=-1)
+
+
 def test_a_voice_preview_is_a_queued_wav_in_the_members_voice(studio: Studio) -> None:
     project = studio.create_project("Preview", height=72)
     member = studio.add_cast_member(project.id, "Mara", voice="en-gb", voice_pitch=5)

@@ -64,6 +64,12 @@ class SubmitIn(In):
     priority: int = PRIORITY
 
 
+class LinesIn(SubmitIn):
+    seed: int | None = Field(
+        default=None, ge=0, le=MAX_ID, description="Another take: this seed, not the shots'"
+    )
+
+
 class FilmIn(In):
     crossfade: float = Field(default=0.0, ge=0, le=5, description="Seconds between takes")
     title: str | None = Field(

@@ -15,7 +15,7 @@ from studio.core.models import JobPublic, ShotPublic
 from studio.web.rest.common import BILLED, Id, StudioDep
 from studio.web.rest.idempotency import KeyHeader, run_once
 from studio.web.rest.renders import job_list
-from studio.web.rest.schemas import JobList, SubmitIn, VoicePreviewIn
+from studio.web.rest.schemas import JobList, LinesIn, VoicePreviewIn
 
 router = APIRouter(tags=["voices"])
 
@@ -28,14 +28,21 @@ def speak(
     request: Request,
     project_id: Id,
     idempotency_key: KeyHeader = None,
-    payload: SubmitIn | None = None,
+    payload: LinesIn | None = None,
 ) -> JSONResponse:
     """Queue a speech job for each shot's line (or `shot_ids`'), in its speaker's voice;
-    shots without a line are skipped. A line's take sets its shot's duration unless pinned."""
-    options = payload or SubmitIn()
+    shots without a line are skipped. A line's take sets its shot's duration unless pinned.
+    `seed`: another take of the same lines."""
+    options = payload or LinesIn()
 
     def action() -> tuple[int, Any]:
-        jobs = studio.speak(project_id, options.shot_ids, priority=options.priority, progress=False)
+        jobs = studio.speak(
+            project_id,
+            options.shot_ids,
+            seed=options.seed,
+            priority=options.priority,
+            progress=False,
+        )
         return 202, job_list(jobs)
 
     return run_once(studio, request, idempotency_key, options, action)
