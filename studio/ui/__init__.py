@@ -16,6 +16,7 @@ from studio.api import Studio
 from studio.ui import (
     account_tab,
     admin_tab,
+    api_names,
     cast_tab,
     film_tab,
     lab_tab,
@@ -173,4 +174,5 @@ def build_ui(studio: Studio) -> gr.Blocks:
             project,
             [project, *tab_outputs, bar, *extra_outputs, *([admin_page] if admin_page else [])],
         )
+    api_names.apply(blocks)
     return blocks
