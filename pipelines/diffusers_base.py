@@ -21,6 +21,7 @@ import importlib
 import logging
 import os
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -195,7 +196,7 @@ def fit(image: Image.Image, width: int, height: int) -> Image.Image:
     return image.resize((width, height), Image.Resampling.LANCZOS)
 
 
-class ModelPipeline:
+class ModelPipeline(ABC):
     """A catalogue entry's model before and around loading: its name, model id and revision
     (asked without loading anything), the device and dtype asked for (resolved by `load`), a
     count of loads and a lock that keeps calls one at a time (`unload` waits for a running
@@ -227,6 +228,6 @@ class ModelPipeline:
         cached hub snapshot's commit, or a local folder's fingerprint; "" when not on disk."""
         return model_revision(entry, marker=cls.revision_marker)
 
+    @abstractmethod
     def load(self) -> Self:
         """Load the weights (once) onto the entry's device."""
-        raise NotImplementedError

@@ -20,6 +20,7 @@ so importing this module stays cheap.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable
 from typing import Any, Self
 
@@ -106,11 +107,11 @@ class TransformersModel(ModelPipeline):
 
     # -- what a subclass provides ------------------------------------------------------------
 
+    @abstractmethod
     def _load_parts(self, transformers: Any, dtype: Any) -> tuple[Any, Any]:
         """The model, with weights in the torch `dtype` (not yet on its device), and its
         processor, loaded with `_pretrained`. Raises `PipelineError` for a model this
         implementation cannot run."""
-        raise NotImplementedError
 
     def _after_load(self) -> None:
         """A check that needs the loaded model (runs under the lock; nothing by default)."""

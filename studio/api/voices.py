@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipelines.catalogue import UnknownPipelineError, load_pipeline
+from pipelines.catalogue import UnknownPipelineError
 from pipelines.errors import PipelineError
 from studio.api.cast import CastArea
 from studio.core import cast, lifecycle, voices
@@ -47,23 +47,19 @@ class VoicesArea(CastArea):
         return found
 
     def _engine_voices(self, name: str) -> list[Any]:
-        """The engine's voices, from the engine itself, loaded once per studio: eSpeak NG in
+        """The engine's voices, from the engine itself, through the process's pipeline cache
+        (loaded once, shared with the in-process worker and every user's view): eSpeak NG in
         milliseconds, a neural voice only from a local folder (a hub id is never looked up
         from the app: offline, that alone takes the hub's retries; its worker says)."""
-        known: dict[str, list[Any] | str] = self.__dict__.setdefault("_voice_lists", {})
-        if name not in known:
-            try:
-                entry = self.catalogue.get(name)
-                if entry.implementation != "espeak" and not Path(entry.model_id).is_dir():
-                    raise PipelineError(f"its model {entry.model_id!r} is not a local folder")
-                known[name] = list(load_pipeline(entry).voices())
-            except (PipelineError, UnknownPipelineError) as exc:
-                # Kept too: a model that is not here is not looked for on every call.
-                known[name] = f"Voice engine {name!r} lists no voices here: {exc}"
-        found = known[name]
-        if isinstance(found, str):
-            raise InvalidInput(found, "engine")
-        return found
+        try:
+            entry = self.catalogue.get(name)
+            if entry.implementation != "espeak" and not Path(entry.model_id).is_dir():
+                raise PipelineError(f"its model {entry.model_id!r} is not a local folder")
+            return list(self.services.runner.pipeline(name).voices())
+        except (PipelineError, UnknownPipelineError) as exc:
+            raise InvalidInput(
+                f"Voice engine {name!r} lists no voices here: {exc}", "engine"
+            ) from None
 
     def _check_voice(self, voice: Voice, field: str) -> None:
         """A voice the engine lacks is refused now, with the ones it has, not after a wait

@@ -13,7 +13,7 @@ import gradio as gr
 
 from studio.api import Studio
 from studio.api.voices import PREVIEW_TEXT
-from studio.core.models import JobPublic, JobStatus, ProjectPublic, ShotPublic
+from studio.core.models import JobPublic, JobStatus, ProjectPublic, ShotPublic, VoicePublic
 from studio.core.validation import AUDIO_SUFFIXES
 from studio.core.voices import spoken_line
 from studio.ui.common import (
@@ -170,11 +170,8 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
                 save_gain = gr.Button("Save level", elem_id="save-sound-gain")
                 clear_sound = gr.Button("Remove sound", elem_id="clear-sound")
 
-    def engines(view: Studio) -> list[str]:
-        return sorted({v.pipeline for v in view.voices()})
-
-    def voice_choices(view: Studio, name: str) -> list[tuple[str, str]]:
-        found = [v for v in view.voices() if v.pipeline == name]
+    def voice_choices(found: list[VoicePublic], name: str) -> list[tuple[str, str]]:
+        found = [v for v in found if v.pipeline == name]
         return [("Default", "")] + [
             (f"{v.name} ({v.language})" if v.language else v.name, v.id) for v in found
         ]
@@ -194,10 +191,11 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             name = member.voice_engine or p.speech_pipeline
             values = (member.voice, member.voice_speed, member.voice_pitch)
             picked = str(member.id)
+        offered = view.voices()  # once: every engine's voices
         return [
             gr.Dropdown(choices=choices, value=picked),
-            gr.Dropdown(choices=engines(view), value=name),
-            gr.Dropdown(choices=voice_choices(view, name), value=values[0]),
+            gr.Dropdown(choices=sorted({v.pipeline for v in offered}), value=name),
+            gr.Dropdown(choices=voice_choices(offered, name), value=values[0]),
             values[1],
             values[2],
         ]
@@ -263,7 +261,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     @guarded
     def on_engine(name: Any, request: gr.Request) -> Any:
         view = for_request(studio, request)
-        return gr.Dropdown(choices=voice_choices(view, str(name)), value="")
+        return gr.Dropdown(choices=voice_choices(view.voices(), str(name)), value="")
 
     @guarded
     def on_save(
