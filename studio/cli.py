@@ -11,6 +11,7 @@ import math
 import shutil
 import sys
 import tempfile
+import zipfile
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
         "--burn-subtitles", action="store_true", help="draw the subtitles into the picture too"
     )
     demo.add_argument("--speaker-names", action="store_true", help='subtitles say "Anna: …"')
+    demo.add_argument(
+        "--otio", type=Path, help="also write the cut as OpenTimelineIO (takes in media/ beside it)"
+    )
     _data_dir(demo, "default: a temporary directory")
     demo.set_defaults(func=_demo)
 
@@ -455,6 +459,8 @@ def _demo(args: argparse.Namespace) -> int:
     script = args.script.read_bytes()
     if args.out.suffix.lower() != ".mp4":
         raise StudioError(f"--out must name an .mp4 file, not {args.out.name!r}")
+    if args.otio is not None and args.otio.suffix.lower() != ".otio":
+        raise StudioError(f"--otio must name an .otio file, not {args.otio.name!r}")
     break_down(decode_script(script))
     film_options(_settings(args), args.crossfade, args.title, 2.0, args.audio)
     pipelines = {
@@ -496,6 +502,8 @@ def _demo(args: argparse.Namespace) -> int:
                 beside = args.out.with_suffix(f".{role}")  # film.srt, film.vtt
                 shutil.copyfile(studio.artifact_path(attached), beside)
                 subtitles = str(beside.resolve()) if role == "srt" else subtitles
+            if args.otio is not None:
+                _write_otio(studio.artifact_path(studio.export_cut(pid, film.id).id), args.otio)
             cast = [
                 {"name": m.name, "description": m.description, "shots": len(m.shot_ids)}
                 for m in studio.cast(pid)
@@ -512,10 +520,23 @@ def _demo(args: argparse.Namespace) -> int:
                 "cast": cast,
                 "subtitles": subtitles,
                 "lines": len(artifact.provenance.get("params", {}).get("lines", [])),
+                "otio": str(args.otio.resolve()) if args.otio is not None else None,
             }
         )
     )
     return 0
+
+
+def _write_otio(bundle: Path, target: Path) -> None:
+    """The exported cut's .otio as `target`, its media in media/ beside it (where the .otio's
+    relative references point)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(bundle) as archive:
+        for name in archive.namelist():
+            if name.startswith("media/"):
+                archive.extract(name, target.parent)
+            elif name.endswith(".otio"):
+                target.write_bytes(archive.read(name))
 
 
 def _check(jobs: Sequence[Any], what: str) -> None:

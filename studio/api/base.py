@@ -1,5 +1,7 @@
 """What every area of the `Studio` API stands on: the services, the acting user and the
-ownership guards (another user's object answers exactly like a missing one)."""
+access guards: an object of a project the user neither owns nor is a member of answers
+exactly like a missing one (404); a member without the role a call needs gets 403
+(studio/core/team.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from studio.core.config import Settings
 from studio.core.db import session_scope
 from studio.core.errors import Forbidden, NotFound
 from studio.core.models import JobKind, JobStatus, Project, RenderJob, Shot
+from studio.core.team import Access, Membership, granted
 from studio.core.throttle import LoginThrottle
 
 if TYPE_CHECKING:
@@ -38,6 +41,16 @@ class Actor:
 
 
 LOCAL_ACTOR = Actor(accounts.LOCAL_USER, is_admin=True)
+
+# What a member is told when their role does not allow a call.
+_REFUSALS = {
+    Access.view: "You cannot see this project",
+    Access.review: "You cannot review this project's takes",
+    Access.edit: "You are a {role} of this project: only its owner and editors change it",
+    Access.render: "Only the owner ({owner}) and editors the owner allowed to render spend "
+    "this project's credits",
+    Access.own: "Only the project's owner ({owner}) can do this",
+}
 
 
 class StudioBase:
@@ -103,6 +116,17 @@ class StudioBase:
     def _visible(self, owner: str) -> bool:
         return self.is_admin or owner == self.user
 
+    def _check_access(self, session: Session, project: Project, need: Access) -> None:
+        """NotFound unless the user owns `project`, administers the studio or is a member;
+        Forbidden when a member's role does not give `need`."""
+        if self._visible(project.owner):
+            return
+        member = session.get(Membership, (project.id, self.user))
+        if member is None:
+            raise NotFound(f"No project #{project.id}")
+        if not granted(member.role, member.can_render, need):
+            raise Forbidden(_REFUSALS[need].format(role=member.role, owner=project.owner))
+
     def _owner_for(self, owner: str | None) -> str:
         """Whose queue or Lab a call means: one's own; someone else's only for admins."""
         if owner is None or owner == self.user:
@@ -115,27 +139,46 @@ class StudioBase:
     def _session(self, *, write: bool = False) -> Any:
         return session_scope(self.engine, write=write)
 
-    def _project(self, session: Session, project_id: int) -> Project:
+    def _project(self, session: Session, project_id: int, need: Access = Access.edit) -> Project:
         project = session.get(Project, project_id) if isinstance(project_id, int) else None
-        if project is None or not self._visible(project.owner):
+        if project is None:
             raise NotFound(f"No project #{project_id}")
+        try:
+            self._check_access(session, project, need)
+        except NotFound:
+            raise NotFound(f"No project #{project_id}") from None
         return project
 
     def _shots(self, session: Session, project_id: int) -> list[Shot]:
         query = select(Shot).where(Shot.project_id == project_id)
         return list(session.exec(query.order_by(col(Shot.position), col(Shot.id))).all())
 
-    def _shot(self, session: Session, shot_id: int) -> Shot:
+    def _shot(self, session: Session, shot_id: int, need: Access = Access.edit) -> Shot:
         shot = session.get(Shot, shot_id) if isinstance(shot_id, int) else None
         project = session.get(Project, shot.project_id) if shot is not None else None
-        if shot is None or project is None or not self._visible(project.owner):
+        if shot is None or project is None:
             raise NotFound(f"No shot #{shot_id}")
+        try:
+            self._check_access(session, project, need)
+        except NotFound:
+            raise NotFound(f"No shot #{shot_id}") from None
         return shot
 
-    def _job(self, session: Session, job_id: int) -> RenderJob:
+    def _job(self, session: Session, job_id: int, need: Access = Access.own) -> RenderJob:
+        """A job of the user's own, or of a project shared with them where `need` is granted
+        (Access.view: its takes and films; Access.own, the default: the owner's queue)."""
         job = session.get(RenderJob, job_id) if isinstance(job_id, int) else None
-        if job is None or not self._visible(job.owner):
+        if job is None:
             raise NotFound(f"No render job #{job_id}")
+        if self._visible(job.owner):
+            return job
+        project = session.get(Project, job.project_id)
+        try:
+            if project is None:
+                raise NotFound(job_id)
+            self._check_access(session, project, need)
+        except NotFound:
+            raise NotFound(f"No render job #{job_id}") from None
         return job
 
     def _takes(

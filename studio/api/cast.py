@@ -37,18 +37,19 @@ from studio.core.models import (
 )
 from studio.core.params import resolve_sheet
 from studio.core.references import normalise_reference, read_picture
+from studio.core.team import Access
 
 
 class CastArea(RendersArea):
     def cast(self, project_id: int) -> list[CastMemberPublic]:
         with self._session() as session:
-            self._project(session, project_id)
+            self._project(session, project_id, Access.view)
             shots = self._shots(session, project_id)
             return [self._cast_public(m, shots) for m in cast.members(session, project_id)]
 
     def cast_member(self, member_id: int) -> CastMemberPublic:
         with self._session() as session:
-            member = self._member(session, member_id)
+            member = self._member(session, member_id, Access.view)
             return self._cast_public(member, self._shots(session, member.project_id))
 
     def add_cast_member(self, project_id: int, name: str, **fields: Any) -> CastMemberPublic:
@@ -128,7 +129,7 @@ class CastArea(RendersArea):
     def pick_cast_reference(self, member_id: int, job_id: int) -> CastMemberPublic:
         with self._session() as session:
             member = self._member(session, member_id)
-            job = self._job(session, job_id)
+            job = self._job(session, job_id, Access.view)
             artifact = session.get(Artifact, job.artifact_id) if job.artifact_id else None
             if job.status != JobStatus.succeeded.value or artifact is None:
                 raise InvalidInput(f"Job #{job_id} has no finished picture to take", "job_id")
@@ -213,7 +214,7 @@ class CastArea(RendersArea):
     def render_character_sheet(self, member_id: int) -> JobPublic:
         with self._session(write=True) as session:
             member = self._member(session, member_id)
-            project = self._project(session, member.project_id)
+            project = self._project(session, member.project_id, Access.render)
             references = cast.references(session, ident(project))
             params = resolve_sheet(self.catalogue, project, member, references)
             self._check_size(project.width, project.height, 1.0)
@@ -235,7 +236,7 @@ class CastArea(RendersArea):
 
     def consistency(self, project_id: int) -> list[CastConsistency]:
         with self._session() as session:
-            self._project(session, project_id)
+            self._project(session, project_id, Access.view)
             shots = self._shots(session, project_id)
             looks = {}
             for number, shot in enumerate(shots, 1):
@@ -304,11 +305,15 @@ class CastArea(RendersArea):
         return None
 
     # ---- helpers --------------------------------------------------------------------------
-    def _member(self, session: Session, member_id: int) -> CastMember:
+    def _member(self, session: Session, member_id: int, need: Access = Access.edit) -> CastMember:
         member = session.get(CastMember, member_id) if isinstance(member_id, int) else None
         project = session.get(Project, member.project_id) if member is not None else None
-        if member is None or project is None or not self._visible(project.owner):
+        if member is None or project is None:
             raise NotFound(f"No cast member #{member_id}")
+        try:
+            self._check_access(session, project, need)
+        except NotFound:
+            raise NotFound(f"No cast member #{member_id}") from None
         return member
 
     def _cast_public(self, member: CastMember, shots: Any) -> CastMemberPublic:

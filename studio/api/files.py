@@ -6,27 +6,64 @@ import re
 import shutil
 from pathlib import Path
 
+from sqlalchemy import false
+from sqlmodel import Session, col, or_, select
+
 from storage.base import StorageError
 from studio.api.queue import QueueArea
 from studio.core.errors import NotFound
 from studio.core.models import (
     Artifact,
     ArtifactPublic,
+    CastMember,
+    RenderJob,
+    Shot,
     ShotPublic,
+    ident,
     public,
 )
+from studio.core.team import Membership
 
 
 class FilesArea(QueueArea):
     def stored_artifact(self, artifact_id: int) -> Artifact:
         """The artifact's row with its storage key, for the server's download route (not part
-        of StudioAPI: clients get links, never storage keys). NotFound when missing or not
-        yours."""
+        of StudioAPI: clients get links, never storage keys). NotFound when missing, or neither
+        yours nor part of a project shared with you."""
         with self._session() as session:
             artifact = session.get(Artifact, artifact_id) if isinstance(artifact_id, int) else None
-            if artifact is None or not self._visible(artifact.owner):
+            if artifact is None or not (
+                self._visible(artifact.owner) or self._shared_artifact(session, artifact)
+            ):
                 raise NotFound(f"No artifact #{artifact_id}")
             return artifact
+
+    def _shared_artifact(self, session: Session, artifact: Artifact) -> bool:
+        """Whether `artifact` belongs to a project the user is a member of: a job's result
+        (take, line, preview, film), a film's subtitles, an exported cut, a cast reference, a
+        shot's sound."""
+        shared = select(Membership.project_id).where(Membership.user == self.user)
+        artifact_id = ident(artifact)
+        project = artifact.provenance.get("project")
+        exported = isinstance(project, int) and artifact.provenance.get("kind") == "cut-export"
+        if exported and session.get(Membership, (project, self.user)) is not None:
+            return True  # a cut exported for an editing suite
+        film_job = artifact.provenance.get("film_job_id")
+        owned_by_job = or_(
+            RenderJob.artifact_id == artifact_id,
+            RenderJob.id == film_job if isinstance(film_job, int) else false(),
+        )
+        found = [
+            select(RenderJob.id).where(owned_by_job, col(RenderJob.project_id).in_(shared)),
+            select(CastMember.id).where(
+                CastMember.reference_artifact_id == artifact_id,
+                col(CastMember.project_id).in_(shared),
+            ),
+            select(Shot.id).where(
+                Shot.sound_artifact_id == artifact_id, col(Shot.project_id).in_(shared)
+            ),
+        ]
+        return any(session.exec(query.limit(1)).first() is not None for query in found)
 
     def artifact(self, artifact_id: int) -> ArtifactPublic:
         return public(self.stored_artifact(artifact_id))
@@ -94,7 +131,7 @@ class FilesArea(QueueArea):
         provides one (diffusers image pipelines do; `draft` has no steps to show)."""
         from studio.farm.runner import live_preview_key
 
-        key = live_preview_key(self.job(job_id).id)
+        key = live_preview_key(self.job(job_id).id)  # (a member may watch a shared render)
         try:
             return self.storage.local_path(key) if self.storage.exists(key) else None
         except StorageError:

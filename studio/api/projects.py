@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, or_, select
 
 from pipelines.catalogue import UnknownPipelineError
 from studio.api.base import StudioBase
@@ -23,6 +23,7 @@ from studio.core.models import (
     public,
     utcnow,
 )
+from studio.core.team import Access, Membership, forget_project
 from studio.core.validation import number, plain_text, project_fields, shot_fields, text
 from studio.film.breakdown import break_down_with_cast
 
@@ -58,13 +59,14 @@ class ProjectsArea(StudioBase):
     def projects(self) -> list[ProjectPublic]:
         with self._session() as session:
             query = select(Project).where(Project.kind == "film")
-            if not self.is_admin:
-                query = query.where(Project.owner == self.user)
+            if not self.is_admin:  # one's own, and those shared with one (studio/core/team.py)
+                shared = select(Membership.project_id).where(Membership.user == self.user)
+                query = query.where(or_(Project.owner == self.user, col(Project.id).in_(shared)))
             return [public(p) for p in session.exec(query.order_by(col(Project.id).desc()))]
 
     def project(self, project_id: int) -> ProjectPublic:
         with self._session() as session:
-            return public(self._project(session, project_id))
+            return public(self._project(session, project_id, Access.view))
 
     def update_project(self, project_id: int, **changes: Any) -> ProjectPublic:
         with self._session() as session:
@@ -82,7 +84,8 @@ class ProjectsArea(StudioBase):
 
     def delete_project(self, project_id: int) -> None:
         with self._session() as session:
-            project = self._project(session, project_id)
+            project = self._project(session, project_id, Access.own)
+            forget_project(session, project_id)  # its shares, verdicts and comments
             jobs = session.exec(select(RenderJob).where(RenderJob.project_id == project_id)).all()
             for job in jobs:
                 if job.status in lifecycle.ACTIVE:
@@ -162,12 +165,12 @@ class ProjectsArea(StudioBase):
 
     def shots(self, project_id: int) -> list[ShotPublic]:
         with self._session() as session:
-            self._project(session, project_id)
+            self._project(session, project_id, Access.view)
             return [public(s) for s in self._shots(session, project_id)]
 
     def shot(self, shot_id: int) -> ShotPublic:
         with self._session() as session:
-            return public(self._shot(session, shot_id))
+            return public(self._shot(session, shot_id, Access.view))
 
     def add_shot(
         self, project_id: int, prompt: str = "", position: int | None = None, **fields: Any
@@ -245,12 +248,12 @@ class ProjectsArea(StudioBase):
 
     def takes(self, shot_id: int) -> list[JobPublic]:
         with self._session() as session:
-            self._shot(session, shot_id)
+            self._shot(session, shot_id, Access.view)
             return [public(j) for j in self._takes(session, shot_id)]
 
     def lines(self, shot_id: int) -> list[JobPublic]:
         with self._session() as session:
-            self._shot(session, shot_id)
+            self._shot(session, shot_id, Access.view)
             return [public(j) for j in self._takes(session, shot_id, JobKind.speech)]
 
     def choose_take(self, shot_id: int, job_id: int) -> ShotPublic:
@@ -272,7 +275,8 @@ class ProjectsArea(StudioBase):
     ) -> list[ShotPublic]:
         """Rewrite terse shot prompts into detailed ones with a text-generation model (the
         optional prompt writer), seeded by each shot's seed. Runs in this process."""
-        project = self.project(project_id)
+        with self._session() as session:  # rewriting prompts is an edit
+            project = public(self._project(session, project_id, Access.edit))
         name = pipeline or self.settings.prompt_writer
         if not name:
             raise InvalidInput(

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from studio.api.projects import ProjectsArea
 from studio.core import lifecycle
 from studio.core.census import Census, take_census
-from studio.core.errors import Forbidden
+from studio.core.errors import Forbidden, NotFound
 from studio.core.models import (
     JobPublic,
     JobStatus,
@@ -18,6 +18,7 @@ from studio.core.models import (
     WorkerPublic,
     public,
 )
+from studio.core.team import Access
 from studio.farm import registry
 from studio.farm.events import Watch
 from studio.farm.queues import InlineQueue
@@ -32,10 +33,16 @@ class QueueArea(ProjectsArea):
         limit: int = 500,
         before_id: int | None = None,
     ) -> list[JobPublic]:
-        """Newest first; `before_id` pages on (only jobs with a smaller id)."""
+        """Newest first; `before_id` pages on (only jobs with a smaller id). Without a project:
+        the user's own jobs; with one: that project's (also a project shared with the user)."""
         with self._session() as session:
             query = select(RenderJob)
-            if not self.is_admin:
+            if project_id is not None:
+                try:
+                    self._project(session, project_id, Access.view)
+                except NotFound:
+                    return []  # none that this user may see
+            elif not self.is_admin:
                 query = query.where(RenderJob.owner == self.user)
             if before_id is not None:
                 query = query.where(col(RenderJob.id) < before_id)
@@ -50,11 +57,11 @@ class QueueArea(ProjectsArea):
 
     def job(self, job_id: int) -> JobPublic:
         with self._session() as session:
-            return public(self._job(session, job_id))
+            return public(self._job(session, job_id, Access.view))
 
     def queue_position(self, job_id: int) -> int | None:
         with self._session() as session:
-            return lifecycle.queue_position(session, self._job(session, job_id))
+            return lifecycle.queue_position(session, self._job(session, job_id, Access.view))
 
     def queue_positions(self) -> dict[int, int]:
         """Position in the queue (1 = next) of every queued job this user can see."""
@@ -74,7 +81,7 @@ class QueueArea(ProjectsArea):
 
     def cancel(self, job_id: int) -> JobPublic:
         with self._session(write=True) as session:
-            self._job(session, job_id)
+            self._job(session, job_id, Access.render)  # who may render may also cancel
             job = lifecycle.cancel(session, job_id)
         if job.status == JobStatus.running.value:
             self.queue.cancel(job_id)  # reach the worker now, not at its next database check
@@ -127,7 +134,7 @@ class QueueArea(ProjectsArea):
 
     def retry(self, job_id: int) -> JobPublic:
         with self._session(write=True) as session:
-            self._job(session, job_id)
+            self._job(session, job_id, Access.render)
             job = lifecycle.retry(session, job_id, billing=self.settings.resolved_credits)
         self._wake([job])
         return public(job)
@@ -186,7 +193,7 @@ class QueueArea(ProjectsArea):
         try:
             while True:
                 with self._session() as session:
-                    current = [public(self._job(session, i)) for i in ids]
+                    current = [public(self._job(session, i, Access.view)) for i in ids]
                 bar.n = sum(j.progress if not JobStatus(j.status).finished else 1 for j in current)
                 bar.refresh()
                 if all(JobStatus(j.status).finished for j in current):

@@ -34,6 +34,8 @@ from studio.core.params import (
     resolve_clip,
     resolve_preview,
 )
+from studio.core.team import Access
+from studio.core.timeline import Decision, TimelineClip, check_fits, check_trim, lay_out
 from studio.core.validation import DEFAULT_LOUDNESS, film_options, sound_options
 from studio.core.voices import spoken_line
 from studio.film.breakdown import script_title
@@ -75,7 +77,7 @@ class RendersArea(FilesArea):
     ) -> list[JobPublic]:
         # One transaction for the whole batch: all shots are accepted (and paid for) or none.
         with self._session(write=True) as session:
-            project = self._project(session, project_id)
+            project = self._project(session, project_id, Access.render)
             jobs: list[RenderJob] = []
             submitted: dict[int | None, RenderJob] = {}  # shot id → its job in this batch
             for shot, params, after in self._plan(session, kind, project, shot_ids, submitted):
@@ -198,7 +200,7 @@ class RendersArea(FilesArea):
             raise InvalidInput("kind must be 'preview' or 'clip'", "kind")
         total = 0.0
         with self._session() as session:
-            project = self._project(session, project_id)
+            project = self._project(session, project_id, Access.view)
             for _shot, params, _after in self._plan(session, job_kind, project, shot_ids, {}):
                 cost = self._price(params)
                 cached = session.exec(
@@ -269,44 +271,30 @@ class RendersArea(FilesArea):
         priority: int = Priority.normal,
         progress: bool = True,
     ) -> JobPublic:
-        """Queue the film: each shot's chosen take (else its newest take), in shot order.
-        `title`: the title card's text; None: the script's title page, if it has one; ""
-        (or blank): no title card."""
+        """Queue the film: the timeline (studio/core/timeline.py): each shot's chosen take
+        (else its newest), trimmed, with its transition, in shot order. `crossfade`: a
+        dissolve of that length at every cut between shots. `title`: the title card's text;
+        None: the script's title page, if it has one; "" (or blank): no title card."""
         if title is None:
             with self._session() as session:
-                title = script_title(self._project(session, project_id).script)
+                title = script_title(self._project(session, project_id, Access.view).script)
         options = film_options(self.settings, crossfade, title, title_seconds, audio)
         crossfade, title, title_seconds = options.crossfade, options.title, options.title_seconds
         sound = sound_options(dialogue, subtitles, burn_subtitles, speaker_names, loudness)
         with self._session(write=True) as session:
-            project = self._project(session, project_id)
-            takes = []
-            missing = []
-            for number_, shot in enumerate(self._shots(session, project_id), start=1):
-                take = self._take_for(session, shot)
-                if take is None:
-                    missing.append(str(number_))
-                    continue
-                artifact = session.get(Artifact, take.artifact_id)
-                assert artifact is not None
-                takes.append(
-                    {
-                        "shot_id": shot.id,
-                        "job_id": take.id,
-                        "key": artifact.key,
-                        "sha256": artifact.sha256,
-                    }
+            project = self._project(session, project_id, Access.render)
+            takes, clips = self._decision_list(session, project, crossfade)
+            if crossfade and not any(len(t) > 4 for t in takes):
+                # A film without edits keeps the params it always had (render cache).
+                shortest = min(
+                    self._shot(session, t["shot_id"], Access.view).duration for t in takes
                 )
-            if missing or not takes:
-                raise InvalidInput(
-                    "Render these shots first (no take yet): shot " + ", ".join(missing)
-                    if missing
-                    else "The project has no shots"
-                )
-            if crossfade and crossfade * 2 > min(
-                self._shot_duration(session, t["shot_id"]) for t in takes
-            ):
-                raise InvalidInput("Crossfade must be at most half the shortest shot", "crossfade")
+                if crossfade * 2 > shortest:
+                    raise InvalidInput(
+                        "Crossfade must be at most half the shortest shot", "crossfade"
+                    )
+            else:
+                crossfade = 0.0
             lines, unspoken = self._film_lines(session, takes) if sound.dialogue else ([], [])
             sounds = self._film_sounds(session, takes)
             # Stored only now that the film is accepted: a refusal leaves no orphan file.
@@ -342,8 +330,8 @@ class RendersArea(FilesArea):
                 params["loudness"] = sound.loudness
             if sounds:
                 params["sounds"] = sounds
-            seconds = sum(self._shot_duration(session, t["shot_id"]) for t in takes)
-            seconds += (title_seconds if title else 0.0) - crossfade * (len(takes) - 1)
+            seconds = lay_out(clips, title_seconds if title else 0.0, [0.0] * len(clips))
+            seconds -= crossfade * (len(takes) - 1)
             job = lifecycle.submit(
                 session,
                 kind=JobKind.film,
@@ -376,7 +364,7 @@ class RendersArea(FilesArea):
         lines: list[dict[str, Any]] = []
         unspoken: list[int] = []
         for index, take in enumerate(takes):
-            shot = self._shot(session, take["shot_id"])
+            shot = self._shot(session, take["shot_id"], Access.view)
             line = spoken_line(shot.dialogue)
             if line is None:
                 continue
@@ -402,7 +390,7 @@ class RendersArea(FilesArea):
         """The room tone or effects each shot carries, under its take."""
         sounds = []
         for index, take in enumerate(takes):
-            shot = self._shot(session, take["shot_id"])
+            shot = self._shot(session, take["shot_id"], Access.view)
             artifact = (
                 session.get(Artifact, shot.sound_artifact_id) if shot.sound_artifact_id else None
             )
@@ -417,8 +405,84 @@ class RendersArea(FilesArea):
                 )
         return sounds
 
-    def _shot_duration(self, session: Session, shot_id: int) -> float:
-        return self._shot(session, shot_id).duration
+    def _decision_list(
+        self, session: Session, project: Project, crossfade: float
+    ) -> tuple[list[dict[str, Any]], list[TimelineClip]]:
+        """The film's takes with their edits (the film job's `takes`), checked: every shot
+        has a take, trims lie within it, each shot fits its transitions. `crossfade` turns
+        the cuts between shots into dissolves when any shot carries an edit."""
+        shots = self._shots(session, ident(project))
+        if not shots:
+            raise InvalidInput("The project has no shots")
+        takes: list[dict[str, Any]] = []
+        clips: list[TimelineClip] = []
+        missing: list[str] = []
+        for number_, shot in enumerate(shots, start=1):
+            take = self._take_for(session, shot)
+            if take is None:
+                missing.append(str(number_))
+                continue
+            artifact = session.get(Artifact, take.artifact_id)
+            assert artifact is not None
+            clip = self._timeline_clip(session, shot, number_, take)
+            takes.append(
+                {
+                    "shot_id": shot.id,
+                    "job_id": take.id,
+                    "key": artifact.key,
+                    "sha256": artifact.sha256,
+                }
+            )
+            clips.append(clip)
+        if missing:
+            raise InvalidInput("Render these shots first (no take yet): shot " + ", ".join(missing))
+        edited = any(
+            shot.trim_in or shot.trim_out is not None or shot.transition != "cut" for shot in shots
+        )
+        for index, clip in enumerate(clips):
+            if crossfade and edited and clip.transition == "cut" and index < len(clips) - 1:
+                clip.transition, clip.transition_seconds = "dissolve", crossfade
+            check_trim(clip.number, clip.trim_in, clip.trim_out, clip.take_seconds)
+        check_fits(clips)
+        for entry, clip in zip(takes, clips, strict=True):
+            entry |= Decision(
+                clip.trim_in, clip.trim_out, clip.transition, clip.transition_seconds
+            ).params()
+        return takes, clips
+
+    def _timeline_clip(
+        self, session: Session, shot: Shot, number_: int, take: RenderJob | None
+    ) -> TimelineClip:
+        """A shot on the timeline (its start and end are set by `lay_out`)."""
+        return TimelineClip(
+            shot_id=ident(shot),
+            number=number_,
+            scene=shot.scene,
+            prompt=shot.prompt,
+            take_id=take.id if take is not None else None,
+            take_seconds=self._take_seconds(session, take) if take is not None else None,
+            trim_in=shot.trim_in,
+            trim_out=shot.trim_out,
+            transition=shot.transition,
+            transition_seconds=shot.transition_seconds,
+            preview_job_id=shot.preview_job_id,
+        )
+
+    def _take_seconds(self, session: Session, take: RenderJob) -> float | None:
+        """How long a take is: recorded at render time, else read from its file."""
+        artifact = session.get(Artifact, take.artifact_id) if take.artifact_id else None
+        if artifact is None:
+            return None
+        recorded = artifact.provenance.get("video", {}).get("seconds")
+        if recorded is not None:
+            return float(recorded)
+        from studio.film.video import probe
+
+        try:  # takes rendered before their length was recorded
+            info = probe(self.storage.local_path(artifact.key))
+        except (OSError, ValueError, StorageError):
+            return None
+        return round(info.frames / float(info.fps), 4)
 
     def _store_audio(self, path: Path, owner: str) -> Artifact:
         prov = {"kind": "audio", "source_name": path.name}

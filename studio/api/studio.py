@@ -10,8 +10,8 @@ print(s.artifact_path(film.artifact_id))
 
 It is made of one class per area (studio/api/<area>.py), each building on those before it:
 base (services, acting user, guards) → projects → queue → files → renders → lab, plus
-the cast, its voices, the scenes and accounts. Its public surface is declared once in
-`studio.surface.StudioAPI`.
+the cast, its voices, the team (sharing, review), the timeline, the scenes and accounts.
+Its public surface is declared once in `studio.surface.StudioAPI`.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from studio.api.accounts import AccountsArea
 from studio.api.base import LOCAL_ACTOR, Actor
 from studio.api.lab import LabArea
 from studio.api.scenes import ScenesArea
+from studio.api.timeline import TimelineArea
 from studio.api.voices import VoicesArea
 from studio.core import accounts
 from studio.core.config import Settings, load_settings
@@ -36,11 +37,12 @@ if TYPE_CHECKING:
     from studio.client.remote import RemoteStudio
 
 
-class Studio(LabArea, VoicesArea, ScenesArea, AccountsArea):
+class Studio(LabArea, VoicesArea, TimelineArea, ScenesArea, AccountsArea):
     """One studio: settings, database, storage, catalogue and a queue, wired once.
 
     Every method acts as one user (`self.user`): it sees and changes only what that user owns
-    (admins: everything), and anything else is "not found", exactly like a missing id. The
+    or what is shared with them (studio/core/team.py; admins: everything), and anything else
+    is "not found", exactly like a missing id. The
     studio itself acts as the local admin; `as_user(name)` gives a view acting as `name`
     that shares the database, storage, queue and workers."""
 

@@ -25,6 +25,7 @@ from studio.core.models import (
     public,
 )
 from studio.core.sounds import CONTENT_TYPES, sound_file
+from studio.core.team import Access
 from studio.core.validation import MAX_SEED, number, voice_id, voice_pitch, voice_speed
 from studio.core.voices import Voice
 
@@ -93,7 +94,7 @@ class VoicesArea(CastArea):
         progress: bool = True,
     ) -> list[JobPublic]:
         with self._session(write=True) as session:
-            project = self._project(session, project_id)
+            project = self._project(session, project_id, Access.render)
             shots = self._shots(session, project_id)
             if shot_ids is not None:
                 missing = set(shot_ids) - {s.id for s in shots}
@@ -139,9 +140,9 @@ class VoicesArea(CastArea):
         progress: bool = False,
     ) -> JobPublic:
         with self._session(write=True) as session:
-            project = self._project(session, project_id)
+            project = self._project(session, project_id, Access.render)
             if member_id is not None:
-                member = self._member(session, member_id)
+                member = self._member(session, member_id, Access.view)
                 if member.project_id != project.id:
                     raise NotFound(f"No cast member #{member_id} in project #{project_id}")
                 base = voices.member_voice(project, member)
@@ -207,7 +208,7 @@ class VoicesArea(CastArea):
             project_id=project_id,
             shot_id=shot_id,
             params=params,
-            owner=self._project(session, project_id).owner,
+            owner=self._project(session, project_id, Access.render).owner,
             priority=priority,
             max_attempts=self.settings.max_attempts,
             cost=self._price(params),

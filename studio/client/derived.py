@@ -17,6 +17,8 @@ import typing
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
+from pydantic_core import to_jsonable_python
+
 from studio.client.transport import ON_SERVER, Transport, path_id
 from studio.surface.protocol import StudioAPI
 from studio.surface.routes import Route, returns, route_of
@@ -71,7 +73,9 @@ def request_of(
         if parameter.kind is inspect.Parameter.VAR_KEYWORD:
             body.update(value)
         elif name in accepted:
-            body[name] = value
+            # Read models in arguments (a ClipEdit in a list) go as their JSON, without the
+            # fields they leave out.
+            body[name] = to_jsonable_python(value, exclude_none=True)
         elif value != parameter.default:
             raise NotImplementedError(
                 f"{route.name}({name}=…) is not available over the REST API; {ON_SERVER}"

@@ -62,7 +62,7 @@ import httpx
 
 from pipelines.catalogue import PipelineEntry
 from studio.client.derived import over_rest
-from studio.client.queue import RemoteQueue
+from studio.client.timeline import RemoteTimeline
 from studio.client.transport import (
     ON_SERVER,
     PAGE,
@@ -85,7 +85,7 @@ def _local_only(name: str, alternative: str) -> Callable[..., NoReturn]:
     return method
 
 
-class RemoteStudio(RemoteQueue):
+class RemoteStudio(RemoteTimeline):
     """A studio reached over its REST API, with the methods of `studio.api.Studio`.
 
     `url`: the studio's address (e.g. https://studio.example.com); `token`: an API token

@@ -159,6 +159,14 @@ class ShotBase(SQLModel):
     # Room tone or effects under the shot in the film (an uploaded audio file), at a gain.
     sound_artifact_id: int | None = Field(default=None, foreign_key="artifact.id")
     sound_gain_db: float = Field(default=0.0, sa_column_kwargs={"server_default": "0.0"})
+    # Its place on the timeline (studio/core/timeline.py): the part of its take the film shows
+    # (take seconds; trim_out None: to the take's end) and the transition at its end.
+    trim_in: float = Field(default=0.0, sa_column_kwargs={"server_default": "0.0"})
+    trim_out: float | None = None
+    transition: str = Field(
+        default="cut", max_length=16, sa_column_kwargs={"server_default": "cut"}
+    )
+    transition_seconds: float = Field(default=0.0, sa_column_kwargs={"server_default": "0.0"})
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -25,7 +25,14 @@ SUBTITLE_TYPES = {".srt": ("application/x-subrip", "srt"), ".vtt": ("text/vtt", 
 def render_film(
     runner: JobRunner, job: RenderJob, tmp: Path, report: ProgressReporter
 ) -> tuple[Artifact, dict[str, Artifact]]:
-    from studio.film.assembly import AssemblyError, FilmSpec, ShotSound, SpokenLine, assemble
+    from studio.film.assembly import (
+        AssemblyError,
+        Edit,
+        FilmSpec,
+        ShotSound,
+        SpokenLine,
+        assemble,
+    )
 
     params = job.params
     prov = provenance.record(ident(job), params, job.params_hash)
@@ -44,10 +51,23 @@ def render_film(
         ShotSound(clip=int(s["clip"]), path=local(s["key"]), gain_db=float(s["gain_db"]))
         for s in params.get("sounds", [])
     ]
+    takes = params["takes"]
+    # The timeline's edits (studio/core/timeline.py); films without any keep the old path.
+    edited = any(len(take) > 4 for take in takes)
+    edits = [
+        Edit(
+            trim_in=float(take.get("trim_in", 0.0)),
+            trim_out=take.get("trim_out"),
+            transition=take.get("transition", "cut"),
+            transition_seconds=float(take.get("transition_seconds", 0.0)),
+        )
+        for take in takes
+    ]
     out = tmp / "film.mp4"
     loudness = params.get("loudness", -16.0)
     spec = FilmSpec(
-        clips=[local(take["key"]) for take in params["takes"]],
+        clips=[local(take["key"]) for take in takes],
+        edits=edits if edited else (),
         out=out,
         crossfade=float(params.get("crossfade", 0.0)),
         title=params.get("title") or None,
@@ -67,6 +87,7 @@ def render_film(
         raise JobFailed(str(exc)) from exc
     prov["assembly"] = {
         "method": result.method,
+        "reencoded_clips": result.reencoded_clips,
         "seconds": result.info.duration,
         "lines": len(lines),
         "cues": len(result.cues),

@@ -400,7 +400,13 @@ class JobRunner:
             request, image=image, on_progress=report.stage(0.1, 0.9, "Frame")
         )
         path = tmp / "clip.mp4"
-        encode_video(frames, path, fps=request.fps, metadata=provenance.file_tags(prov))
+        info = encode_video(frames, path, fps=request.fps, metadata=provenance.file_tags(prov))
+        # The take's true length, for the timeline's trims (pipelines may round frame counts).
+        prov["video"] = {
+            "frames": info.frames,
+            "fps": str(info.fps),
+            "seconds": round(info.frames / float(info.fps), 4),
+        }
         report(0.95, "Storing", force=True)
         return store_file(self.storage, path, "video/mp4", prov, job.owner)
 

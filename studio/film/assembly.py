@@ -1,17 +1,29 @@
-"""Film assembly: clips in order, an optional title card, crossfades, sound and subtitles.
+"""Film assembly: clips in order, trimmed, with transitions, a title card, sound and subtitles.
 
-Clips that share codec parameters are concatenated by remuxing (no re-encode, no quality
-loss, milliseconds). Anything else — a crossfade, a different size or frame rate, burned-in
-subtitles — is re-encoded to the first clip's size and rate; clips of another size are
-plainly resized (aspect ratio not preserved, no letterbox). Only each clip's first video
-stream is used; clip audio is ignored.
+Each clip may be trimmed and may end in a cut, a dissolve or a fade (`Edit`, planned by
+studio/film/edits.py); the legacy `crossfade` dissolves at every boundary. Work is done in
+one of three ways (`FilmResult.method`):
+
+- `remux`: every clip is used whole and cut to the next, and all share codec parameters:
+  packets are concatenated (no re-encode, no quality loss, milliseconds). A title card is
+  encoded like the clips and put in front.
+- `mixed`: the clips are grouped into runs split at every cut. A run that is one whole,
+  untouched clip is copied as it is; every other run (a trimmed clip, clips joined by a
+  dissolve or a fade, the fade-in) is re-encoded on its own with the studio's encoder, and
+  the runs are then concatenated by remuxing. This needs the untouched clips to share the
+  encoder's parameters (the studio's own takes do), which is checked up front.
+- `reencode`: everything else (a crossfade, other sizes, rates or codecs, burned-in
+  subtitles, `force_reencode`) is re-encoded in one pass to the first clip's size and rate;
+  clips of another size are plainly resized (no letterbox). Only each clip's first video
+  stream is used; clip audio is ignored.
 
 The film's sound is mixed by studio/film/mix.py (dialogue lines, shot sounds, the music
 ducked under speech, loudness-normalised) and its subtitles come from the same lines
-(studio/film/subtitles.py). Both need each shot's start in the film, so `_Layout` is taken
-from what the video writers do: packet spans for a remux (title card included),
-frame counts at the film's rate less the crossfade overlaps for a re-encode. The mix is
-made before the output is opened, so a bad sound file fails before anything is written.
+(studio/film/subtitles.py). Both need each shot's start in the film, so the `Layout` is taken
+from what the video writers do: packet spans of the copied and re-encoded runs laid end to
+end (frame positions inside a re-encoded run), or frame counts at the film's rate less the
+dissolve overlaps for a re-encode. The mix is made before the output is opened, so a bad
+sound file fails before anything is written.
 """
 
 from __future__ import annotations
@@ -20,18 +32,31 @@ import contextlib
 import itertools
 import tempfile
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 import av
 import av.container
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 
+from studio.film.edits import (
+    Edit,
+    EditError,
+    Footage,
+    Layout,
+    Piece,
+    layout,
+    pictures,
+    plan,
+    positions,
+    retimed,
+    runs,
+    title_card,
+    untouched,
+)
 from studio.film.mix import AudioTrack, Mix, MixError, ShotSound, SpokenLine, check_inputs, mix
 from studio.film.subtitles import (
     Captions,
@@ -49,12 +74,12 @@ from studio.film.video import (
     encode_video,
     open_output,
     probe,
-    read_frames,
 )
 
 __all__ = [
     "AssemblyError",
     "Cue",
+    "Edit",
     "FilmResult",
     "FilmSpec",
     "ShotSound",
@@ -66,12 +91,17 @@ __all__ = [
 _REMUXABLE = frozenset({"h264", "hevc", "av1", "vp9", "mpeg4"})
 
 Progress = Callable[[int, int], None]
+Method = Literal["remux", "mixed", "reencode"]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
 class FilmSpec:
-    """What to assemble. `crossfade` and `title_seconds` are in seconds.
+    """What to assemble. `crossfade`, `title_seconds` and `fade_in` are in seconds.
 
+    `edits` are empty (whole clips, `crossfade` a dissolve at every boundary) or one per
+    clip: its trims and the transition at its end (then `crossfade` must be 0 and the title
+    card cuts to the first clip). `fade_in` fades the first clip up from black.
     `audio` is the music, from the film's start. `lines` are placed in their shots and
     mixed over it (the music `duck_db` down under speech); `sounds` play under their shots.
     `loudness` is the mix's integrated LUFS target (None: levels as they are). With lines,
@@ -95,6 +125,8 @@ class FilmSpec:
     burn_subtitles: bool = False
     speaker_names: bool = False
     subtitle_language: str = "und"  # ISO 639-2 code of the soft track
+    edits: Sequence[Edit] = ()
+    fade_in: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -102,16 +134,18 @@ class FilmResult:
     """The written film; `seconds` is the wall-clock time assembly took.
 
     `cues` are the subtitles in film seconds (also when no files were asked for);
-    `loudness` the mix's measured integrated LUFS; `warnings` what was cut or fell back.
+    `loudness` the mix's measured integrated LUFS; `warnings` what was cut or fell back;
+    `reencoded_clips` how many of the clips were re-encoded (0 for a remux).
     """
 
     info: VideoInfo
-    method: Literal["remux", "reencode"]
+    method: Method
     seconds: float
     subtitles: tuple[Path, ...] = ()
     cues: tuple[Cue, ...] = ()
     loudness: float | None = None
     warnings: tuple[str, ...] = ()
+    reencoded_clips: int = 0
 
 
 class AssemblyError(ValueError):
@@ -134,13 +168,26 @@ class _Clip:
         return (i.codec, i.width, i.height, i.pix_fmt, i.fps, self.time_base, self.extradata)
 
 
-@dataclass(frozen=True)
-class _Layout:
-    """Where each of FilmSpec.clips is in the film, in film seconds, and the film's length."""
+@dataclass
+class _Meter:
+    """Progress in frames written, reported as (done, total); `done` never goes back."""
 
-    starts: tuple[float, ...]
-    ends: tuple[float, ...]
-    seconds: float
+    report: Progress
+    total: int
+    done: int = 0
+
+    def step(self, frames: int = 1) -> None:
+        self.done = min(self.total, self.done + frames)
+        self.report(self.done, self.total)
+
+    def counted(self, items: Iterable[_T]) -> Iterator[_T]:
+        for item in items:
+            yield item
+            self.step()
+
+    def finish(self) -> None:
+        if self.done < self.total:  # a container promised more frames than it held
+            self.step(self.total - self.done)
 
 
 class _Track(Protocol):
@@ -158,42 +205,51 @@ def assemble(spec: FilmSpec, on_progress: Progress | None = None) -> FilmResult:
     """Assemble `spec.clips` (in order) into `spec.out`; raises AssemblyError on bad inputs."""
     started = time.perf_counter()
     clips = [_open_clip(index, Path(path)) for index, path in enumerate(spec.clips, 1)]
-    _validate(spec, clips)
+    pieces = _plan(spec, clips)
     try:
         check_inputs(spec.lines, spec.sounds, len(clips), spec.duck_db, spec.loudness)
         check_language(spec.subtitle_language)
     except ValueError as exc:
         raise AssemblyError(str(exc)) from exc
-    progress = on_progress or (lambda done, total: None)
+    fps = clips[0].info.fps
+    grouped = runs(pieces)
     with tempfile.TemporaryDirectory(prefix="film-") as tmp:
-        sources = clips
-        if spec.title is not None and _can_remux(spec, clips):
-            sources = [_title_clip(spec, clips[0], Path(tmp) / "title.mp4"), *clips]
-        remux = _can_remux(spec, sources)
-        layout = _remux_layout(sources, len(clips)) if remux else _reencode_layout(spec, clips)
-        sound = _mix(spec, layout)
+        method = _method(spec, clips, grouped, Path(tmp))
+        meter = _Meter(on_progress or (lambda done, total: None), _total(method, clips, grouped))
+        sources: list[_Clip] = []
+        if method != "reencode":
+            sources = _sources(spec, clips, grouped, Path(tmp), meter)
+            if any(s.params != sources[0].params for s in sources):
+                # Unexpected (the encoder was checked up front); never write a broken stream.
+                method, sources = "reencode", []
+                meter.total = meter.done + positions(pieces)[1]
+        spans = [s.span * s.time_base for s in sources] if sources else None
+        placed = layout(grouped, fps, len(clips), spans)
+        sound = _mix(spec, placed)
         cues = cues_for(sound.voices, spec.speaker_names) if sound else ()
         shown = screens(cues)
         tracks = _side_tracks(spec, sound, shown)
         notes = list(sound.warnings) if sound else []
         files = staged_files(cues, Path(spec.out)) if spec.subtitles and cues else None
         with files or contextlib.nullcontext() as staged:
-            if remux:
-                _remux(spec, sources, progress, tracks)
+            if sources:
+                _remux(spec, sources, [untouched(run) for run in grouped], meter, tracks)
             else:
                 width, height = _even(clips[0].info)
                 captions = Captions(shown, width, height) if spec.burn_subtitles else None
                 notes += captions.warnings if captions and shown else ()
-                _reencode(spec, clips, progress, tracks, captions)
+                _reencode(spec, clips, pieces, meter, tracks, captions)
             written = staged.commit() if staged else ()
+        meter.finish()
     return FilmResult(
         probe(Path(spec.out)),
-        "remux" if remux else "reencode",
+        method,
         time.perf_counter() - started,
         subtitles=written,
         cues=cues,
         loudness=sound.loudness if sound else None,
         warnings=tuple(notes),
+        reencoded_clips=_reencoded(method, grouped, len(clips)),
     )
 
 
@@ -211,7 +267,7 @@ def _side_tracks(spec: FilmSpec, sound: Mix | None, shown: Sequence[Cue]) -> _Tr
     return add
 
 
-def _mix(spec: FilmSpec, layout: _Layout) -> Mix | None:
+def _mix(spec: FilmSpec, layout: Layout) -> Mix | None:
     """The film's soundtrack, or None when there is no sound at all (a silent film)."""
     if spec.audio is None and not spec.lines and not spec.sounds:
         return None
@@ -261,7 +317,8 @@ def _span(path: Path, fps: Fraction, time_base: Fraction) -> tuple[int, int]:
     return start, end - start
 
 
-def _validate(spec: FilmSpec, clips: Sequence[_Clip]) -> None:
+def _plan(spec: FilmSpec, clips: Sequence[_Clip]) -> list[Piece]:
+    """The film's pieces (studio/film/edits.py), once the inputs are known to be usable."""
     if not clips:
         raise AssemblyError("no clips to assemble: choose at least one take")
     if not Path(spec.out).parent.is_dir():
@@ -270,49 +327,77 @@ def _validate(spec: FilmSpec, clips: Sequence[_Clip]) -> None:
         raise AssemblyError(f"crossfade must be 0 or more seconds, got {spec.crossfade}")
     if spec.title is not None and spec.title_seconds <= 0:
         raise AssemblyError(f"title_seconds must be positive, got {spec.title_seconds}")
-    if spec.crossfade == 0:
-        return
     fps = clips[0].info.fps
-    overlap = _overlap_frames(spec, fps)
-    for index, clip in enumerate(clips, 1):
-        if overlap > _frames_at(clip, fps):
-            raise AssemblyError(
-                f"crossfade ({spec.crossfade:g} s) is longer than clip {index} "
-                f"({clip.path.name}, {clip.info.frames / float(clip.info.fps):g} s)"
-            )
-    if spec.title is not None and overlap > _seconds_to_frames(spec.title_seconds, fps):
-        raise AssemblyError(
-            f"crossfade ({spec.crossfade:g} s) is longer than the title card "
-            f"({spec.title_seconds:g} s)"
+    footage = [Footage.at(c.path.name, c.info.fps, c.info.frames, fps) for c in clips]
+    title = None if spec.title is None else spec.title_seconds
+    try:
+        return plan(
+            footage,
+            fps,
+            spec.edits,
+            crossfade=spec.crossfade,
+            title_seconds=title,
+            fade_in=spec.fade_in,
         )
+    except EditError as exc:
+        raise AssemblyError(str(exc)) from exc
 
 
-def _can_remux(spec: FilmSpec, clips: Sequence[_Clip]) -> bool:
+def _method(
+    spec: FilmSpec, clips: Sequence[_Clip], grouped: Sequence[list[Piece]], tmp: Path
+) -> Method:
+    """How to write the film: copy what can be copied, re-encode the rest, or all of it."""
     if spec.force_reencode or spec.crossfade > 0:
-        return False
+        return "reencode"
     if spec.burn_subtitles and any(cue_text(line) for line in spec.lines):
-        return False  # the cues are drawn into the pictures
-    first = clips[0]
-    return (
-        first.info.codec in _REMUXABLE
-        and first.time_base > 0
-        and all(c.params == first.params for c in clips)
+        return "reencode"  # the cues are drawn into the pictures
+    copied = [clips[index] for run in grouped if (index := _copied(run)) is not None]
+    if not copied:
+        return "reencode"  # nothing to copy: one pass beats encoding runs and remuxing them
+    first = copied[0]
+    if first.info.codec not in _REMUXABLE or first.time_base <= 0:
+        return "reencode"
+    if any(c.params != first.params for c in copied):
+        return "reencode"
+    if len(copied) == len(grouped):
+        return "remux"
+    # Runs will be encoded (a title card at least): their packets must fit beside the copies.
+    if _encoder_params(clips[0], tmp) != first.params:
+        return "reencode"
+    return "remux" if len(copied) == len(clips) else "mixed"
+
+
+def _copied(run: Sequence[Piece]) -> int | None:
+    """The clip a run copies as it is, or None when the run is re-encoded."""
+    return run[0].clip if untouched(run) else None
+
+
+def _encoder_params(like: _Clip, tmp: Path) -> tuple[object, ...]:
+    """The codec parameters the studio's encoder gives at the film's size and rate.
+
+    libx264 writes its headers (SPS/PPS, the extradata) when it opens, from its settings,
+    size and rate alone, so one black frame tells what every run encoded here will carry.
+    """
+    width, height = _even(like.info)
+    path = tmp / "encoder.mp4"
+    encode_video([np.zeros((height, width, 3), np.uint8)], path, like.info.fps)
+    return _open_clip(0, path).params
+
+
+def _total(method: Method, clips: Sequence[_Clip], grouped: Sequence[list[Piece]]) -> int:
+    """Frames to report progress over: encoded frames plus copied packets."""
+    if method == "reencode":
+        return positions([piece for run in grouped for piece in run])[1]
+    return sum(
+        clips[index].info.frames if (index := _copied(run)) is not None else positions(run)[1]
+        for run in grouped
     )
 
 
-def _seconds_to_frames(seconds: float, fps: Fraction) -> int:
-    return max(1, round(seconds * fps))
-
-
-def _overlap_frames(spec: FilmSpec, fps: Fraction) -> int:
-    return round(spec.crossfade * fps) if spec.crossfade > 0 else 0
-
-
-def _frames_at(clip: _Clip, fps: Fraction) -> int:
-    """How many frames `clip` lasts once re-timed to `fps`."""
-    if clip.info.fps == fps:
-        return clip.info.frames
-    return max(1, round(clip.info.frames * fps / clip.info.fps))
+def _reencoded(method: Method, grouped: Sequence[list[Piece]], count: int) -> int:
+    if method == "reencode":
+        return count
+    return sum(1 for run in grouped if not untouched(run) for p in run if p.clip is not None)
 
 
 def _even(info: VideoInfo) -> tuple[int, int]:
@@ -320,95 +405,87 @@ def _even(info: VideoInfo) -> tuple[int, int]:
     return info.width - info.width % 2, info.height - info.height % 2
 
 
-def _remux_layout(sources: Sequence[_Clip], count: int) -> _Layout:
-    """Packet spans laid end to end, as `_remux` writes them; a title card is the first source."""
-    edges = [float(e * sources[0].time_base) for e in itertools.accumulate(c.span for c in sources)]
-    edges.insert(0, 0.0)
-    first = len(sources) - count  # 1 with a title card in front
-    return _Layout(tuple(edges[first:-1]), tuple(edges[first + 1 :]), edges[-1])
+# -- pictures -----------------------------------------------------------------------------
 
 
-def _reencode_layout(spec: FilmSpec, clips: Sequence[_Clip]) -> _Layout:
-    """Frame counts at the film's rate, each crossfade overlapping neighbours, as `_reencode`."""
+def _pictures(
+    spec: FilmSpec, clips: Sequence[_Clip], run: Sequence[Piece], fps: Fraction
+) -> Iterator[np.ndarray]:
+    """The frames of a run of pieces at the film's size and rate: trimmed, faded, dissolved."""
+    size = _even(clips[0].info)
+
+    def frames_of(piece: Piece) -> Iterable[np.ndarray]:
+        if piece.clip is None:
+            return itertools.repeat(title_card(spec.title or "", *size), piece.count)
+        return _decoding(piece.clip + 1, clips[piece.clip], fps, size, piece)
+
+    return pictures(run, frames_of)
+
+
+def _decoding(
+    index: int, clip: _Clip, fps: Fraction, size: tuple[int, int], piece: Piece
+) -> Iterator[np.ndarray]:
+    """The piece's frames of `clip`, a decoding failure reported for the creator."""
+    try:
+        yield from retimed(clip.path, clip.info.fps, fps, size, piece.first, piece.count)
+    except (av.error.FFmpegError, EditError) as exc:
+        failed = str(exc) if isinstance(exc, EditError) else f"failed to decode: {exc}"
+        raise AssemblyError(f"clip {index} ({clip.path.name}) {failed}") from exc
+
+
+# -- remux (copied runs and re-encoded runs) ----------------------------------------------
+
+
+def _sources(
+    spec: FilmSpec,
+    clips: Sequence[_Clip],
+    grouped: Sequence[list[Piece]],
+    tmp: Path,
+    meter: _Meter,
+) -> list[_Clip]:
+    """One file per run: the clip itself when it is copied, else the run encoded in `tmp`."""
     fps = clips[0].info.fps
-    overlap = _overlap_frames(spec, fps)
-    position = 0 if spec.title is None else _seconds_to_frames(spec.title_seconds, fps) - overlap
-    starts, ends = [], []
-    for clip in clips:
-        count = _frames_at(clip, fps)
-        starts.append(float(position / fps))
-        ends.append(float((position + count) / fps))
-        position += count - overlap
-    return _Layout(tuple(starts), tuple(ends), float((position + overlap) / fps))
+    sources = []
+    for number, run in enumerate(grouped):
+        if (index := _copied(run)) is not None:
+            sources.append(clips[index])
+            continue
+        path = tmp / f"run{number:04d}.mp4"
+        encode_video(meter.counted(_pictures(spec, clips, run, fps)), path, fps)
+        sources.append(_open_clip(0, path))
+    return sources
 
 
-# -- title card ---------------------------------------------------------------------------
-
-
-def _title_image(text: str, width: int, height: int) -> Image.Image:
-    """White text centred on black, wrapped to 90% of the width."""
-    image = Image.new("RGB", (width, height), "black")
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=max(8, min(height // 9, width // 14)))
-    lines = _wrap(" ".join(text.split()), font, width * 0.9)
-    draw.multiline_text(
-        (width / 2, height / 2),
-        "\n".join(lines),
-        font=font,
-        fill="white",
-        anchor="mm",
-        align="center",
-        spacing=max(2, height // 60),
-    )
-    return image
-
-
-def _wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: float) -> list[str]:
-    lines: list[str] = []
-    for word in text.split(" "):
-        candidate = f"{lines[-1]} {word}" if lines else word
-        if lines and font.getlength(candidate) <= width:
-            lines[-1] = candidate
-        else:
-            lines.append(word)
-    return lines[:4] or [""]
-
-
-def _title_clip(spec: FilmSpec, like: _Clip, path: Path) -> _Clip:
-    """The title card encoded like the clips, so it can be remuxed in front of them."""
-    image = np.asarray(_title_image(spec.title or "", like.info.width, like.info.height))
-    count = _seconds_to_frames(spec.title_seconds, like.info.fps)
-    encode_video(itertools.repeat(image, count), path, like.info.fps)
-    return _open_clip(0, path)
-
-
-# -- remux --------------------------------------------------------------------------------
-
-
-def _remux(spec: FilmSpec, clips: Sequence[_Clip], progress: Progress, tracks: _Tracks) -> None:
-    total = sum(c.info.frames for c in clips)
-    done = 0
+def _remux(
+    spec: FilmSpec,
+    sources: Sequence[_Clip],
+    copied: Sequence[bool],
+    meter: _Meter,
+    tracks: _Tracks,
+) -> None:
+    """Concatenate `sources` by copying packets; progress counts the `copied` ones only
+    (the re-encoded runs were counted as they were encoded)."""
     with open_output(Path(spec.out), spec.metadata) as container:
-        with av.open(str(clips[0].path)) as first:
+        with av.open(str(sources[0].path)) as first:
             out_stream = container.add_stream_from_template(first.streams.video[0])
         others = tracks(container)
-        offset = 0  # in the clips' shared time base
-        time_base = clips[0].time_base
-        for clip in clips:
-            with av.open(str(clip.path)) as source:
-                stream = source.streams.video[0]
-                for packet in source.demux(stream):
+        offset = 0  # in the sources' shared time base
+        time_base = sources[0].time_base
+        for source, counts in zip(sources, copied, strict=True):
+            with av.open(str(source.path)) as opened:
+                stream = opened.streams.video[0]
+                for packet in opened.demux(stream):
                     if packet.size == 0 or packet.pts is None or packet.dts is None:
                         continue  # the demuxer's trailing flush packet
-                    packet.pts += offset - clip.start
-                    packet.dts += offset - clip.start
+                    packet.pts += offset - source.start
+                    packet.dts += offset - source.start
                     packet.stream = out_stream
                     container.mux(packet)
-                    done += 1
-                    progress(min(done, total), total)
+                    if counts:
+                        meter.step()
                     for track in others:
                         track.write_until(float(packet.dts * time_base))
-            offset += clip.span  # the same spans `_remux_layout` placed the sound by
+            offset += source.span  # the same spans `_remux_layout` placed the sound by
         for track in others:
             track.finish()
 
@@ -419,88 +496,24 @@ def _remux(spec: FilmSpec, clips: Sequence[_Clip], progress: Progress, tracks: _
 def _reencode(
     spec: FilmSpec,
     clips: Sequence[_Clip],
-    progress: Progress,
+    pieces: Sequence[Piece],
+    meter: _Meter,
     tracks: _Tracks,
     captions: Captions | None,
 ) -> None:
     (width, height), fps = _even(clips[0].info), clips[0].info.fps
-    overlap = _overlap_frames(spec, fps)
-    sources: list[tuple[int, Iterable[np.ndarray]]] = []
-    if spec.title is not None:
-        card = np.asarray(_title_image(spec.title, width, height))
-        count = _seconds_to_frames(spec.title_seconds, fps)
-        sources.append((count, itertools.repeat(card, count)))
-    for index, clip in enumerate(clips, 1):
-        count = _frames_at(clip, fps)
-        sources.append((count, _conformed(index, clip, width, height, fps, count)))
-    total = sum(count for count, _ in sources) - overlap * (len(sources) - 1)
     with open_output(Path(spec.out), spec.metadata) as container:
         stream = add_video_stream(container, width, height, fps)
         others = tracks(container)
-        frames = _crossfade([frames for _, frames in sources], overlap)
-        for index, frame in enumerate(frames):
+        for index, frame in enumerate(_pictures(spec, clips, pieces, fps)):
             if captions is not None:
                 frame = captions.draw(frame, float(index / fps))
             video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
             video_frame.pts = index
             container.mux(stream.encode(video_frame))
-            progress(index + 1, total)
+            meter.step()
             for track in others:
                 track.write_until(float(index / fps))
         container.mux(stream.encode(None))
         for track in others:
             track.finish()
-
-
-def _conformed(
-    index: int, clip: _Clip, width: int, height: int, fps: Fraction, count: int
-) -> Iterator[np.ndarray]:
-    """Exactly `count` frames of `clip` at `width`×`height`, re-timed to `fps`."""
-    ratio = clip.info.fps / fps  # source frames per output frame
-    last: np.ndarray | None = None
-    produced = 0
-    try:
-        with contextlib.closing(read_frames(clip.path)) as frames:
-            for source_index, frame in enumerate(frames):
-                # Output frame k shows source frame floor(k * ratio): drops or repeats frames.
-                shown = produced
-                while shown < count and int(shown * ratio) <= source_index:
-                    shown += 1
-                if shown > produced:
-                    last = _resized(frame, width, height)
-                    yield from itertools.repeat(last, shown - produced)
-                    produced = shown
-                if produced >= count:
-                    return
-    except av.error.FFmpegError as exc:
-        raise AssemblyError(f"clip {index} ({clip.path.name}) failed to decode: {exc}") from exc
-    if last is None:
-        raise AssemblyError(f"clip {index} ({clip.path.name}) has no decodable frames")
-    for _ in range(count - produced):  # the container promised more frames than it held
-        yield last
-
-
-def _resized(frame: np.ndarray, width: int, height: int) -> np.ndarray:
-    if frame.shape[1] == width and frame.shape[0] == height:
-        return frame
-    return np.asarray(Image.fromarray(frame).resize((width, height), Image.Resampling.BILINEAR))
-
-
-def _crossfade(sources: Sequence[Iterable[np.ndarray]], overlap: int) -> Iterator[np.ndarray]:
-    """Concatenate `sources`, blending the last `overlap` frames of each into the next."""
-    pending: deque[np.ndarray] = deque()
-    for number, source in enumerate(sources):
-        tail = list(pending) if number else []
-        pending.clear()
-        for index, frame in enumerate(source):
-            if index < len(tail):
-                frame = _blend(tail[index], frame, (index + 1) / (len(tail) + 1))
-            pending.append(frame)
-            if len(pending) > overlap:
-                yield pending.popleft()
-    yield from pending
-
-
-def _blend(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
-    mixed = a.astype(np.float32) * (1.0 - weight) + b.astype(np.float32) * weight
-    return np.rint(mixed).astype(np.uint8)

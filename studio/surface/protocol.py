@@ -49,11 +49,12 @@ from studio.surface.requests import (
     UserIn,
 )
 from studio.surface.routes import route, routes_of
+from studio.surface.timeline import TimelineAPI
 from studio.surface.voices import VoicesAPI
 
 
 @runtime_checkable
-class StudioAPI(VoicesAPI, Protocol):
+class StudioAPI(VoicesAPI, TimelineAPI, Protocol):
     """Every public method of a studio, local or remote; each acts as one user."""
 
     def pipelines(self) -> list[str]:

@@ -209,3 +209,51 @@ class UserIn(In):
     name: str = Field(min_length=2, max_length=64)
     password: str = Field(min_length=8, max_length=200)
     role: Literal["creator", "admin"] = "creator"
+
+
+class ClipEditIn(In):
+    """A change to one shot on the timeline; fields left out stay as they are."""
+
+    shot_id: ShotId
+    take_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="Use this take")
+    trim_in: float | None = Field(default=None, ge=0, description="Seconds into the take")
+    trim_out: float | Literal["end"] | None = Field(
+        default=None, description="Seconds into the take, or 'end': to the take's end"
+    )
+    transition: Annotated[str, WithJsonSchema(one_of(("cut", "dissolve", "fade")))] | None = Field(
+        default=None, description="At the shot's end, into the next"
+    )
+    transition_seconds: float | None = Field(default=None, ge=0, le=10)
+
+
+class TimelineEditIn(In):
+    clips: list[ClipEditIn] = Field(default_factory=list, max_length=10_000)
+    order: list[ShotId] | None = Field(
+        default=None, max_length=10_000, description="Every shot id of the project, once"
+    )
+
+
+class ExportCutIn(In):
+    job_id: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="An assembled film's cut; null: the timeline"
+    )
+
+
+class ShareIn(In):
+    user: str = Field(min_length=1, max_length=64)
+    role: Annotated[str, WithJsonSchema(one_of(("viewer", "editor")))] = "viewer"
+    can_render: bool = Field(default=False, description="An editor renders with your credits")
+
+
+class UnshareIn(In):
+    user: str = Field(min_length=1, max_length=64)
+
+
+class ReviewIn(In):
+    verdict: Annotated[str, WithJsonSchema(one_of(("approved", "rejected")))]
+
+
+class CommentIn(In):
+    text: str = Field(min_length=1, max_length=2000)
+    job_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="A take or film")
+    seconds: float | None = Field(default=None, ge=0, description="Where in it")

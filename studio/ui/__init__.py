@@ -1,5 +1,6 @@
 """The Gradio UI: a project bar over the tabs (Script & shots, Cast, Voices, Storyboard,
-Render queue, Film, Lab, Workers, and with accounts: Account, Admin).
+Render queue, Film (with its timeline), Review, Lab, Workers, and with accounts: Account,
+Admin).
 
 Every handler calls the `Studio` Python API — the UI holds no logic of its own — acting as
 the user of the request (`for_request`): the blocks are built once for everyone, so nothing
@@ -21,6 +22,7 @@ from studio.ui import (
     film_tab,
     lab_tab,
     queue_tab,
+    review_tab,
     script_tab,
     storyboard_tab,
     voices_tab,
@@ -67,8 +69,10 @@ def build_ui(studio: Studio) -> gr.Blocks:
                 board = storyboard_tab.build(studio, project)
             with gr.Tab("Render queue", id="queue"):
                 queue = queue_tab.build(studio, project)
-            with gr.Tab("Film", id="film"):
+            with gr.Tab("Film", id="film") as film_page:
                 film = film_tab.build(studio, project)
+            with gr.Tab("Review", id="review") as review_page:
+                review = review_tab.build(studio, project)
             with gr.Tab("Lab", id="lab"):
                 lab = lab_tab.build(studio)
             with gr.Tab("Workers", id="workers"):
@@ -81,7 +85,7 @@ def build_ui(studio: Studio) -> gr.Blocks:
                 with gr.Tab("Admin", id="admin", visible=False) as admin_page:
                     account_tabs.append((admin_page, admin_tab.build(studio)))
 
-        tabs = (script, cast, voices, board, queue, film, lab, farm)
+        tabs = (script, cast, voices, board, queue, film, review, lab, farm)
         tab_outputs = [component for tab in tabs for component in tab.outputs]
         extras = [tab for _page, tab in account_tabs]
         extra_outputs = [component for tab in extras for component in tab.outputs]
@@ -124,7 +128,7 @@ def build_ui(studio: Studio) -> gr.Blocks:
         new_name.submit(create_project, new_name, [project, new_name, *tab_outputs])
         project.input(choose_project, project, tab_outputs)
         # Shots changed on the Script tab: the other tabs show the new shots.
-        others = (board, queue, film)
+        others = (board, queue, film, review)
         other_outputs = [component for tab in others for component in tab.outputs]
 
         @guarded
@@ -149,6 +153,11 @@ def build_ui(studio: Studio) -> gr.Blocks:
         assert cast.looks is not None
         looks_fn, looks_inputs, looks_outputs = cast.looks
         cast_page.select(looks_fn, [project, *looks_inputs], looks_outputs, show_progress="hidden")
+        # Opening Film or Review shows what other tabs (and other members) changed since.
+        for page, tab in ((film_page, film), (review_page, review)):
+            assert tab.looks is not None
+            fn, inputs, outputs = tab.looks
+            page.select(fn, [project, *inputs], outputs, show_progress="hidden")
         # A regenerated preview changed a shot's seed: the shot editor must not hold the old one.
         assert script.shots is not None
         for change in board.shot_changes:

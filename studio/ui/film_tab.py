@@ -1,5 +1,6 @@
-"""Film tab: assemble the chosen takes in shot order with their spoken lines, subtitles and
-the soundtrack; play it (subtitles shown) and download it with its SRT and WebVTT files."""
+"""Film tab: assemble the timeline (studio/ui/timeline_panel.py: the chosen takes in shot
+order, trimmed, with their transitions) with the spoken lines, subtitles and soundtrack; play
+it (subtitles shown) and download it with its SRT and WebVTT files."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from studio.api import Studio
 from studio.core.models import JobKind, JobPublic, JobStatus
 from studio.core.validation import AUDIO_SUFFIXES, DEFAULT_LOUDNESS
 from studio.film.breakdown import script_title
+from studio.ui import timeline_panel
 from studio.ui.common import (
     Refresh,
     for_request,
@@ -54,7 +56,14 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
                 info="From the script's title page; clear it for no title card",
                 elem_id="film-title",
             )
-            crossfade = gr.Slider(0, 2, value=0, step=0.1, label="Crossfade between shots (s)")
+            crossfade = gr.Slider(
+                0,
+                2,
+                value=0,
+                step=0.1,
+                label="Dissolve at every cut (s)",
+                info="0: the timeline's own transitions only",
+            )
             audio = gr.File(
                 label="Soundtrack (optional; trimmed or padded to the film, lowered under speech)",
                 file_types=list(AUDIO_SUFFIXES),
@@ -87,6 +96,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
                 file_count="multiple",
                 elem_id="film-download",
             )
+    timeline = timeline_panel.build(studio, project)
 
     def refresh(view: Studio, project_id: Any) -> list[Any]:
         pid = project_id_or_none(project_id)
@@ -94,7 +104,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         player, files = film_files(view, latest_film(view, pid), name)
         # The title card starts as the script's title page (clear it for none).
         heading = script_title(view.project(pid).script) if pid is not None else ""
-        return [player, files or None, "", heading]
+        return [player, files or None, "", heading, *timeline.refresh(view, pid)]
 
     @guarded
     def on_assemble(
@@ -154,4 +164,10 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     assembled = assemble.click(
         on_assemble, [project, title, crossfade, audio, *options], [video, download, status]
     )
-    return Refresh(refresh, [video, download, status, title], submits=[assembled])
+    # The new film is a new version in the cuts list.
+    assembled.success(timeline.handler(studio), project, timeline.outputs)
+    tab = Refresh(refresh, [video, download, status, title, *timeline.outputs], submits=[assembled])
+    # Opening the tab shows the timeline as other tabs left it (takes chosen, verdicts,
+    # comments), without touching the film options being filled in.
+    tab.looks = timeline.looks
+    return tab

@@ -1,7 +1,10 @@
 """Every `Studio` method, called by a second user on the first user's objects: nothing
-readable, changeable or downloadable, and "not found" exactly like a missing id.
+readable, changeable or downloadable, and "not found" exactly like a missing id. And the same
+methods called by members of the project (studio/core/team.py): a viewer reads and reviews,
+an editor also edits, neither renders nor manages the project unless allowed; a refused
+member gets 403 and changes nothing.
 
-The table below must name every public method: a new method fails this test until someone
+The tables below must name every public method: a new method fails this test until someone
 decides how it is guarded."""
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import pytest
 from studio import Studio
 from studio.core.errors import Conflict, Forbidden, NotFound
 from studio.core.models import JobPublic, JobStatus
+from studio.core.team import Access
 
 PASSWORD = "correct-horse-9"
 PICTURE = bytes.fromhex(  # a 1×1 PNG
@@ -36,15 +40,15 @@ class Alice:
     token: int
     member: int
     scene: int
+    comment: int
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Studio, Alice]]:
     data = tmp_path_factory.mktemp("authz")
     with Studio.local(data, auth=True, credits=True) as studio:
-        studio.create_user("alice", PASSWORD)
-        studio.create_user("bob", PASSWORD)
-        for name in ("alice", "bob"):
+        for name in ("alice", "bob", "carol", "dave"):
+            studio.create_user(name, PASSWORD)
             studio.grant_credits(name, 500, "test")
         alice = studio.as_user("alice")
         project = alice.create_project("Alice's secret film")
@@ -62,6 +66,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Studio, Al
         member = alice.add_cast_member(project.id, "Mara", description="hers")
         alice.update_shot(first.id, scene="EXT. LIGHTHOUSE - DUSK")
         (scene,) = alice.scenes(project.id)
+        note = alice.comment(project.id, "hers", job_id=takes[0].id, seconds=0.5)
+        alice.share_project(project.id, "carol", "viewer")
+        alice.share_project(project.id, "dave", "editor")  # not allowed to render
         assert first.id is not None and token.id is not None
         yield (
             studio,
@@ -75,6 +82,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Studio, Al
                 token.id,
                 member.id,
                 scene.id,
+                note.id,
             ),
         )
 
@@ -146,6 +154,20 @@ CALLS: dict[str, tuple[Callable[[Alice], tuple[Any, ...]], type[Exception]]] = {
     "download_url": (a(lambda x: (x.film.artifact_id,)), NotFound),
     "signed_link": (a(lambda x: (x.film.artifact_id,)), NotFound),
     "revoke_token": (a(lambda x: (x.token,)), NotFound),
+    "timeline": (a(lambda x: (x.project,)), NotFound),
+    "edit_timeline": (a(lambda x: (x.project, [{"shot_id": x.shot, "trim_in": 0.1}])), NotFound),
+    "cuts": (a(lambda x: (x.project,)), NotFound),
+    "restore_cut": (a(lambda x: (x.project, x.film.id)), NotFound),
+    "export_cut": (a(lambda x: (x.project,)), NotFound),
+    "import_cut": (a(lambda x: (x.project, b"not even looked at", "cut.otio")), NotFound),
+    "share_project": (a(lambda x: (x.project, "bob", "editor")), NotFound),
+    "unshare_project": (a(lambda x: (x.project, "carol")), NotFound),
+    "members": (a(lambda x: (x.project,)), NotFound),
+    "review_take": (a(lambda x: (x.take.id, "rejected")), NotFound),
+    "reviews": (a(lambda x: (x.project,)), NotFound),
+    "comment": (a(lambda x: (x.project, "an intruder's note")), NotFound),
+    "comments": (a(lambda x: (x.project,)), NotFound),
+    "delete_comment": (a(lambda x: (x.comment,)), NotFound),
     # Another user's queue, Lab or account: refused outright (names are not secret).
     "pause_queue": (a(lambda x: ("alice",)), Forbidden),
     "resume_queue": (a(lambda x: ("alice",)), Forbidden),
@@ -191,6 +213,75 @@ UNGUARDED = {
 }
 
 
+V, R, E, D, OWN = Access.view, Access.review, Access.edit, Access.render, Access.own
+# What each call on a project's objects needs (studio/core/team.py); the others in CALLS
+# are about one's own queue, Lab, account or the studio's users.
+ROLE_NEEDS: dict[str, Access] = {
+    "project": V, "update_project": E, "delete_project": OWN, "breakdown": E, "shots": V,
+    "add_shot": E, "shot": V, "update_shot": E, "move_shot": E, "delete_shot": E,
+    "duplicate_shot": E, "cast": V, "cast_member": V, "add_cast_member": E,
+    "update_cast_member": E, "delete_cast_member": E, "merge_cast_member": E,
+    "consistency": V, "set_cast_reference": E, "pick_cast_reference": E,
+    "clear_cast_reference": E, "render_character_sheet": D, "set_cast_lora": E,
+    "clear_cast_lora": E, "scenes": V, "update_scene": E, "preview": D, "render": D,
+    "estimate": V, "assemble": D, "expand_prompts": E, "takes": V, "choose_take": E,
+    "lines": V, "set_shot_sound": E, "clear_shot_sound": E, "speak": D, "preview_voice": D,
+    "job": V, "queue_position": V, "cancel": D, "retry": D, "set_priority": OWN,
+    "raise_priority": OWN, "move_before": OWN, "watch": V, "live_preview": V, "wait": V,
+    "preview_path": V, "artifact": V, "artifact_path": V, "stored_artifact": V, "export": V,
+    "download_url": V, "signed_link": V, "timeline": V, "edit_timeline": E, "cuts": V,
+    "restore_cut": E, "export_cut": V, "import_cut": E, "share_project": OWN,
+    "unshare_project": OWN, "members": V, "review_take": R, "reviews": V, "comment": R,
+    "comments": V, "delete_comment": OWN,
+}  # fmt: skip
+ROLES = {"carol": ("viewer", R), "dave": ("editor", E)}  # member → role, what it is granted
+
+
+def test_every_project_call_says_what_it_needs() -> None:
+    not_project = {m for m, (_build, error) in CALLS.items() if error is not NotFound}
+    assert set(CALLS) - not_project - {"revoke_token"} == set(ROLE_NEEDS)
+
+
+@pytest.mark.parametrize("member", sorted(ROLES))
+@pytest.mark.parametrize("method", sorted(m for m, need in ROLE_NEEDS.items() if need > E))
+def test_members_cannot_render_or_manage(
+    world: tuple[Studio, Alice], method: str, member: str
+) -> None:
+    """Neither a viewer nor an editor the owner did not allow spends credits or manages the
+    project: 403 (they know it exists), and nothing changes."""
+    _refused(world, method, member)
+
+
+@pytest.mark.parametrize("method", sorted(m for m, need in ROLE_NEEDS.items() if need == E))
+def test_viewers_cannot_edit(world: tuple[Studio, Alice], method: str) -> None:
+    _refused(world, method, "carol")
+
+
+@pytest.mark.parametrize("member", sorted(ROLES))
+@pytest.mark.parametrize("method", sorted(m for m, need in ROLE_NEEDS.items() if need <= R))
+def test_members_see_and_review(world: tuple[Studio, Alice], method: str, member: str) -> None:
+    """Reading and reviewing a shared project work for its viewers and editors."""
+    studio, alice = world
+    args = CALLS[method][0](alice)
+    kwargs = args[-1] if args and isinstance(args[-1], Kw) else Kw()
+    try:
+        getattr(studio.as_user(member), method)(*args[: len(args) - (1 if kwargs else 0)], **kwargs)
+    except (NotFound, Forbidden) as refused:
+        pytest.fail(f"{member} ({ROLES[member][0]}) was refused {method}: {refused}")
+    except Exception:  # noqa: BLE001 (other errors are about the arguments, not access)
+        pass
+
+
+def _refused(world: tuple[Studio, Alice], method: str, member: str) -> None:
+    studio, alice = world
+    args = CALLS[method][0](alice)
+    kwargs = args[-1] if args and isinstance(args[-1], Kw) else Kw()
+    before = snapshot(studio)
+    with pytest.raises(Forbidden):
+        getattr(studio.as_user(member), method)(*args[: len(args) - (1 if kwargs else 0)], **kwargs)
+    assert snapshot(studio) == before
+
+
 def _shot_of(x: Alice) -> Any:
     from studio.core.models import ShotPublic
 
@@ -231,7 +322,19 @@ def snapshot(studio: Studio) -> Any:
     shots = [(s.id, s.prompt, s.position, s.chosen_take_id) for s in alice.shots(projects[0][0])]
     jobs = [(j.id, j.status, j.priority, j.queued_at) for j in alice.jobs()]
     cast = alice.cast(projects[0][0])
-    return projects, shots, jobs, cast, alice.balance(), len(alice.tokens()), alice.queue_paused()
+    team = (alice.members(projects[0][0]), alice.comments(projects[0][0]))
+    timeline = alice.timeline(projects[0][0])
+    return (
+        projects,
+        shots,
+        jobs,
+        cast,
+        alice.balance(),
+        len(alice.tokens()),
+        alice.queue_paused(),
+        team,
+        timeline,
+    )
 
 
 def test_missing_ids_get_the_same_answer_as_other_peoples(world: tuple[Studio, Alice]) -> None:

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import av
+import opentimelineio as otio
 import pysubs2
 import pytest
 
@@ -87,8 +88,18 @@ def test_db_upgrade_creates_the_database_and_prints_its_url(tmp_path: Path) -> N
 def test_demo_renders_a_film(tmp_path: Path) -> None:
     out = tmp_path / "out" / "film.mp4"
     data_dir = tmp_path / "demo-data"
+    cut = tmp_path / "out" / "CUT.otio"
     result = run_cli(
-        tmp_path, "demo", "--script", _script(tmp_path), "--out", out, "--data-dir", data_dir
+        tmp_path,
+        "demo",
+        "--script",
+        _script(tmp_path),
+        "--out",
+        out,
+        "--data-dir",
+        data_dir,
+        "--otio",
+        cut,
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
@@ -122,6 +133,14 @@ def test_demo_renders_a_film(tmp_path: Path) -> None:
     with av.open(str(out)) as container:
         assert container.streams.audio and container.streams.subtitles
 
+    # --otio: the cut it assembled, for an editing suite, its takes in media/ beside it.
+    assert Path(summary["otio"]) == cut.resolve()
+    timeline = otio.adapters.read_from_file(str(cut))
+    clips = list(timeline.video_tracks()[0].find_clips())
+    assert [c.metadata["studio"]["shot_id"] for c in clips] == [s.id for s in shots]
+    assert all((cut.parent / c.media_reference.target_url).is_file() for c in clips)
+    assert timeline.duration().to_seconds() == pytest.approx(summary["seconds"], abs=0.1)
+
 
 # ---- bad input: every case runs once, concurrently (each is a few seconds of start-up) ----
 def _bad_cases(tmp: Path) -> dict[str, list[str | Path]]:
@@ -142,6 +161,7 @@ def _bad_cases(tmp: Path) -> dict[str, list[str | Path]]:
         "avi": ["--script", good, "--out", tmp / "out" / "film.avi"],
         "crossfade": ["--script", one, "--out", out, "--crossfade", "-1", "--data-dir", tmp / "cf"],
         "audio": ["--script", one, "--out", out, "--audio", tmp / "notes.txt"],
+        "otio": ["--script", one, "--out", out, "--otio", tmp / "out" / "cut.xml"],
     }
 
 
@@ -167,6 +187,7 @@ def bad_runs(
         ("avi", ("mp4", "film.avi")),
         ("crossfade", ("crossfade",)),
         ("audio", ("audio",)),
+        ("otio", ("--otio", "cut.xml")),
     ],
 )
 def test_demo_refuses_bad_input_with_one_clear_line(

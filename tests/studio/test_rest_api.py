@@ -59,6 +59,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
     member = alice.add_cast_member(project.id, "Mara", description="40s, weathered coat")
     alice.update_shot(shot.id, scene="EXT. LIGHTHOUSE - DUSK")
     (scene,) = alice.scenes(project.id)
+    note = alice.comment(project.id, "hers", job_id=take.id)
     facts = {
         "studio": studio,
         "tokens": tokens,
@@ -70,6 +71,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
             "token_id": spare.id,
             "member_id": member.id,
             "scene_id": scene.id,
+            "comment_id": note.id,
             "name": "carol",
         },
     }
@@ -119,6 +121,12 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/tokens"): {"name": "walk"},
     ("POST", "/api/v1/users"): {"name": "walker", "password": PASSWORD},
     ("POST", "/api/v1/credits/grants"): {"user": "bob", "amount": 1, "reason": "walk"},
+    ("PATCH", "/api/v1/projects/{project_id}/timeline"): {"clips": []},
+    ("POST", "/api/v1/projects/{project_id}/cuts/export"): {},
+    ("POST", "/api/v1/projects/{project_id}/members"): {"user": "carol", "role": "viewer"},
+    ("POST", "/api/v1/projects/{project_id}/members/remove"): {"user": "carol"},
+    ("POST", "/api/v1/jobs/{job_id}/review"): {"verdict": "approved"},
+    ("POST", "/api/v1/projects/{project_id}/comments"): {"text": "an intruder's note"},
 }
 # Admin-only routes: a creator is refused (403) whatever the ids.
 ADMIN_ONLY = ("/api/v1/users", "/api/v1/credits/grants")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import studio.core.models  # noqa: F401  (registers the tables, credits.ledger's too, on SQLModel.metadata)
+import studio.core.models
+import studio.core.team  # noqa: F401  (memberships, verdicts, comments)
 from studio.core.db import make_engine
 
 config = context.config

@@ -31,6 +31,7 @@ from studio.web.rest import (
     projects,
     queue,
     renders,
+    timeline,
     tokens,
     voices,
 )
@@ -41,6 +42,7 @@ MODULES = (
     projects,
     renders,
     voices,
+    timeline,
     jobs,
     queue,
     events,
