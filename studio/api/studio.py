@@ -10,7 +10,8 @@ print(s.artifact_path(film.artifact_id))
 
 It is made of one class per area (studio/api/<area>.py), each building on those before it:
 base (services, acting user, guards) → projects → queue → files → renders → lab, plus
-the cast, its voices, the team (sharing, review), the timeline, the scenes and accounts.
+the cast, its voices, the team (sharing, review), the timeline and its handoff, the scenes
+and accounts.
 Its public surface is declared once in `studio.surface.StudioAPI`.
 """
 
@@ -22,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 from studio import display
 from studio.api.accounts import AccountsArea
 from studio.api.base import LOCAL_ACTOR, Actor
+from studio.api.handoff import HandoffArea
 from studio.api.lab import LabArea
 from studio.api.scenes import ScenesArea
-from studio.api.timeline import TimelineArea
 from studio.api.voices import VoicesArea
 from studio.core import accounts
 from studio.core.config import Settings, load_settings
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from studio.client.remote import RemoteStudio
 
 
-class Studio(LabArea, VoicesArea, TimelineArea, ScenesArea, AccountsArea):
+class Studio(LabArea, VoicesArea, HandoffArea, ScenesArea, AccountsArea):
     """One studio: settings, database, storage, catalogue and a queue, wired once.
 
     Every method acts as one user (`self.user`): it sees and changes only what that user owns

@@ -60,10 +60,11 @@ class TimelineClip(SQLModel):
 
 
 class TimelineSound(SQLModel):
-    """An item on an audio track: a spoken line (dialogue), a shot's sound (effects)."""
+    """An item on an audio track: a spoken line (dialogue), a shot's sound (effects), the
+    film's music."""
 
     track: str
-    shot_id: int
+    shot_id: int | None = None
     job_id: int | None = None
     artifact_id: int | None = None
     start: float

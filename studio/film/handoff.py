@@ -18,10 +18,10 @@ edited .otio, .otioz, .fcpxml or .edl back as clips in order. Pure: no database,
   metadata studio.author. Audio: a track per kind ("Dialogue", "Music", "Effects", "Music 2"
   where items overlap), gaps between items.
 
-**FCPXML** (at the film's rate) keeps clips, ranges, the title gap, clip markers, audio
-that starts under the picture (connected clips), studio.job_id / shot_id as `md` entries
-(`read_cut` reads them); no transitions (dissolves, fades: cuts at OTIO's cut points), no
-track markers, and ’ for ' in names (the adapter's XPaths).
+**FCPXML** (at the film's rate, else the 24/25/30/50/60 fps that it divides, else 24) keeps
+clips, ranges, the title gap, clip markers, audio that starts under the picture (connected
+clips), studio.job_id / shot_id as `md` entries (`read_cut` reads them); no transitions
+(dissolves, fades: cuts at OTIO's cut points), no track markers, ’ for ' in names.
 **EDL** (CMX 3600, video only) keeps clips, trims and dissolves, names clip and reel after
 the media file (`* FROM CLIP: media/…`, so it matches back by media_name) and clip markers
 (LOC); fades become cuts; no audio, track markers or metadata. SMPTE timecode has no 8 or 16
@@ -48,6 +48,7 @@ TR = otio.opentime.TimeRange
 AUDIO_KINDS = {"dialogue": "Dialogue", "music": "Music", "effects": "Effects"}
 FORMATS = ("otio", "fcpxml", "edl")
 TIMECODE_RATES = (24, 25, 30, 48, 50, 60)  # SMPTE rates an EDL may be written at
+FCPXML_RATES = (24, 25, 30, 50, 60)  # whole rates the FCPXML writer knows
 _MEDIA_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
@@ -284,18 +285,15 @@ def _is_fade(item: Any) -> bool:
     return bool(item.metadata.get("studio", {}).get("kind") == "fade")
 
 
-def _edl_rate(rate: Fraction) -> Fraction:
-    """The timecode rate an EDL of a film at `rate` is written (and read) at."""
-    try:
-        otio.opentime.to_timecode(RT(0, float(rate)), float(rate))
-        return rate
-    except ValueError:
-        multiples = [Fraction(r) for r in TIMECODE_RATES if (Fraction(r) / rate).denominator == 1]
-        return multiples[0] if multiples else Fraction(24)
+def _rate_for(rate: Fraction, known: Sequence[int]) -> Fraction:
+    """`rate` where a format knows it (SMPTE timecode, the FCPXML writer), else the smallest
+    known rate that is a whole multiple of it, else 24 (rounded to its frames)."""
+    multiples = [Fraction(r) for r in known if (Fraction(r) / rate).denominator == 1]
+    return rate if rate in known else (multiples[0] if multiples else Fraction(24))
 
 
 def _fcpxml(timeline: Any, cut: Cut) -> str:
-    copy, rate = timeline.deepcopy(), float(cut.rate)
+    copy, rate = timeline.deepcopy(), float(_rate_for(cut.rate, FCPXML_RATES))
     video_end = copy.tracks[0].duration()
     for track in copy.tracks:
         for index in reversed(range(len(track))):
@@ -307,9 +305,11 @@ def _fcpxml(timeline: Any, cut: Cut) -> str:
                 and track.range_of_child_at_index(index).start_time >= video_end
             ):
                 del track[index]  # a connected clip needs a clip of the spine above it
-    for clip in copy.find_clips():  # one rate (one format), no quotes (the adapter's XPaths)
+        for item in track:  # one rate (one format) for every clip and gap
+            if item.source_range is not None:
+                item.source_range = _scaled(item.source_range, rate)
+    for clip in copy.find_clips():  # no quotes in names (the adapter's XPaths)
         clip.name = clip.name.replace("'", "’")
-        clip.source_range = _scaled(clip.source_range, rate)
         clip.media_reference.available_range = _scaled(clip.media_reference.available_range, rate)
         for marker in clip.markers:
             marker.marked_range = _scaled(marker.marked_range, rate)
@@ -320,10 +320,7 @@ def _fcpxml(timeline: Any, cut: Cut) -> str:
             "metadata": md,
         }
     text: str = otio.adapters.write_to_string(copy, "fcpx_xml")
-    frame = Fraction(1) / cut.rate  # rates the adapter does not list get no frameDuration
-    return text.replace(
-        'frameDuration=""', f'frameDuration="{frame.numerator}/{frame.denominator}s"'
-    )
+    return text
 
 
 def _scaled(span: Any, rate: float) -> Any:
@@ -342,7 +339,7 @@ def _edl(timeline: Any, cut: Cut) -> str:
             item.metadata["cmx_3600"] = {"reel": Path(item.name).stem}
     edl = otio.schema.Timeline(name=cut.name)
     edl.tracks.append(video)
-    rate = float(_edl_rate(cut.rate))
+    rate = float(_rate_for(cut.rate, TIMECODE_RATES))
     text: str = otio.adapters.write_to_string(edl, "cmx_3600", rate=rate, reelname_len=None)
     return text
 
@@ -414,7 +411,7 @@ def _parse(data: bytes | str, filename: str, rate: Fraction | None) -> Any:
             return otio.adapters.read_from_string(text, "otio_json")
         if suffix == ".fcpxml":
             return otio.adapters.read_from_string(text, "fcpx_xml")
-        edl_rate = float(_edl_rate(Fraction(rate))) if rate else 24.0
+        edl_rate = float(_rate_for(Fraction(rate), TIMECODE_RATES)) if rate else 24.0
         return otio.adapters.read_from_string(
             text, "cmx_3600", rate=edl_rate, ignore_timecode_mismatch=True
         )

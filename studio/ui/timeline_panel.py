@@ -77,6 +77,12 @@ _STRIP_CSS = """
 .tl-playhead { position: absolute; top: 12px; bottom: 0; width: 2px; background: #ef4444;
   z-index: 4; pointer-events: none; }
 .tl-total { font-size: 12px; opacity: .8; }
+.tl-lane { position: relative; height: 18px; margin-top: 3px; overflow: hidden; }
+.tl-sound { position: absolute; top: 0; height: 16px; border-radius: 3px; font-size: 10px;
+  line-height: 16px; padding: 0 3px; white-space: nowrap; overflow: hidden; cursor: pointer;
+  color: #fff; box-sizing: border-box; }
+.tl-sound.dialogue { background: #7c3aed; }
+.tl-sound.effects { background: #0d9488; }
 """
 
 
@@ -111,6 +117,7 @@ def strip_html(
             f'title="{tip}"></div>'
         )
     parts.append("</div>")
+    parts.append(_lanes(timeline, pps))
     missing = (
         f" · no take yet: shot {', '.join(map(str, timeline.missing))}" if timeline.missing else ""
     )
@@ -120,6 +127,23 @@ def strip_html(
         "there; drag a shot onto another to move it</div>"
     )
     return "".join(parts)
+
+
+def _lanes(timeline: TimelinePublic, pps: float) -> str:
+    """The audio tracks under the pictures: each spoken line and shot sound where it plays."""
+    rows = []
+    for track, label in (("dialogue", "Dialogue"), ("effects", "Effects")):
+        items = [s for s in timeline.sounds if s.track == track]
+        if not items:
+            continue
+        bars = "".join(
+            f'<div class="tl-sound {track}" data-at="{s.start:.3f}" '
+            f'style="left:{s.start * pps:.0f}px;width:{max(4.0, (s.end - s.start) * pps):.0f}px" '
+            f'title="{html.escape(s.text or label, quote=True)}">{html.escape(s.text)}</div>'
+            for s in items
+        )
+        rows.append(f'<div class="tl-lane" title="{label}">{bars}</div>')
+    return "".join(rows)
 
 
 def _clip_html(view: Studio, clip: TimelineClip, pps: float, selected: int | None) -> str:

@@ -348,7 +348,7 @@ def test_rates_smpte_timecode_lacks(tmp_path: Path) -> None:
     with zipfile.ZipFile(write_bundle(eight, tmp_path / "eight.zip")) as bundle:
         edl, fcpxml = bundle.read("eight.edl").decode(), bundle.read("eight.fcpxml").decode()
     assert "00:00:00:06 00:00:01:12" in edl  # A at 24 fps timecode: 0.25 s to the dissolve, 1.5 s
-    assert 'frameDuration="1/8s"' in fcpxml
+    assert 'frameDuration="25/600s"' in fcpxml  # FCPXML at 24 fps, a multiple of 8
     back = read_cut(edl, "eight.edl", rate=rate)
     assert [(c.trim_in, c.trim_out, c.transition) for c in back.clips] == [
         (0.25, 2.0, "dissolve"),

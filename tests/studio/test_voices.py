@@ -332,3 +332,42 @@ def test_a_sound_under_a_shot_is_heard_under_that_shot_only(studio: Studio, tmp_
     silent = studio.assemble(project.id, title="", wait=True, progress=False)
     with av.open(str(studio.artifact_path(silent.artifact_id))) as container:  # type: ignore[arg-type]
         assert not container.streams.audio  # nothing to hear: no audio track
+
+
+def test_an_exported_film_cut_carries_its_lines_sounds_and_music(
+    studio: Studio, spoken: tuple[int, list], tmp_path: Path
+) -> None:
+    """The cut handed to an editing suite has the film's sound on their own tracks, at the
+    times the film plays them (docs/handoff.md)."""
+    import io
+    import zipfile
+
+    import opentimelineio as otio
+
+    project_id, _jobs = spoken
+    studio.render(project_id, wait=True, progress=False)
+    shots = studio.shots(project_id)
+    studio.set_shot_sound(shots[0].id, _noise_wav(tmp_path / "room.wav"))
+    music = _noise_wav(tmp_path / "music.wav", seconds=2.0)
+    film = studio.assemble(project_id, title="", audio=music, wait=True, progress=False)
+    assert film.status == JobStatus.succeeded.value, film.error
+    bundle = zipfile.ZipFile(
+        io.BytesIO(studio.artifact_path(studio.export_cut(project_id, film.id).id).read_bytes())
+    )
+    (name,) = [n for n in bundle.namelist() if n.endswith(".otio")]
+    timeline = otio.adapters.read_from_string(bundle.read(name).decode(), "otio_json")
+    tracks = {t.name: t for t in timeline.audio_tracks()}
+    assert {"Dialogue", "Effects", "Music"} <= set(tracks)
+    lines = [c for c in tracks["Dialogue"].find_clips()]
+    assert [c.name for c in lines] == [line["text"] for line in film.params["lines"]]
+    starts = {c.shot_id: c.start for c in studio.timeline(project_id).clips}
+    for clip, line in zip(lines, film.params["lines"], strict=True):
+        at = tracks["Dialogue"].range_of_child(clip).start_time.to_seconds()
+        expected = starts[film.params["takes"][line["clip"]]["shot_id"]] + line["offset"]
+        assert at == pytest.approx(expected, abs=1 / FPS)
+        assert clip.media_reference.target_url in bundle.namelist()
+    (room,) = tracks["Effects"].find_clips()
+    assert tracks["Effects"].range_of_child(room).start_time.to_seconds() == pytest.approx(0)
+    (score,) = tracks["Music"].find_clips()
+    assert score.duration().to_seconds() == pytest.approx(timeline.duration().to_seconds(), abs=0.1)
+    studio.clear_shot_sound(shots[0].id)
