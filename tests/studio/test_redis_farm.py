@@ -178,8 +178,9 @@ def test_cancel_reaches_the_worker(studio: Studio, farm: Farm) -> None:
     farm.start_worker("w1")
     pid = project(studio, duration=30, fps=24)
     (job,) = studio.render(pid, [studio.shots(pid)[0].id])
+    # Cancelled as soon as it runs: on a busy machine a draft clip can finish within a poll.
     wait_for(
-        lambda: studio.job(job.id).progress > 0.05,
+        lambda: studio.job(job.id).status == "running",
         60,
         "render start",
         lambda: farm.log("w1"),
