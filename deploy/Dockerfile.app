@@ -23,8 +23,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     STUDIO_HOST=0.0.0.0 \
     PORT=7860
 
-# An unprivileged user with a fixed uid (Kubernetes runAsNonRoot can check a number).
-RUN groupadd --system --gid 10001 studio \
+# Fonts for text drawn into pictures (subtitles, title cards, CJK scripts: pipelines/fonts.py)
+# and an unprivileged user with a fixed uid (Kubernetes runAsNonRoot can check a number).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core fonts-wqy-microhei \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 studio \
     && useradd --system --uid 10001 --gid studio --create-home --home-dir /home/studio \
         --shell /usr/sbin/nologin studio \
     && install -d -o studio -g studio -m 0750 /data

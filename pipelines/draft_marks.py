@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from pipelines.draft_camera import ZOOM_SCALE, Box
 from pipelines.draft_scene import Color
+from pipelines.fonts import cjk_font, needs_cjk
 from pipelines.requests import RenderRequest
 
 __all__ = ["annotate", "draw_guides", "name_tags", "shrink_box", "view_labels"]
@@ -117,8 +118,11 @@ def shrink_box(box: Box, scale: int) -> Box:
 
 
 @lru_cache(maxsize=64)
-def _font(size: int) -> Font:
-    return ImageFont.load_default(size=size)
+def _font(size: int, cjk: bool = False) -> Font:
+    """Pillow's own font at `size`, or a CJK font for text that needs one (pipelines/fonts.py;
+    Pillow's own would draw empty boxes)."""
+    found = cjk_font(size) if cjk else None
+    return found if found is not None else ImageFont.load_default(size=size)
 
 
 # The default font has a small Latin set: fold common typography to ASCII look-alikes.
@@ -126,20 +130,23 @@ _FOLD = str.maketrans({"—": "-", "–": "-", "‘": "'", "’": "'", "“": '"
 
 
 def _clean(text: str) -> str:
-    """One line of drawable text: accents folded (é → e); controls and surrogates dropped.
-
-    Characters the default font lacks (CJK, emoji) still draw, as boxes.
+    """One line of drawable text: accents folded (é → e) for the default font; controls and
+    surrogates dropped. CJK text keeps its letters (a CJK font draws it; folding would strip
+    kana's voicing marks). Characters no font here has (emoji) still draw, as boxes.
     """
-    folded = unicodedata.normalize("NFKD", text.translate(_FOLD))
+    translated = text.translate(_FOLD)
+    cjk = needs_cjk(text)
+    folded = unicodedata.normalize("NFC" if cjk else "NFKD", translated)
     kept = "".join(c for c in folded if c.isspace() or unicodedata.category(c)[0] not in ("C", "M"))
     return " ".join(kept.split())
 
 
 def _fit_font(text: str, size: int, max_width: float) -> Font:
     """The default font at `size`, shrunk (down to 6 px) until `text` fits `max_width`."""
-    while size > 6 and _font(size).getlength(text) > max_width:
+    cjk = needs_cjk(text)
+    while size > 6 and _font(size, cjk).getlength(text) > max_width:
         size -= 1
-    return _font(size)
+    return _font(size, cjk)
 
 
 def annotate(panel: Image.Image, request: RenderRequest, subject: Box) -> None:
@@ -189,9 +196,9 @@ def name_tags(
     width, height = panel.size
     draw = ImageDraw.Draw(panel, "RGBA")
     size = max(7, round(min(width, height) * 0.045))
-    font = _font(size)
     for name, (x0, y0, x1, _y1) in named:
         text = _clean(name)
+        font = _font(size, needs_cjk(text))
         face = (faces or {}).get(name)
         side = round(size * 1.6) if face is not None else 0
         length = font.getlength(text) + (side + 4 if side else 0)
@@ -212,8 +219,8 @@ def view_labels(panel: Image.Image, labelled: list[tuple[str, Box]]) -> None:
     """A small caption under each box, near the bottom edge (a character sheet's views)."""
     width, height = panel.size
     draw = ImageDraw.Draw(panel)
-    font = _font(max(7, round(min(width, height) * 0.04)))
     for label, (x0, _y0, x1, _y1) in labelled:
+        font = _font(max(7, round(min(width, height) * 0.04)), needs_cjk(label))
         length = font.getlength(label)
         x = min(max(2.0, (x0 + x1) / 2 - length / 2), width - length - 2)
         draw.text((x, height * 0.92), label, font=font, fill=(60, 60, 60))
@@ -225,7 +232,7 @@ def _move_label(move: str) -> str:
 
 def _caption(draw: ImageDraw.ImageDraw, text: str, width: int, height: int, pad: int) -> None:
     """The prompt in a bar along the bottom, wrapped, ending in an ellipsis if cut."""
-    font = _font(max(7, round(min(height * 0.045, width * 0.035))))
+    font = _font(max(7, round(min(height * 0.045, width * 0.035))), needs_cjk(text))
     max_lines = 1 if height < 120 else 2 if height < 300 else 3
     lines = _wrap(text, font, width - 4 * pad, max_lines)
     line_height = font.getbbox("Hg")[3] + max(1, pad // 2)

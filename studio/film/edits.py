@@ -28,6 +28,8 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from pipelines.fonts import cjk_font, needs_cjk
+
 __all__ = [
     "Edit",
     "EditError",
@@ -461,7 +463,9 @@ def title_card(text: str, width: int, height: int) -> np.ndarray:
     """White text centred on black, wrapped to 90% of the width (at most 4 lines)."""
     image = Image.new("RGB", (width, height), "black")
     draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=max(8, min(height // 9, width // 14)))
+    size = max(8, min(height // 9, width // 14))
+    # CJK titles need a CJK font (pipelines/fonts.py); Pillow's own would draw empty boxes.
+    font = (cjk_font(size) if needs_cjk(text) else None) or ImageFont.load_default(size=size)
     lines = _wrap(" ".join(text.split()), font, width * 0.9)
     draw.multiline_text(
         (width / 2, height / 2),
@@ -476,9 +480,12 @@ def title_card(text: str, width: int, height: int) -> np.ndarray:
 
 
 def _wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: float) -> list[str]:
+    """Greedy wrap by words; CJK text (no spaces) is wrapped between its characters."""
     lines: list[str] = []
-    for word in text.split(" "):
-        candidate = f"{lines[-1]} {word}" if lines else word
+    unspaced = needs_cjk(text) and " " not in text
+    words, joiner = (list(text), "") if unspaced else (text.split(" "), " ")
+    for word in words:
+        candidate = f"{lines[-1]}{joiner}{word}" if lines else word
         if lines and font.getlength(candidate) <= width:
             lines[-1] = candidate
         else:

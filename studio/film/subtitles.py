@@ -33,6 +33,7 @@ import numpy as np
 import pysubs2
 from PIL import Image, ImageDraw, ImageFont, features
 
+from pipelines.fonts import cjk_font, needs_cjk
 from studio.film.mix import SpokenLine, Voice
 
 __all__ = [
@@ -247,6 +248,14 @@ class Captions:
         self._width, self._height = width, height
         self._size = max(10, height // 16)
         self.font, notes = caption_font(self._size)
+        # CJK cues need a CJK font (pipelines/fonts.py): DejaVu has no CJK letters.
+        layout = ImageFont.Layout.RAQM if features.check("raqm") else ImageFont.Layout.BASIC
+        self._cjk_font = cjk_font(self._size, layout)
+        if self._cjk_font is None and any(needs_cjk(cue.text) for cue in self._shown):
+            notes.append(
+                "No CJK font was found (Debian: fonts-wqy-microhei): Chinese, Japanese and "
+                "Korean subtitles are drawn as empty boxes"
+            )
         self.warnings: tuple[str, ...] = tuple(notes)
         self._rendered: dict[str, np.ndarray] = {}
 
@@ -263,18 +272,19 @@ class Captions:
 
     def _render(self, text: str) -> np.ndarray:
         """The RGBA picture of one screen's text: its box, outline and letters."""
-        block = "\n".join(row for part in text.split("\n") for row in self._wrap(part))
+        font = self._font_for(text)
+        block = "\n".join(row for part in text.split("\n") for row in self._wrap(part, font))
         stroke, pad = max(1, self._size // 12), max(2, self._size // 4)
         probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
         left, top, right, bottom = probe.multiline_textbbox(
-            (0, 0), block, font=self.font, align="center", spacing=2, stroke_width=stroke
+            (0, 0), block, font=font, align="center", spacing=2, stroke_width=stroke
         )
         size = (int(right - left) + 2 * pad, int(bottom - top) + 2 * pad)
         image = Image.new("RGBA", size, (0, 0, 0, _BOX_ALPHA))
         ImageDraw.Draw(image).multiline_text(
             (pad - left, pad - top),
             block,
-            font=self.font,
+            font=font,
             align="center",
             spacing=2,
             fill=(255, 255, 255, 255),
@@ -283,12 +293,18 @@ class Captions:
         )
         return np.asarray(image)
 
-    def _wrap(self, text: str) -> list[str]:
-        """Greedy word wrap to 90 % of the width (a word longer than that keeps its row)."""
+    def _font_for(self, text: str) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+        return self._cjk_font if self._cjk_font is not None and needs_cjk(text) else self.font
+
+    def _wrap(self, text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> list[str]:
+        """Greedy word wrap to 90 % of the width (a word longer than that keeps its row); CJK
+        text without spaces wraps between its characters."""
         rows: list[str] = []
-        for word in text.split(" "):
-            candidate = f"{rows[-1]} {word}" if rows else word
-            if rows and self.font.getlength(candidate) <= self._width * 0.9:
+        unspaced = needs_cjk(text) and " " not in text
+        words, joiner = (list(text), "") if unspaced else (text.split(" "), " ")
+        for word in words:
+            candidate = f"{rows[-1]}{joiner}{word}" if rows else word
+            if rows and font.getlength(candidate) <= self._width * 0.9:
                 rows[-1] = candidate
             else:
                 rows.append(word)

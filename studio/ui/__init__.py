@@ -58,8 +58,8 @@ def build_ui(studio: Studio) -> gr.Blocks:
                 "Create project", variant="primary", scale=1, elem_id="create-project"
             )
         account_tabs: list[tuple[gr.Tab, Refresh]] = []
-        with gr.Tabs():
-            with gr.Tab("Script & shots", id="script"):
+        with gr.Tabs(overflow_behavior="wrap"):  # every tab in reach on a phone
+            with gr.Tab("Script & shots", id="script") as script_page:
                 script = script_tab.build(studio, project)
             with gr.Tab("Cast", id="cast") as cast_page:
                 cast = cast_tab.build(studio, project)
@@ -153,15 +153,26 @@ def build_ui(studio: Studio) -> gr.Blocks:
         assert cast.looks is not None
         looks_fn, looks_inputs, looks_outputs = cast.looks
         cast_page.select(looks_fn, [project, *looks_inputs], looks_outputs, show_progress="hidden")
-        # Opening Film or Review shows what other tabs (and other members) changed since.
-        for page, tab in ((film_page, film), (review_page, review)):
+        # Opening Film or Review shows what other tabs (and other members) changed since;
+        # opening Script & shots, what each shot has rendered since.
+        for page, tab in ((film_page, film), (review_page, review), (script_page, script)):
             assert tab.looks is not None
             fn, inputs, outputs = tab.looks
             page.select(fn, [project, *inputs], outputs, show_progress="hidden")
         # A regenerated preview changed a shot's seed: the shot editor must not hold the old one.
         assert script.shots is not None
+        # A card edited on the Storyboard: the tabs that show shots besides it.
+        after_cards = (queue, film, review)
+        after_cards_outputs = [component for tab in after_cards for component in tab.outputs]
+
+        @guarded
+        def refresh_after_cards(project_id: Any, request: gr.Request) -> list[Any]:
+            view = for_request(studio, request)
+            return [value for tab in after_cards for value in tab.refresh(view, project_id)]
+
         for change in board.shot_changes:
             change.success(script.shots.handler(studio), project, script.shots.outputs)
+            change.success(refresh_after_cards, project, after_cards_outputs)
         # Account and Admin show the latest ledger and users each time they are opened.
         for page, tab in account_tabs:
             page.select(tab.handler(studio), project, tab.outputs, show_progress="hidden")

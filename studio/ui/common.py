@@ -27,6 +27,8 @@ def guarded(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except gr.Error:
+            raise  # already a message for the creator (gr.Error is a ValueError: not twice)
         except (StudioError, ConfigError, ValueError) as exc:
             raise gr.Error(str(exc), print_exception=False) from None
 

@@ -3,6 +3,7 @@ to two parameters, results side by side; keep a good setting as a preset shots c
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import gradio as gr
@@ -54,6 +55,59 @@ def results(view: Studio, jobs: list[JobPublic]) -> list[tuple[str, str]]:
         for j in jobs
         if j.status == JobStatus.succeeded.value and j.artifact_id
     ]
+
+
+def sweep_grid(view: Studio, jobs: list[JobPublic], axes: dict[str, list[Any]]) -> str:
+    """A sweep's results as a grid: the first parameter's values across, the second's down
+    (one row without a second), each cell the render with that pair of values."""
+    (across, columns), *rest = list(axes.items())
+    down, rows = rest[0] if rest else ("", [None])
+    by_cell = {}
+    for job in jobs:
+        cell = job.params.get("cell") or {}
+        by_cell[(_key(cell.get(across)), _key(cell.get(down)) if down else None)] = job
+    head = "".join(f"<th>{html.escape(f'{across} = {_shown(v)}')}</th>" for v in columns)
+    body = []
+    for row in rows:
+        label = f"<th>{html.escape(f'{down} = {_shown(row)}')}</th>" if down else ""
+        cells = "".join(
+            f"<td>{_cell(view, by_cell.get((_key(col), _key(row) if down else None)))}</td>"
+            for col in columns
+        )
+        body.append(f"<tr>{label}{cells}</tr>")
+    corner = "<th></th>" if down else ""
+    return (
+        "<div style='overflow-x:auto'><table id='lab-grid-table' style='border-collapse:"
+        f"collapse'><thead><tr>{corner}{head}</tr></thead><tbody>{''.join(body)}</tbody>"
+        "</table></div>"
+    )
+
+
+def _key(value: Any) -> str:
+    return repr(float(value)) if isinstance(value, int | float) else repr(value)
+
+
+def _shown(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _cell(view: Studio, job: JobPublic | None) -> str:
+    """One render of the grid (a picture, or a clip that plays), or what became of it."""
+    if job is None or job.status != JobStatus.succeeded.value or not job.artifact_id:
+        state = job.status if job is not None else "missing"
+        return f"<div class='lab-cell' style='padding:8px'>#{job.id if job else '—'} {state}</div>"
+    video = view.artifact(job.artifact_id).content_type.startswith("video")
+    link = view.signed_link(job.artifact_id, f"lab-{job.id}{'.mp4' if video else '.png'}")
+    alt = html.escape(caption(job), quote=True)
+    media = (
+        f"<video src='{link}' controls muted loop style='width:100%'></video>"
+        if video
+        else f"<img src='{link}' alt='{alt}' style='width:100%'>"
+    )
+    return (
+        f"<figure class='lab-cell' style='margin:0;min-width:160px'>{media}"
+        f"<figcaption style='font-size:11px'>#{job.id}</figcaption></figure>"
+    )
 
 
 def build(studio: Studio) -> Refresh:
@@ -112,6 +166,7 @@ def build(studio: Studio) -> Refresh:
             )
             save = gr.Button("Save preset", elem_id="lab-save")
     status = gr.Markdown("", elem_id="lab-status")
+    grid = gr.HTML("", elem_id="lab-grid")  # a sweep's rows × columns
     gallery = gr.Gallery(
         label="Results", columns=4, height="auto", format="png", elem_id="lab-results"
     )
@@ -157,7 +212,7 @@ def build(studio: Studio) -> Refresh:
             memory=mem or None,
         )
         jobs = wait_with_progress(view, [job], progress, "Lab")
-        return [results(view, jobs), summary(jobs, "Lab run")]
+        return [results(view, jobs), summary(jobs, "Lab run"), ""]  # one run: no grid
 
     @guarded
     def on_sweep(
@@ -190,7 +245,7 @@ def build(studio: Studio) -> Refresh:
             memory=mem or None,
         )
         jobs = wait_with_progress(view, jobs, progress, "Sweep")
-        return [results(view, jobs), summary(jobs, "Sweep")]
+        return [results(view, jobs), summary(jobs, "Sweep"), sweep_grid(view, jobs, axes)]
 
     @guarded
     def on_save(
@@ -217,8 +272,10 @@ def build(studio: Studio) -> Refresh:
             "in those lists).",
         ]
 
-    ran = run.click(on_run, inputs, [gallery, status])
-    swept = sweep.click(on_sweep, [*inputs, axis1, values1, axis2, values2], [gallery, status])
+    ran = run.click(on_run, inputs, [gallery, status, grid])
+    swept = sweep.click(
+        on_sweep, [*inputs, axis1, values1, axis2, values2], [gallery, status, grid]
+    )
     save.click(
         on_save,
         [pipeline, preset_name, run_lora, memory, scheduler, *knobs.values()],

@@ -1,13 +1,16 @@
-"""Render queue tab: submit renders, watch them live, cancel/retry/prioritise, pick takes."""
+"""Render queue tab: submit renders, watch them live (the project's job events refresh the
+table), act on a job from its row or on ticked jobs together, drag to reorder, pick takes."""
 
 from __future__ import annotations
 
-import html
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 
 from studio.api import Studio
+from studio.core.errors import StudioError
 from studio.core.models import JobPublic, JobStatus
 from studio.core.validation import number
 from studio.ui.common import (
@@ -19,58 +22,14 @@ from studio.ui.common import (
     require_project,
     shot_choices,
 )
+from studio.ui.queue_table import PAGE, TABLE_CSS, TABLE_JS, queue_state
 
-STATUS_COLOURS = {
-    "queued": "#888",
-    "running": "#1f6feb",
-    "succeeded": "#1a7f37",
-    "failed": "#cf222e",
-    "cancelled": "#9a6700",
-}
+DONE = {"cancel": "Cancel requested", "retry": "Re-queued", "bump": "Priority raised"}
+BULK_DONE = {"cancel": "Cancelled", "retry": "Re-queued", "bump": "Raised"}
 
 
-def queue_html(view: Studio, project_id: int | None) -> str:
-    return queue_state(view, project_id)[0]
-
-
-def queue_state(view: Studio, project_id: int | None) -> tuple[str, int]:
-    """The queue table, and how many of its jobs succeeded (when that changes, the render
-    cache can serve more shots: the cost estimate changes)."""
-    if project_id is None:
-        return "<p>No project selected.</p>", 0
-    jobs = view.jobs(project_id)
-    succeeded = sum(1 for job in jobs if job.status == JobStatus.succeeded.value)
-    paused = view.queue_paused()
-    banner = "<p id='queue-paused'><b>Queue paused</b>: queued jobs wait until you resume.</p>"
-    if not jobs:
-        return "<p id='queue-empty'>No renders yet. Render a shot to start the queue.</p>", 0
-    numbers = {s.id: i for i, s in enumerate(view.shots(project_id), 1)}
-    positions = view.queue_positions()
-    rows = "".join(_row(job, numbers, positions) for job in jobs)
-    table = (banner if paused else "") + (
-        "<table id='queue-table' style='width:100%;border-collapse:collapse'><thead><tr>"
-        "<th>Job</th><th>Kind</th><th>Shot</th><th>Status</th><th style='width:22%'>Progress"
-        "</th><th>Queue pos.</th><th>Priority</th><th>Attempts</th><th>Details</th></tr>"
-        f"</thead><tbody>{rows}</tbody></table>"
-    )
-    return table, succeeded
-
-
-def _row(job: JobPublic, numbers: dict[int, int], positions: dict[int, int]) -> str:
-    pct = round(job.progress * 100)
-    colour = STATUS_COLOURS.get(job.status, "#888")
-    position = positions.get(job.id) if job.id is not None else None
-    detail = job.error if job.status == JobStatus.failed.value else job.message
-    cache = "<span class='cache-hit'>⚡ render cache</span> " if job.cache_hit else ""
-    shot = numbers.get(job.shot_id, "—") if job.shot_id else "—"
-    return (
-        f"<tr class='job-row' data-job='{job.id}' data-status='{job.status}'>"
-        f"<td>#{job.id}</td><td>{job.kind}</td><td>{shot}</td>"
-        f"<td style='color:{colour};font-weight:600'>{job.status}</td>"
-        f"<td><progress max='100' value='{pct}' style='width:80%'></progress> {pct}%</td>"
-        f"<td>{position or ''}</td><td>{job.priority}</td><td>{job.attempts}</td>"
-        f"<td>{cache}{html.escape((detail or '')[:300])}</td></tr>"
-    )
+def queue_html(view: Studio, project_id: int | None, shown: int = PAGE) -> str:
+    return queue_state(view, project_id, shown)[0]
 
 
 def job_number(value: Any) -> int:
@@ -108,6 +67,93 @@ def cost(view: Studio, project_id: Any, shot_ids: list[int] | None = None) -> st
     return estimate_text(view, project_id, "clip", shot_ids)
 
 
+def act(view: Studio, project_id: int, job_id: int, action: str) -> JobPublic:
+    """Cancel, retry or raise one of the project's jobs (the same checks wherever asked)."""
+    job = view.job(job_id)
+    # The table also lists the user's Lab runs in progress: those may be acted on here too.
+    if job.project_id != project_id and job.project_id != view.lab_project().id:
+        raise gr.Error(f"Job #{job.id} belongs to another project.", print_exception=False)
+    verbs = {"cancel": view.cancel, "retry": view.retry, "bump": view.raise_priority}
+    if action not in verbs:
+        raise gr.Error(f"Unknown action {action!r}.", print_exception=False)
+    return verbs[action](job.id)
+
+
+def act_on_many(view: Studio, project_id: int, job_ids: list[int], action: str) -> str:
+    """Apply one action to ticked jobs, each on its own: "Cancelled #12, #14 · #9 already
+    succeeded; nothing to cancel". Raises (with that text) when none of them could be done."""
+    if not job_ids:
+        raise gr.Error("Tick one or more jobs in the table first.", print_exception=False)
+    order = sorted(set(job_ids))
+    if action == "bump":  # the furthest back first: they keep their order, ahead of the rest
+        positions = view.queue_positions()
+        order.sort(key=lambda i: -positions.get(i, 0))
+    done: list[int] = []
+    stopping: list[int] = []
+    problems: dict[int, str] = {}
+    for job_id in order:
+        try:
+            job = act(view, project_id, job_id, action)
+        except gr.Error as exc:  # a ValueError too: first
+            problems[job_id] = message_of(exc)
+        except (StudioError, ValueError) as exc:
+            problems[job_id] = str(exc)
+        else:
+            running = action == "cancel" and job.status == JobStatus.running.value
+            (stopping if running else done).append(job_id)
+    parts = []
+    if done:
+        parts.append(f"{BULK_DONE[action]} " + ", ".join(f"#{i}" for i in sorted(done)))
+    if stopping:
+        parts.append("Stopping " + ", ".join(f"#{i}" for i in sorted(stopping)) + " (running)")
+    for job_id, message in sorted(problems.items()):
+        prefix = f"Job #{job_id} "
+        text = message[4:] if message.startswith(prefix) else f"#{job_id}: {message}"
+        parts.append(text.rstrip("."))
+    text = " · ".join(parts)
+    if not done and not stopping:
+        raise gr.Error(text, print_exception=False)
+    return text
+
+
+def event_data(evt: gr.EventData | None) -> dict[str, Any]:
+    data = getattr(evt, "_data", None)
+    return data if isinstance(data, dict) else {}
+
+
+def message_of(error: gr.Error) -> str:
+    """An error's own words: `guarded` wraps a gr.Error raised inside it again (gr.Error is a
+    ValueError), quoting its message; the first one raised holds the words."""
+    while isinstance(error.__context__, gr.Error):
+        error = error.__context__
+    return str(error.message)
+
+
+def remembering(failures: dict[str | None, str]) -> Callable[[Any], Any]:
+    """A handler whose error (a toast) is also kept for its browser session, so that the
+    status line can show "⚠ <message>" in place of an earlier success (see `on_failed`)."""
+
+    def decorate(fn: Any) -> Any:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except gr.Error as exc:
+                request = next(
+                    (a for a in (*args, *kwargs.values()) if isinstance(a, gr.Request)), None
+                )
+                key = getattr(request, "session_hash", None)
+                failures.pop(key, None)
+                failures[key] = message_of(exc)
+                while len(failures) > 256:  # sessions that never asked (API clients)
+                    failures.pop(next(iter(failures)))
+                raise
+
+        return wrapper
+
+    return decorate
+
+
 def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     with gr.Row():
         render_all = gr.Button("Render all shots", variant="primary", elem_id="render-all")
@@ -117,8 +163,15 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         render_selected = gr.Button("Render selected", elem_id="render-selected")
     estimate = gr.Markdown("", elem_id="render-cost")
     status = gr.Markdown("", elem_id="queue-status")
+    # The row wraps when both do not fit (a phone): the live picture goes under the table.
     with gr.Row():
-        table = gr.HTML("<p>No project selected.</p>", elem_id="queue")
+        with gr.Column(scale=1, min_width=560):
+            table = gr.HTML(
+                "<p>No project selected.</p>",
+                elem_id="queue",
+                js_on_load=TABLE_JS,
+                css_template=TABLE_CSS,
+            )
         live = gr.Image(
             label="Live: latest step of a running render",
             interactive=False,
@@ -128,13 +181,13 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             scale=0,
             min_width=220,
         )
-    with gr.Row():
+    with gr.Accordion("Act on a job by its number (keyboard)", open=False), gr.Row():
         job_id = gr.Textbox(label="Job #", placeholder="e.g. 12", scale=1, elem_id="job-id")
-        cancel = gr.Button("Cancel", variant="stop")
-        retry = gr.Button("Retry")
-        bump = gr.Button("Raise priority")
+        cancel = gr.Button("Cancel", variant="stop", elem_id="cancel-job")
+        retry = gr.Button("Retry", elem_id="retry-job")
+        bump = gr.Button("Raise priority", elem_id="raise-job")
         before = gr.Textbox(label="…or move it before job #", scale=1, elem_id="before-id")
-        move = gr.Button("Move")
+        move = gr.Button("Move", elem_id="move-job")
     with gr.Row():
         pause = gr.Button("Pause my queue", elem_id="pause-queue")
         resume = gr.Button("Resume my queue", elem_id="resume-queue")
@@ -144,8 +197,12 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         take = gr.Radio(label="Takes", choices=[], elem_id="takes")
         choose = gr.Button("Use this take", elem_id="choose-take")
     take_video = gr.Video(label="Take", interactive=False, elem_id="take-video", height=300)
-    timer = gr.Timer(1.0)
+    # The job events refresh the table; the timer is the fallback (a stream that dropped).
+    timer = gr.Timer(5.0)
     succeeded_seen = gr.State(None)  # succeeded jobs when the estimate was last shown
+    shown = gr.State(PAGE)  # how many of the newest jobs the table shows
+    failures: dict[str | None, str] = {}  # each browser session's last error (status line)
+    reported = remembering(failures)
 
     def refresh(view: Studio, project_id: Any) -> list[Any]:
         pid = project_id_or_none(project_id)
@@ -157,13 +214,18 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             gr.Radio(choices=[], value=None),
             None,
             cost(view, pid),
+            PAGE,
         ]
 
     def tick(
-        project_id: Any, shot_ids: list[int] | None, seen: Any, request: gr.Request
+        project_id: Any,
+        shot_ids: list[int] | None,
+        seen: Any,
+        request: gr.Request,
+        count: Any = PAGE,
     ) -> list[Any]:
         view = for_request(studio, request)
-        table_html, succeeded = queue_state(view, project_id_or_none(project_id))
+        table_html, succeeded = queue_state(view, project_id_or_none(project_id), count)
         if succeeded == seen:
             return [table_html, gr.skip(), succeeded]
         # Renders finished (or this is the first poll: the tab polls only once shown): the
@@ -180,44 +242,124 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
                 return str(path)
         return gr.skip()
 
+    def on_failed(request: gr.Request) -> str:
+        """After an action failed: its message replaces what the status line said."""
+        message = failures.pop(getattr(request, "session_hash", None), "")
+        return f"⚠ {message}" if message else ""
+
     @guarded
     def on_shots(project_id: Any, shot_ids: list[int] | None, request: gr.Request) -> str:
         return cost(for_request(studio, request), project_id, shot_ids or None)
 
-    def render(view: Studio, project_id: Any, shot_ids: list[int] | None) -> list[Any]:
+    def render(view: Studio, project_id: Any, shot_ids: list[int] | None, count: Any) -> list[Any]:
         pid = require_project(project_id)
         if shot_ids is not None and not shot_ids:
             raise gr.Error("Choose one or more shots to render.", print_exception=False)
         jobs = view.render(pid, shot_ids)
         cached = sum(1 for j in jobs if j.cache_hit)
         note = f" ({cached} served instantly from the render cache)" if cached else ""
-        return [f"Submitted {len(jobs)} render(s){note}.", queue_html(view, pid)]
+        return [f"Submitted {len(jobs)} render(s){note}.", queue_html(view, pid, count)]
 
+    @reported
     @guarded
-    def on_render_all(project_id: Any, request: gr.Request) -> list[Any]:
-        return render(for_request(studio, request), project_id, None)
+    def on_render_all(project_id: Any, request: gr.Request, count: Any = PAGE) -> list[Any]:
+        return render(for_request(studio, request), project_id, None, count)
 
+    @reported
     @guarded
-    def on_render(project_id: Any, shot_ids: list[int] | None, request: gr.Request) -> list[Any]:
-        return render(for_request(studio, request), project_id, shot_ids or [])
+    def on_render(
+        project_id: Any, shot_ids: list[int] | None, request: gr.Request, count: Any = PAGE
+    ) -> list[Any]:
+        return render(for_request(studio, request), project_id, shot_ids or [], count)
 
     def job_action(action: str) -> Any:
+        @reported
         @guarded
-        def handler(project_id: Any, number: Any, request: gr.Request) -> list[Any]:
+        def handler(
+            project_id: Any, number: Any, request: gr.Request, count: Any = PAGE
+        ) -> list[Any]:
             view = for_request(studio, request)
             pid = require_project(project_id)
             if number in (None, ""):
                 raise gr.Error("Enter a job number from the table.", print_exception=False)
-            job = view.job(job_number(number))
+            job = act(view, pid, job_number(number), action)
+            return [f"{DONE[action]} for job #{job.id}.", queue_html(view, pid, count)]
+
+        handler.__name__ = handler.__qualname__ = f"on_{action}"
+        return handler
+
+    @reported
+    @guarded
+    def on_row_action(
+        project_id: Any, evt: gr.EventData, request: gr.Request, count: Any = PAGE
+    ) -> list[Any]:
+        """A button on a job's row: cancel, retry, raise (▲) or its shot's takes."""
+        view = for_request(studio, request)
+        pid = require_project(project_id)
+        data = event_data(evt)
+        if data.get("job") in (None, ""):
+            raise gr.Error("Choose a job in the table.", print_exception=False)
+        action = str(data.get("action", ""))
+        if action != "takes":
+            job = act(view, pid, job_number(data["job"]), action)
+            done = f"{DONE[action]} for job #{job.id}."
+            return [done, queue_html(view, pid, count), gr.skip(), gr.skip(), gr.skip()]
+        job = view.job(job_number(data["job"]))
+        if job.project_id != pid:
+            raise gr.Error(f"Job #{job.id} belongs to another project.", print_exception=False)
+        if job.shot_id is None or job.status != JobStatus.succeeded.value:
+            raise gr.Error(f"Job #{job.id} is not a finished take.", print_exception=False)
+        choices, _chosen = take_choices(view, job.shot_id)
+        listed = shot_choices(view, pid)
+        label = next((lbl for lbl, sid in listed if sid == job.shot_id), "its shot")
+        return [
+            f"Takes of {label.split(':')[0]} below: take #{job.id} is shown.",
+            gr.skip(),
+            gr.Dropdown(choices=listed, value=job.shot_id),
+            gr.Radio(choices=choices, value=job.id),
+            _take_path(view, job.id),
+        ]
+
+    @reported
+    @guarded
+    def on_bulk(
+        project_id: Any, evt: gr.EventData, request: gr.Request, count: Any = PAGE
+    ) -> list[Any]:
+        """The ticked jobs: cancel, retry or raise them all, each reported."""
+        view = for_request(studio, request)
+        pid = require_project(project_id)
+        data = event_data(evt)
+        ids = [job_number(i) for i in data.get("jobs") or []]
+        text = act_on_many(view, pid, ids, str(data.get("action", "")))
+        return [f"{text}.", queue_html(view, pid, count)]
+
+    def reorder(view: Studio, pid: int, number: Any, before_number: Any, count: Any) -> list[Any]:
+        moved, target = job_number(number), job_number(before_number)
+        for job in (view.job(moved), view.job(target)):
             if job.project_id != pid:
                 raise gr.Error(f"Job #{job.id} belongs to another project.", print_exception=False)
-            verb = {"cancel": view.cancel, "retry": view.retry, "bump": view.raise_priority}
-            verb[action](job.id)
-            done = {"cancel": "Cancel requested", "retry": "Re-queued", "bump": "Priority raised"}
-            return [f"{done[action]} for job #{job.id}.", queue_html(view, pid)]
+        view.move_before(moved, target)
+        return [f"Job #{moved} now runs before job #{target}.", queue_html(view, pid, count)]
 
-        handler.__name__ = f"on_{action}"
-        return handler
+    @reported
+    @guarded
+    def on_reorder(
+        project_id: Any, evt: gr.EventData, request: gr.Request, count: Any = PAGE
+    ) -> list[Any]:
+        """A queued row dragged onto another: it runs right before that one."""
+        data = event_data(evt)
+        if data.get("job") in (None, "") or data.get("before") in (None, ""):
+            raise gr.Error("Drag a queued job onto another queued job.", print_exception=False)
+        view = for_request(studio, request)
+        return reorder(view, require_project(project_id), data["job"], data["before"], count)
+
+    @guarded
+    def on_older(project_id: Any, count: Any, request: gr.Request) -> list[Any]:
+        more = max(PAGE, int(count or PAGE)) + PAGE
+        return [
+            queue_html(for_request(studio, request), project_id_or_none(project_id), more),
+            more,
+        ]
 
     @guarded
     def on_take_shot(shot_id: Any, request: gr.Request) -> list[Any]:
@@ -229,6 +371,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     def on_take(take_id: Any, request: gr.Request) -> Any:
         return _take_path(for_request(studio, request), take_id)
 
+    @reported
     @guarded
     def on_choose(shot_id: Any, take_id: Any, request: gr.Request) -> list[Any]:
         view = for_request(studio, request)
@@ -241,62 +384,76 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
             f"Take #{take_id} will be used in the film.",
         ]
 
+    @reported
     @guarded
-    def on_move(project_id: Any, number: Any, before_number: Any, request: gr.Request) -> list[Any]:
+    def on_move(
+        project_id: Any, number: Any, before_number: Any, request: gr.Request, count: Any = PAGE
+    ) -> list[Any]:
         view = for_request(studio, request)
         pid = require_project(project_id)
         if number in (None, "") or before_number in (None, ""):
             raise gr.Error("Enter both job numbers.", print_exception=False)
-        view.move_before(job_number(number), job_number(before_number))
-        return [
-            f"Job #{job_number(number)} now runs before job #{job_number(before_number)}.",
-            queue_html(view, pid),
-        ]
+        return reorder(view, pid, number, before_number, count)
 
-    def pause_or_resume(request: gr.Request, project_id: Any, paused: bool) -> list[Any]:
+    def pause_or_resume(
+        request: gr.Request, project_id: Any, paused: bool, count: Any
+    ) -> list[Any]:
         view = for_request(studio, request)
         if paused:
             view.pause_queue()
         else:
             view.resume_queue()
         note = "paused: queued jobs wait" if paused else "resumed"
-        return [f"Your queue is {note}.", queue_html(view, project_id_or_none(project_id))]
+        return [f"Your queue is {note}.", queue_html(view, project_id_or_none(project_id), count)]
 
+    @reported
     @guarded
-    def on_pause(project_id: Any, request: gr.Request) -> list[Any]:
-        return pause_or_resume(request, project_id, True)
+    def on_pause(project_id: Any, request: gr.Request, count: Any = PAGE) -> list[Any]:
+        return pause_or_resume(request, project_id, True, count)
 
+    @reported
     @guarded
-    def on_resume(project_id: Any, request: gr.Request) -> list[Any]:
-        return pause_or_resume(request, project_id, False)
+    def on_resume(project_id: Any, request: gr.Request, count: Any = PAGE) -> list[Any]:
+        return pause_or_resume(request, project_id, False, count)
 
+    takes_out = [take_shot, take, take_video]
     submitted = [
-        render_all.click(on_render_all, project, [status, table]),
-        render_selected.click(on_render, [project, shots], [status, table]),
+        render_all.click(on_render_all, [project, shown], [status, table]),
+        render_selected.click(on_render, [project, shots, shown], [status, table]),
     ]
+    actions = list(submitted)
     for event in submitted:  # cached shots now cost the cache-hit price
         event.success(on_shots, [project, shots], estimate, show_progress="hidden")
     shots.change(on_shots, [project, shots], estimate, show_progress="hidden")
     for button, action in ((cancel, "cancel"), (retry, "retry"), (bump, "bump")):
-        event = button.click(job_action(action), [project, job_id], [status, table])
+        event = button.click(job_action(action), [project, job_id, shown], [status, table])
+        actions.append(event)
         if action != "bump":  # a cancel refunds, a retry pays again
             submitted.append(event)
-    move.click(on_move, [project, job_id, before], [status, table])
-    pause.click(on_pause, project, [status, table])
-    resume.click(on_resume, project, [status, table])
-    timer.tick(
-        tick,
-        [project, shots, succeeded_seen],
-        [table, estimate, succeeded_seen],
-        show_progress="hidden",
-    )
-    timer.tick(live_view, project, live, show_progress="hidden")
-    take_shot.change(on_take_shot, take_shot, [take, take_video])
+    row = table.row_action(on_row_action, [project, shown], [status, table, *takes_out])
+    bulk = table.bulk(on_bulk, [project, shown], [status, table])
+    submitted += [row, bulk]  # cancels refund, retries pay again
+    actions += [
+        row,
+        bulk,
+        table.reorder(on_reorder, [project, shown], [status, table]),
+        move.click(on_move, [project, job_id, before, shown], [status, table]),
+        pause.click(on_pause, [project, shown], [status, table]),
+        resume.click(on_resume, [project, shown], [status, table]),
+        choose.click(on_choose, [take_shot, take], [take, status]),
+    ]
+    table.older(on_older, [project, shown], [table, shown], show_progress="hidden")
+    polled = ([project, shots, succeeded_seen, shown], [table, estimate, succeeded_seen])
+    for source in (timer.tick, table.stream):  # a job event arrived, or the fallback's time
+        source(tick, *polled, show_progress="hidden")
+        source(live_view, project, live, show_progress="hidden")
+    take_shot.input(on_take_shot, take_shot, [take, take_video])
     take.input(on_take, take, take_video)
-    choose.click(on_choose, [take_shot, take], [take, status])
+    for event in actions:  # the status line says what went wrong, not an earlier success
+        event.failure(on_failed, None, status, show_progress="hidden")
     return Refresh(
         refresh,
-        [shots, table, take_shot, take, take_video, estimate],
+        [shots, table, take_shot, take, take_video, estimate, shown],
         submits=submitted,
         polls=[timer],
     )

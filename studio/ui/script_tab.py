@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import gradio as gr
 
 from pipelines.requests import CAMERA_MOVES, SHOT_SIZES
 from studio.api import Studio
-from studio.core.models import ASPECT_RATIOS
+from studio.core.models import ASPECT_RATIOS, JobKind, JobStatus
 from studio.film.breakdown import decode_script
 from studio.ui.common import (
     Refresh,
@@ -22,16 +23,75 @@ from studio.ui.common import (
 )
 
 HEIGHTS = [240, 360, 480, 576, 720, 1080]
-TABLE_HEADERS = ["#", "Scene", "Prompt", "Dialogue", "Size", "Camera", "Duration (s)", "Seed"]
+# The shots table's columns and their widths (px): together they fill the table on a desktop
+# screen (1400 px wide: a 1216 px page), the prompt and dialogue wrapped, not cut; on a
+# narrower screen the table scrolls sideways inside its box (studio/ui/layout.py).
+TABLE_COLUMNS = [
+    ("#", 40),
+    ("Scene", 130),
+    ("Prompt", 300),
+    ("Dialogue", 150),
+    ("Duration (s)", 96),
+    ("Size", 84),
+    ("Camera", 86),
+    ("Cast", 100),
+    ("Seed", 110),
+    ("Renders", 96),
+]
+TABLE_HEADERS = [name for name, _width in TABLE_COLUMNS]
 
 
 def shot_rows(view: Studio, project_id: int | None) -> list[list[Any]]:
     if project_id is None:
         return []
+    renders = render_states(view, project_id)
     return [
-        [i, s.scene, s.prompt, s.dialogue, s.shot_size, s.camera_move, round(s.duration, 2), s.seed]
+        [
+            i,
+            s.scene,
+            s.prompt,
+            s.dialogue,
+            round(s.duration, 2),
+            s.shot_size,
+            s.camera_move,
+            ", ".join(s.characters),
+            s.seed,
+            renders.get(s.id, "—"),
+        ]
         for i, s in enumerate(view.shots(project_id), 1)
     ]
+
+
+def render_states(view: Studio, project_id: int) -> dict[int, str]:
+    """Per shot, what has been rendered: "preview, 2 takes", "rendering" (one query)."""
+    live = (JobStatus.queued.value, JobStatus.running.value)
+    jobs = view.jobs(
+        project_id,
+        statuses=(*live, JobStatus.succeeded.value),
+        kinds=(JobKind.preview.value, JobKind.clip.value),
+        limit=10_000,
+    )
+    previews: set[int] = set()
+    rendering: set[int] = set()
+    takes: Counter[int] = Counter()
+    for job in jobs:
+        if job.shot_id is None:
+            continue
+        if job.status in live:
+            rendering.add(job.shot_id)
+        elif job.kind == JobKind.preview.value:
+            previews.add(job.shot_id)
+        else:
+            takes[job.shot_id] += 1
+    states: dict[int, str] = {}
+    for shot_id in previews | set(takes) | rendering:
+        parts = ["preview"] if shot_id in previews else []
+        if takes[shot_id]:
+            parts.append(f"{takes[shot_id]} take" + ("s" if takes[shot_id] > 1 else ""))
+        if shot_id in rendering:
+            parts.append("rendering")
+        states[shot_id] = ", ".join(parts)
+    return states
 
 
 def pipeline_choices(studio: Studio) -> dict[str, list[str]]:
@@ -92,7 +152,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         )
         save_style = gr.Button("Save project settings")
     with gr.Row():
-        with gr.Column(scale=2):
+        with gr.Column(scale=3):
             script = gr.Textbox(
                 label="Script",
                 lines=14,
@@ -100,29 +160,33 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
                 elem_id="script-text",
                 placeholder="INT. KITCHEN - NIGHT\n\nAnna stands by the window...",
             )
+        with gr.Column(scale=2):
+            upload = gr.File(
+                label="…or upload a script (.txt, .fountain)",
+                file_types=[".txt", ".fountain", ".md"],
+                type="filepath",
+                height=160,
+            )
             with gr.Row():
-                upload = gr.File(
-                    label="…or upload a script (.txt, .fountain)",
-                    file_types=[".txt", ".fountain", ".md"],
-                    type="filepath",
-                )
                 breakdown = gr.Button("Break down", variant="primary", elem_id="break-down")
                 expand = gr.Button(
                     "Expand prompts",
                     visible=bool(studio.settings.prompt_writer),
                     elem_id="expand-prompts",
                 )
-        with gr.Column(scale=3):
             status = gr.Markdown("", elem_id="script-status")
-            table = gr.Dataframe(
-                headers=TABLE_HEADERS,
-                value=[],
-                interactive=False,
-                wrap=True,
-                type="array",
-                label="Shots",
-                elem_id="shot-table",
-            )
+    # The whole page's width: every column in view on a desktop, scrolling sideways inside
+    # its box on a narrower screen.
+    table = gr.Dataframe(
+        headers=TABLE_HEADERS,
+        value=[],
+        interactive=False,
+        wrap=True,
+        type="array",
+        label="Shots",
+        elem_id="shot-table",
+        column_widths=[width for _name, width in TABLE_COLUMNS],
+    )
     with gr.Accordion("Edit a shot", open=True):
         with gr.Row():
             shot = gr.Dropdown(label="Shot", choices=[], elem_id="shot-select", scale=3)
@@ -420,6 +484,13 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         pid = project_id_or_none(project_id)
         return [shot_rows(view, pid), *editor_values(view, pid)]
 
+    @guarded
+    def on_open(project_id: Any, request: gr.Request) -> list[list[Any]]:
+        """The tab opened: the table shows what was rendered since (the editor is untouched).
+        Its one output's value: the rows."""
+        return shot_rows(for_request(studio, request), project_id_or_none(project_id))
+
     tab = Refresh(refresh, outputs, shot_changes=changes)
     tab.shots = Refresh(refresh_shots, [table, *editor])  # after edits made in other tabs
+    tab.looks = (on_open, [], [table])
     return tab

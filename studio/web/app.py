@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     import gradio as gr
 
     from studio.api import Studio
-    from studio.ui import build_ui
+    from studio.ui import build_ui, layout
     from studio.web import mount_web
 
     settings = settings or load_settings()
@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         footer_links=[],
         theme=gr.themes.Soft(),
-        css=_CSS,
+        css=_CSS + layout.CSS,  # layout: the screens from phone to desktop
     )
     app.add_middleware(SameOrigin, trusted_origins=settings.trusted_origins)
     # Added last, so it is the outermost layer: even the login redirect and a cross-site

@@ -168,8 +168,11 @@ def test_an_unaffordable_batch_is_refused_whole(studio: Studio) -> None:
     pid, _shots = project_with_shots(alice, 4)
     cost = alice.estimate(pid)
     studio.grant_credits("alice", round(cost * 0.75, 2), "not quite enough")
-    with pytest.raises(PaymentRequired, match="Not enough credits"):
+    # The refusal names what the estimate showed for the whole batch, not one job's price.
+    with pytest.raises(PaymentRequired, match="Not enough credits") as refused:
         alice.render(pid)
+    assert f"these 4 clips cost {cost:,.2f} credits;" in str(refused.value)
+    assert f"your balance is {cost * 0.75:,.2f} credits" in str(refused.value)
     assert alice.jobs() == []
     assert alice.balance() == pytest.approx(round(cost * 0.75, 2))
     books_balance(studio.engine, "alice")
@@ -193,6 +196,15 @@ def test_cache_hits_cost_what_the_policy_says(tmp_path: Path, database_url: str)
             assert charged == pytest.approx(round(first.cost * price, 2), abs=0.011)
             assert (charged > 0) is expect_charge
             books_balance(studio.engine, name)
+    # A refused batch says how many of its renders the cache would serve.
+    with open_studio(tmp_path / "refused", database_url, start_worker=True) as studio:
+        studio.create_user("cara", PASSWORD)
+        cara = studio.as_user("cara")
+        pid, shots = project_with_shots(cara, 3)
+        studio.grant_credits("cara", cara.estimate(pid, shots[:1]), "one shot's worth")
+        cara.render(pid, shots[:1], wait=True, progress=False)
+        with pytest.raises(PaymentRequired, match=r"these 3 clips cost .* 1 of them served"):
+            cara.render(pid)
 
 
 def test_queued_quota_refuses_with_a_clear_message(tmp_path: Path, database_url: str) -> None:

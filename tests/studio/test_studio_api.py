@@ -342,3 +342,48 @@ def test_the_workers_page_shows_what_the_inline_worker_loaded(sqlite_studio: Stu
     (worker,) = studio.workers()
     assert worker.pipelines == ["draft"]  # was "—" after the pipeline loaded
     assert "<td>draft</td>" in workers_html(studio)
+
+
+def test_the_workers_page_drops_jobs_lost_workers_no_longer_run(sqlite_studio: Studio) -> None:
+    """A worker that stopped beating long ago is not listed; a lost one does not claim a
+    job that finished (or went back to the queue) after it was lost."""
+    from datetime import timedelta
+
+    from studio.core.db import session_scope
+    from studio.core.models import Worker, utcnow
+    from studio.farm import registry
+    from studio.ui.workers_tab import workers_html
+
+    studio = sqlite_studio
+    pid = small_project(studio)
+    done, *_others = studio.preview(pid, wait=True, progress=False)
+    registry.register(studio.engine, "gpu-lost", "redis")
+    registry.register(studio.engine, "gpu-gone", "redis")
+    registry.beat(studio.engine, "gpu-lost", current_job_id=done.id, state="busy")
+    with session_scope(studio.engine) as session:
+        for name, ago in (("gpu-lost", 120), ("gpu-gone", 7200)):
+            worker = session.get(Worker, name)
+            assert worker is not None
+            worker.heartbeat_at = utcnow() - timedelta(seconds=ago)
+            session.add(worker)
+    page = workers_html(studio)
+    assert "gpu-lost" in page and "gpu-gone" not in page
+    assert "1 worker gone for over an hour (not listed)" in page
+    lost_row = next(r for r in page.split("<tr") if "gpu-lost" in r)
+    assert "data-state='lost'" in lost_row and f"#{done.id}" not in lost_row
+
+
+def test_a_pipelines_first_job_says_it_is_loading_it(sqlite_studio: Studio) -> None:
+    """Loading weights can take a while: the job's progress says so (not "Starting 0%"), and
+    only the first job of a pipeline in a worker loads it."""
+    studio = sqlite_studio
+    pid = small_project(studio)
+    subscription = studio.events.subscribe()
+    first, *_rest = studio.preview(pid, wait=True, progress=False)
+    messages = [e.get("message", "") for e in subscription.drain() if e.get("job") == first.id]
+    assert "Loading draft (its first job in this worker)" in messages
+    shot = studio.shots(pid)[0]
+    studio.update_shot(shot.id, seed=shot.seed + 1)
+    (again,) = studio.preview(pid, [shot.id], wait=True, progress=False)
+    later = [e.get("message", "") for e in subscription.drain() if e.get("job") == again.id]
+    assert later and not any(m.startswith("Loading") for m in later)

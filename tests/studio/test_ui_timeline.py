@@ -63,6 +63,9 @@ def test_the_owner_trims_reorders_assembles_and_goes_back(ui: UI, studio: Studio
     assert "Film length 2.50 s" in _strip(trimmed) and "■" in _strip(trimmed)
     with pytest.raises(gr.Error, match="Shot 2: the take is only 1 s long"):
         ui("timeline_panel.on_apply")(pid, shots[1], 0, 3, "cut", 0, me)
+    with pytest.raises(gr.Error) as unchosen:
+        ui("timeline_panel.on_apply")(pid, None, 0, 1, "cut", 0, me)
+    assert unchosen.value.message == "Choose a shot on the timeline first."  # not quoted twice
 
     # Dragging the last shot onto the first moves it there.
     dropped = ui("timeline_panel.on_drop")(
