@@ -9,7 +9,9 @@ app listens on: STUDIO_PORT, else PORT, else 7860 (as in studio/core/config.py).
 A worker has no HTTP port. Its heartbeat thread updates its row in the `worker` table every
 lease_seconds / 3; the check passes when a worker on this host (the container's hostname)
 whose process runs here has heartbeated within STUDIO_WORKER_STALE_SECONDS and has not
-stopped. This reads the same settings as the worker (STUDIO_DATABASE_URL, ...).
+stopped. This reads the same settings as the worker (STUDIO_DATABASE_URL, ...). A worker
+waiting for Redis to come back is alive: the check passes and says "waiting for Redis" (in
+`docker inspect`'s health log), where a dead one fails.
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ def check_worker() -> str | None:
     pids = local_worker_pids()
     if pids is not None:
         mine = [w for w in mine if w.pid in pids]
+    waiting = [w.name for w in mine if w.state == "waiting"]
+    if waiting:
+        print(f"healthy, waiting for Redis: {', '.join(waiting)}")
     if mine:
         return None
     return (

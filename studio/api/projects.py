@@ -9,7 +9,7 @@ from sqlmodel import Session, col, or_, select
 
 from pipelines.catalogue import UnknownPipelineError
 from studio.api.base import StudioBase
-from studio.core import cast, lifecycle, scenes, takes, voices
+from studio.core import cast, lifecycle, scenes, shot_order, takes, voices
 from studio.core.errors import InvalidInput
 from studio.core.models import (
     JobKind,
@@ -178,11 +178,10 @@ class ProjectsArea(StudioBase):
         values = shot_fields(self.settings, self.catalogue.names(), {"prompt": prompt, **fields})
         with self._session() as session:
             self._project(session, project_id)
-            shots = self._shots(session, project_id)
-            index = len(shots) if position is None else max(0, min(int(position), len(shots)))
-            shot = Shot(project_id=project_id, **values)
-            shots.insert(index, shot)
-            self._renumber(session, shots)
+            place = shot_order.make_room(session, project_id, position)  # one UPDATE
+            shot = Shot(project_id=project_id, position=place, **values)
+            session.add(shot)
+            session.flush()
             self._cast_joins(session, shot)
             return public(shot)
 
@@ -214,10 +213,10 @@ class ProjectsArea(StudioBase):
         with self._session() as session:
             shot = self._shot(session, shot_id)
             copy = Shot(**shot.model_dump(include=_COPIED))
-            shots = self._shots(session, shot.project_id)
-            after = next(i for i, s in enumerate(shots) if s.id == shot.id)
-            shots.insert(after + 1, copy)
-            self._renumber(session, shots)
+            session.refresh(shot)
+            copy.position = shot_order.make_room(session, shot.project_id, shot.position + 1)
+            session.add(copy)
+            session.flush()
             return public(copy)
 
     def _cast_joins(self, session: Session, shot: Shot) -> None:
@@ -227,24 +226,17 @@ class ProjectsArea(StudioBase):
         scenes.add_found(session, shot.project_id, [shot.scene])
 
     def _move(self, session: Session, shot: Shot, position: Any) -> None:
-        shots = [s for s in self._shots(session, shot.project_id) if s.id != shot.id]
         index = int(number(position, "Position", 0, 100_000, integer=True))
-        shots.insert(min(index, len(shots)), shot)
-        self._renumber(session, shots)
-
-    def _renumber(self, session: Session, shots: list[Shot]) -> None:
-        for position, item in enumerate(shots):
-            item.position = position
-            session.add(item)
-        session.flush()
+        shot_order.move(session, shot, index)  # shifts only the shots in between
 
     def delete_shot(self, shot_id: int) -> None:
         with self._session() as session:
             shot = self._shot(session, shot_id)
+            project_id, position = shot.project_id, shot.position
             self._detach_shot(session, shot)
             session.delete(shot)
             session.flush()
-            self._renumber(session, self._shots(session, shot.project_id))
+            shot_order.close_gap(session, project_id, position)
 
     def takes(self, shot_id: int) -> list[JobPublic]:
         with self._session() as session:

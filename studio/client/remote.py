@@ -53,7 +53,6 @@ Differences from the local `Studio`:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -62,7 +61,6 @@ import httpx
 
 from pipelines.catalogue import PipelineEntry
 from studio.client.derived import over_rest
-from studio.client.timeline import RemoteTimeline
 from studio.client.transport import (
     ON_SERVER,
     PAGE,
@@ -70,6 +68,7 @@ from studio.client.transport import (
     error_from,
     path_id,
 )
+from studio.client.waiting import RemoteWaiting
 from studio.core.models import CastMemberPublic, JobPublic, JobStatus, Priority, ShotPublic
 from studio.surface.protocol import StudioAPI
 
@@ -85,7 +84,7 @@ def _local_only(name: str, alternative: str) -> Callable[..., NoReturn]:
     return method
 
 
-class RemoteStudio(RemoteTimeline):
+class RemoteStudio(RemoteWaiting):
     """A studio reached over its REST API, with the methods of `studio.api.Studio`.
 
     `url`: the studio's address (e.g. https://studio.example.com); `token`: an API token
@@ -309,54 +308,6 @@ class RemoteStudio(RemoteTimeline):
         if shot_ids is not None:
             params["shot_ids"] = list(shot_ids)
         return float(self._get(f"/projects/{path_id(project_id)}/estimate", **params)["credits"])
-
-    def wait(
-        self,
-        jobs: Sequence[JobPublic],
-        *,
-        progress: bool = True,
-        timeout: float | None = None,
-        poll: float = 0.5,
-    ) -> list[JobPublic]:
-        """Block until every job finishes, with a tqdm bar; returns the jobs' final state.
-        `TimeoutError` after `timeout` seconds."""
-        from tqdm.auto import tqdm
-
-        if not jobs:
-            return []
-        current: dict[int, JobPublic] = {path_id(j.id): j for j in jobs}
-        order = list(current)
-        kinds = {j.kind for j in jobs}
-        desc = {"preview": "Previews", "clip": "Clips", "film": "Film"}.get(
-            kinds.pop() if len(kinds) == 1 else "", "Renders"
-        )
-        deadline = None if timeout is None else time.monotonic() + timeout
-        bar = tqdm(
-            total=len(order),
-            desc=desc,
-            unit="job",
-            disable=not progress,
-            bar_format="{l_bar}{bar}| {n:.1f}/{total} jobs [{elapsed}<{remaining}]",
-        )
-        try:
-            first = True
-            while True:
-                for job_id in order:
-                    if first or not _finished(current[job_id]):
-                        current[job_id] = self.job(job_id)
-                first = False
-                done = [_finished(current[i]) for i in order]
-                bar.n = sum(
-                    1 if d else current[i].progress for i, d in zip(order, done, strict=True)
-                )
-                bar.refresh()
-                if all(done):
-                    return [current[i] for i in order]
-                if deadline is not None and time.monotonic() > deadline:
-                    raise TimeoutError(f"Jobs still running after {timeout}s")
-                time.sleep(poll)
-        finally:
-            bar.close()
 
     # ---- jobs and takes -------------------------------------------------------------------
     def jobs(

@@ -4,6 +4,11 @@ It runs jobs in its own process, one at a time (RQ's SimpleWorker: no fork per j
 models stay warm between jobs and CUDA is never forked. Start one per GPU, on any machine that
 reaches Redis, the database and the storage. SIGTERM (or Ctrl-C) finishes the current job and
 stops; a second one stops at once, and the job's lease expiry hands it to another worker.
+
+When Redis goes away (a restart, a network blip), RQ's loop quits; the worker then waits for
+Redis with backoff (its state "waiting" on the Workers page and in the healthcheck, its
+heartbeat and job leases going on in the database) and starts a new loop when Redis answers.
+A Redis that came back empty is refilled from the database by the dispatchers.
 """
 
 from __future__ import annotations
@@ -47,6 +52,12 @@ class WorkerContext:
     current: int | None = None
     after_job: Callable[[], None] = lambda: None
     listening: frozenset[str] = frozenset()
+    waiting: bool = False  # for Redis, which went away
+
+    @property
+    def state(self) -> str:
+        """What the Workers page and the healthcheck show."""
+        return "busy" if self.current else "waiting" if self.waiting else "idle"
 
     def warm(self) -> list[str]:
         """Loaded pipelines this worker also listens for: only these are advertised, so the
@@ -149,10 +160,7 @@ def run_worker(
     with session_scope(engine) as session:
         lifecycle.requeue_abandoned(session, dead_workers=lambda held_by: held_by == context.name)
     heartbeat = registry.Heartbeat(
-        engine,
-        context.name,
-        settings.lease_seconds,
-        lambda: (context.current, "busy" if context.current else "idle"),
+        engine, context.name, settings.lease_seconds, lambda: (context.current, context.state)
     )
     heartbeat.start()
     listener = _listen_for_cancels(redis, runner)
@@ -161,16 +169,70 @@ def run_worker(
     context.after_job = lambda: dispatcher.enqueue(0)
     log.info("worker %s listening on %s", context.name, ", ".join(queues))
     try:
-        # RQ's own name must be unique in Redis even when a restarted worker reuses ours.
-        rq_name = f"{context.name}-{os.getpid()}-{secrets.token_hex(3)}".replace(":", "-")
-        rq_worker = SimpleWorker(queues, connection=redis, name=rq_name)
-        rq_worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
+        _serve(lambda: SimpleWorker(queues, connection=redis, name=_rq_name(context)), redis,
+               context, burst)  # fmt: skip
     finally:
         dispatcher.stop()
         heartbeat.stop()
         listener.stop()
         registry.stopped(engine, context.name)
         _context = None
+
+
+def _rq_name(context: WorkerContext) -> str:
+    """RQ's own name: unique in Redis even when a restarted worker (or loop) reuses ours."""
+    return f"{context.name}-{os.getpid()}-{secrets.token_hex(3)}".replace(":", "-")
+
+
+def _serve(make: Callable[[], Any], redis: Any, context: WorkerContext, burst: bool) -> None:
+    """RQ's work loop, started again whenever it quit because Redis went away. It returns on
+    a stop (SIGTERM, Ctrl-C) or, with `burst`, when the queues are empty."""
+    from redis.exceptions import ConnectionError as RedisDown
+    from redis.exceptions import TimeoutError as RedisSlow
+    from rq.exceptions import StopRequested
+
+    while True:
+        rq_worker, started = make(), time.monotonic()
+        try:
+            rq_worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
+        except (RedisDown, RedisSlow) as exc:  # its teardown could not reach Redis either
+            log.warning("worker %s: Redis went away (%s)", context.name, exc)
+        except StopRequested:
+            return
+        if rq_worker._shutdown_requested_date is not None or (burst and _reachable(redis)):
+            return  # asked to stop, or a burst that emptied the queues
+        try:
+            _wait_for_redis(redis, context)
+            # A loop that quit at once for another reason must not spin: a second's pause.
+            time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
+        except StopRequested:  # SIGTERM while waiting: RQ's handler raises it here
+            return
+
+
+def _reachable(redis: Any) -> bool:
+    try:
+        return bool(redis.ping())
+    except Exception:  # noqa: BLE001 - any failure means "not now"
+        return False
+
+
+def _wait_for_redis(redis: Any, context: WorkerContext, longest: float = 10.0) -> None:
+    """Ping Redis with backoff (0.5 s doubling to `longest`) until it answers."""
+    delay, since = 0.5, time.monotonic()
+    context.waiting = True
+    try:
+        while not _reachable(redis):
+            log.warning(
+                "worker %s: waiting for Redis (%.0f s so far; next try in %.1f s)",
+                context.name,
+                time.monotonic() - since,
+                delay,
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, longest)
+    finally:
+        context.waiting = False
+    log.warning("worker %s: Redis is back after %.0f s", context.name, time.monotonic() - since)
 
 
 class _CancelListener:

@@ -31,6 +31,7 @@ def workers_html(view: Studio) -> str:
     for worker in found:
         age = (now - worker.heartbeat_at).total_seconds()
         state = worker.state if worker.state == "stopped" or age <= stale else "lost"
+        shown = "waiting for Redis" if state == "waiting" else state
         if state in ("stopped", "lost") and age > FORGET_SECONDS:
             forgotten += 1
             continue
@@ -44,7 +45,7 @@ def workers_html(view: Studio) -> str:
             f"<tr class='worker-row' data-state='{state}'><td>{html.escape(worker.name)}</td>"
             f"<td>{worker.kind}</td><td>{html.escape(worker.host)} (pid {worker.pid})</td>"
             f"<td>{html.escape(', '.join(worker.pipelines) or '—')}</td><td>{memory}</td>"
-            f"<td>{job}</td><td>{state}</td><td>{age:.0f} s ago</td></tr>"
+            f"<td>{job}</td><td>{shown}</td><td>{age:.0f} s ago</td></tr>"
         )
     if not rows:
         return "<p>No worker has reported yet.</p>" if not forgotten else _gone(forgotten)

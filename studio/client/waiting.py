@@ -1,0 +1,144 @@
+"""The SDK client's `wait`: it follows the project's live event stream (docs/events.md) and
+polls only where there is none (jobs of several projects, an older server, a proxy that
+cuts streams).
+
+One stream per wait, whatever the number of jobs: a progress event moves the bar, a status
+event fetches the finished job once. A stream that ends or stalls is opened again (its
+snapshot tells what finished meanwhile: the server does not resume from Last-Event-ID).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import httpx
+
+from studio.client.timeline import RemoteTimeline
+from studio.client.transport import API, path_id
+from studio.core.models import JobPublic, JobStatus
+
+STALL = 20.0  # seconds without a byte: the server pings every 15 s, so the stream is gone
+
+
+class RemoteWaiting(RemoteTimeline):
+    def wait(
+        self,
+        jobs: Sequence[JobPublic],
+        *,
+        progress: bool = True,
+        timeout: float | None = None,
+        poll: float = 0.5,
+    ) -> list[JobPublic]:
+        """Block until every job finishes, with a tqdm bar; returns the jobs' final state.
+        `TimeoutError` after `timeout` seconds. Follows the live events of the jobs' project
+        (polling every `poll` seconds where there are none)."""
+        from tqdm.auto import tqdm
+
+        if not jobs:
+            return []
+        order = list(dict.fromkeys(path_id(j.id) for j in jobs))
+        current = {job_id: self._job_now(job_id) for job_id in order}
+        kinds = {j.kind for j in jobs}
+        desc = {"preview": "Previews", "clip": "Clips", "film": "Film"}.get(
+            kinds.pop() if len(kinds) == 1 else "", "Renders"
+        )
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = tqdm(
+            total=len(order),
+            desc=desc,
+            unit="job",
+            disable=not progress,
+            bar_format="{l_bar}{bar}| {n:.1f}/{total} jobs [{elapsed}<{remaining}]",
+        )
+        projects = {job.project_id for job in current.values()}
+        stream = projects.pop() if len(projects) == 1 else None
+        try:
+            while not self._show(bar, order, current):
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"Jobs still running after {timeout}s")
+                if stream is not None:
+                    try:
+                        self._follow(stream, order, current, bar, deadline)
+                        continue  # ended, stalled or the deadline: look again
+                    except httpx.ReadTimeout:
+                        continue  # a stalled stream: open it again
+                    except (httpx.HTTPError, ValueError, KeyError):
+                        stream = None  # no usable stream here: poll instead
+                time.sleep(poll)
+                for job_id in order:
+                    if not _finished(current[job_id]):
+                        current[job_id] = self._job_now(job_id)
+            return [current[job_id] for job_id in order]
+        finally:
+            bar.close()
+
+    def _job_now(self, job_id: int) -> JobPublic:
+        return JobPublic.model_validate(self._get(f"/jobs/{path_id(job_id)}"))
+
+    def _show(self, bar: Any, order: list[int], current: dict[int, JobPublic]) -> bool:
+        """Move the bar; whether every job has finished."""
+        done = [_finished(current[i]) for i in order]
+        bar.n = sum(1 if d else current[i].progress for i, d in zip(order, done, strict=True))
+        bar.refresh()
+        return all(done)
+
+    def _follow(
+        self,
+        project_id: int,
+        order: list[int],
+        current: dict[int, JobPublic],
+        bar: Any,
+        deadline: float | None,
+    ) -> None:
+        """Read the project's event stream until every job has finished, the deadline
+        passes or the stream ends or stalls (the caller opens it again)."""
+        wanted = set(order)
+        limit = STALL if deadline is None else max(0.5, min(STALL, deadline - time.monotonic()))
+        url = f"{API}/projects/{path_id(project_id)}/events"
+        with self.client.stream("GET", url, timeout=httpx.Timeout(10.0, read=limit)) as answer:
+            if answer.status_code != 200:
+                raise httpx.HTTPStatusError(
+                    "no event stream", request=answer.request, response=answer
+                )
+            for name, data in _events(answer.iter_lines()):
+                if name == "snapshot":  # those no longer queued or running have finished
+                    active = {int(j["job"]) for j in data.get("jobs", [])}
+                    for job_id in wanted - active:
+                        if not _finished(current[job_id]):
+                            current[job_id] = self._job_now(job_id)
+                elif name == "progress" and int(data["job"]) in wanted:
+                    job_id = int(data["job"])
+                    if not _finished(current[job_id]):
+                        current[job_id] = current[job_id].model_copy(
+                            update={"progress": float(data["progress"]), "status": "running"}
+                        )
+                elif name == "status" and int(data["job"]) in wanted:
+                    current[int(data["job"])] = self._job_now(int(data["job"]))
+                elif name == "gap":  # events were lost: read the jobs once
+                    for job_id in order:
+                        current[job_id] = self._job_now(job_id)
+                if self._show(bar, order, current):
+                    return
+                if deadline is not None and time.monotonic() > deadline:
+                    return
+
+
+def _events(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(event name, JSON data) of a server-sent event stream; comments (pings) skipped."""
+    name, data = "message", list[str]()
+    for line in lines:
+        if not line:
+            if data:
+                yield name, json.loads("\n".join(data))
+            name, data = "message", []
+        elif line.startswith("event:"):
+            name = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip())
+
+
+def _finished(job: JobPublic) -> bool:
+    return JobStatus(job.status).finished
