@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, func, or_, true, update
 from sqlmodel import Session, col, select
 
 from credits import ledger
@@ -166,27 +166,30 @@ def claim_job(session: Session, job_id: int, worker: str, lease_seconds: float) 
     """Move this queued job to running for `worker`; None if someone else has it, it is no
     longer queued, or its owner paused their queue. Safe against duplicate deliveries."""
     now = utcnow()
-    # Conditional update: only one claimant wins even with several workers.
-    claimed = session.execute(
-        update(RenderJob)
-        .where(col(RenderJob.id) == job_id, col(RenderJob.status) == JobStatus.queued.value)
-        .where(_ready())
-        .values(
-            status=JobStatus.running.value,
-            worker=worker,
-            started_at=now,
-            attempts=RenderJob.attempts + 1,
-            progress=0.0,
-            message="Starting",
-            cancel_requested=False,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
+    # Conditional update: only one claimant wins even with several workers. RETURNING hands
+    # back the claimed row in the same statement (SQLite ≥ 3.35, PostgreSQL).
+    claimed: RenderJob | None = (
+        session.execute(
+            update(RenderJob)
+            .where(col(RenderJob.id) == job_id, col(RenderJob.status) == JobStatus.queued.value)
+            .where(_ready())
+            .values(
+                status=JobStatus.running.value,
+                worker=worker,
+                started_at=now,
+                attempts=RenderJob.attempts + 1,
+                progress=0.0,
+                message="Starting",
+                cancel_requested=False,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+            )
+            .returning(RenderJob),
+            execution_options={"populate_existing": True},
         )
+        .scalars()
+        .first()
     )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    return session.exec(
-        select(RenderJob).where(RenderJob.id == job_id).execution_options(populate_existing=True)
-    ).one()
+    return claimed
 
 
 def _running_for(session: Session, job_id: int, worker: str) -> RenderJob | None:
@@ -436,28 +439,37 @@ def dispatch_order(
     """The next queued jobs to hand to workers: priority first, then a round-robin across
     owners (weighted by what each already has running), then age — so one creator's 200 shots
     do not starve another's single shot. `exclude` are jobs already handed out (waiting in
-    Redis): they count as in flight. No owner gets more than `max_running` in flight."""
+    Redis): they count as in flight. No owner gets more than `max_running` in flight.
+
+    Reads at most `limit` queued jobs per owner (each owner's next ones, by a window
+    function), so a cycle costs the same with a backlog of 30 jobs or 30,000."""
     if limit <= 0:
         return []
-    queued = session.exec(
-        select(RenderJob)
-        .where(RenderJob.status == JobStatus.queued.value)
-        .where(_ready())
-        .order_by(col(RenderJob.priority).desc(), col(RenderJob.queued_at), col(RenderJob.id))
-    ).all()
-    running = dict(
-        session.exec(
-            select(RenderJob.owner, func.count())
-            .where(RenderJob.status == JobStatus.running.value)
-            .group_by(RenderJob.owner)
-        ).all()
+    order = (col(RenderJob.priority).desc(), col(RenderJob.queued_at), col(RenderJob.id))
+    waiting = [RenderJob.status == JobStatus.queued.value, _ready()]
+    ranked = (
+        select(
+            col(RenderJob.id).label("id"),
+            func.row_number().over(partition_by=col(RenderJob.owner), order_by=order).label("rank"),
+        )
+        .where(*waiting)
+        .where(col(RenderJob.id).not_in(list(exclude)) if exclude else true())
+        .subquery()
     )
-    load = {owner: int(n) for owner, n in running.items()}
-    for job in queued:
-        if job.id in exclude:
-            load[job.owner] = load.get(job.owner, 0) + 1
+    candidates = select(ranked.c.id).where(ranked.c.rank <= limit)
+    queued = session.exec(
+        select(RenderJob).where(col(RenderJob.id).in_(candidates)).order_by(*order)
+    ).all()
+    counts = select(RenderJob.owner, func.count()).group_by(RenderJob.owner)
+    running = session.exec(counts.where(RenderJob.status == JobStatus.running.value)).all()
+    load = {owner: int(n) for owner, n in running}
+    if exclude:  # handed out and still queued: in flight too
+        for owner, n in session.exec(
+            counts.where(*waiting).where(col(RenderJob.id).in_(list(exclude)))
+        ).all():
+            load[owner] = load.get(owner, 0) + int(n)
     picked: list[RenderJob] = []
-    remaining = [job for job in queued if job.id not in exclude]
+    remaining = list(queued)
     if max_running is not None:
         remaining = [job for job in remaining if load.get(job.owner, 0) < max_running]
     while remaining and len(picked) < limit:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -248,3 +249,57 @@ def test_heartbeat_extends_the_lease(engine: Engine) -> None:
         assert lifecycle.heartbeat(session, "someone-else", LEASE * 10) == 0
     after = status(engine, ident(job)).lease_expires_at
     assert before is not None and after is not None and after > before + timedelta(seconds=LEASE)
+
+
+def test_a_dispatch_cycle_reads_a_bounded_number_of_jobs(engine: Engine) -> None:
+    """However long a creator's backlog, a cycle loads at most `limit` jobs per owner, and
+    still interleaves owners fairly, priority first, oldest first."""
+    project_id, shot_id = make_project(engine)
+    with session_scope(engine) as session:
+        for n in range(300):
+            session.add(
+                RenderJob(
+                    kind="preview",
+                    project_id=project_id,
+                    shot_id=shot_id,
+                    params={"n": n, "blob": "x" * 200},
+                    params_hash=f"a{n}",
+                    owner="alice",
+                )
+            )
+        for n, priority in ((0, 0), (1, 5)):
+            session.add(
+                RenderJob(
+                    kind="preview",
+                    project_id=project_id,
+                    shot_id=shot_id,
+                    params={"n": n},
+                    params_hash=f"b{n}",
+                    owner="bob",
+                    priority=priority,
+                )
+            )
+    loaded: list[int] = []
+
+    def count(job: RenderJob, _context: Any) -> None:
+        loaded.append(ident(job))
+
+    event.listen(RenderJob, "load", count)
+    try:
+        with Session(engine) as session:
+            picked = lifecycle.dispatch_order(session, limit=6)
+    finally:
+        event.remove(RenderJob, "load", count)
+    assert len(loaded) <= 2 * 6  # rows read from the database: not the 302 queued
+    # bob's urgent job; then the least loaded owner, the older job on a tie
+    assert [(j.owner, j.priority) for j in picked[:4]] == [
+        ("bob", 5),
+        ("alice", 0),
+        ("alice", 0),
+        ("bob", 0),
+    ]
+    assert [j.params["n"] for j in picked if j.owner == "alice"] == [0, 1, 2, 3]
+    with Session(engine) as session:  # handed-out jobs count as in flight, and are skipped
+        handed = {j.id for j in picked}
+        again = lifecycle.dispatch_order(session, exclude=handed, limit=3)  # type: ignore[arg-type]
+    assert [j.params["n"] for j in again] == [4, 5, 6]
