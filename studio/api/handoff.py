@@ -32,6 +32,8 @@ from studio.core.timeline import (
     TimelineClip,
     TimelinePublic,
     TimelineSound,
+    dialogue_item,
+    effects_item,
     lay_out,
 )
 
@@ -253,32 +255,14 @@ class HandoffArea(TimelineArea):
         for line in params.get("lines", []):
             artifact = session.exec(select(Artifact).where(Artifact.key == line["key"])).first()
             if artifact is not None:
-                start = clips[line["clip"]].start + float(line["offset"])
-                length = float(artifact.provenance.get("speech", {}).get("seconds", 0.0))
+                clip, text = clips[line["clip"]], str(line.get("text", ""))
                 sounds.append(
-                    TimelineSound(
-                        track="dialogue",
-                        shot_id=clips[line["clip"]].shot_id,
-                        job_id=line.get("job_id"),
-                        artifact_id=artifact.id,
-                        start=round(start, 3),
-                        end=round(start + length, 3),
-                        text=str(line.get("text", "")),
-                    )
+                    dialogue_item(clip, line["offset"], line.get("job_id"), artifact, text)
                 )
         for sound in params.get("sounds", []):
             artifact = session.exec(select(Artifact).where(Artifact.key == sound["key"])).first()
-            clip = clips[sound["clip"]]
             if artifact is not None:
-                sounds.append(
-                    TimelineSound(
-                        track="effects",
-                        shot_id=clip.shot_id,
-                        artifact_id=artifact.id,
-                        start=clip.start,
-                        end=clip.end,
-                    )
-                )
+                sounds.append(effects_item(clips[sound["clip"]], artifact.id))
         music = params.get("audio") or {}
         found = session.exec(select(Artifact).where(Artifact.key == music.get("key"))).first()
         if found is not None:

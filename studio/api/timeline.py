@@ -28,6 +28,8 @@ from studio.core.timeline import (
     check_fits,
     check_transition,
     check_trim,
+    dialogue_item,
+    effects_item,
     lay_out,
 )
 from studio.core.voices import spoken_line
@@ -141,29 +143,9 @@ class TimelineArea(TeamArea):
             spoken = self._take_for(session, shot, JobKind.speech) if line else None
             artifact = session.get(Artifact, spoken.artifact_id) if spoken else None
             if line and spoken and artifact and spoken.params["request"]["text"] == line.text:
-                start = clip.start + shot.line_offset
-                length = float(artifact.provenance.get("speech", {}).get("seconds", 0.0))
-                found.append(
-                    TimelineSound(
-                        track="dialogue",
-                        shot_id=clip.shot_id,
-                        job_id=spoken.id,
-                        artifact_id=artifact.id,
-                        start=round(start, 3),
-                        end=round(start + length, 3),
-                        text=line.text,
-                    )
-                )
+                found.append(dialogue_item(clip, shot.line_offset, spoken.id, artifact, line.text))
             if shot.sound_artifact_id is not None:
-                found.append(
-                    TimelineSound(
-                        track="effects",
-                        shot_id=clip.shot_id,
-                        artifact_id=shot.sound_artifact_id,
-                        start=clip.start,
-                        end=clip.end,
-                    )
-                )
+                found.append(effects_item(clip, shot.sound_artifact_id))
         return found
 
     # ---- versions -------------------------------------------------------------------------

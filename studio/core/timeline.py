@@ -132,6 +132,35 @@ class Decision:
         return found
 
 
+def dialogue_item(
+    clip: TimelineClip, offset: float, job_id: int | None, artifact: Any, text: str
+) -> TimelineSound:
+    """A spoken line on the dialogue track: from its shot's start + `offset`, as long as the
+    line take (`artifact`, a speech job's WAV) lasts."""
+    start = clip.start + float(offset)
+    length = float(artifact.provenance.get("speech", {}).get("seconds", 0.0))
+    return TimelineSound(
+        track="dialogue",
+        shot_id=clip.shot_id,
+        job_id=job_id,
+        artifact_id=artifact.id,
+        start=round(start, 3),
+        end=round(start + length, 3),
+        text=text,
+    )
+
+
+def effects_item(clip: TimelineClip, artifact_id: int | None) -> TimelineSound:
+    """A shot's sound on the effects track: under the whole shot."""
+    return TimelineSound(
+        track="effects",
+        shot_id=clip.shot_id,
+        artifact_id=artifact_id,
+        start=clip.start,
+        end=clip.end,
+    )
+
+
 def check_transition(kind: str, seconds: float | None) -> tuple[str, float]:
     """A valid transition and its length (a default length for one given without)."""
     if kind not in Transition.__members__:

@@ -360,7 +360,16 @@ def test_an_exported_film_cut_carries_its_lines_sounds_and_music(
     assert {"Dialogue", "Effects", "Music"} <= set(tracks)
     lines = [c for c in tracks["Dialogue"].find_clips()]
     assert [c.name for c in lines] == [line["text"] for line in film.params["lines"]]
-    starts = {c.shot_id: c.start for c in studio.timeline(project_id).clips}
+    edit = studio.timeline(project_id)
+    starts = {c.shot_id: c.start for c in edit.clips}
+    # The timeline's own tracks say the same: each line at its shot's start + offset.
+    spoken_items = [s for s in edit.sounds if s.track == "dialogue"]
+    assert [s.text for s in spoken_items] == [line["text"] for line in film.params["lines"]]
+    for item in spoken_items:
+        shot = studio.shot(item.shot_id)  # type: ignore[arg-type]
+        assert item.start == pytest.approx(starts[shot.id] + shot.line_offset, abs=0.002)
+        assert item.end > item.start
+    assert [s.shot_id for s in edit.sounds if s.track == "effects"] == [shots[0].id]
     for clip, line in zip(lines, film.params["lines"], strict=True):
         at = tracks["Dialogue"].range_of_child(clip).start_time.to_seconds()
         expected = starts[film.params["takes"][line["clip"]]["shot_id"]] + line["offset"]
