@@ -2,11 +2,15 @@
 
 Both sides use the same Redis and one worker process each (RQ's SimpleWorker: no fork),
 started before the clock starts; the benchmark empties the Redis database it is given.
-- bare RQ: N jobs of a function that does nothing.
-- studio: N preview jobs of the weightless `draft` pipeline at its smallest size (114×64), so
-  each job is a few milliseconds of drawing plus everything the studio adds: the database row
-  and its state changes, fair dispatch, the lease, a PNG artifact stored with its sidecar.
-Prints jobs/s and p50/p99 enqueue-to-start latency for each, then `dispatch_ratio` last.
+- bare RQ: N jobs that do the same work a studio preview does: draw the weightless `draft`
+  panel at 114×64 and write it as a PNG (the fair peer: the same render, no bookkeeping).
+- studio: N preview jobs of `draft` at that size: the same drawing plus everything the studio
+  adds: the database row and its state changes, fair dispatch, the lease, the artifact
+  stored with its sidecar and provenance.
+Prints jobs/s, p50/p99 enqueue-to-start latency and Redis commands per job (the server's
+INFO commandstats before and after: server-wide, so run it on a Redis nothing else uses; the
+bare side's count includes this script's status polling, the studio's its dispatchers and
+event publishing) for each; then `dispatch_ratio` last.
 
     python benchmarks/queue_dispatch.py [--jobs N] [--redis URL] [--database URL]
 """
@@ -27,8 +31,26 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def noop() -> None:
-    """The bare-RQ job."""
+def draft_png(seed: int, folder: str) -> None:
+    """The bare-RQ job: the draft panel a studio preview draws, written as a PNG."""
+    from pipelines.draft import DraftPipeline
+    from pipelines.requests import RenderRequest
+
+    request = RenderRequest(prompt=f"shot {seed}", seed=seed, width=114, height=64)
+    DraftPipeline().render_frame(request).save(Path(folder) / f"{seed}.png")
+
+
+def redis_calls(redis: Any) -> dict[str, int]:
+    """Calls per command since the Redis server started (INFO commandstats)."""
+    stats = redis.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(row["calls"]) for name, row in stats.items()}
+
+
+def per_job(before: dict[str, int], after: dict[str, int], jobs: int) -> tuple[float, str]:
+    """Commands per job, and the three most frequent."""
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    top = sorted(((n, k) for k, n in delta.items() if n > 0), reverse=True)[:3]
+    return sum(delta.values()) / jobs, ", ".join(f"{k} {n / jobs:.1f}" for n, k in top)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -36,7 +58,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def bare_rq(redis_url: str, jobs: int) -> tuple[float, list[float]]:
+def bare_rq(redis_url: str, jobs: int) -> tuple[float, list[float], dict[str, Any]]:
     from redis import Redis
     from rq import Queue, Worker
 
@@ -63,26 +85,33 @@ def bare_rq(redis_url: str, jobs: int) -> tuple[float, list[float]]:
     try:
         while not Worker.all(connection=redis):
             time.sleep(0.05)  # the worker is up: time dispatch, not process start (both sides)
+        folder = tempfile.mkdtemp(prefix="bench-bare-")
+        before = redis_calls(redis)
         started = time.monotonic()
         enqueued = [
-            queue.enqueue("benchmarks.queue_dispatch.noop", result_ttl=600) for _ in range(jobs)
+            queue.enqueue("benchmarks.queue_dispatch.draft_png", n, folder, result_ttl=600)
+            for n in range(jobs)
         ]
         for job in enqueued:
-            while job.get_status(refresh=True) != "finished":
+            while job.get_status(refresh=True) not in ("finished", "failed"):
                 time.sleep(0.01)
         elapsed = time.monotonic() - started
+        after = redis_calls(redis)
     finally:
         worker.terminate()
         worker.wait(30)
+    assert all(job.get_status(refresh=True) == "finished" for job in enqueued)
     latencies = []
     for job in enqueued:
         job.refresh()
         assert job.started_at is not None and job.enqueued_at is not None
         latencies.append((job.started_at - job.enqueued_at).total_seconds())
-    return jobs / elapsed, latencies
+    return jobs / elapsed, latencies, {"before": before, "after": after}
 
 
-def studio_queue(redis_url: str, database_url: str | None, jobs: int) -> tuple[float, list[float]]:
+def studio_queue(
+    redis_url: str, database_url: str | None, jobs: int
+) -> tuple[float, list[float], dict[str, Any]]:
     from studio import Studio
     from studio.core.models import JobStatus
 
@@ -112,10 +141,15 @@ def studio_queue(redis_url: str, database_url: str | None, jobs: int) -> tuple[f
             try:
                 while not any(w.name == "bench" and w.state == "idle" for w in studio.workers()):
                     time.sleep(0.05)  # the worker is up: time dispatch, not process start
+                from redis import Redis
+
+                redis = Redis.from_url(redis_url)
+                before = redis_calls(redis)
                 started = time.monotonic()
                 submitted = studio.preview(project.id)
                 done = studio.wait(submitted, progress=False, poll=0.02)
                 elapsed = time.monotonic() - started
+                after = redis_calls(redis)
             finally:
                 worker.terminate()
                 worker.wait(30)
@@ -125,7 +159,7 @@ def studio_queue(redis_url: str, database_url: str | None, jobs: int) -> tuple[f
             for j in done
             if j.started_at and j.queued_at
         ]
-        return jobs / elapsed, latencies
+        return jobs / elapsed, latencies, {"before": before, "after": after}
 
 
 def main() -> None:
@@ -139,17 +173,22 @@ def main() -> None:
     from redis import Redis
 
     Redis.from_url(args.redis).flushdb()
-    rq_rate, rq_lat = bare_rq(args.redis, args.jobs)
+    rq_rate, rq_lat, rq_counts = bare_rq(args.redis, args.jobs)
     Redis.from_url(args.redis).flushdb()
-    st_rate, st_lat = studio_queue(args.redis, args.database, args.jobs)
+    st_rate, st_lat, st_counts = studio_queue(args.redis, args.database, args.jobs)
     Redis.from_url(args.redis).flushdb()
     print(
         f"{args.jobs} jobs, one worker, redis {args.redis}, "
         f"database {args.database or 'SQLite (temp)'}"
     )
-    print(f"{'':14}{'jobs/s':>10}{'p50 start (s)':>16}{'p99 start (s)':>16}")
-    for name, rate, lat in (("bare RQ", rq_rate, rq_lat), ("studio", st_rate, st_lat)):
-        print(f"{name:14}{rate:10.1f}{statistics.median(lat):16.3f}{percentile(lat, 0.99):16.3f}")
+    print(f"{'':14}{'jobs/s':>10}{'p50 start (s)':>16}{'p99 start (s)':>16}{'Redis/job':>11}")
+    rows = (("bare RQ", rq_rate, rq_lat, rq_counts), ("studio", st_rate, st_lat, st_counts))
+    for name, rate, lat, counts in rows:
+        calls, top = per_job(counts["before"], counts["after"], args.jobs)
+        print(
+            f"{name:14}{rate:10.1f}{statistics.median(lat):16.3f}"
+            f"{percentile(lat, 0.99):16.3f}{calls:11.1f}   ({top})"
+        )
     print(f"dispatch_ratio={st_rate / rq_rate:.3f}")
 
 

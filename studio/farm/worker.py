@@ -163,6 +163,8 @@ def run_worker(
         engine, context.name, settings.lease_seconds, lambda: (context.current, context.state)
     )
     heartbeat.start()
+    if not _reachable(redis):  # started while Redis is away: wait for it, as after a loss
+        _wait_for_redis(redis, context)
     listener = _listen_for_cancels(redis, runner)
     # Dispatch from here too, so a farm without a running app still drains its queue.
     dispatcher.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from studio.core.db import make_engine, upgrade
+from tests.conftest import require_service
+from tests.farm import RedisServer
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -24,3 +27,12 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(require_service("Redis", shutil.which("redis-server")), tmp_path)
+    server.start()
+    yield server
+    if server.process is not None and server.process.poll() is None:
+        server.kill()

@@ -1,66 +1,20 @@
 """Redis killed and restarted empty under a busy farm: the workers wait for it and go on by
 themselves, and every job completes (the dispatchers refill Redis from the database).
 
-A private redis-server on its own port, so killing it hurts no other test."""
+A private redis-server on its own port (the `redis_server` fixture, tests/studio/conftest.py),
+so killing it hurts no other test."""
 
 from __future__ import annotations
 
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from studio import Studio
 from studio.ui.workers_tab import workers_html
-from tests.conftest import require_service
-from tests.farm import Farm, wait_for
+from tests.farm import Farm, RedisServer, wait_for
 from tests.server import ROOT
-from tests.services import redis_ping
 from tests.studio.test_redis_farm import project
-
-
-class RedisServer:
-    """A redis-server on a fixed port that a test can kill and start again, empty."""
-
-    def __init__(self, binary: str, folder: Path):
-        self.binary, self.folder = binary, folder
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = int(probe.getsockname()[1])
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while not redis_ping(self.url, timeout=0.3):
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(require_service("Redis", shutil.which("redis-server")), tmp_path)
-    server.start()
-    yield server
-    if server.process is not None and server.process.poll() is None:
-        server.kill()
 
 
 def test_the_farm_rides_out_a_redis_restart(
@@ -112,7 +66,8 @@ def test_the_farm_rides_out_a_redis_restart(
             )
             assert [j.status for j in done] == ["succeeded"] * len(jobs), [j.error for j in done]
             # Nobody restarted a worker: the same processes are still serving.
-            assert all(p.poll() is None for p in farm.workers.values())
+            exited = [name for name, p in farm.workers.items() if p.poll() is not None]
+            assert exited == [], "\n".join(farm.log(name) for name in exited)
             logs = "".join(farm.log(name) for name in farm.workers)
             assert "Redis" in logs  # they noticed, and said so
             # And they serve the new Redis: a job submitted now runs.

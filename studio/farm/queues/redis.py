@@ -123,15 +123,31 @@ class RedisQueue:
         return [pipeline_queue(name) for name in self.pipelines] + [ANY_QUEUE]
 
     def waiting_ids(self) -> set[int]:
-        """Studio job ids sitting in RQ queues (not yet taken by a worker)."""
+        """Studio job ids sitting in RQ queues (not yet taken by a worker). Reads only the
+        queues RQ has registered (`rq:queues`: those ever enqueued to, a few, not one per
+        catalogue pipeline), all in one round trip."""
         from rq import Queue
 
+        known = {
+            key.decode() if isinstance(key, bytes) else str(key)
+            for key in self.redis.smembers(Queue.redis_queues_keys)
+        }
+        keys = [
+            key
+            for key in (Queue.redis_queue_namespace_prefix + n for n in self.queue_names())
+            if key in known
+        ]
+        if not keys:
+            return set()
+        with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.lrange(key, 0, -1)
+            listed = pipe.execute()
         ids: set[int] = set()
-        for name in self.queue_names():
-            for rq_id in Queue(name, connection=self.redis).get_job_ids():
-                job_id = db_job_id(rq_id)
-                if job_id is not None:
-                    ids.add(job_id)
+        for raw in (item for items in listed for item in items):
+            job_id = db_job_id(raw.decode() if isinstance(raw, bytes) else str(raw))
+            if job_id is not None:
+                ids.add(job_id)
         return ids
 
     def dispatch_once(self) -> int:
