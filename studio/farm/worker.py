@@ -163,8 +163,7 @@ def run_worker(
         engine, context.name, settings.lease_seconds, lambda: (context.current, context.state)
     )
     heartbeat.start()
-    if not _reachable(redis):  # started while Redis is away: wait for it, as after a loss
-        _wait_for_redis(redis, context)
+    _wait_for_redis(redis, context)  # started while Redis is away: wait, as after a loss
     listener = _listen_for_cancels(redis, runner)
     # Dispatch from here too, so a farm without a running app still drains its queue.
     dispatcher.start()
@@ -221,6 +220,8 @@ def _reachable(redis: Any) -> bool:
 def _wait_for_redis(redis: Any, context: WorkerContext, longest: float = 10.0) -> None:
     """Ping Redis with backoff (0.5 s doubling to `longest`) until it answers."""
     delay, since = 0.5, time.monotonic()
+    if _reachable(redis):
+        return  # (RQ's loop quit for another reason)
     context.waiting = True
     try:
         while not _reachable(redis):
