@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -289,3 +290,30 @@ def _install() -> None:
 
 
 _install()
+
+
+# ---- the progress bar of wait() -------------------------------------------------------------
+def wait_bar(jobs: Sequence[JobPublic], progress: bool = True) -> Any:
+    """The tqdm bar `wait()` shows, local or connected: one unit per job, named for their
+    kind (a text bar in a terminal, a widget in Jupyter with ipywidgets)."""
+    from tqdm.auto import tqdm
+
+    kinds = {j.kind for j in jobs}
+    desc = {"preview": "Previews", "clip": "Clips", "film": "Film"}.get(
+        kinds.pop() if len(kinds) == 1 else "", "Renders"
+    )
+    return tqdm(
+        total=len(jobs),
+        desc=desc,
+        unit="job",
+        disable=not progress,
+        bar_format="{l_bar}{bar}| {n:.1f}/{total} jobs [{elapsed}<{remaining}]",
+    )
+
+
+def advance(bar: Any, jobs: Sequence[JobPublic]) -> bool:
+    """Move `bar` to the jobs' progress (a finished job counts 1); whether all finished."""
+    done = [JobStatus(j.status).finished for j in jobs]
+    bar.n = sum(1 if d else j.progress for j, d in zip(jobs, done, strict=True))
+    bar.refresh()
+    return all(done)

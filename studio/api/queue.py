@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from sqlmodel import col, select
 
+from studio import display
 from studio.api.projects import ProjectsArea
 from studio.core import lifecycle
 from studio.core.census import Census, take_census
@@ -165,15 +166,9 @@ class QueueArea(ProjectsArea):
         poll: float = 0.2,
     ) -> list[JobPublic]:
         """Block until every job finishes, with a tqdm bar; returns the jobs' final state."""
-        from tqdm.auto import tqdm
-
         ids = [j.id for j in jobs]
         if not ids:
             return []
-        kinds = {j.kind for j in jobs}
-        desc = {"preview": "Previews", "clip": "Clips", "film": "Film"}.get(
-            kinds.pop() if len(kinds) == 1 else "", "Renders"
-        )
         # Inline renders happen in this process; with Redis, remote workers render (and
         # dispatch) even when this process starts no thread of its own.
         inline_idle = isinstance(self.queue, InlineQueue) and not self.queue.running
@@ -183,20 +178,12 @@ class QueueArea(ProjectsArea):
                 "start one or wait from the process that renders"
             )
         deadline = None if timeout is None else time.monotonic() + timeout
-        bar = tqdm(
-            total=len(ids),
-            desc=desc,
-            unit="job",
-            disable=not progress,
-            bar_format="{l_bar}{bar}| {n:.1f}/{total} jobs [{elapsed}<{remaining}]",
-        )
+        bar = display.wait_bar(jobs, progress)
         try:
             while True:
                 with self._session() as session:
                     current = [public(self._job(session, i, Access.view)) for i in ids]
-                bar.n = sum(j.progress if not JobStatus(j.status).finished else 1 for j in current)
-                bar.refresh()
-                if all(JobStatus(j.status).finished for j in current):
+                if display.advance(bar, current):
                     return current
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"Jobs still running after {timeout}s")

@@ -36,10 +36,21 @@ from studio.core.params import (
     resolve_preview,
 )
 from studio.core.team import Access
-from studio.core.timeline import Decision, TimelineClip, check_fits, check_trim, lay_out
+from studio.core.timeline import (
+    Decision,
+    TimelineClip,
+    check_fits,
+    check_trim,
+    has_edits,
+    lay_out,
+)
 from studio.core.validation import DEFAULT_LOUDNESS, film_options, sound_options
 from studio.core.voices import spoken_line
 from studio.film.breakdown import script_title
+
+# Lengths of takes rendered before they were recorded, by file content: each is probed
+# (and, on S3, downloaded) once per process, not at every timeline refresh.
+_PROBED_SECONDS: dict[str, float] = {}
 
 
 class RendersArea(FilesArea):
@@ -320,7 +331,7 @@ class RendersArea(FilesArea):
         with self._session(write=True) as session:
             project = self._project(session, project_id, Access.render)
             takes, clips = self._decision_list(session, project, crossfade)
-            if crossfade and not any(len(t) > 4 for t in takes):
+            if crossfade and not has_edits(takes):
                 # A film without edits keeps the params it always had (render cache).
                 shortest = min(
                     self._shot(session, t["shot_id"], Access.view).duration for t in takes
@@ -512,13 +523,16 @@ class RendersArea(FilesArea):
         recorded = artifact.provenance.get("video", {}).get("seconds")
         if recorded is not None:
             return float(recorded)
+        if artifact.sha256 in _PROBED_SECONDS:
+            return _PROBED_SECONDS[artifact.sha256]
         from studio.film.video import probe
 
         try:  # takes rendered before their length was recorded
             info = probe(self.storage.local_path(artifact.key))
         except (OSError, ValueError, StorageError):
             return None
-        return round(info.frames / float(info.fps), 4)
+        seconds = _PROBED_SECONDS[artifact.sha256] = round(info.frames / float(info.fps), 4)
+        return seconds
 
     def _store_audio(self, path: Path, owner: str) -> Artifact:
         prov = {"kind": "audio", "source_name": path.name}

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from studio import display
 from studio.client.timeline import RemoteTimeline
 from studio.client.transport import API, path_id
 from studio.core.models import JobPublic, JobStatus
@@ -35,24 +36,12 @@ class RemoteWaiting(RemoteTimeline):
         """Block until every job finishes, with a tqdm bar; returns the jobs' final state.
         `TimeoutError` after `timeout` seconds. Follows the live events of the jobs' project
         (polling every `poll` seconds where there are none)."""
-        from tqdm.auto import tqdm
-
         if not jobs:
             return []
         order = list(dict.fromkeys(path_id(j.id) for j in jobs))
         current = {job_id: self._job_now(job_id) for job_id in order}
-        kinds = {j.kind for j in jobs}
-        desc = {"preview": "Previews", "clip": "Clips", "film": "Film"}.get(
-            kinds.pop() if len(kinds) == 1 else "", "Renders"
-        )
         deadline = None if timeout is None else time.monotonic() + timeout
-        bar = tqdm(
-            total=len(order),
-            desc=desc,
-            unit="job",
-            disable=not progress,
-            bar_format="{l_bar}{bar}| {n:.1f}/{total} jobs [{elapsed}<{remaining}]",
-        )
+        bar = display.wait_bar(list(current.values()), progress)
         projects = {job.project_id for job in current.values()}
         stream = projects.pop() if len(projects) == 1 else None
         try:
@@ -80,10 +69,7 @@ class RemoteWaiting(RemoteTimeline):
 
     def _show(self, bar: Any, order: list[int], current: dict[int, JobPublic]) -> bool:
         """Move the bar; whether every job has finished."""
-        done = [_finished(current[i]) for i in order]
-        bar.n = sum(1 if d else current[i].progress for i, d in zip(order, done, strict=True))
-        bar.refresh()
-        return all(done)
+        return display.advance(bar, [current[i] for i in order])
 
     def _follow(
         self,

@@ -66,7 +66,7 @@ class Membership(MembershipBase, table=True):
 
 
 class MembershipPublic(MembershipBase):
-    pass
+    """A membership as the owner and members see it (what `members()` lists)."""
 
 
 class TakeReviewBase(SQLModel):
@@ -82,7 +82,7 @@ class TakeReview(TakeReviewBase, table=True):
 
 
 class TakeReviewPublic(TakeReviewBase):
-    pass
+    """A verdict as everyone in the project sees it (what `reviews()` lists)."""
 
 
 class CommentBase(SQLModel):

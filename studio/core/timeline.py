@@ -19,7 +19,7 @@ The dialogue, music and effects tracks are placed from it (studio/film/mix.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -32,6 +32,8 @@ from studio.core.errors import InvalidInput
 # Half a frame at 24 fps: trims typed from a timecode may land a hair past the take's end.
 SLACK = 0.021
 DEFAULT_TRANSITION_SECONDS = 0.5
+# The keys an edited take adds to a film job's `takes` entry (Decision.params).
+EDIT_KEYS = frozenset({"trim_in", "trim_out", "transition", "transition_seconds"})
 
 
 class Transition(StrEnum):
@@ -130,6 +132,11 @@ class Decision:
             found["transition"] = self.transition
             found["transition_seconds"] = self.transition_seconds
         return found
+
+
+def has_edits(takes: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a film job's takes carry any timeline edit (what `Decision.params` adds)."""
+    return any(EDIT_KEYS & take.keys() for take in takes)
 
 
 def dialogue_item(

@@ -15,6 +15,7 @@ from studio.core import provenance
 from studio.core.artifacts import store_file
 from studio.core.errors import JobFailed
 from studio.core.models import Artifact, RenderJob, ident
+from studio.core.timeline import has_edits
 
 if TYPE_CHECKING:
     from studio.farm.runner import JobRunner, ProgressReporter
@@ -53,7 +54,7 @@ def render_film(
     ]
     takes = params["takes"]
     # The timeline's edits (studio/core/timeline.py); films without any keep the old path.
-    edited = any(len(take) > 4 for take in takes)
+    edited = has_edits(takes)
     edits = [
         Edit(
             trim_in=float(take.get("trim_in", 0.0)),

@@ -35,6 +35,13 @@ def guarded(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def event_data(evt: gr.EventData | None) -> dict[str, Any]:
+    """What a page's own HTML sent with an event (`trigger(name, {...})` in a gr.HTML's
+    js_on_load): the queue rows, storyboard cards, timeline strip, review takes."""
+    data = getattr(evt, "_data", None)
+    return dict(data) if isinstance(data, dict) else {}
+
+
 def for_request(studio: Studio, request: gr.Request | None) -> Studio:
     """The studio acting as the logged-in user of this event (the local user with auth off).
     Every handler goes through this: what a creator sees and changes is checked against them."""

@@ -16,6 +16,7 @@ from studio.core.validation import number
 from studio.ui.common import (
     Refresh,
     estimate_text,
+    event_data,
     for_request,
     guarded,
     project_id_or_none,
@@ -71,7 +72,7 @@ def act(view: Studio, project_id: int, job_id: int, action: str) -> JobPublic:
     """Cancel, retry or raise one of the project's jobs (the same checks wherever asked)."""
     job = view.job(job_id)
     # The table also lists the user's Lab runs in progress: those may be acted on here too.
-    if job.project_id != project_id and job.project_id != view.lab_project().id:
+    if job.project_id != project_id and view.project(job.project_id).kind != "lab":
         raise gr.Error(f"Job #{job.id} belongs to another project.", print_exception=False)
     verbs = {"cancel": view.cancel, "retry": view.retry, "bump": view.raise_priority}
     if action not in verbs:
@@ -95,7 +96,7 @@ def act_on_many(view: Studio, project_id: int, job_ids: list[int], action: str) 
         try:
             job = act(view, project_id, job_id, action)
         except gr.Error as exc:  # a ValueError too: first
-            problems[job_id] = message_of(exc)
+            problems[job_id] = str(exc.message)
         except (StudioError, ValueError) as exc:
             problems[job_id] = str(exc)
         else:
@@ -116,19 +117,6 @@ def act_on_many(view: Studio, project_id: int, job_ids: list[int], action: str) 
     return text
 
 
-def event_data(evt: gr.EventData | None) -> dict[str, Any]:
-    data = getattr(evt, "_data", None)
-    return data if isinstance(data, dict) else {}
-
-
-def message_of(error: gr.Error) -> str:
-    """An error's own words: `guarded` wraps a gr.Error raised inside it again (gr.Error is a
-    ValueError), quoting its message; the first one raised holds the words."""
-    while isinstance(error.__context__, gr.Error):
-        error = error.__context__
-    return str(error.message)
-
-
 def remembering(failures: dict[str | None, str]) -> Callable[[Any], Any]:
     """A handler whose error (a toast) is also kept for its browser session, so that the
     status line can show "⚠ <message>" in place of an earlier success (see `on_failed`)."""
@@ -144,7 +132,7 @@ def remembering(failures: dict[str | None, str]) -> Callable[[Any], Any]:
                 )
                 key = getattr(request, "session_hash", None)
                 failures.pop(key, None)
-                failures[key] = message_of(exc)
+                failures[key] = str(exc.message)
                 while len(failures) > 256:  # sessions that never asked (API clients)
                     failures.pop(next(iter(failures)))
                 raise

@@ -18,6 +18,7 @@ from studio.core.models import JobPublic
 from studio.core.team import CommentPublic
 from studio.ui.common import (
     Refresh,
+    event_data,
     for_request,
     guarded,
     project_id_or_none,
@@ -166,7 +167,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         project_id: Any, shot_id: Any, evt: gr.EventData, request: gr.Request
     ) -> list[Any]:
         view = for_request(studio, request)
-        data = evt._data or {}
+        data = event_data(evt)
         take, action = int(data["take"]), str(data["action"])
         if action == "use":
             view.choose_take(int(shot_id), take)
@@ -179,7 +180,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     @guarded
     def on_here(evt: gr.EventData, request: gr.Request) -> list[Any]:
         for_request(studio, request)  # signed in, like every handler
-        data = evt._data or {}
+        data = event_data(evt)
         return [gr.Dropdown(value=int(data["take"])), round(float(data.get("at", 0)), 2)]
 
     @guarded

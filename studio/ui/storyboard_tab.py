@@ -14,6 +14,7 @@ from studio.core.validation import MAX_SEED
 from studio.ui.common import (
     Refresh,
     estimate_text,
+    event_data,
     for_request,
     guarded,
     project_id_or_none,
@@ -60,7 +61,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
 
     @guarded
     def on_select(project_id: Any, evt: gr.EventData, request: gr.Request) -> Any:
-        shot = _shot_id(_sent(evt))
+        shot = _shot_id(event_data(evt))
         shots = for_request(studio, request).shots(require_project(project_id))
         return shot if shot in [s.id for s in shots] else None
 
@@ -102,7 +103,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         or none: a value the studio refuses leaves the shot as it was), then the action."""
         view = for_request(studio, request)
         pid = require_project(project_id)
-        sent = _sent(evt)
+        sent = event_data(evt)
         action = sent.get("action")
         if action not in ACTIONS:
             raise gr.Error(f"Unknown card action {action!r}.", print_exception=False)
@@ -145,12 +146,6 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         shot_changes=[regenerated, edited],
         submits=[previewed, regenerated, edited],
     )
-
-
-def _sent(evt: gr.EventData | None) -> dict[str, Any]:
-    """What the board's script sent with an event."""
-    data = getattr(evt, "_data", None)
-    return dict(data) if isinstance(data, dict) else {}
 
 
 def _shot_id(sent: dict[str, Any]) -> int | None:

@@ -16,7 +16,14 @@ import gradio as gr
 from studio.api import Studio
 from studio.core.team import CommentPublic
 from studio.core.timeline import TimelineClip, TimelinePublic
-from studio.ui.common import Refresh, for_request, guarded, project_id_or_none, require_project
+from studio.ui.common import (
+    Refresh,
+    event_data,
+    for_request,
+    guarded,
+    project_id_or_none,
+    require_project,
+)
 
 # The strip fills about this many pixels, at 24 to 160 pixels per second of film.
 STRIP_PIXELS = 1100
@@ -307,7 +314,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
 
     @guarded
     def on_strip_select(project_id: Any, evt: gr.EventData, request: gr.Request) -> list[Any]:
-        shot = getattr(evt, "shot", None) or evt._data.get("shot")
+        shot = event_data(evt).get("shot")
         return panel.refresh(for_request(studio, request), project_id, shot)
 
     @guarded
@@ -362,7 +369,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     def on_drop(project_id: Any, shot_id: Any, evt: gr.EventData, request: gr.Request) -> list[Any]:
         view = for_request(studio, request)
         pid = require_project(project_id)
-        order = getattr(evt, "order", None) or evt._data.get("order")
+        order = event_data(evt).get("order") or []
         view.edit_timeline(pid, order=[int(i) for i in order])
         return panel.refresh(view, pid, shot_id, "Shots reordered.")
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from studio import Studio
-from studio.core.errors import Conflict, Forbidden, NotFound
+from studio.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from studio.core.models import JobPublic, JobStatus
 from studio.core.team import Access
 
@@ -268,8 +268,8 @@ def test_members_see_and_review(world: tuple[Studio, Alice], method: str, member
         getattr(studio.as_user(member), method)(*args[: len(args) - (1 if kwargs else 0)], **kwargs)
     except (NotFound, Forbidden) as refused:
         pytest.fail(f"{member} ({ROLES[member][0]}) was refused {method}: {refused}")
-    except Exception:  # noqa: BLE001 (other errors are about the arguments, not access)
-        pass
+    except (InvalidInput, Conflict):
+        return  # about the arguments (a film job is no take, …), past the access check
 
 
 def _refused(world: tuple[Studio, Alice], method: str, member: str) -> None:
