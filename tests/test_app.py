@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -145,11 +146,6 @@ def test_readyz_503_when_the_database_is_gone(
 
 
 def test_metrics_report_queue_jobs_workers_and_latency(tmp_path: Path) -> None:
-    from fastapi.testclient import TestClient
-
-    from app import create_app
-    from studio.core.config import load_settings
-
     app = create_app(load_settings(data_dir=tmp_path / "metrics"))
     with TestClient(app) as client:
         studio = app.state.studio
@@ -158,11 +154,46 @@ def test_metrics_report_queue_jobs_workers_and_latency(tmp_path: Path) -> None:
         studio.preview(project.id, wait=True, progress=False)
         client.get("/healthz")
         body = client.get("/metrics").text
-    assert 'studio_jobs{kind="preview",status="succeeded"}' in body
-    assert 'studio_job_duration_seconds_count{pipeline="draft"}' in body
+    done = 'kind="preview",pipeline="draft",status="succeeded"'
+    assert f"studio_jobs_finished_total{{{done}}} 2.0" in body
+    assert 'studio_jobs_active{kind="preview",status="queued"} 0.0' in body
+    assert 'studio_job_duration_seconds_count{pipeline="draft"} 2.0' in body
     assert 'studio_workers{kind="inline"} 1.0' in body
-    assert 'studio_http_request_seconds_count{method="GET",route="/healthz",status="200"}' in body
-    assert "studio_credits" in body and "studio_worker_heartbeat_age_seconds" in body
+    assert (
+        'studio_http_request_duration_seconds_count{method="GET",route="/healthz",status="200"}'
+        in body
+    )
+    assert "studio_credits_held" in body and "studio_worker_heartbeat_age_seconds" in body
+
+
+def test_every_route_label_is_the_template_the_client_sees(tmp_path: Path) -> None:
+    """REST routes (an included router) and the app's own routes share one scheme, the full
+    path template; a path no route matched is `other`, whatever was asked."""
+    app = create_app(load_settings(data_dir=tmp_path / "routes"))
+    with TestClient(app) as client:
+        project = _studio(app).create_project("Labels")
+        assert client.get("/api/v1/projects").status_code == 200
+        assert client.get(f"/api/v1/projects/{project.id}").status_code == 200
+        assert client.get("/api/v1/openapi.json").status_code == 200
+        assert client.get("/no-such-page-4711").status_code == 404
+        assert client.get("/api/v1/no/such/route-4711").status_code == 404
+        body = client.get("/metrics").text
+    routes = {
+        line.split('route="', 1)[1].split('"', 1)[0]
+        for line in body.splitlines()
+        if line.startswith("studio_http_request_") and "_count{" in line
+    }
+    assert {
+        "/api/v1/projects",
+        "/api/v1/projects/{project_id}",
+        "/api/v1/openapi.json",
+        "other",
+        "/api/v1/{rest:path}",  # the REST API's own catch-all (its 404 and 405 answers)
+    } <= routes
+    # No raw path: neither the unknown paths nor the project's id.
+    assert not [route for route in routes if "4711" in route or re.search(r"/\d+(/|$)", route)]
+    assert not [route for route in routes if not (route == "other" or route.startswith("/"))]
+    assert "/projects" not in routes  # the old scheme: the REST prefix left out
 
 
 def test_metrics_answer_only_to_their_token_when_one_is_set(tmp_path: Path) -> None:

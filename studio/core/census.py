@@ -1,15 +1,20 @@
 """The farm at a glance, read from the database: what /metrics reports. Every app replica
-reads the same rows, so each reports the whole farm."""
+reads the same rows, so each reports the whole farm.
+
+Gauges (queue depth, active jobs, credits held, worker heartbeats) are what the rows say now.
+Counters and the run-time histogram are the running totals of studio.core.counters, added to
+as events happen, so they never go down (whatever ages out or is deleted)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from credits import ledger
+from studio.core import counters
+from studio.core.lifecycle import ACTIVE
 from studio.core.models import JobStatus, RenderJob, Worker, utcnow
 
 
@@ -23,12 +28,10 @@ class WorkerBeat:
 @dataclass
 class Census:
     queued_by_priority: dict[int, int] = field(default_factory=dict)
-    jobs_by_status_kind: dict[tuple[str, str], int] = field(default_factory=dict)
-    # Run times (s) of the jobs rendered (not cache hits) in the last 24 h, per pipeline.
-    durations: dict[str, list[float]] = field(default_factory=dict)
-    credits_reserved: float = 0.0  # held by queued and running jobs
-    credits_settled: float = 0.0  # spent by finished ones
+    active_by_status_kind: dict[tuple[str, str], int] = field(default_factory=dict)
+    credits_held: float = 0.0  # reserved by queued and running jobs
     workers: list[WorkerBeat] = field(default_factory=list)  # every worker not stopped
+    counters: list[counters.Sample] = field(default_factory=list)  # totals that only grow
 
 
 def take_census(session: Session) -> Census:
@@ -40,25 +43,15 @@ def take_census(session: Session) -> Census:
     ).all():
         census.queued_by_priority[priority] = queued
     for status, kind, count in session.exec(
-        select(RenderJob.status, RenderJob.kind, func.count()).group_by(
-            RenderJob.status, RenderJob.kind
-        )
+        select(RenderJob.status, RenderJob.kind, func.count())
+        .where(col(RenderJob.status).in_(ACTIVE))
+        .group_by(RenderJob.status, RenderJob.kind)
     ).all():
-        census.jobs_by_status_kind[(status, kind)] = count
-    since = utcnow() - timedelta(hours=24)
-    rows = session.exec(
-        select(RenderJob.params, RenderJob.started_at, RenderJob.finished_at)
-        .where(RenderJob.status == JobStatus.succeeded.value, RenderJob.cache_hit == False)  # noqa: E712
-        .where(col(RenderJob.finished_at) >= since)
-    ).all()
-    for params, started, finished in rows:
-        if started and finished:
-            name = (params or {}).get("pipeline", {}).get("name", "unknown")
-            census.durations.setdefault(name, []).append((finished - started).total_seconds())
-    census.credits_reserved = ledger.held(session) / 100
-    census.credits_settled = ledger.spent(session) / 100
+        census.active_by_status_kind[(status, kind)] = count
+    census.credits_held = ledger.held(session) / 100
     now = utcnow()
     for worker in session.exec(select(Worker).where(Worker.state != "stopped")).all():
         age = (now - worker.heartbeat_at).total_seconds()
         census.workers.append(WorkerBeat(worker.name, worker.kind, age))
+    census.counters = counters.read(session)
     return census

@@ -6,7 +6,8 @@
                  └─────────┴─► cancelled
 
 Every credit movement lives here too (credits.ledger does the bookkeeping): submit reserves
-the cost, success settles it, failure and cancel refund it, retry reserves again.
+the cost, success settles it, failure and cancel refund it, retry reserves again. Each of
+these events also adds to the farm's counters (studio.core.counters, for /metrics).
 
 Every function takes the caller's Session and leaves committing to it (one transaction).
 """
@@ -21,7 +22,7 @@ from sqlalchemy import and_, func, or_, true, update
 from sqlmodel import Session, col, select
 
 from credits import ledger
-from studio.core import takes
+from studio.core import counters, takes
 from studio.core.errors import Conflict, NotFound, PaymentRequired, QuotaExceeded
 from studio.core.models import (
     Artifact,
@@ -117,6 +118,7 @@ def submit(
             if billing and job.cost > 0:
                 _reserve(session, job)
                 ledger.settle(session, ident(job))
+            counters.job_submitted(session, job, reserved=billing and job.cost > 0)
             takes.link_result(session, job)
             return job
     if max_queued is not None:
@@ -134,6 +136,7 @@ def submit(
     session.flush()
     if billing:
         _reserve(session, job)
+    counters.job_submitted(session, job, reserved=billing)
     return job
 
 
@@ -258,7 +261,7 @@ def succeed(
     job.status, job.artifact_id, job.progress = JobStatus.succeeded.value, artifact.id, 1.0
     job.message, job.error, job.finished_at, job.lease_expires_at = message, None, utcnow(), None
     session.add(job)
-    ledger.settle(session, job_id)
+    counters.job_finished(session, job, released=ledger.settle(session, job_id))
     takes.link_result(session, job)
     return job
 
@@ -275,7 +278,7 @@ def fail(session: Session, job_id: int, error: str, worker: str | None = None) -
     job.status, job.error, job.finished_at = JobStatus.failed.value, error[:10_000], utcnow()
     job.message, job.lease_expires_at = "Failed", None
     session.add(job)
-    ledger.refund(session, job_id)
+    counters.job_finished(session, job, released=ledger.refund(session, job_id))
     return job
 
 
@@ -286,7 +289,7 @@ def mark_cancelled(session: Session, job_id: int, worker: str | None = None) -> 
     job.status, job.finished_at, job.message = JobStatus.cancelled.value, utcnow(), "Cancelled"
     job.lease_expires_at = None
     session.add(job)
-    ledger.refund(session, job_id)
+    counters.job_finished(session, job, released=ledger.refund(session, job_id))
     return job
 
 
@@ -316,6 +319,7 @@ def retry(session: Session, job_id: int, *, billing: bool = False) -> RenderJob:
     job.attempts, job.cancel_requested, job.worker = 0, False, None
     job.queued_at, job.started_at, job.finished_at = utcnow(), None, None
     session.add(job)
+    counters.job_retried(session, job, reserved=billing)
     return job
 
 

@@ -88,8 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def add_metrics(api: FastAPI, studio: Any) -> None:
-    """Prometheus /metrics: the farm's queue and workers (from the database) and this
-    process's HTTP latency."""
+    """Prometheus /metrics: the farm's gauges and counters (from the database) and this
+    process's HTTP latency, labelled by route template (`RouteLabels`)."""
     import time
     import uuid
 
@@ -97,20 +97,21 @@ def add_metrics(api: FastAPI, studio: Any) -> None:
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 
     from studio.core import logs
-    from studio.web.metrics import StudioCollector
+    from studio.web.metrics import RouteLabels, StudioCollector
 
     registry = CollectorRegistry()
     registry.register(StudioCollector(studio))
     latency = Histogram(
-        "studio_http_request_seconds",
-        "HTTP request latency",
+        "studio_http_request_duration_seconds",
+        "HTTP request latency, by route template (`other`: no route matched)",
         ["method", "route", "status"],
         registry=registry,
     )
+    route_label = RouteLabels(api)
 
     @api.middleware("http")
     async def measure(request: Request, call_next: Any) -> Any:
-        started = time.perf_counter()
+        started, root_path = time.perf_counter(), request.scope.get("root_path", "")
         # A request id for the logs: the caller's (X-Request-ID), else a new one.
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
         token = logs.request_id.set(rid)
@@ -119,7 +120,7 @@ def add_metrics(api: FastAPI, studio: Any) -> None:
         finally:
             logs.request_id.reset(token)
         response.headers["X-Request-ID"] = rid
-        route = getattr(request.scope.get("route"), "path", None) or "other"
+        route = route_label(request.scope, root_path)
         latency.labels(request.method, route, str(response.status_code)).observe(
             time.perf_counter() - started
         )

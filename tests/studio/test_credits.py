@@ -256,7 +256,9 @@ def test_job_kinds_are_priced_from_their_params(studio: Studio) -> None:
     assert alice.estimate(pid, kind=JobKind.preview.value) < alice.estimate(pid)
 
 
-def test_metrics_report_held_and_spent_credits_from_the_ledger(studio: Studio) -> None:
+def test_metrics_report_held_credits_and_count_each_movement(studio: Studio) -> None:
+    """`studio_credits_held` is the ledger's holds now; the counters add each reserve, settle
+    and refund once, as it happens."""
     from prometheus_client import CollectorRegistry, generate_latest
 
     from studio.web.metrics import StudioCollector
@@ -264,12 +266,27 @@ def test_metrics_report_held_and_spent_credits_from_the_ledger(studio: Studio) -
     alice = studio.as_user("alice")
     pid, shots = project_with_shots(alice, 1)
     studio.grant_credits("alice", 10, "test")
-    (job,) = alice.render(pid, shots)
     registry = CollectorRegistry()
     registry.register(StudioCollector(studio))
-    text = generate_latest(registry).decode()
-    assert f'studio_credits{{state="reserved"}} {job.cost}' in text
-    assert 'studio_credits{state="settled"} 0.0' in text
+
+    def scraped() -> str:
+        return generate_latest(registry).decode()
+
+    (job,) = alice.render(pid, shots)
+    assert job.cost > 0
+    text = scraped()
+    assert f"studio_credits_held {job.cost}" in text
+    assert f"studio_credits_reserved_total {job.cost}" in text
+    assert "studio_credits_settled_total 0.0" in text  # nothing spent yet
+    alice.cancel(job.id)
+    text = scraped()
+    assert "studio_credits_held 0.0" in text
+    assert f"studio_credits_refunded_total {job.cost}" in text
+    alice.retry(job.id)  # reserves again: the counter grows, it is not the held amount
+    text = scraped()
+    assert f"studio_credits_reserved_total {2 * job.cost}" in text
+    assert f"studio_credits_held {job.cost}" in text
+    assert 'studio_jobs_retried_total{kind="clip"} 1.0' in text
 
 
 def test_a_new_owners_first_submissions_may_race(engine: Engine) -> None:

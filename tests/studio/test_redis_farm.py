@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from studio import Studio
+from studio.core import counters
 from studio.core.models import JobPublic, JobStatus
 from studio.film.video import probe
 from tests.farm import Farm, redis_db_url, wait_for
@@ -79,6 +80,13 @@ def test_renders_run_on_remote_workers(studio: Studio, farm: Farm) -> None:
     assert worker.kind == "redis" and "draft" in worker.pipelines  # advertises what it loaded
     for job in final:
         assert probe(studio.artifact_path(job.artifact_id)).frames == 24  # type: ignore[arg-type]
+    # The app's /metrics counts what the worker process finished (counted in its transaction).
+    counted = {
+        (s.labels["kind"], s.labels["status"]): s.total
+        for s in studio.census().counters
+        if s.name == counters.FINISHED
+    }
+    assert counted == {("clip", "succeeded"): len(jobs)}
 
 
 def jobs_of(studio: Studio, ids: list[int]) -> list[JobPublic]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
+import studio.core.counters  # registers farmcounter (the /metrics counters)
 import studio.core.models
 import studio.core.team  # noqa: F401  (memberships, verdicts, comments)
 from studio.core.db import make_engine
