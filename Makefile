@@ -3,6 +3,7 @@
 #   make test   venv + dev extras + lint + types + the whole test suite
 #   make test-fast   lint + types + the suite without browser, deploy and farm tests
 #   make fmt    ruff --fix and ruff format over the tree
+#   make images the single and app images with Docker or podman; make image-worker: the GPU one
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -13,7 +14,7 @@ TOOLS ?= .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run run-ml ml test test-fast fmt lint lint-aws typecheck demo bench clean
+.PHONY: run run-ml ml test test-fast fmt lint lint-aws typecheck demo bench clean images image-worker
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +71,15 @@ test-fast: $(DEV_STAMP) lint typecheck
 fmt: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Container images (deploy/images.py, standard library only): Docker when its daemon answers,
+# else podman; the Dockerfiles' base when a registry serves it, else a local Debian base made
+# with debootstrap. The GPU worker (torch with CUDA from PyPI, ~10 GB) is its own target.
+images:
+	$(PYTHON) deploy/images.py single app
+
+image-worker:
+	$(PYTHON) deploy/images.py worker
 
 demo: $(STAMP)
 	$(BIN)/python -m studio demo --script examples/script.txt --out data/demo.mp4

@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # AI Film Studio: the app (web UI at /, /healthz, /readyz). CPU only: requirements.txt, no
 # torch; renders run in its own thread, or on workers when STUDIO_REDIS_URL is set.
 #
@@ -24,14 +23,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PORT=7860
 
 # Fonts for text drawn into pictures (subtitles, title cards, CJK scripts: pipelines/fonts.py)
-# and an unprivileged user with a fixed uid (Kubernetes runAsNonRoot can check a number).
+# and an unprivileged user with a fixed uid (Kubernetes runAsNonRoot can check a number) in
+# group 0, which owns /data: an arbitrary uid in group 0 (OpenShift) can use it too.
+# Dockerfile.single and Dockerfile.worker start with these same layers, so they share them.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends fonts-dejavu-core fonts-wqy-microhei \
     && rm -rf /var/lib/apt/lists/* \
-    && groupadd --system --gid 10001 studio \
-    && useradd --system --uid 10001 --gid studio --create-home --home-dir /home/studio \
+    && useradd --system --uid 10001 --gid 0 --create-home --home-dir /home/studio \
         --shell /usr/sbin/nologin studio \
-    && install -d -o studio -g studio -m 0750 /data
+    && install -d -o 10001 -g 0 -m 0770 /data
 
 WORKDIR /app
 
@@ -47,11 +47,13 @@ COPY credits/ credits/
 COPY pipelines/ pipelines/
 COPY storage/ storage/
 COPY studio/ studio/
+# The screenplay `python -m studio demo --script examples/script.txt` renders.
+COPY examples/script.txt examples/script.txt
 COPY deploy/healthcheck.py deploy/healthcheck.py
 COPY --chmod=0755 deploy/app/entrypoint.sh deploy/app/entrypoint.sh
 RUN python -m compileall -q app.py configs credits pipelines storage studio deploy
 
-USER 10001:10001
+USER 10001:0
 VOLUME ["/data"]
 EXPOSE 7860
 

@@ -56,6 +56,10 @@ class S3Storage:
     `url()` hands out time-limited presigned GET URLs, or `cdn_base_url + "/" + key` when a
     CDN is configured. Such a CDN must be set up for *private* access to the bucket (e.g.
     CloudFront with Origin Access Control); the URL itself carries no signature.
+
+    `public_endpoint_url` is where browsers reach the same server when the studio's own
+    address for it is private (a Compose service name such as `http://seaweedfs:8333`):
+    URLs are signed for that address, since SigV4 signs the host.
     """
 
     def __init__(
@@ -68,6 +72,7 @@ class S3Storage:
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
         cdn_base_url: str | None = None,
+        public_endpoint_url: str | None = None,
         cache_dir: Path,
         multipart_threshold: int = 64 * 2**20,
         multipart_chunksize: int = 16 * 2**20,
@@ -95,30 +100,40 @@ class S3Storage:
 
         from boto3.s3.transfer import TransferConfig
 
+        self._max_attempts = max_attempts
+        self._timeouts = (connect_timeout, read_timeout)
         self._transfer = TransferConfig(
             multipart_threshold=multipart_threshold, multipart_chunksize=multipart_chunksize
         )
         if client is None:
-            import boto3
-            from botocore.config import Config
-
-            config = Config(
-                s3={"addressing_style": "path"} if endpoint_url else None,
-                signature_version="s3v4",
-                retries={"max_attempts": max_attempts, "mode": "standard"},
-                connect_timeout=connect_timeout,
-                read_timeout=read_timeout,
-            )
-            # One session per storage: sessions are not thread-safe, clients are.
-            client = boto3.session.Session().client(
-                "s3",
-                endpoint_url=endpoint_url,
-                region_name=region,
-                aws_access_key_id=access_key_id,
-                aws_secret_access_key=secret_access_key,
-                config=config,
-            )
+            client = self._client(endpoint_url, access_key_id, secret_access_key)
         self.client = client
+        # Presigning is local (no request is sent), so a second client that only signs for
+        # the public address costs nothing at run time.
+        self._signer = client
+        if public_endpoint_url and public_endpoint_url != endpoint_url:
+            self._signer = self._client(public_endpoint_url, access_key_id, secret_access_key)
+
+    def _client(self, endpoint_url: str | None, key_id: str | None, secret: str | None) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        config = Config(
+            s3={"addressing_style": "path"} if endpoint_url else None,
+            signature_version="s3v4",
+            retries={"max_attempts": self._max_attempts, "mode": "standard"},
+            connect_timeout=self._timeouts[0],
+            read_timeout=self._timeouts[1],
+        )
+        # One session per client: sessions are not thread-safe, clients are.
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret,
+            config=config,
+        )
 
     def __repr__(self) -> str:
         where = self.endpoint_url or "AWS"
@@ -223,7 +238,7 @@ class S3Storage:
         if filename is not None:
             params["ResponseContentDisposition"] = content_disposition(filename)
         with self._errors("presign", key):
-            url: str = self.client.generate_presigned_url(
+            url: str = self._signer.generate_presigned_url(
                 "get_object", Params=params, ExpiresIn=expires
             )
         return url

@@ -109,6 +109,7 @@ def build_storage(settings: Settings) -> Storage:
             access_key_id=settings.s3_access_key_id,
             secret_access_key=secret.get_secret_value() if secret else None,
             cdn_base_url=settings.cdn_base_url,
+            public_endpoint_url=settings.s3_public_endpoint_url,
             cache_dir=settings.data_dir / "cache" / "s3",
         )
     from storage.local import LocalStorage

@@ -5,6 +5,10 @@
 #   STUDIO_SKIP_MIGRATIONS=1  skip `db upgrade` (when a release job migrates instead)
 set -euo pipefail
 
+# Files in /data stay writable for group 0, which every uid of the image belongs to (an
+# arbitrary uid too, OpenShift style), so runs as different uids share one volume.
+umask 0002
+
 PYTHON="${PYTHON:-python}"
 export STUDIO_DATA_DIR="${STUDIO_DATA_DIR:-/data}"
 

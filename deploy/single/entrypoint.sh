@@ -8,6 +8,10 @@
 #   STUDIO_DATABASE_URL, STUDIO_REDIS_URL, STUDIO_SINGLE_*: see docs/deploy-containers.md
 set -euo pipefail
 
+# Files in /data stay writable for group 0, which every uid of the image belongs to (an
+# arbitrary uid too, OpenShift style), so runs as different uids share one volume.
+umask 0002
+
 export PYTHON="${PYTHON:-python}"
 export STUDIO_DATA_DIR="${STUDIO_DATA_DIR:-/data}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     s3_bucket: str = ""
     s3_prefix: str = ""
     s3_endpoint_url: str | None = None
+    # Where browsers reach that server when the studio's own address for it is private
+    # (Compose: http://seaweedfs:8333 inside, http://127.0.0.1:8333 on the host).
+    s3_public_endpoint_url: str | None = None
     s3_region: str | None = None
     s3_access_key_id: str | None = None
     s3_secret_access_key: SecretStr | None = None

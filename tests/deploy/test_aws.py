@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from tests.conftest import require_service
+from tests.deploy.test_containers import load
 
 ROOT = Path(__file__).resolve().parents[2]
 AWS = ROOT / "deploy" / "aws"
@@ -135,31 +136,16 @@ TIER_TABLE: dict[str, dict[str, str]] = {
 # ---- helpers ---------------------------------------------------------------------------
 
 
-class CfnLoader(yaml.SafeLoader):
-    """YAML loader that turns CloudFormation short forms (!Ref, !Sub, ...) into long forms."""
-
-
-def _cfn_tag(loader: CfnLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        return {"Fn::GetAtt": value.split(".", 1)}
-    if suffix == "Condition":
-        return {"Condition": value}
-    return {f"Fn::{suffix}": value}
-
-
-CfnLoader.add_multi_constructor("!", _cfn_tag)
-
-
 def load_template(path: Path) -> dict[str, Any]:
-    return yaml.load(path.read_text(), Loader=CfnLoader)  # a SafeLoader subclass
+    """A template with CloudFormation's short forms (!Ref, !Sub, ...) as long forms: deploy.py's
+    own reader, the one that packages the templates."""
+    result: dict[str, Any] = _deploy_module().load_template(path)
+    return result
+
+
+@functools.cache
+def _deploy_module() -> Any:
+    return load(AWS / "deploy.py")
 
 
 def load_params(tier: str) -> dict[str, str]:

@@ -245,6 +245,23 @@ def test_presigned_url_downloads(store: S3Storage) -> None:
     assert "filename*=UTF-8''Shot%201%20%E2%80%93%20%E2%80%9Ctake%E2%80%9D.png" in disposition
 
 
+def test_links_signed_for_the_public_address(
+    make_store: Callable[..., S3Storage], s3_server: S3Server
+) -> None:
+    """The studio reaches S3 at one address, browsers at another (Compose: a service name
+    inside, 127.0.0.1 on the host): links must name and be signed for the browsers' one."""
+    inside = urlsplit(s3_server.endpoint_url)
+    public = inside._replace(netloc=f"localhost:{inside.port}").geturl()
+    store = make_store(public_endpoint_url=public)
+    key = _key(b"frame")
+    store.put_bytes(key, b"frame", "image/png")
+    url = store.url(key, filename="take.png")
+    assert urlsplit(url).netloc == f"localhost:{inside.port}"
+    assert _get(url)[:2] == (200, b"frame")
+    # Re-pointed at the studio's own address, the signature no longer matches.
+    assert _get(urlsplit(url)._replace(netloc=inside.netloc).geturl())[0] == 403
+
+
 def test_tampered_urls_are_refused(store: S3Storage) -> None:
     key, other = _key(b"frame"), _key(b"other")
     store.put_bytes(key, b"frame", "image/png")
