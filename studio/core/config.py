@@ -97,7 +97,8 @@ class Settings(BaseSettings):
     signup_credits: float = Field(0.0, ge=0)  # granted to each new account
     # Quotas per user: jobs waiting in the queue, and jobs rendering at once.
     max_queued_per_user: int = Field(200, ge=1)
-    max_running_per_user: int = Field(4, ge=1)
+    # Fair share by default: one creator may use the whole farm while nobody else waits.
+    max_running_per_user: int | None = Field(None, ge=1)
     session_hours: float = Field(12.0, gt=0, le=24 * 30)
     # Failed logins (studio.core.throttle), per user name + client address (and 4 × per
     # address): `login_attempts` are free within `login_window_seconds` (counted from the

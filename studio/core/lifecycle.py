@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, true, update
+from sqlalchemy import and_, func, or_, update
 from sqlmodel import Session, col, select
 
 from credits import ledger
@@ -39,7 +39,7 @@ ACTIVE = (JobStatus.queued.value, JobStatus.running.value)
 RETRYABLE = (JobStatus.failed.value, JobStatus.cancelled.value)
 
 
-def _ready() -> Any:
+def ready() -> Any:
     """SQL condition: the job's owner has not paused and its dependency (if any) succeeded."""
     succeeded = select(RenderJob.id).where(RenderJob.status == JobStatus.succeeded.value)
     return and_(
@@ -153,7 +153,7 @@ def claim_next(session: Session, worker: str, lease_seconds: float) -> RenderJob
         candidate = session.exec(
             select(RenderJob.id)
             .where(RenderJob.status == JobStatus.queued.value)
-            .where(_ready())
+            .where(ready())
             .order_by(col(RenderJob.priority).desc(), col(RenderJob.queued_at), col(RenderJob.id))
             .limit(1)
         ).first()
@@ -175,7 +175,7 @@ def claim_job(session: Session, job_id: int, worker: str, lease_seconds: float) 
         session.execute(
             update(RenderJob)
             .where(col(RenderJob.id) == job_id, col(RenderJob.status) == JobStatus.queued.value)
-            .where(_ready())
+            .where(ready())
             .values(
                 status=JobStatus.running.value,
                 worker=worker,
@@ -433,62 +433,6 @@ def move_before(session: Session, job_id: int, before_id: int) -> RenderJob:
     return job
 
 
-def dispatch_order(
-    session: Session,
-    *,
-    exclude: set[int] | frozenset[int] = frozenset(),
-    limit: int = 10,
-    max_running: int | None = None,
-) -> list[RenderJob]:
-    """The next queued jobs to hand to workers: priority first, then a round-robin across
-    owners (weighted by what each already has running), then age — so one creator's 200 shots
-    do not starve another's single shot. `exclude` are jobs already handed out (waiting in
-    Redis): they count as in flight. No owner gets more than `max_running` in flight.
-
-    Reads at most `limit` queued jobs per owner (each owner's next ones, by a window
-    function), so a cycle costs the same with a backlog of 30 jobs or 30,000."""
-    if limit <= 0:
-        return []
-    order = (col(RenderJob.priority).desc(), col(RenderJob.queued_at), col(RenderJob.id))
-    waiting = [RenderJob.status == JobStatus.queued.value, _ready()]
-    ranked = (
-        select(
-            col(RenderJob.id).label("id"),
-            func.row_number().over(partition_by=col(RenderJob.owner), order_by=order).label("rank"),
-        )
-        .where(*waiting)
-        .where(col(RenderJob.id).not_in(list(exclude)) if exclude else true())
-        .subquery()
-    )
-    candidates = select(ranked.c.id).where(ranked.c.rank <= limit)
-    queued = session.exec(
-        select(RenderJob).where(col(RenderJob.id).in_(candidates)).order_by(*order)
-    ).all()
-    counts = select(RenderJob.owner, func.count()).group_by(RenderJob.owner)
-    running = session.exec(counts.where(RenderJob.status == JobStatus.running.value)).all()
-    load = {owner: int(n) for owner, n in running}
-    if exclude:  # handed out and still queued: in flight too
-        for owner, n in session.exec(
-            counts.where(*waiting).where(col(RenderJob.id).in_(list(exclude)))
-        ).all():
-            load[owner] = load.get(owner, 0) + int(n)
-    picked: list[RenderJob] = []
-    remaining = list(queued)
-    if max_running is not None:
-        remaining = [job for job in remaining if load.get(job.owner, 0) < max_running]
-    while remaining and len(picked) < limit:
-        top = remaining[0].priority
-        tier = [job for job in remaining if job.priority == top]
-        # Within the top priority, the owner with the least in flight goes next.
-        job = min(tier, key=lambda j: (load.get(j.owner, 0), j.queued_at, j.id or 0))
-        picked.append(job)
-        load[job.owner] = load.get(job.owner, 0) + 1
-        remaining.remove(job)
-        if max_running is not None and load[job.owner] >= max_running:
-            remaining = [other for other in remaining if other.owner != job.owner]
-    return picked
-
-
 def succeeded_artifact(session: Session, digest: str) -> Artifact | None:
     """The artifact of the newest succeeded job with these resolved params, if any."""
     job = session.exec(
@@ -497,36 +441,6 @@ def succeeded_artifact(session: Session, digest: str) -> Artifact | None:
         .order_by(col(RenderJob.id).desc())
     ).first()
     return session.get(Artifact, job.artifact_id) if job and job.artifact_id else None
-
-
-def claim_similar(
-    session: Session,
-    job: RenderJob,
-    worker: str,
-    lease_seconds: float,
-    limit: int,
-    max_running: int | None = None,
-) -> list[RenderJob]:
-    """Claim up to `limit` more queued previews that can share `job`'s batch: same
-    pipeline, same size (the next in dispatch order, so batching never jumps the queue much)."""
-    request, pipeline = job.params.get("request", {}), job.params.get("pipeline", {})
-    key = (pipeline.get("name"), request.get("width"), request.get("height"))
-    claimed: list[RenderJob] = []
-    order = dispatch_order(session, limit=50, max_running=max_running)
-    for other in order:
-        if len(claimed) >= limit:
-            break
-        other_request = other.params.get("request", {})
-        other_key = (
-            other.params.get("pipeline", {}).get("name"),
-            other_request.get("width"),
-            other_request.get("height"),
-        )
-        if other.kind == JobKind.preview.value and other_key == key and other.id is not None:
-            taken = claim_job(session, other.id, worker, lease_seconds)
-            if taken is not None:
-                claimed.append(taken)
-    return claimed
 
 
 def fail_orphans(session: Session) -> list[RenderJob]:

@@ -28,7 +28,7 @@ from pipelines.catalogue import Catalogue, CatalogueError, UnknownPipelineError
 from pipelines.errors import PipelineError
 from pipelines.requests import Cancelled, Reference, RenderRequest, RequestLora
 from storage.base import Storage, StorageError
-from studio.core import lifecycle, logs, provenance
+from studio.core import dispatch, lifecycle, logs, provenance
 from studio.core.artifacts import store_file
 from studio.core.db import session_scope
 from studio.core.errors import JobFailed, StudioError
@@ -156,7 +156,7 @@ class JobRunner:
         if not batchable:
             return [job]
         with session_scope(self.engine) as session:
-            more = lifecycle.claim_similar(
+            more = dispatch.claim_similar(
                 session,
                 job,
                 worker,

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from credits import ledger
 from studio import Studio
-from studio.core import lifecycle
+from studio.core import dispatch, lifecycle
 from studio.core.db import session_scope
 from studio.core.errors import PaymentRequired, QuotaExceeded
 from studio.core.models import JobKind, JobStatus
@@ -230,13 +230,13 @@ def test_running_quota_holds_back_a_users_extra_jobs(studio: Studio) -> None:
     alice.render(a_pid)
     bob.render(b_pid)
     with session_scope(studio.engine) as session:
-        order = lifecycle.dispatch_order(session, limit=10, max_running=2)
+        order = dispatch.dispatch_order(session, limit=10, max_running=2)
     owners = [job.owner for job in order]
     assert owners.count("alice") == 2 and owners.count("bob") == 1
     with session_scope(studio.engine) as session:
         lifecycle.claim_job(session, order[0].id, "w", 30)  # type: ignore[arg-type]
         # One of alice's is running now: one more of hers may go out, none beyond.
-        rest = lifecycle.dispatch_order(session, limit=10, max_running=1)
+        rest = dispatch.dispatch_order(session, limit=10, max_running=1)
     assert [j.owner for j in rest].count(order[0].owner) == 0
 
 

@@ -1,5 +1,7 @@
-"""What a dispatch cycle asks Redis for: the ids waiting in RQ queues, read from the queues
-RQ has registered in one round trip, not one LRANGE per catalogue pipeline (issue 15).
+"""What a dispatch cycle asks Redis for, and what it hands out (issue 15): the ids waiting in
+RQ queues, read from the queues RQ has registered in one round trip, not one LRANGE per
+catalogue pipeline; and fair share: one creator's backlog fills the farm, a second
+creator's first job goes next.
 
 On a private redis-server (the `redis_server` fixture), so its command counts are this
 test's alone."""
@@ -12,7 +14,19 @@ import pytest
 from rq import Queue
 from sqlalchemy.engine import Engine
 
-from studio.farm.queues.redis import ANY_QUEUE, EXECUTE, RedisQueue, pipeline_queue, rq_job_id
+from studio.core import lifecycle
+from studio.core.config import Settings
+from studio.core.db import session_scope
+from studio.core.models import JobKind, Project, Shot, ident
+from studio.farm import registry
+from studio.farm.queues.redis import (
+    ANY_QUEUE,
+    EXECUTE,
+    RedisQueue,
+    db_job_id,
+    pipeline_queue,
+    rq_job_id,
+)
 from tests.farm import RedisServer
 
 
@@ -39,3 +53,79 @@ def test_waiting_ids_reads_only_the_queues_in_use(dispatcher: RedisQueue) -> Non
     before = _lranges(dispatcher)
     assert dispatcher.waiting_ids() == {7, 9, 11}
     assert _lranges(dispatcher) - before == 2  # the two queues in use, of 41
+
+
+def _backlog(engine: Engine, owner: str, count: int) -> list[int]:
+    """`count` queued previews of `owner`, each on its own shot (so none is reused)."""
+    ids: list[int] = []
+    with session_scope(engine) as session:
+        project = Project(name=f"{owner}'s film", owner=owner)
+        session.add(project)
+        session.flush()
+        for n in range(count):
+            shot = Shot(project_id=ident(project), prompt=f"shot {n}")
+            session.add(shot)
+            session.flush()
+            job = lifecycle.submit(
+                session,
+                kind=JobKind.preview,
+                project_id=ident(project),
+                shot_id=ident(shot),
+                params={"n": n},
+                owner=owner,
+            )
+            ids.append(ident(job))
+    return ids
+
+
+def _handed_out(queue: RedisQueue) -> list[int]:
+    """The job ids waiting in the any-pipeline RQ queue, head first."""
+    raw = queue.redis.lrange(f"rq:queue:{ANY_QUEUE}", 0, -1)
+    ids = [db_job_id(item.decode() if isinstance(item, bytes) else str(item)) for item in raw]
+    return [job_id for job_id in ids if job_id is not None]
+
+
+def test_a_creators_backlog_fills_every_idle_worker(engine: Engine, redis_server: RedisServer):
+    """Fair share by default: with nobody else waiting, one creator's backlog is handed to
+    the whole farm (4 workers × a window of 2), not stopped at a per-user cap."""
+    for n in range(4):
+        registry.register(engine, f"gpu-{n}", "redis")
+    alice = _backlog(engine, "alice", 20)
+    queue = RedisQueue(
+        engine,
+        redis_server.url,
+        pipelines=[],
+        max_running_per_owner=Settings().max_running_per_user,
+    )
+    try:
+        assert queue.dispatch_once() == 8
+        assert _handed_out(queue) == alice[:8]  # in her order, the oldest first
+        # The cap stays available as a setting: with it, the farm holds no more of hers.
+        capped = RedisQueue(engine, redis_server.url, pipelines=[], max_running_per_owner=8)
+        assert capped.dispatch_once() == 0
+        capped.redis.close()
+    finally:
+        queue.redis.close()
+
+
+def test_a_second_creators_first_job_starts_next(engine: Engine, redis_server: RedisServer):
+    """Bob's one shot, submitted behind Alice's backlog, goes to the head of the RQ queue as
+    soon as the window has room: the next worker to free up takes it (within one job length),
+    not after the jobs of Alice's already waiting in Redis."""
+    for n in range(4):
+        registry.register(engine, f"gpu-{n}", "redis")
+    alice = _backlog(engine, "alice", 20)
+    queue = RedisQueue(engine, redis_server.url, pipelines=[])
+    try:
+        queue.dispatch_once()
+        (bob,) = _backlog(engine, "bob", 1)
+        assert queue.dispatch_once() == 0  # the window is full: nothing jumps it
+        # A worker takes Alice's first job (RQ pops it; the studio marks it running).
+        assert db_job_id(queue.redis.lpop(f"rq:queue:{ANY_QUEUE}").decode()) == alice[0]
+        with session_scope(engine) as session:
+            assert lifecycle.claim_job(session, alice[0], "gpu-0", 30.0) is not None
+        assert queue.dispatch_once() == 1
+        assert _handed_out(queue)[0] == bob  # next out, ahead of Alice's seven waiting
+        assert _handed_out(queue)[1:] == alice[1:8]
+    finally:
+        queue.redis.close()

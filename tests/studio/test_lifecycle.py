@@ -11,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from studio.core import lifecycle
+from studio.core import dispatch, lifecycle
 from studio.core.db import session_scope
 from studio.core.errors import Conflict, NotFound
 from studio.core.models import Artifact, JobKind, JobStatus, Project, RenderJob, Shot, ident, utcnow
@@ -287,7 +287,7 @@ def test_a_dispatch_cycle_reads_a_bounded_number_of_jobs(engine: Engine) -> None
     event.listen(RenderJob, "load", count)
     try:
         with Session(engine) as session:
-            picked = lifecycle.dispatch_order(session, limit=6)
+            picked = dispatch.dispatch_order(session, limit=6)
     finally:
         event.remove(RenderJob, "load", count)
     assert len(loaded) <= 2 * 6  # rows read from the database: not the 302 queued
@@ -301,5 +301,5 @@ def test_a_dispatch_cycle_reads_a_bounded_number_of_jobs(engine: Engine) -> None
     assert [j.params["n"] for j in picked if j.owner == "alice"] == [0, 1, 2, 3]
     with Session(engine) as session:  # handed-out jobs count as in flight, and are skipped
         handed = {j.id for j in picked}
-        again = lifecycle.dispatch_order(session, exclude=handed, limit=3)  # type: ignore[arg-type]
+        again = dispatch.dispatch_order(session, exclude=handed, limit=3)  # type: ignore[arg-type]
     assert [j.params["n"] for j in again] == [4, 5, 6]

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from studio.core import lifecycle
+from studio.core import dispatch, lifecycle
 from studio.core.db import session_scope
 from studio.farm import registry
 
@@ -164,14 +164,22 @@ class RedisQueue:
             waiting = self.waiting_ids()
             window = max(1, len(live)) * self.window_per_worker
             with session_scope(self.engine) as session:
-                jobs = lifecycle.dispatch_order(
+                plan = dispatch.dispatch_plan(
                     session,
                     exclude=waiting,
                     limit=window - len(waiting),
                     max_running=self.max_running_per_owner,
                 )
-                picks = [(j.id, (j.params.get("pipeline") or {}).get("name")) for j in jobs]
-            for job_id, pipeline in picks:
+                picks = [(j.id, (j.params.get("pipeline") or {}).get("name")) for j in plan.jobs]
+            # An owner's first job in flight goes before the backlog already waiting in Redis,
+            # so it starts when the next worker frees up (fair share). Pushed to the front in
+            # reverse, those keep the plan's order among themselves.
+            fronts = [pick for pick in picks if pick[0] in plan.first]
+            backs = [pick for pick in picks if pick[0] not in plan.first]
+            for (job_id, pipeline), at_front in [
+                *((pick, True) for pick in reversed(fronts)),
+                *((pick, False) for pick in backs),
+            ]:
                 assert job_id is not None
                 name = pipeline_queue(pipeline) if pipeline in warm else ANY_QUEUE
                 Queue(name, connection=self.redis).enqueue_call(
@@ -182,6 +190,7 @@ class RedisQueue:
                     result_ttl=0,
                     failure_ttl=24 * 3600,
                     description=f"studio job {job_id}",
+                    at_front=at_front,
                 )
             return len(picks)
         finally:
