@@ -10,7 +10,9 @@ started before the clock starts; the benchmark empties the Redis database it is 
 Prints jobs/s, p50/p99 enqueue-to-start latency and Redis commands per job (the server's
 INFO commandstats before and after: server-wide, so run it on a Redis nothing else uses; the
 bare side's count includes this script's status polling, the studio's its dispatchers and
-event publishing) for each; then `dispatch_ratio` last.
+event publishing) for each; for the studio, SQL statements and commits per job (counted by
+SQLAlchemy events in the worker and in this process, which holds the app's dispatcher and
+`wait()`'s reads); then `dispatch_ratio` last.
 
     python benchmarks/queue_dispatch.py [--jobs N] [--redis URL] [--database URL]
 """
@@ -51,6 +53,49 @@ def per_job(before: dict[str, int], after: dict[str, int], jobs: int) -> tuple[f
     delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     top = sorted(((n, k) for k, n in delta.items() if n > 0), reverse=True)[:3]
     return sum(delta.values()) / jobs, ", ".join(f"{k} {n / jobs:.1f}" for n, k in top)
+
+
+class SqlCount:
+    """SQL statements and commits of every engine in this process (SQLAlchemy events)."""
+
+    def __init__(self) -> None:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        self.statements = self.commits = 0
+        event.listen(Engine, "before_cursor_execute", self._statement)
+        event.listen(Engine, "commit", self._commit)
+
+    def _statement(self, *_args: Any) -> None:
+        self.statements += 1
+
+    def _commit(self, *_args: Any) -> None:
+        self.commits += 1
+
+
+def counted_worker(out: str, *argv: str) -> None:
+    """`python -m studio worker ARGV`, writing its SQL counts so far to `out` 20 × a second."""
+    import threading
+
+    from studio.cli import main
+
+    count = SqlCount()
+
+    def write() -> None:
+        while True:
+            Path(out + ".new").write_text(f"{count.statements} {count.commits}")
+            os.replace(out + ".new", out)
+            time.sleep(0.05)
+
+    threading.Thread(target=write, daemon=True).start()
+    main(["worker", *argv])
+
+
+def worker_sql(out: Path) -> tuple[int, int]:
+    """The worker's SQL counts so far (after its next write)."""
+    time.sleep(0.15)
+    statements, commits = out.read_text().split()
+    return int(statements), int(commits)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -131,8 +176,13 @@ def studio_queue(
             assert project.id is not None
             for n in range(jobs):
                 studio.add_shot(project.id, f"shot {n}", duration=1.0, seed=n)
+            sql_out = Path(tmp) / "worker-sql.txt"
+            code = (
+                "from benchmarks.queue_dispatch import counted_worker; "
+                f"counted_worker({str(sql_out)!r}, '--name', 'bench', '--preload', 'draft')"
+            )
             worker = subprocess.Popen(
-                [sys.executable, "-m", "studio", "worker", "--name", "bench", "--preload", "draft"],
+                [sys.executable, "-c", code],
                 cwd=ROOT,
                 env=env,
                 stdout=subprocess.DEVNULL,
@@ -144,12 +194,22 @@ def studio_queue(
                 from redis import Redis
 
                 redis = Redis.from_url(redis_url)
+                worker_before = worker_sql(sql_out)
                 before = redis_calls(redis)
+                app_sql = SqlCount()  # from here on: the app's share (dispatcher, wait())
                 started = time.monotonic()
                 submitted = studio.preview(project.id)
                 done = studio.wait(submitted, progress=False, poll=0.02)
                 elapsed = time.monotonic() - started
                 after = redis_calls(redis)
+                worker_after = worker_sql(sql_out)
+                sql = {
+                    "worker": (
+                        worker_after[0] - worker_before[0],
+                        worker_after[1] - worker_before[1],
+                    ),
+                    "app": (app_sql.statements, app_sql.commits),
+                }
             finally:
                 worker.terminate()
                 worker.wait(30)
@@ -159,7 +219,7 @@ def studio_queue(
             for j in done
             if j.started_at and j.queued_at
         ]
-        return jobs / elapsed, latencies, {"before": before, "after": after}
+        return jobs / elapsed, latencies, {"before": before, "after": after, "sql": sql}
 
 
 def main() -> None:
@@ -188,6 +248,11 @@ def main() -> None:
         print(
             f"{name:14}{rate:10.1f}{statistics.median(lat):16.3f}"
             f"{percentile(lat, 0.99):16.3f}{calls:11.1f}   ({top})"
+        )
+    for side, (statements, commits) in st_counts["sql"].items():
+        print(
+            f"studio SQL per job, {side}: {statements / args.jobs:.1f} statements, "
+            f"{commits / args.jobs:.1f} commits"
         )
     print(f"dispatch_ratio={st_rate / rq_rate:.3f}")
 

@@ -38,7 +38,9 @@ class Storage(Protocol):
     def put_file(self, key: str, source: Path, content_type: str) -> None:
         """Store the file at `source` under `key` atomically (readers never see half a file)."""
 
-    def put_bytes(self, key: str, data: bytes, content_type: str) -> None: ...
+    def put_bytes(self, key: str, data: bytes, content_type: str, *, durable: bool = True) -> None:
+        """Like `put_file`. `durable=False`: the caller can lose this copy in a power cut
+        (a sidecar the database also holds): no flush to disk, where a backend has one."""
 
     def open(self, key: str) -> BinaryIO: ...
 

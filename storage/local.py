@@ -36,14 +36,14 @@ class LocalStorage:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+    def put_bytes(self, key: str, data: bytes, content_type: str, *, durable: bool = True) -> None:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-            _seal(tmp)
+            _seal(tmp, durable)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -85,8 +85,10 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
-def _seal(path: str) -> None:
-    """Make a finished temp file durable and readable like any other file (mkstemp is 0600)."""
+def _seal(path: str, durable: bool = True) -> None:
+    """Make a finished temp file readable like any other file (mkstemp is 0600) and, unless
+    told otherwise, durable (an fsync: the one disk flush an artifact costs)."""
     os.chmod(path, 0o666 & ~_UMASK)
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())
+    if durable:
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())

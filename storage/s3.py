@@ -172,8 +172,8 @@ class S3Storage:
                 Config=self._transfer,
             )
 
-    def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
-        name = self.object_key(key)
+    def put_bytes(self, key: str, data: bytes, content_type: str, *, durable: bool = True) -> None:
+        name = self.object_key(key)  # an acknowledged S3 upload is durable: no choice to make
         with self._errors("upload", key):
             self.client.put_object(
                 Bucket=self.bucket, Key=name, Body=data, ContentType=content_type

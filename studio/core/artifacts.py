@@ -41,7 +41,11 @@ def store_file(
     key = content_key(sha, suffix or SUFFIXES.get(content_type, ".bin"))
     if not storage.exists(key):
         storage.put_file(key, path, content_type)
-    storage.put_bytes(key + ".json", as_json(provenance).encode("utf-8"), "application/json")
+    # The sidecar is a copy of what the database records (and the file's own tags): one
+    # disk flush per artifact is enough, the file's.
+    storage.put_bytes(
+        key + ".json", as_json(provenance).encode("utf-8"), "application/json", durable=False
+    )
     return Artifact(
         owner=owner,
         key=key,
@@ -60,7 +64,11 @@ def store_bytes(
     key = content_key(sha, SUFFIXES.get(content_type, ".bin"))
     if not storage.exists(key):
         storage.put_bytes(key, data, content_type)
-    storage.put_bytes(key + ".json", as_json(provenance).encode("utf-8"), "application/json")
+    # The sidecar is a copy of what the database records (and the file's own tags): one
+    # disk flush per artifact is enough, the file's.
+    storage.put_bytes(
+        key + ".json", as_json(provenance).encode("utf-8"), "application/json", durable=False
+    )
     return Artifact(
         owner=owner,
         key=key,

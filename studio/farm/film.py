@@ -95,7 +95,7 @@ def render_film(
         "loudness": result.loudness,
         "warnings": list(result.warnings),
     }
-    report(0.95, "Storing", force=True)
+    report.milestone(0.95, "Storing")
     attachments = {}
     for path in result.subtitles:
         content_type, role = SUBTITLE_TYPES[path.suffix]

@@ -9,8 +9,9 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from studio.core import lifecycle
 from studio.core.db import session_scope
@@ -32,6 +33,26 @@ def register(
         session.add(worker)
 
 
+def mark(
+    session: Session,
+    name: str,
+    *,
+    current_job_id: int | None,
+    state: str,
+    pipelines: list[str] | None = None,
+) -> None:
+    """The worker's state and heartbeat in the caller's transaction: one UPDATE, no read (a
+    claim writes "busy" with the job it claims)."""
+    values: dict[str, object] = {
+        "current_job_id": current_job_id,
+        "state": state,
+        "heartbeat_at": utcnow(),
+    }
+    if pipelines is not None:
+        values["pipelines"] = list(pipelines)
+    session.execute(update(Worker).where(col(Worker.name) == name).values(**values))
+
+
 def beat(
     engine: Engine,
     name: str,
@@ -41,13 +62,7 @@ def beat(
     pipelines: list[str] | None = None,
 ) -> None:
     with session_scope(engine) as session:
-        worker = session.get(Worker, name)
-        if worker is None:
-            return
-        worker.current_job_id, worker.state, worker.heartbeat_at = current_job_id, state, utcnow()
-        if pipelines is not None:
-            worker.pipelines = list(pipelines)
-        session.add(worker)
+        mark(session, name, current_job_id=current_job_id, state=state, pipelines=pipelines)
 
 
 def stopped(engine: Engine, name: str) -> None:
@@ -56,12 +71,17 @@ def stopped(engine: Engine, name: str) -> None:
 
 def live(engine: Engine, within_seconds: float, kind: str | None = None) -> list[Worker]:
     """Workers that heartbeated recently and have not stopped."""
-    since = utcnow() - timedelta(seconds=within_seconds)
     with session_scope(engine) as session:
-        query = select(Worker).where(col(Worker.heartbeat_at) >= since, Worker.state != "stopped")
-        if kind is not None:
-            query = query.where(Worker.kind == kind)
-        return list(session.exec(query.order_by(col(Worker.name))).all())
+        return live_in(session, within_seconds, kind)
+
+
+def live_in(session: Session, within_seconds: float, kind: str | None = None) -> list[Worker]:
+    """`live`, in the caller's transaction."""
+    since = utcnow() - timedelta(seconds=within_seconds)
+    query = select(Worker).where(col(Worker.heartbeat_at) >= since, Worker.state != "stopped")
+    if kind is not None:
+        query = query.where(Worker.kind == kind)
+    return list(session.exec(query.order_by(col(Worker.name))).all())
 
 
 def all_workers(engine: Engine) -> list[Worker]:

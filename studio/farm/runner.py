@@ -44,6 +44,10 @@ from studio.core.params import (
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes: keeps the database calm
+# A milestone ("Storing") is written to the database at once only in a job running longer than
+# this (a shorter one only publishes it): a poll would hardly see it before "Done", and the
+# write would cost a commit per job.
+MILESTONE_AFTER = 1.0
 LIVE_PREVIEW_INTERVAL = 1.0  # seconds between live preview uploads
 REFERENCE_CACHE = 16  # reference pictures kept decoded between jobs
 
@@ -57,7 +61,7 @@ class ProgressReporter:
 
     def __init__(self, runner: JobRunner, job: RenderJob, worker: str):
         self.runner, self.job_id, self.worker = runner, ident(job), worker
-        self._last = time.monotonic()  # the claim just wrote "Starting"
+        self._last = self._started = time.monotonic()  # the claim just wrote "Starting"
 
     def __call__(self, fraction: float, message: str, force: bool = False) -> None:
         # A cancel pushed to this process (pub/sub) stops the render at the very next step.
@@ -74,6 +78,16 @@ class ProgressReporter:
         self.runner.publish({"job": self.job_id, "progress": fraction, "message": message})
         if stop:
             raise Cancelled()
+
+    def milestone(self, fraction: float, message: str) -> None:
+        """A step worth showing at once ("Storing"). Live viewers (the event stream) always
+        see it; the database only in a job running long enough for a poll to catch it."""
+        if time.monotonic() - self._started >= MILESTONE_AFTER:
+            self(fraction, message, force=True)
+            return
+        if self.job_id in self.runner.cancelled:
+            raise Cancelled()
+        self.runner.publish({"job": self.job_id, "progress": fraction, "message": message})
 
     def stage(self, start: float, end: float, label: str) -> Callable[[int, int], None]:
         """A (done, total) callback mapping a stage's progress into [start, end]."""
@@ -275,7 +289,7 @@ class JobRunner:
         prov = self._provenance(job, pipeline)
         path = tmp / "preview.png"
         save_png(image, path, provenance.file_tags(prov))
-        report(0.95, "Storing", force=True)
+        report.milestone(0.95, "Storing")
         return store_file(self.storage, path, "image/png", prov, job.owner)
 
     def _provenance(self, job: RenderJob, pipeline: Any) -> dict[str, Any]:
@@ -417,7 +431,7 @@ class JobRunner:
             "fps": str(info.fps),
             "seconds": round(info.frames / float(info.fps), 4),
         }
-        report(0.95, "Storing", force=True)
+        report.milestone(0.95, "Storing")
         return store_file(self.storage, path, "video/mp4", prov, job.owner)
 
     def _last_frame(self, job_id: int) -> Image.Image:

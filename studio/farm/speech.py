@@ -49,5 +49,5 @@ def render_speech(
     }
     path = tmp / "line.wav"
     speech.write_wav(path)
-    report(0.95, "Storing", force=True)
+    report.milestone(0.95, "Storing")
     return store_file(runner.storage, path, "audio/wav", prov, job.owner)

@@ -39,6 +39,45 @@ from studio.farm.queues.redis import (
 from studio.farm.runner import JobRunner
 
 log = logging.getLogger(__name__)
+IDLE_DELAY = 0.25  # seconds after a job before the worker writes itself idle
+
+
+class IdleMark:
+    """Writes the worker's state ("idle") a moment after a job ends, unless its next job was
+    claimed first (that claim writes "busy" in its own transaction): a worker going through a
+    backlog writes no state of its own between jobs, only when it runs out of work."""
+
+    def __init__(self, write: Callable[[], None], delay: float = IDLE_DELAY):
+        self._write, self._delay = write, delay
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def schedule(self) -> None:
+        with self._lock:
+            self._drop()
+            self._timer = threading.Timer(self._delay, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def cancel(self) -> None:
+        """Before a claim: a write already under way finishes first, so "busy" comes last."""
+        with self._lock:
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._timer is not threading.current_thread():
+                return  # cancelled or replaced while this one waited for the lock
+            self._timer = None
+            try:
+                self._write()
+            except Exception as exc:  # noqa: BLE001 - the heartbeat writes it again soon
+                log.warning("could not mark the worker idle: %s", exc)
 
 
 @dataclass
@@ -53,6 +92,7 @@ class WorkerContext:
     after_job: Callable[[], None] = lambda: None
     listening: frozenset[str] = frozenset()
     waiting: bool = False  # for Redis, which went away
+    idle: IdleMark | None = None
 
     @property
     def state(self) -> str:
@@ -74,23 +114,30 @@ def execute(job_id: int) -> str:
     context = _context
     if context is None:
         raise RuntimeError("studio.farm.worker.execute runs only inside `python -m studio worker`")
+    if context.idle is not None:
+        context.idle.cancel()
+    # One transaction: the claim and the worker's "busy" state with the job it holds.
     with session_scope(context.engine) as session:
         job = lifecycle.claim_job(session, job_id, context.name, context.lease_seconds)
+        if job is not None:
+            registry.mark(
+                session,
+                context.name,
+                current_job_id=job_id,
+                state="busy",
+                pipelines=context.warm(),
+            )
     if job is None:
+        if context.idle is not None and context.current is None:
+            context.idle.schedule()
         return "skipped: no longer queued (duplicate delivery, cancelled, paused or done)"
     context.current = job_id
-    registry.beat(context.engine, context.name, current_job_id=job_id, state="busy")
     try:
         context.runner.execute(job, context.name)
     finally:
         context.current = None
-        registry.beat(
-            context.engine,
-            context.name,
-            current_job_id=None,
-            state="idle",
-            pipelines=context.warm(),
-        )
+        if context.idle is not None:
+            context.idle.schedule()  # "idle", unless the next claim comes first
         context.after_job()  # a slot is free: top the queue up now, not at the next tick
     return "done"
 
@@ -149,6 +196,15 @@ def run_worker(
     context = WorkerContext(
         worker_name(name), engine, runner, settings.lease_seconds, listening=frozenset(queues)
     )
+    context.idle = IdleMark(  # "idle", or "waiting" when Redis went away meanwhile
+        lambda: registry.beat(
+            engine,
+            context.name,
+            current_job_id=context.current,
+            state=context.state,
+            pipelines=context.warm(),
+        )
+    )
     _context = context
     redis = connect(settings.redis_url)
     runner.publish = lambda event: publish_event(redis, event)
@@ -173,6 +229,7 @@ def run_worker(
         _serve(lambda: SimpleWorker(queues, connection=redis, name=_rq_name(context)), redis,
                context, burst)  # fmt: skip
     finally:
+        context.idle.cancel()
         dispatcher.stop()
         heartbeat.stop()
         listener.stop()

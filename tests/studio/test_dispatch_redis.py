@@ -8,7 +8,8 @@ test's alone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 from rq import Queue
@@ -129,3 +130,37 @@ def test_a_second_creators_first_job_starts_next(engine: Engine, redis_server: R
         assert _handed_out(queue)[1:] == alice[1:8]
     finally:
         queue.redis.close()
+
+
+def test_idle_dispatchers_share_one_timed_cycle(engine: Engine, redis_server: RedisServer):
+    """Every process (the app, each worker) runs a dispatcher; idle, they take turns: one
+    timed cycle per interval for the whole farm, not one per process (16 idle workers
+    would otherwise cost the database 16 times what one does). A kick still runs at once."""
+    cycles: list[str] = []
+    dispatchers = []
+    for n in range(6):
+        queue = RedisQueue(engine, redis_server.url, pipelines=[], interval=0.1, worker=f"d{n}")
+        real = queue.dispatch_once
+
+        def counted(name: str = f"d{n}", real: Callable[[], int] = real) -> int:
+            cycles.append(name)
+            return real()
+
+        queue.dispatch_once = counted  # type: ignore[method-assign]
+        dispatchers.append(queue)
+    try:
+        for queue in dispatchers:
+            queue.start()  # each runs its first cycle at once
+        time.sleep(1.5)
+        timed = len(cycles) - 6
+        assert 3 <= timed <= 20  # about one per 0.1 s farm-wide; one each would be ~90
+        before = len(cycles)
+        dispatchers[0].enqueue(1)  # a submit in that process
+        deadline = time.monotonic() + 5
+        while "d0" not in cycles[before:]:
+            assert time.monotonic() < deadline, "a kicked dispatcher did not run its cycle"
+            time.sleep(0.01)
+    finally:
+        for queue in dispatchers:
+            queue.stop()
+            queue.redis.close()

@@ -18,6 +18,7 @@ import json
 import logging
 import secrets
 import threading
+import time
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -33,6 +34,12 @@ ANY_QUEUE = f"{PREFIX}:any"
 EVENTS_CHANNEL = f"{PREFIX}:events"
 CANCEL_CHANNEL = f"{PREFIX}:cancel"
 LOCK_KEY = f"{PREFIX}:dispatcher-lock"
+# Timed cycles: the first process to set this (for one interval) runs the farm's cycle.
+TICK_KEY = f"{PREFIX}:dispatch-tick"
+# Release the lock only if it is still ours (it may have expired and been taken meanwhile).
+RELEASE_LOCK = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+)
 EXECUTE = "studio.farm.worker.execute"
 
 
@@ -80,6 +87,10 @@ class RedisQueue:
         self.pipelines = pipelines
         self.window_per_worker, self.stale = window_per_worker, worker_stale_seconds
         self.lease_seconds, self.interval = lease_seconds, interval
+        # Leases are reaped on a timer, not every cycle: a dead worker's job goes back within
+        # a quarter of a lease after it expired, and a cycle after each job stays cheap.
+        self.reap_interval = min(5.0, lease_seconds / 4)
+        self._reaped_at = float("-inf")
         self.worker = worker or f"dispatcher@{registry.HOST}:{secrets.token_hex(3)}"
         self._kick = threading.Event()
         self._stop = threading.Event()
@@ -157,13 +168,15 @@ class RedisQueue:
         if not self.redis.set(LOCK_KEY, self.worker, nx=True, px=int(self.interval * 4000)):
             return 0  # another process dispatches this cycle
         try:
-            with session_scope(self.engine) as session:
-                lifecycle.requeue_abandoned(session)
-            live = registry.live(self.engine, self.stale, kind="redis")
-            warm = {name for w in live for name in w.pipelines}
+            if time.monotonic() - self._reaped_at >= self.reap_interval:
+                with session_scope(self.engine) as session:
+                    lifecycle.requeue_abandoned(session)
+                self._reaped_at = time.monotonic()
             waiting = self.waiting_ids()
-            window = max(1, len(live)) * self.window_per_worker
             with session_scope(self.engine) as session:
+                live = registry.live_in(session, self.stale, kind="redis")
+                warm = {name for w in live for name in w.pipelines}
+                window = max(1, len(live)) * self.window_per_worker
                 plan = dispatch.dispatch_plan(
                     session,
                     exclude=waiting,
@@ -194,17 +207,24 @@ class RedisQueue:
                 )
             return len(picks)
         finally:
-            if self.redis.get(LOCK_KEY) == self.worker.encode():
-                self.redis.delete(LOCK_KEY)
+            self.redis.eval(RELEASE_LOCK, 1, LOCK_KEY, self.worker)
 
     def _loop(self) -> None:
+        kicked = True  # the first cycle runs at once
         while not self._stop.is_set():
             try:
-                self.dispatch_once()
+                if kicked or self._tick_due():
+                    self.dispatch_once()
             except Exception as exc:  # noqa: BLE001 - Redis or the database may be down
                 log.warning("dispatch cycle failed: %s", exc)
-            self._kick.wait(self.interval)
+            kicked = self._kick.wait(self.interval)
             self._kick.clear()
+
+    def _tick_due(self) -> bool:
+        """A timed cycle runs in one process per interval, farm-wide, not in every process:
+        16 idle workers cost the database what one does. A kick (a submit or resume in this
+        process, a job ended in this worker) always runs its cycle."""
+        return bool(self.redis.set(TICK_KEY, self.worker, nx=True, px=int(self.interval * 1000)))
 
 
 def publish_event(redis: Any, event: dict[str, Any]) -> None:

@@ -1,0 +1,128 @@
+"""What one job costs the database in a farm worker (issue 15): the claim and the worker's
+"busy" state in one transaction, the result in another; the "idle" state only when the
+worker runs out of work, never between two jobs of a backlog. On SQLite and PostgreSQL.
+
+The jobs are submitted by a real studio on a private Redis, and run by
+`studio.farm.worker.execute`, the function RQ calls in `python -m studio worker`, on that
+studio's own engine and runner (here, so the commits can be counted)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event
+
+from studio import Studio
+from studio.core.models import RenderJob, Worker
+from studio.farm import registry
+from studio.farm import worker as farm_worker
+from studio.farm.worker import IdleMark, WorkerContext
+from tests.farm import RedisServer
+
+
+@pytest.fixture
+def studio(tmp_path: Path, database_url: str, redis_server: RedisServer) -> Iterator[Studio]:
+    with Studio.local(tmp_path / "data", database_url=database_url,
+                      redis_url=redis_server.url) as studio:  # fmt: skip
+        studio.queue.stop()  # nothing handed to RQ: this test calls the worker's function
+        yield studio
+
+
+@contextlib.contextmanager
+def _context(studio: Studio, name: str) -> Iterator[WorkerContext]:
+    context = WorkerContext(name, studio.engine, studio.runner, 30.0)
+    context.idle = IdleMark(
+        lambda: registry.beat(
+            studio.engine, name, current_job_id=context.current, state=context.state
+        )
+    )
+    registry.register(studio.engine, name, "redis")
+    farm_worker._context = context
+    try:
+        yield context
+    finally:
+        farm_worker._context = None
+        context.idle.cancel()
+
+
+def _row(studio: Studio, name: str) -> Worker:
+    (row,) = [w for w in registry.all_workers(studio.engine) if w.name == name]
+    return row
+
+
+def test_a_job_costs_the_worker_two_transactions(studio: Studio) -> None:
+    project = studio.create_project("film", height=64)
+    assert project.id is not None
+    for n in range(3):
+        studio.add_shot(project.id, f"shot {n}", duration=1.0, seed=n)
+    jobs = studio.preview(project.id)
+    commits: list[int] = []
+    seen: list[tuple[str, int | None]] = []
+    event.listen(studio.engine, "commit", lambda _conn: commits.append(1))
+    runner_execute = studio.runner.execute
+
+    def watching(job: RenderJob, worker: str) -> None:
+        row = _row(studio, worker)  # what the Workers page shows while the job renders
+        seen.append((row.state, row.current_job_id))
+        runner_execute(job, worker)
+
+    studio.runner.execute = watching  # type: ignore[method-assign]
+    studio.runner.preview_batch = 1  # no preview batches (their look is one more read)
+    studio.runner.pipeline("draft")  # loaded, as with --preload (else "Loading…" is written)
+    per_job = []
+    with _context(studio, "gpu-1") as context:
+        for job in jobs:
+            before = len(commits)
+            assert job.id is not None and farm_worker.execute(job.id) == "done"
+            per_job.append(len(commits) - before - 1)  # less the Workers-page read above
+        wait_idle(studio, "gpu-1")
+    assert [studio.job(j.id).status for j in jobs if j.id] == ["succeeded"] * 3
+    assert seen == [("busy", j.id) for j in jobs]  # busy, with the job, from its claim on
+    assert per_job == [2, 2, 2]  # claim + busy; result + ledger + shot link + counters
+    # Between jobs the worker stayed "busy" in the database; it said "idle" once the work
+    # ran out (a moment later), with no job.
+    assert _row(studio, "gpu-1").current_job_id is None
+    assert context.current is None
+
+
+def wait_idle(studio: Studio, name: str) -> None:
+    deadline = time.monotonic() + 10
+    while _row(studio, name).state != "idle":
+        assert time.monotonic() < deadline, "the worker never said it was idle"
+        time.sleep(0.05)
+
+
+def test_idle_mark_is_written_once_unless_the_next_claim_comes_first() -> None:
+    writes: list[float] = []
+    mark = IdleMark(lambda: writes.append(time.monotonic()), delay=0.1)
+    mark.schedule()
+    mark.cancel()  # the next job was claimed in time
+    time.sleep(0.3)
+    assert writes == []
+    mark.schedule()
+    mark.schedule()  # a second job ended: one write, not two
+    time.sleep(0.3)
+    assert len(writes) == 1
+
+
+def test_a_claim_waits_for_an_idle_write_under_way() -> None:
+    """ "busy" must come after "idle" in the database: a claim's cancel waits for the write."""
+    order: list[str] = []
+    writing = threading.Event()
+
+    def slow_write() -> None:
+        writing.set()
+        time.sleep(0.3)
+        order.append("idle")
+
+    mark = IdleMark(slow_write, delay=0.0)
+    mark.schedule()
+    assert writing.wait(5)
+    mark.cancel()
+    order.append("busy")
+    assert order == ["idle", "busy"]
