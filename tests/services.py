@@ -78,44 +78,72 @@ def _version_key(path: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split(".") if p.isdigit())
 
 
-def _start_postgres() -> str | None:
-    initdb, pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
-    if not initdb or not pg_ctl:
-        REASONS["postgres"] = "no server answered and initdb/pg_ctl are not installed"
-        return None
-    # initdb refuses to run as root: run the cluster as the `postgres` system user.
-    run_as: list[str] = []
-    owner: pwd.struct_passwd | None = None
-    if os.geteuid() == 0:
-        try:
-            owner = pwd.getpwnam("postgres")
-        except KeyError:
-            REASONS["postgres"] = "running as root and there is no `postgres` user for initdb"
+class PostgresCluster:
+    """A PostgreSQL cluster of the tests' own, from local binaries (initdb + pg_ctl; as the
+    `postgres` system user when running as root: initdb refuses root). A test may stop it
+    (`-m immediate`: every connection cut, as in a crash) and start it again with its data."""
+
+    def __init__(self, initdb: str, pg_ctl: str, run_as: list[str], root: Path):
+        self.initdb, self.pg_ctl, self.run_as, self.root = initdb, pg_ctl, run_as, root
+        self.data, self.port = root / "data", _free_port()
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    @classmethod
+    def create(cls) -> PostgresCluster | None:
+        """A new, initialised, stopped cluster; None (with the reason in REASONS) if it can't."""
+        initdb, pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
+        if not initdb or not pg_ctl:
+            REASONS["postgres"] = "no server answered and initdb/pg_ctl are not installed"
             return None
-        run_as = ["runuser", "-u", "postgres", "--"]
-    root = Path(tempfile.mkdtemp(prefix="studio-pg-"))
-    if owner is not None:
-        os.chown(root, owner.pw_uid, owner.pw_gid)
-    data, port = root / "data", _free_port()
-    commands = [
-        [initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
-        [pg_ctl, "-D", str(data), "-l", str(root / "log"), "-w", "-t", "30", "start",
-         "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"],
-    ]  # fmt: skip
-    for cmd in commands:
-        done = subprocess.run(run_as + cmd, capture_output=True, text=True, timeout=120)
+        run_as: list[str] = []
+        owner: pwd.struct_passwd | None = None
+        if os.geteuid() == 0:
+            try:
+                owner = pwd.getpwnam("postgres")
+            except KeyError:
+                REASONS["postgres"] = "running as root and there is no `postgres` user for initdb"
+                return None
+            run_as = ["runuser", "-u", "postgres", "--"]
+        root = Path(tempfile.mkdtemp(prefix="studio-pg-"))
+        if owner is not None:
+            os.chown(root, owner.pw_uid, owner.pw_gid)
+        cluster = cls(initdb, pg_ctl, run_as, root)
+        init = [initdb, "-D", str(cluster.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                "--no-sync"]  # fmt: skip
+        if not cluster._run(init):
+            cluster.remove()
+            return None
+        return cluster
+
+    def start(self) -> bool:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        return self._run([self.pg_ctl, "-D", str(self.data), "-l", str(self.root / "log"),
+                          "-w", "-t", "30", "start", "-o", options])  # fmt: skip
+
+    def stop(self) -> None:
+        self._run([self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"])
+
+    def remove(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _run(self, cmd: list[str]) -> bool:
+        done = subprocess.run(self.run_as + cmd, capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             REASONS["postgres"] = f"{Path(cmd[0]).name} failed: {done.stderr.strip()[-500:]}"
-            shutil.rmtree(root, ignore_errors=True)
-            return None
+        return done.returncode == 0
 
-    def stop() -> None:
-        stop_cmd = [pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]
-        subprocess.run(run_as + stop_cmd, capture_output=True, timeout=60, check=False)
-        shutil.rmtree(root, ignore_errors=True)
 
-    atexit.register(stop)
-    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+def _start_postgres() -> str | None:
+    cluster = PostgresCluster.create()
+    if cluster is None:
+        return None
+    if not cluster.start():
+        cluster.remove()
+        return None
+    atexit.register(cluster.remove)
+    return cluster.url
 
 
 @functools.cache

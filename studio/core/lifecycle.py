@@ -14,7 +14,7 @@ Every function takes the caller's Session and leaves committing to it (one trans
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -221,10 +221,14 @@ def report_progress(
     return job.cancel_requested
 
 
-def heartbeat(session: Session, worker: str, lease_seconds: float) -> int:
+def heartbeat(session: Session, worker: str, lease_seconds: float, job_ids: Collection[int]) -> int:
+    """Renew the leases of `job_ids`, as long as `worker` still holds them."""
+    if not job_ids:
+        return 0
     result = session.execute(
         update(RenderJob)
         .where(col(RenderJob.worker) == worker, col(RenderJob.status) == JobStatus.running.value)
+        .where(col(RenderJob.id).in_(list(job_ids)))
         .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
     )
     return int(result.rowcount)  # type: ignore[attr-defined]

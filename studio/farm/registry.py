@@ -6,7 +6,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import timedelta
 
 from sqlalchemy import update
@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from studio.core import lifecycle
 from studio.core.db import session_scope
 from studio.core.models import Worker, utcnow
+from studio.core.outage import database_down
 
 HOST = socket.gethostname()
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class Heartbeat:
         name: str,
         lease_seconds: float,
         status: Callable[[], tuple[int | None, str]],
+        holding: Callable[[], Collection[int]],
     ):
         self.engine, self.name, self.lease_seconds, self.status = (
             engine,
@@ -106,6 +108,7 @@ class Heartbeat:
             lease_seconds,
             status,
         )
+        self.holding = holding
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{name}", daemon=True)
 
@@ -118,14 +121,20 @@ class Heartbeat:
             self._thread.join(timeout)
 
     def beat_now(self) -> None:
+        """Renew the leases of the jobs this process is running, and the worker's row, in
+        one transaction. Only those jobs: a job left `running` under this name after its
+        render ended (its outcome could not be recorded) must expire and go back."""
         job_id, state = self.status()
         with session_scope(self.engine) as session:
-            lifecycle.heartbeat(session, self.name, self.lease_seconds)
-        beat(self.engine, self.name, current_job_id=job_id, state=state)
+            lifecycle.heartbeat(session, self.name, self.lease_seconds, self.holding())
+            mark(session, self.name, current_job_id=job_id, state=state)
 
     def _run(self) -> None:
         while not self._stop.wait(self.lease_seconds / 3):
             try:
                 self.beat_now()
-            except Exception:
-                log.exception("heartbeat of %s failed", self.name)
+            except Exception as exc:
+                if database_down(exc):  # one line, not a traceback every few seconds
+                    log.warning("heartbeat of %s: the database is unreachable", self.name)
+                else:
+                    log.exception("heartbeat of %s failed", self.name)

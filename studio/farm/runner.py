@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import functools
 import inspect
 import io
 import logging
@@ -22,6 +23,7 @@ from typing import Any
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from pipelines.cache import PipelineCache
 from pipelines.catalogue import Catalogue, CatalogueError, UnknownPipelineError
@@ -33,6 +35,7 @@ from studio.core.artifacts import store_file
 from studio.core.db import session_scope
 from studio.core.errors import JobFailed, StudioError
 from studio.core.models import Artifact, JobKind, RenderJob, ident
+from studio.core.outage import database_down, until_reachable
 from studio.core.params import (
     RUNTIME,
     SCENE_STYLE_NAME,
@@ -71,10 +74,17 @@ class ProgressReporter:
         if not force and now - self._last < PROGRESS_INTERVAL:
             return
         self._last = now
-        with session_scope(self.runner.engine) as session:
-            stop = lifecycle.report_progress(
-                session, self.job_id, self.worker, fraction, message, self.runner.lease_seconds
-            )
+        try:
+            with session_scope(self.runner.engine) as session:
+                stop = lifecycle.report_progress(
+                    session, self.job_id, self.worker, fraction, message, self.runner.lease_seconds
+                )
+        except Exception as exc:
+            if not database_down(exc):
+                raise
+            # The render goes on: its outcome waits for the database (JobRunner._record).
+            log.warning("job %s: progress not recorded, the database is unreachable", self.job_id)
+            stop = False
         self.runner.publish({"job": self.job_id, "progress": fraction, "message": message})
         if stop:
             raise Cancelled()
@@ -117,6 +127,8 @@ class JobRunner:
         # Loaded once per process (LRU under the memory budget): the next job reuses it.
         self.cache = PipelineCache(memory_budget)
         self.cancelled: set[int] = set()
+        # The jobs this process is rendering now: the only leases its heartbeat renews.
+        self.holding: set[int] = set()
         # Live events (progress, state) for other processes; set by the Redis backend.
         self.publish: Callable[[dict[str, Any]], None] = lambda _event: None
 
@@ -152,12 +164,18 @@ class JobRunner:
 
     def execute(self, job: RenderJob, worker: str) -> None:
         """Run a claimed job; a preview also takes queued previews that can share its batch."""
-        self._announce_load(job, worker)
-        batch = self._claim_batch(job, worker)
-        if len(batch) > 1:
-            self.run_batch(batch, worker)
-        else:
-            self.run(job, worker)
+        batch = [job]
+        self.holding.add(ident(job))
+        try:
+            self._announce_load(job, worker)
+            batch = self._claim_batch(job, worker)
+            self.holding.update(ident(j) for j in batch)
+            if len(batch) > 1:
+                self.run_batch(batch, worker)
+            else:
+                self.run(job, worker)
+        finally:
+            self.holding.difference_update(ident(j) for j in [job, *batch])
 
     def _claim_batch(self, job: RenderJob, worker: str) -> list[RenderJob]:
         if job.kind != JobKind.preview.value or self.preview_batch < 2:
@@ -205,8 +223,9 @@ class JobRunner:
             try:
                 with tempfile.TemporaryDirectory(prefix=f"job-{job.id}-") as tmp:
                     artifact = self._store_preview(job, image, Path(tmp), reporter, pipeline)
-                with session_scope(self.engine) as session:
-                    lifecycle.succeed(session, ident(job), artifact)
+                self._record(
+                    job, functools.partial(lifecycle.succeed, job_id=ident(job), artifact=artifact)
+                )
             except Exception as exc:  # noqa: BLE001
                 self._fail(job, worker, exc)
             finally:
@@ -235,13 +254,28 @@ class JobRunner:
         try:
             with tempfile.TemporaryDirectory(prefix=f"job-{job.id}-") as tmp:
                 artifact, attachments = self._render(job, Path(tmp), report)
-                with session_scope(self.engine) as session:
-                    lifecycle.succeed(session, ident(job), artifact, attachments=attachments)
+                self._record(
+                    job,
+                    lambda s: lifecycle.succeed(s, ident(job), artifact, attachments=attachments),
+                )
         except Cancelled:
-            with session_scope(self.engine) as session:
-                lifecycle.mark_cancelled(session, ident(job), worker)
+            self._record(job, lambda s: lifecycle.mark_cancelled(s, ident(job), worker))
         except Exception as exc:  # noqa: BLE001 - any render error fails the job, never the worker
+            if database_down(exc):  # a read in the render: the lease hands the job back
+                log.warning("job %s: the database went away during its render", job.id)
+                return
             self._fail(job, worker, exc)
+
+    def _record(self, job: RenderJob, outcome: Callable[[Session], object]) -> None:
+        """A job's outcome in one transaction, waiting for the database while it is away
+        (a restart): a finished render is never thrown away by an outage. Safe to repeat:
+        each outcome is idempotent, and ignored once the job has moved on."""
+
+        def once() -> None:
+            with session_scope(self.engine) as session:
+                outcome(session)
+
+        until_reachable(once, f"outcome of job {job.id}")
 
     def _fail(self, job: RenderJob, worker: str, exc: BaseException) -> None:
         log.warning("job %s failed: %s", job.id, exc)
@@ -253,8 +287,7 @@ class JobRunner:
         detail = (
             str(exc) if plain else f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}"
         )
-        with session_scope(self.engine) as session:
-            lifecycle.fail(session, ident(job), detail, worker)
+        self._record(job, lambda s: lifecycle.fail(s, ident(job), detail, worker))
 
     def _render(
         self, job: RenderJob, tmp: Path, report: ProgressReporter

@@ -28,6 +28,8 @@ from sqlalchemy.engine import Engine
 from studio.core import lifecycle
 from studio.core.config import Settings
 from studio.core.db import session_scope
+from studio.core.models import RenderJob
+from studio.core.outage import until_reachable
 from studio.farm import registry
 from studio.farm.queues.redis import (
     ANY_QUEUE,
@@ -116,17 +118,7 @@ def execute(job_id: int) -> str:
         raise RuntimeError("studio.farm.worker.execute runs only inside `python -m studio worker`")
     if context.idle is not None:
         context.idle.cancel()
-    # One transaction: the claim and the worker's "busy" state with the job it holds.
-    with session_scope(context.engine) as session:
-        job = lifecycle.claim_job(session, job_id, context.name, context.lease_seconds)
-        if job is not None:
-            registry.mark(
-                session,
-                context.name,
-                current_job_id=job_id,
-                state="busy",
-                pipelines=context.warm(),
-            )
+    job = until_reachable(lambda: _claim(context, job_id), f"claim of job {job_id}")
     if job is None:
         if context.idle is not None and context.current is None:
             context.idle.schedule()
@@ -140,6 +132,21 @@ def execute(job_id: int) -> str:
             context.idle.schedule()  # "idle", unless the next claim comes first
         context.after_job()  # a slot is free: top the queue up now, not at the next tick
     return "done"
+
+
+def _claim(context: WorkerContext, job_id: int) -> RenderJob | None:
+    """One transaction: the claim and the worker's "busy" state with the job it holds."""
+    with session_scope(context.engine) as session:
+        job = lifecycle.claim_job(session, job_id, context.name, context.lease_seconds)
+        if job is not None:
+            registry.mark(
+                session,
+                context.name,
+                current_job_id=job_id,
+                state="busy",
+                pipelines=context.warm(),
+            )
+        return job
 
 
 def worker_name(explicit: str | None = None) -> str:
@@ -216,7 +223,11 @@ def run_worker(
     with session_scope(engine) as session:
         lifecycle.requeue_abandoned(session, dead_workers=lambda held_by: held_by == context.name)
     heartbeat = registry.Heartbeat(
-        engine, context.name, settings.lease_seconds, lambda: (context.current, context.state)
+        engine,
+        context.name,
+        settings.lease_seconds,
+        lambda: (context.current, context.state),
+        holding=lambda: set(runner.holding),
     )
     heartbeat.start()
     _wait_for_redis(redis, context)  # started while Redis is away: wait, as after a loss

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from studio.core.db import make_engine, upgrade
 from tests.conftest import require_service
 from tests.farm import RedisServer
+from tests.services import PostgresCluster
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -36,3 +37,12 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     yield server
     if server.process is not None and server.process.poll() is None:
         server.kill()
+
+
+@pytest.fixture
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A PostgreSQL server of this test's own, which it may stop and start again."""
+    cluster = require_service("PostgreSQL", PostgresCluster.create())
+    assert cluster.start(), "the private PostgreSQL did not start"
+    yield cluster
+    cluster.remove()

@@ -245,10 +245,28 @@ def test_heartbeat_extends_the_lease(engine: Engine) -> None:
     claim(engine, "w1")
     before = status(engine, ident(job)).lease_expires_at
     with session_scope(engine) as session:
-        assert lifecycle.heartbeat(session, "w1", LEASE * 10) == 1
-        assert lifecycle.heartbeat(session, "someone-else", LEASE * 10) == 0
+        assert lifecycle.heartbeat(session, "w1", LEASE * 10, {ident(job)}) == 1
+        assert lifecycle.heartbeat(session, "someone-else", LEASE * 10, {ident(job)}) == 0
     after = status(engine, ident(job)).lease_expires_at
     assert before is not None and after is not None and after > before + timedelta(seconds=LEASE)
+
+
+def test_heartbeat_renews_only_the_jobs_the_worker_still_runs(engine: Engine) -> None:
+    """A job left `running` under a worker's name after its render ended (its outcome could
+    not be recorded: the database was away) is not renewed by that worker's heartbeat: its
+    lease runs out and the reaper hands it back, instead of it staying running for ever."""
+    left, current = submit(engine, n=1), submit(engine, n=2)
+    claim(engine, "w1")
+    claim(engine, "w1")
+    with session_scope(engine) as session:
+        assert lifecycle.heartbeat(session, "w1", LEASE, {ident(current)}) == 1
+        assert lifecycle.heartbeat(session, "w1", LEASE, set()) == 0
+    later = utcnow() + timedelta(seconds=LEASE * 2)
+    with session_scope(engine) as session:
+        lifecycle.heartbeat(session, "w1", LEASE * 10, {ident(current)})
+        requeued = lifecycle.requeue_abandoned(session, now=later)
+    assert [job.id for job in requeued] == [ident(left)]
+    assert status(engine, ident(current)).status == JobStatus.running
 
 
 def test_a_dispatch_cycle_reads_a_bounded_number_of_jobs(engine: Engine) -> None:

@@ -61,7 +61,9 @@ class InlineQueue:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._heartbeat = registry.Heartbeat(engine, self.worker, lease_seconds, self._status)
+        self._heartbeat = registry.Heartbeat(
+            engine, self.worker, lease_seconds, self._status, holding=lambda: set(runner.holding)
+        )
 
     def _status(self) -> tuple[int | None, str]:
         return self._current, "busy" if self._current else "idle"

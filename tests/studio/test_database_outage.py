@@ -1,0 +1,70 @@
+"""PostgreSQL restarted under a busy farm: the workers ride it out by themselves and every
+job completes, none run twice after success, no worker restarted by hand.
+
+A private PostgreSQL cluster (the `postgres_cluster` fixture, tests/studio/conftest.py)
+stopped with `-m immediate` (every connection cut, as in a crash) and started again with
+its data, and a private redis-server, so no other test is hurt."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from studio import Studio
+from tests.farm import Farm, RedisServer, wait_for
+from tests.services import PostgresCluster
+from tests.studio.test_redis_farm import finished, project
+
+
+def test_the_farm_rides_out_a_postgresql_restart(
+    tmp_path: Path, postgres_cluster: PostgresCluster, redis_server: RedisServer
+) -> None:
+    farm = Farm(tmp_path, postgres_cluster.url, redis_server.url)
+    try:
+        with Studio.local(farm.data_dir, **farm.settings()) as studio:
+            for name in ("w1", "w2"):
+                farm.start_worker(name)
+            pid = project(studio, duration=6.0, fps=24, height=144)
+            jobs = [j.id or 0 for j in studio.render(pid)]
+            wait_for(
+                lambda: sum(studio.job(i).status == "running" for i in jobs) >= 2,
+                90,
+                "two busy workers",
+                lambda: farm.log("w1"),
+            )
+            postgres_cluster.stop()  # mid-render: progress and results cannot be written
+            time.sleep(4)  # longer than a lease (2 s): none can be renewed meanwhile
+            assert postgres_cluster.start()
+            done = wait_for(
+                lambda: finished(studio, jobs),
+                60,
+                "every job after the restart",
+                lambda: report(studio, jobs, farm),
+            )
+            assert [j.status for j in done] == ["succeeded"] * len(jobs), [j.error for j in done]
+            # Renders that ended while it was away waited to record their result (not thrown
+            # away, not failed), and the workers said what they were waiting for.
+            said = "".join(farm.log(name) for name in farm.workers)
+            assert "the database is unreachable" in said
+            exited = [name for name, p in farm.workers.items() if p.poll() is not None]
+            assert exited == [], "\n".join(farm.log(name) for name in exited)
+            # The same workers serve a job submitted after the outage.
+            studio.update_shot(studio.shots(pid)[0].id, seed=4242)
+            (late,) = studio.render(pid, [studio.shots(pid)[0].id])
+            (after,) = wait_for(lambda: finished(studio, [late.id or 0]), 60, "a later job",
+                                lambda: farm.log("w1"))  # fmt: skip
+            assert after.status == "succeeded", after.error
+    finally:
+        farm.stop_all()
+
+
+def report(studio: Studio, jobs: list[int], farm: Farm) -> str:
+    """The jobs' states and what the workers said (tracebacks left out)."""
+    states = [(j.id, j.status, j.attempts, j.worker, j.message) for j in map(studio.job, jobs)]
+    said = [
+        f"{name}: {line}"
+        for name in farm.workers
+        for line in (farm.tmp / f"{name}.log").read_text(errors="replace").splitlines()
+        if line and not line.startswith(" ") and "Traceback" not in line
+    ]
+    return f"{states}\n" + "\n".join(said[-30:])
