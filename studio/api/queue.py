@@ -24,6 +24,8 @@ from studio.farm import registry
 from studio.farm.events import Watch
 from studio.farm.queues import InlineQueue
 
+EVENTLESS_READ = 2.0  # seconds between reads of the jobs while no event about them comes
+
 
 class QueueArea(ProjectsArea):
     def jobs(
@@ -179,6 +181,12 @@ class QueueArea(ProjectsArea):
             )
         deadline = None if timeout is None else time.monotonic() + timeout
         bar = display.wait_bar(jobs, progress)
+        # Where this process has the live events (the runner's, or the workers' through
+        # Redis), it reads the jobs when one of them reports, not every `poll` seconds: no
+        # latency after the end, no polls competing with an inline render. The database is
+        # still read every EVENTLESS_READ seconds (events are best effort).
+        events = self.services.events.subscribe() if self.services.events else None
+        watched = set(ids)
         try:
             while True:
                 with self._session() as session:
@@ -187,6 +195,17 @@ class QueueArea(ProjectsArea):
                     return current
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"Jobs still running after {timeout}s")
-                time.sleep(poll)
+                if events is None:
+                    time.sleep(poll)
+                    continue
+                until = time.monotonic() + max(poll, EVENTLESS_READ)
+                if deadline is not None:
+                    until = min(until, deadline)
+                while (left := until - time.monotonic()) > 0:
+                    got = events.get(left)  # a gap: some were dropped, so read anyway
+                    if any(e.get("job") in watched or e.get("type") == "gap" for e in got):
+                        break
         finally:
             bar.close()
+            if events is not None:
+                events.close()

@@ -167,7 +167,9 @@ TABLE_CSS = """
 def queue_state(view: Studio, project_id: int | None, shown: int = PAGE) -> tuple[str, list[int]]:
     """The queue table with the newest `shown` jobs, and the ids of its jobs that succeeded
     (when they change, the render cache can serve more shots: the cost estimate changes).
-    Costs the same with 3,000 jobs in the project as with 30: only `shown` + 1 are read."""
+    Reads only `shown` + 1 jobs, but the shot numbers and queue positions still come from
+    every shot of the project and every queued job (measured: 2.7 ms for a refresh with 30
+    queued jobs, 147 ms with 3,000, most of it `shots()`)."""
     if project_id is None:
         return "<div class='queue-box' data-project=''><p>No project selected.</p></div>", []
     shown = max(PAGE, int(shown or PAGE))
