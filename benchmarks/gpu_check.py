@@ -383,6 +383,21 @@ def median(values: list[float]) -> float:
     return round(statistics.median(values), 4)
 
 
+def timings(
+    bare_s: list[float], studio_s: list[float], bare_peak: Any, studio_peak: Any
+) -> dict[str, Any]:
+    """A case's measured renders, medians, studio/bare ratio and peak GPU memory per side."""
+    return {
+        "bare_s": rounded(bare_s),
+        "studio_s": rounded(studio_s),
+        "bare_median_s": median(bare_s),
+        "studio_median_s": median(studio_s),
+        "ratio": round(median(studio_s) / median(bare_s), 3),
+        "bare_peak_gib": bare_peak,
+        "studio_peak_gib": studio_peak,
+    }
+
+
 def max_difference(ours: list[Image.Image], theirs: list[Image.Image]) -> int:
     worst = 0
     for a, b in zip(ours, theirs, strict=True):
@@ -453,13 +468,7 @@ class Check:
             "guidance": defaults["guidance"],
             "bare_load_and_first_render_s": round(load_bare, 2),
             "studio_first_job_with_load_s": round(load_studio, 2),
-            "bare_s": rounded(bare_s),
-            "studio_s": rounded(studio_s),
-            "bare_median_s": median(bare_s),
-            "studio_median_s": median(studio_s),
-            "ratio": round(median(studio_s) / median(bare_s), 3),
-            "bare_peak_gib": bare_peak,
-            "studio_peak_gib": studio_peak,
+            **timings(bare_s, studio_s, bare_peak, studio_peak),
             "max_pixel_difference": max_difference(studio_images, bare_images),
         }
 
@@ -579,13 +588,7 @@ class Check:
             "memory": spec.get("memory", {}),
             "bare_load_and_first_clip_s": round(load_bare, 2),
             "studio_first_clip_with_load_s": round(load_studio, 2),
-            "bare_s": rounded(bare_s),
-            "studio_s": rounded(studio_s),
-            "bare_median_s": median(bare_s),
-            "studio_median_s": median(studio_s),
-            "ratio": round(median(studio_s) / median(bare_s), 3),
-            "bare_peak_gib": bare_peak,
-            "studio_peak_gib": studio_peak,
+            **timings(bare_s, studio_s, bare_peak, studio_peak),
         }
 
     def case_workers(self) -> dict[str, Any]:

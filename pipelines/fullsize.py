@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.diffusers_base import import_library
+from pipelines.tiny import byte_characters
 
 __all__ = [
     "CONFIG_DIR",
@@ -210,7 +211,7 @@ def write_full_clip_tokenizer(folder: Path, vocab_size: int = CLIP_VOCAB) -> Any
     its size matches the text encoders' embeddings, with <|startoftext|> and <|endoftext|>
     last (ids 49406 and 49407, as in the real one)."""
     transformers = import_library("transformers")
-    characters = _byte_characters()
+    characters = byte_characters()
     vocab = {c: i for i, c in enumerate(characters)}
     vocab.update({f"{c}</w>": len(characters) + i for i, c in enumerate(characters)})
     if vocab_size < len(vocab) + 2:
@@ -291,18 +292,10 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
-def _byte_characters() -> list[str]:
-    """GPT-2/CLIP's byte → printable character table (256 entries)."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
-    codes, extra = list(printable), 0
-    for byte in range(256):
-        if byte not in printable:
-            codes.append(256 + extra)
-            extra += 1
-    return [chr(code) for code in codes]
-
-
 # -- shrinking (dry runs on a CPU) ---------------------------------------------------------
+
+
+CLIP_ENCODERS = ("CLIPTextModel", "CLIPTextModelWithProjection", "CLIPVisionModelWithProjection")
 
 
 def _shrunk(pipeline_spec: dict[str, Any]) -> dict[str, Any]:
@@ -315,16 +308,8 @@ def _shrunk(pipeline_spec: dict[str, Any]) -> dict[str, Any]:
     text_encoders = 0
     for name, config in components.items():
         class_name = index[name][1]
-        if class_name in ("CLIPTextModel", "CLIPTextModelWithProjection"):
-            text_encoders += 1
-            config.update(
-                hidden_size=_TINY_TEXT,
-                intermediate_size=2 * _TINY_TEXT,
-                num_attention_heads=4,
-                num_hidden_layers=2,
-                projection_dim=_TINY_TEXT,
-            )
-        elif class_name == "CLIPVisionModelWithProjection":
+        if class_name in CLIP_ENCODERS:
+            text_encoders += class_name != "CLIPVisionModelWithProjection"
             config.update(
                 hidden_size=_TINY_TEXT,
                 intermediate_size=2 * _TINY_TEXT,

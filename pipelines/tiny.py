@@ -38,7 +38,13 @@ from pipelines.diffusers_base import import_library
 from pipelines.tiny_clip import IP_ADAPTER_FILE, save_clip, save_ip_adapter
 from pipelines.tiny_tts import save_tiny_tts, tiny_tts_entry
 
-__all__ = ["TINY_NAMES", "make_tiny", "write_clip_tokenizer", "write_gpt2_tokenizer"]
+__all__ = [
+    "TINY_NAMES",
+    "byte_characters",
+    "make_tiny",
+    "write_clip_tokenizer",
+    "write_gpt2_tokenizer",
+]
 
 TINY_NAMES = (
     "tiny-sd",
@@ -91,7 +97,7 @@ def write_clip_tokenizer(folder: Path) -> Any:
     files are written and read back with from_pretrained, the way a real one loads."""
     transformers = import_library("transformers")
     folder.mkdir(parents=True, exist_ok=True)
-    characters = _byte_characters()
+    characters = byte_characters()
     vocab = {c: i for i, c in enumerate(characters)}
     vocab.update({f"{c}</w>": len(characters) + i for i, c in enumerate(characters)})
     vocab["<|startoftext|>"] = len(vocab)
@@ -112,7 +118,7 @@ def write_gpt2_tokenizer(folder: Path, model_max_length: int = 1024) -> Any:
     1-token vocab), so they are written and read back with from_pretrained."""
     transformers = import_library("transformers")
     folder.mkdir(parents=True, exist_ok=True)
-    vocab = {c: i for i, c in enumerate(_byte_characters())}
+    vocab = {c: i for i, c in enumerate(byte_characters())}
     vocab["<|endoftext|>"] = len(vocab)
     (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
     (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
@@ -124,7 +130,7 @@ def write_gpt2_tokenizer(folder: Path, model_max_length: int = 1024) -> Any:
     return tokenizer
 
 
-def _byte_characters() -> list[str]:
+def byte_characters() -> list[str]:
     """GPT-2/CLIP's byte → printable character table (256 entries)."""
     printable = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
     codes, extra = list(printable), 0

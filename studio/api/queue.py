@@ -21,7 +21,7 @@ from studio.core.models import (
 )
 from studio.core.team import Access
 from studio.farm import registry
-from studio.farm.events import Watch
+from studio.farm.events import Subscription, Watch
 from studio.farm.queues import InlineQueue
 
 EVENTLESS_READ = 2.0  # seconds between reads of the jobs while no event about them comes
@@ -182,30 +182,44 @@ class QueueArea(ProjectsArea):
         deadline = None if timeout is None else time.monotonic() + timeout
         bar = display.wait_bar(jobs, progress)
         # Where this process has the live events (the runner's, or the workers' through
-        # Redis), it reads the jobs when one of them reports, not every `poll` seconds: no
-        # latency after the end, no polls competing with an inline render. The database is
-        # still read every EVENTLESS_READ seconds (events are best effort).
+        # Redis), it reads a job again when it reports, not every job every `poll` seconds:
+        # no latency after the end, no polls competing with an inline render, a few reads
+        # per job however many are waited on. Every job is still read every EVENTLESS_READ
+        # seconds without news (events are best effort), and after a gap in them.
         events = self.services.events.subscribe() if self.services.events else None
-        watched = set(ids)
+        current: dict[int, JobPublic] = {}
+        stale = set(ids)
         try:
             while True:
                 with self._session() as session:
-                    current = [public(self._job(session, i, Access.view)) for i in ids]
-                if display.advance(bar, current):
-                    return current
+                    current.update((i, public(self._job(session, i, Access.view))) for i in stale)
+                if display.advance(bar, [current[i] for i in ids]):
+                    return [current[i] for i in ids]
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"Jobs still running after {timeout}s")
                 if events is None:
                     time.sleep(poll)
                     continue
-                until = time.monotonic() + max(poll, EVENTLESS_READ)
-                if deadline is not None:
-                    until = min(until, deadline)
-                while (left := until - time.monotonic()) > 0:
-                    got = events.get(left)  # a gap: some were dropped, so read anyway
-                    if any(e.get("job") in watched or e.get("type") == "gap" for e in got):
-                        break
+                stale = self._news(events, set(ids), max(poll, EVENTLESS_READ), deadline)
         finally:
             bar.close()
             if events is not None:
                 events.close()
+
+    @staticmethod
+    def _news(
+        events: Subscription, watched: set[int], longest: float, deadline: float | None
+    ) -> set[int]:
+        """The watched jobs that reported within `longest` seconds; all of them when none
+        did, or when some events were dropped (a gap)."""
+        until = time.monotonic() + longest
+        if deadline is not None:
+            until = min(until, deadline)
+        while (left := until - time.monotonic()) > 0:
+            got = events.get(left)
+            if any(e.get("type") == "gap" for e in got):
+                return watched
+            news = {e["job"] for e in got if e.get("job") in watched}
+            if news:
+                return news
+        return watched
