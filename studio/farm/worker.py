@@ -261,14 +261,19 @@ def _serve(make: Callable[[], Any], redis: Any, context: WorkerContext, burst: b
     from rq.exceptions import StopRequested
 
     while True:
-        rq_worker, started = make(), time.monotonic()
+        rq_worker, started = None, time.monotonic()
         try:
+            # Inside the try: making RQ's worker talks to Redis too (CLIENT SETNAME), and
+            # Redis may go again (or still refuse) right after a ping answered.
+            rq_worker = make()
             rq_worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
         except (RedisDown, RedisSlow) as exc:  # its teardown could not reach Redis either
             log.warning("worker %s: Redis went away (%s)", context.name, exc)
         except StopRequested:
             return
-        if rq_worker._shutdown_requested_date is not None or (burst and _reachable(redis)):
+        if rq_worker is not None and (
+            rq_worker._shutdown_requested_date is not None or (burst and _reachable(redis))
+        ):
             return  # asked to stop, or a burst that emptied the queues
         try:
             _wait_for_redis(redis, context)

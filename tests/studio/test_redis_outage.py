@@ -6,11 +6,14 @@ so killing it hurts no other test."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from studio import Studio
+from studio.farm.queues.redis import connect
+from studio.farm.worker import WorkerContext, _serve
 from studio.ui.workers_tab import workers_html
 from tests.farm import Farm, RedisServer, wait_for
 from tests.server import ROOT
@@ -86,3 +89,26 @@ def test_the_farm_rides_out_a_redis_restart(
             assert finished.status == "succeeded", finished.error
     finally:
         farm.stop_all()
+
+
+def test_a_worker_loop_that_cannot_reach_redis_at_its_start_waits_and_goes_on(
+    redis_server: RedisServer,
+) -> None:
+    """Making RQ's worker talks to Redis (CLIENT SETNAME); when that fails (Redis went again,
+    or still refuses, right after a ping answered) the loop waits for Redis like after any
+    loss, instead of the worker process exiting (seen in CI under the restart test)."""
+    from rq import SimpleWorker
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        gone = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"  # nobody listens there
+    made: list[str] = []
+
+    def make() -> SimpleWorker:
+        url = gone if not made else redis_server.url  # away for the first loop only
+        made.append(url)
+        return SimpleWorker(["studio:any"], connection=connect(url))
+
+    context = WorkerContext("w1", None, None, 30.0)  # type: ignore[arg-type]
+    _serve(make, connect(redis_server.url), context, burst=True)  # returns: queue empty
+    assert made == [gone, redis_server.url]
