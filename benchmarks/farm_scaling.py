@@ -59,6 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import yaml
 
+from benchmarks.queue_dispatch import percentile
 from benchmarks.sleep_pipeline import SECONDS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,13 +92,6 @@ class Round:
     @property
     def efficiency(self) -> float:
         return self.rate / (self.workers / SECONDS)
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def utc(moment: datetime) -> datetime:

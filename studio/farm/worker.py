@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -94,12 +94,25 @@ class WorkerContext:
     after_job: Callable[[], None] = lambda: None
     listening: frozenset[str] = frozenset()
     waiting: bool = False  # for Redis, which went away
-    idle: IdleMark | None = None
+    idle: IdleMark = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.idle = IdleMark(self.write_state)
 
     @property
     def state(self) -> str:
         """What the Workers page and the healthcheck show."""
         return "busy" if self.current else "waiting" if self.waiting else "idle"
+
+    def write_state(self) -> None:
+        """The worker's row as it is now: "idle", or "waiting" when Redis went away."""
+        registry.beat(
+            self.engine,
+            self.name,
+            current_job_id=self.current,
+            state=self.state,
+            pipelines=self.warm(),
+        )
 
     def warm(self) -> list[str]:
         """Loaded pipelines this worker also listens for: only these are advertised, so the
@@ -116,20 +129,17 @@ def execute(job_id: int) -> str:
     context = _context
     if context is None:
         raise RuntimeError("studio.farm.worker.execute runs only inside `python -m studio worker`")
-    if context.idle is not None:
-        context.idle.cancel()
+    context.idle.cancel()
     job = until_reachable(lambda: _claim(context, job_id), f"claim of job {job_id}")
     if job is None:
-        if context.idle is not None and context.current is None:
-            context.idle.schedule()
+        context.idle.schedule()
         return "skipped: no longer queued (duplicate delivery, cancelled, paused or done)"
     context.current = job_id
     try:
         context.runner.execute(job, context.name)
     finally:
         context.current = None
-        if context.idle is not None:
-            context.idle.schedule()  # "idle", unless the next claim comes first
+        context.idle.schedule()  # "idle", unless the next claim comes first
         context.after_job()  # a slot is free: top the queue up now, not at the next tick
     return "done"
 
@@ -202,15 +212,6 @@ def run_worker(
     queues = listen_order(catalogue.names(), runner.loaded, only)
     context = WorkerContext(
         worker_name(name), engine, runner, settings.lease_seconds, listening=frozenset(queues)
-    )
-    context.idle = IdleMark(  # "idle", or "waiting" when Redis went away meanwhile
-        lambda: registry.beat(
-            engine,
-            context.name,
-            current_job_id=context.current,
-            state=context.state,
-            pipelines=context.warm(),
-        )
     )
     _context = context
     redis = connect(settings.redis_url)

@@ -22,8 +22,7 @@ def _closed_port() -> int:
 def _refused() -> OperationalError:
     engine = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{_closed_port()}/x")
     try:
-        with engine.connect():
-            pass
+        engine.connect().close()
     except OperationalError as exc:
         return exc
     finally:

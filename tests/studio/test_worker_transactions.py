@@ -36,11 +36,6 @@ def studio(tmp_path: Path, database_url: str, redis_server: RedisServer) -> Iter
 @contextlib.contextmanager
 def _context(studio: Studio, name: str) -> Iterator[WorkerContext]:
     context = WorkerContext(name, studio.engine, studio.runner, 30.0)
-    context.idle = IdleMark(
-        lambda: registry.beat(
-            studio.engine, name, current_job_id=context.current, state=context.state
-        )
-    )
     registry.register(studio.engine, name, "redis")
     farm_worker._context = context
     try:
