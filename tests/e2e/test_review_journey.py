@@ -101,7 +101,10 @@ def test_a_team_reviews_takes_and_the_owner_edits_the_cut(
 
     # Carol, an editor, approves the same take.
     log_in(page, running.url, "carol")
+    # The project is loaded (its refresh resets the status line) before she acts, as for bob.
+    expect(page.locator("#project-select input")).to_have_value(f"#{project_id} Harbour (alice)")
     page.get_by_role("tab", name="Review").click()
+    expect(takes).to_have_count(2)
     page.locator(f"#take-{take_id} button[data-action=approved]").click()
     expect(page.locator("#review-status")).to_contain_text(f"Take #{take_id} approved")
     expect(page.locator(f"#take-{take_id}")).to_contain_text("approved by carol")
