@@ -24,7 +24,14 @@ from studio.core.models import (
     utcnow,
 )
 from studio.core.team import Access, Membership, forget_project
-from studio.core.validation import number, plain_text, project_fields, shot_fields, text
+from studio.core.validation import (
+    id_list,
+    number,
+    plain_text,
+    project_fields,
+    shot_fields,
+    text,
+)
 from studio.film.breakdown import break_down_with_cast
 
 # What a duplicated shot keeps: what the creator set, not its place, renders or age.
@@ -163,10 +170,15 @@ class ProjectsArea(StudioBase):
             session.add(job)
         session.flush()
 
-    def shots(self, project_id: int) -> list[ShotPublic]:
+    def shots(self, project_id: int, ids: list[int] | None = None) -> list[ShotPublic]:
+        wanted = None if ids is None else id_list(ids, "ids")
         with self._session() as session:
             self._project(session, project_id, Access.view)
-            return [public(s) for s in self._shots(session, project_id)]
+            if wanted is None:
+                return [public(s) for s in self._shots(session, project_id)]
+            query = select(Shot).where(Shot.project_id == project_id, col(Shot.id).in_(wanted))
+            found = session.exec(query.order_by(col(Shot.position), col(Shot.id))).all()
+            return [public(s) for s in found]
 
     def shot(self, shot_id: int) -> ShotPublic:
         with self._session() as session:

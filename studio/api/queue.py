@@ -20,6 +20,7 @@ from studio.core.models import (
     public,
 )
 from studio.core.team import Access
+from studio.core.validation import id_list
 from studio.farm import registry
 from studio.farm.events import Subscription, Watch
 from studio.farm.queues import InlineQueue
@@ -66,21 +67,21 @@ class QueueArea(ProjectsArea):
         with self._session() as session:
             return lifecycle.queue_position(session, self._job(session, job_id, Access.view))
 
-    def queue_positions(self) -> dict[int, int]:
-        """Position in the queue (1 = next) of every queued job this user can see."""
+    def queue_positions(self, job_ids: list[int] | None = None) -> dict[int, int]:
+        """Position in the queue (1 = next) of every queued job this user can see, or only of
+        those of `job_ids` that are queued."""
+        wanted = None if job_ids is None else id_list(job_ids, "job_ids")
         with self._session() as session:
-            positions = lifecycle.queue_positions(session)
             if self.is_admin:
-                return positions
-            mine = set(
-                session.exec(
-                    select(RenderJob.id).where(
-                        RenderJob.owner == self.user,
-                        RenderJob.status == JobStatus.queued.value,
-                    )
-                ).all()
+                return lifecycle.queue_positions(session, wanted)
+            mine = select(RenderJob.id).where(
+                RenderJob.owner == self.user, RenderJob.status == JobStatus.queued.value
             )
-        return {job_id: n for job_id, n in positions.items() if job_id in mine}
+            if wanted is not None:
+                mine = mine.where(col(RenderJob.id).in_(wanted))
+            own = {i for i in session.exec(mine).all() if i is not None}
+            positions = lifecycle.queue_positions(session, own if wanted is not None else None)
+        return {job_id: n for job_id, n in positions.items() if job_id in own}
 
     def cancel(self, job_id: int) -> JobPublic:
         with self._session(write=True) as session:

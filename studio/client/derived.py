@@ -3,7 +3,9 @@ Protocol (studio/surface/routes.py): `shot = over_rest(StudioAPI.shot)` is the w
 `RemoteStudio.shot`. Its signature and docstring are the Protocol's (mypy checks calls
 against them), and a call becomes the declared request:
 
-- path ids are filled in from the arguments of the same name;
+- path ids are filled in from the arguments of the same name; the route's query arguments
+  go as query parameters (left out when they have their default value; a list filters the
+  answer, so an empty one answers an empty list without asking);
 - the other arguments named by the route's body model (and a `**fields` argument's keys)
   are sent as JSON; an argument the REST API does not take (such as `owner=`, another user)
   raises NotImplementedError unless it has its default value;
@@ -42,9 +44,14 @@ def over_rest(method: Callable[P, R]) -> Callable[P, R]:
         assert isinstance(client, Transport)
         if bound.arguments.get("owner") == getattr(client, "user", None):
             bound.arguments["owner"] = None  # one's own: what the route does anyway
-        path, body = request_of(route, signature, dict(bound.arguments))
+        arguments = dict(bound.arguments)
+        query = {name: arguments.pop(name) for name in route.query}
+        query = {k: v for k, v in query.items() if v != signature.parameters[k].default}
+        if shape == "list" and any(isinstance(v, list | tuple) and not v for v in query.values()):
+            return []  # type: ignore[return-value]
+        path, body = request_of(route, signature, arguments)
         if route.verb == "GET":
-            data = client._get(path)
+            data = client._get(path, **query)
         else:
             data = client.request(route.verb, path, json=body)
         if shape == "none":

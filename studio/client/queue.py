@@ -6,9 +6,13 @@ from studio.client.files import RemoteFiles
 
 
 class RemoteQueue(RemoteFiles):
-    def queue_positions(self) -> dict[int, int]:
-        """Position in the queue (1 = next) of every queued job this user can see."""
-        return {e["job_id"]: e["position"] for e in self._get("/queue")["items"]}
+    def queue_positions(self, job_ids: list[int] | None = None) -> dict[int, int]:
+        """Position in the queue (1 = next) of every queued job this user can see, or only of
+        those of `job_ids` that are queued."""
+        if job_ids is not None and not job_ids:
+            return {}
+        items = self._get("/queue", job_ids=None if job_ids is None else list(job_ids))["items"]
+        return {e["job_id"]: e["position"] for e in items}
 
     def pause_queue(self, owner: str | None = None) -> None:
         """Hold this user's queued jobs (running ones finish)."""

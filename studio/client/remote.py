@@ -364,7 +364,7 @@ class RemoteStudio(RemoteWaiting):
     def queue_position(self, job_id: int) -> int | None:
         """The job's place in the queue (1 = next); None unless it is queued."""
         self.job(job_id)  # NotFound for a job that is not the caller's
-        return self.queue_positions().get(job_id)
+        return self.queue_positions([job_id]).get(job_id)
 
     # ---- the Lab --------------------------------------------------------------------------
     def lab_run(

@@ -360,14 +360,24 @@ def queue_position(session: Session, job: RenderJob) -> int | None:
     return int(ahead) + 1
 
 
-def queue_positions(session: Session) -> dict[int, int]:
-    """1-based positions of every queued job, in one query (the queue page polls this)."""
-    ids = session.exec(
-        select(RenderJob.id)
-        .where(RenderJob.status == JobStatus.queued.value)
-        .order_by(col(RenderJob.priority).desc(), col(RenderJob.queued_at), col(RenderJob.id))
-    ).all()
-    return {job_id: n for n, job_id in enumerate(ids, 1) if job_id is not None}
+def queue_positions(session: Session, job_ids: Collection[int] | None = None) -> dict[int, int]:
+    """1-based positions of queued jobs, in the order workers take them: of every one, or of
+    `job_ids` only (then the database numbers the queue and returns just those rows, so a
+    page of the queue table reads as much with 3,000 jobs queued as with 30)."""
+    queued = RenderJob.status == JobStatus.queued.value
+    order = (col(RenderJob.priority).desc(), col(RenderJob.queued_at), col(RenderJob.id))
+    if job_ids is None:
+        ids = session.exec(select(RenderJob.id).where(queued).order_by(*order)).all()
+        return {job_id: n for n, job_id in enumerate(ids, 1) if job_id is not None}
+    if not job_ids:
+        return {}
+    ranked = (
+        select(col(RenderJob.id).label("id"), func.row_number().over(order_by=order).label("n"))
+        .where(queued)
+        .subquery()
+    )
+    rows = session.exec(select(ranked.c.id, ranked.c.n).where(ranked.c.id.in_(list(job_ids))))
+    return {int(job_id): int(n) for job_id, n in rows.all()}
 
 
 def requeue_abandoned(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,19 @@ def number(
             f"{field} must be {bound} {low:g} and ≤ {high:g} (got {parsed:g})", field
         )
     return parsed
+
+
+def id_list(values: Any, field: str, limit: int = 500) -> list[int]:
+    """Ids asked for in one call (`shots(ids=…)`): whole positive numbers, at most `limit`."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise InvalidInput(f"{field} must be a list of ids", field)
+    ids = list(values)
+    if len(ids) > limit:
+        raise InvalidInput(f"{field} lists {len(ids)} ids; the limit is {limit}", field)
+    for value in ids:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidInput(f"{field} must hold positive whole numbers, not {value!r}", field)
+    return ids
 
 
 def choice(value: Any, field: str, options: tuple[str, ...] | list[str]) -> str:

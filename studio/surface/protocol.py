@@ -109,9 +109,10 @@ class StudioAPI(VoicesAPI, TimelineAPI, Protocol):
         """Replace the project's shots with a fresh breakdown of its script (or `script`)."""
         ...
 
-    @route("GET", "/projects/{project_id}/shots", tag="shots")
-    def shots(self, project_id: int) -> list[ShotPublic]:
-        """A project's shots in order."""
+    @route("GET", "/projects/{project_id}/shots", tag="shots", query=("ids",))
+    def shots(self, project_id: int, ids: list[int] | None = None) -> list[ShotPublic]:
+        """A project's shots in order; with `ids` (at most 500), only those of them. A shot's
+        number in the film is its `position` + 1."""
         ...
 
     @route("GET", "/shots/{shot_id}", tag="shots")
@@ -270,8 +271,9 @@ class StudioAPI(VoicesAPI, TimelineAPI, Protocol):
         """The job's place in the queue (1 = next); None unless it is queued."""
         ...
 
-    def queue_positions(self) -> dict[int, int]:
-        """Position in the queue (1 = next) of every queued job this user can see."""
+    def queue_positions(self, job_ids: list[int] | None = None) -> dict[int, int]:
+        """Position in the queue (1 = next) of every queued job this user can see, or only of
+        those of `job_ids` (at most 500) that are queued."""
         ...
 
     @route("POST", "/jobs/{job_id}/cancel", tag="jobs")

@@ -9,6 +9,8 @@ From that one declaration the REST API serves the method (studio/web/rest/derive
 - each `{name}` in the path is the method's argument of that name (an id);
 - `body`, a model of studio/surface/requests.py, lists the arguments sent as JSON (a
   `**fields` argument sends its keys); GET and DELETE routes have no body;
+- `query` names the arguments a GET route takes as query parameters (a list repeats the
+  parameter: `?ids=3&ids=7`), typed and defaulted as in the method's signature;
 - the answer is the method's return annotation: a read model, `{"items": [...]}` for a list,
   204 (no content) for None.
 
@@ -49,6 +51,7 @@ class Route:
     omit_nulls: bool = False
     # Extra documented error answers: "billed" (402 Payment Required), "admin" (403).
     errors: tuple[str, ...] = ()
+    query: tuple[str, ...] = ()
 
     @property
     def path_params(self) -> list[str]:
@@ -64,12 +67,15 @@ def route(
     status: int = 200,
     omit_nulls: bool = False,
     errors: tuple[str, ...] = (),
+    query: tuple[str, ...] = (),
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Declare how a StudioAPI method is served and called over HTTP (see the module doc)."""
+    if query and verb != "GET":
+        raise TypeError("only GET routes take query parameters; the others take a body")
 
     def declare(method: Callable[P, R]) -> Callable[P, R]:
         method.__route__ = Route(  # type: ignore[attr-defined]
-            method.__name__, verb, path, tag, body, status, omit_nulls, errors
+            method.__name__, verb, path, tag, body, status, omit_nulls, errors, query
         )
         return method
 

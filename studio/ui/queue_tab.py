@@ -87,7 +87,7 @@ def act_on_many(view: Studio, project_id: int, job_ids: list[int], action: str) 
         raise gr.Error("Tick one or more jobs in the table first.", print_exception=False)
     order = sorted(set(job_ids))
     if action == "bump":  # the furthest back first: they keep their order, ahead of the rest
-        positions = view.queue_positions()
+        positions = view.queue_positions(order)
         order.sort(key=lambda i: -positions.get(i, 0))
     done: list[int] = []
     stopping: list[int] = []

@@ -167,9 +167,8 @@ TABLE_CSS = """
 def queue_state(view: Studio, project_id: int | None, shown: int = PAGE) -> tuple[str, list[int]]:
     """The queue table with the newest `shown` jobs, and the ids of its jobs that succeeded
     (when they change, the render cache can serve more shots: the cost estimate changes).
-    Reads only `shown` + 1 jobs, but the shot numbers and queue positions still come from
-    every shot of the project and every queued job (measured: 2.7 ms for a refresh with 30
-    queued jobs, 147 ms with 3,000, most of it `shots()`)."""
+    Reads only the rows it shows: `shown` + 1 jobs, their shots and the queue positions of
+    those queued (benchmarks/queue_refresh.py: as fast with 3,000 jobs queued as with 30)."""
     if project_id is None:
         return "<div class='queue-box' data-project=''><p>No project selected.</p></div>", []
     shown = max(PAGE, int(shown or PAGE))
@@ -188,9 +187,15 @@ def queue_state(view: Studio, project_id: int | None, shown: int = PAGE) -> tupl
         if view.queue_paused()
         else ""
     )
-    numbers = {s.id: i for i, s in enumerate(view.shots(project_id), 1)}
+    shot_ids = sorted({j.shot_id for j in jobs if j.shot_id is not None})
+    # Positions are 0…n−1 in shot order (studio.core.shot_order), so a shot's number is
+    # its position + 1: no need to read the project's other shots.
+    numbers = {
+        s.id: s.position + 1 for ids in _chunks(shot_ids) for s in view.shots(project_id, ids=ids)
+    }
     lab_ids = {j.id for j in lab}
-    positions = view.queue_positions()
+    queued = [j.id for j in jobs if j.status == JobStatus.queued.value]
+    positions = {k: v for ids in _chunks(queued) for k, v in view.queue_positions(ids).items()}
     rows = "".join(_row(job, numbers, positions, job.id in lab_ids) for job in jobs)
     bulk = "".join(
         f"<button type='button' data-bulk='{action}' disabled>{label}</button>"
@@ -212,6 +217,11 @@ def queue_state(view: Studio, project_id: int | None, shown: int = PAGE) -> tupl
         f"<th>Details</th></tr></thead><tbody>{rows}</tbody></table></div>{more}</div>"
     )
     return table, succeeded
+
+
+def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
+    """At most `size` ids per call (the API's limit): "Show older" can show more jobs."""
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def row_actions(job: JobPublic) -> list[tuple[str, str]]:

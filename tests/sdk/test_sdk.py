@@ -77,6 +77,14 @@ def test_projects_and_shots(sdk: StudioAPI) -> None:
     assert len(shots) >= 2 and all(isinstance(s, ShotPublic) for s in shots)
     assert [s.position for s in shots] == list(range(len(shots)))
     assert [s.prompt for s in sdk.shots(project.id)] == [s.prompt for s in shots]
+    # Only the shots asked for (a page of the queue names these), in shot order.
+    some = sdk.shots(project.id, ids=[shots[-1].id, shots[0].id, 987654])
+    assert [s.id for s in some] == [shots[0].id, shots[-1].id]
+    assert sdk.shots(project.id, ids=[]) == []
+    for wrong in ([0], [1] * 501):
+        with pytest.raises(InvalidInput) as bad:
+            sdk.shots(project.id, ids=wrong)
+        assert bad.value.field == "ids"
     assert "lighthouse" in sdk.project(project.id).script.lower()
 
     first = sdk.add_shot(project.id, "A gull over the sea", position=0, duration=1.5)
@@ -539,12 +547,15 @@ def test_queue_controls(sdk: StudioAPI, backend: Backend) -> None:
         assert all(isinstance(n, int) and n >= 1 for n in positions.values())
         first, last = jobs[0].id, jobs[2].id
         assert sdk.queue_position(first) == positions[first] < positions[last]
+        # Only the jobs asked for that are queued (a page of the queue table).
+        assert sdk.queue_positions([last, 987654]) == {last: positions[last]}
+        assert sdk.queue_positions([]) == {}
         moved = sdk.move_before(last, first)
         assert isinstance(moved, JobPublic) and moved.id == last
         now_last, now_first = sdk.queue_position(last), sdk.queue_position(first)
         assert now_last is not None and now_first is not None and now_last < now_first
         carol = backend.connect("carol")
-        assert carol.queue_positions() == {}
+        assert carol.queue_positions() == {} == carol.queue_positions([first])
         with pytest.raises(NotFound):
             carol.move_before(last, first)
         with pytest.raises(NotFound):

@@ -1,7 +1,8 @@
 """The REST routes of the routed StudioAPI methods, built from their declarations
 (studio/surface/routes.py): no hand-written endpoint per method.
 
-Each route acts as the caller (`StudioDep`), takes its path ids and its body model, calls the
+Each route acts as the caller (`StudioDep`), takes its path ids, its query parameters (typed
+as the method's arguments of those names) and its body model, calls the
 studio method of the same name with them, and answers with the method's read model (a list
 as `{"items": [...]}`, None as 204). Its OpenAPI summary and description are the method's
 docstring in the Protocol."""
@@ -9,10 +10,11 @@ docstring in the Protocol."""
 from __future__ import annotations
 
 import inspect
+import typing
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, create_model
 
 from studio.surface.protocol import ROUTES, StudioAPI
@@ -35,6 +37,17 @@ def endpoint(route: Route) -> Any:
     parameters += [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Id)
         for name in route.path_params
+    ]
+    method = getattr(StudioAPI, route.name)
+    hints, declared = typing.get_type_hints(method), inspect.signature(method).parameters
+    parameters += [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Annotated[hints[name], Query()],
+            default=declared[name].default,
+        )
+        for name in route.query
     ]
     if route.body is not None:
         parameters.append(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from studio.web.rest.common import StudioDep
 from studio.web.rest.schemas import PausedOut, QueueEntry, QueueList
@@ -11,10 +13,13 @@ router = APIRouter(tags=["queue"])
 
 
 @router.get("/queue", response_model=QueueList)
-def queue(studio: StudioDep) -> QueueList:
+def queue(
+    studio: StudioDep,
+    job_ids: Annotated[list[int] | None, Query(description="Only these jobs (at most 500)")] = None,
+) -> QueueList:
     """The queue position (1 = next) of each of the caller's queued jobs (an admin's: of
-    every queued job), in queue order."""
-    positions = studio.queue_positions()
+    every queued job), in queue order; with `job_ids`, of those of them that are queued."""
+    positions = studio.queue_positions(job_ids)
     return QueueList(
         items=[
             QueueEntry(job_id=job_id, position=n)
