@@ -5,6 +5,8 @@ Precedence: explicit arguments > environment (STUDIO_*; PORT too) > configs/<tie
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,6 +52,9 @@ class Settings(BaseSettings):
     redis_url: str = ""
     dispatch_window: int = Field(2, ge=1, le=100)  # jobs handed to Redis per live worker
     worker_stale_seconds: float = Field(30.0, gt=0)  # no heartbeat for this long: not live
+    # Where each worker process writes its liveness file for the healthcheck
+    # (studio.farm.beacon). Unset: <temp folder>/studio-workers-<uid>.
+    run_dir: Path | None = None
     pipelines_file: Path | None = None  # default: configs/pipelines.yaml
     # Storage: "local" (storage_root) or "s3" (bucket; credentials from the AWS chain unless
     # s3_access_key_id / s3_secret_access_key are given).
@@ -218,6 +223,14 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'studio.db'}"
+
+    @property
+    def resolved_run_dir(self) -> Path:
+        if self.run_dir is not None:
+            return self.run_dir.expanduser().resolve()
+        # One folder per user: a folder another user created first would refuse our files.
+        user = f"-{os.getuid()}" if hasattr(os, "getuid") else ""
+        return Path(tempfile.gettempdir()) / f"studio-workers{user}"
 
     @property
     def resolved_storage_root(self) -> Path:

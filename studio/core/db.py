@@ -15,6 +15,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _MIGRATION_LOCK = 0x5747_4449_4F  # any constant: the advisory lock id for migrations
 
 
+CONNECT_TIMEOUT = 10  # seconds for a new PostgreSQL connection (URL's connect_timeout wins)
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -23,7 +26,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # A server that drops packets (not one that refuses) would hold a connect for minutes of
+    # TCP retries: the heartbeat and the outage backoff would hang instead of retrying.
+    timeout = {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT}
+    return create_engine(url, pool_pre_ping=True, connect_args=timeout)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

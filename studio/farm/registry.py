@@ -6,8 +6,10 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Collection
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
@@ -17,6 +19,7 @@ from studio.core import lifecycle
 from studio.core.db import session_scope
 from studio.core.models import Worker, utcnow
 from studio.core.outage import database_down
+from studio.farm import beacon
 
 HOST = socket.gethostname()
 log = logging.getLogger(__name__)
@@ -92,7 +95,14 @@ def all_workers(engine: Engine) -> list[Worker]:
 
 class Heartbeat:
     """A thread that renews the running job's lease and the worker's row every lease/3 s,
-    so a long step without progress reports does not look like a dead worker."""
+    so a long step without progress reports does not look like a dead worker.
+
+    With a `beacon_folder` (a farm worker process) it also writes the worker's beacon there
+    on every beat, whether or not the database answered (`studio.farm.beacon`), so the
+    healthcheck can tell a worker waiting for the database from a dead one. While its
+    database writes fail because the database is away (`database_away`), the beacon's state
+    is "waiting for the database"; the log says so once when that starts and once when it
+    ends, not at every beat."""
 
     def __init__(
         self,
@@ -101,6 +111,7 @@ class Heartbeat:
         lease_seconds: float,
         status: Callable[[], tuple[int | None, str]],
         holding: Callable[[], Collection[int]],
+        beacon_folder: Path | None = None,
     ):
         self.engine, self.name, self.lease_seconds, self.status = (
             engine,
@@ -109,32 +120,102 @@ class Heartbeat:
             status,
         )
         self.holding = holding
+        self.beacon_folder = beacon_folder
+        self.database_away = False
+        self.reached_at: float | None = None  # Unix time of the last write that went through
+        self._away_since = 0.0
+        self._beacon_failed = False
+        self._beacon_lock = threading.Lock()  # one writer at a time; none once `stop` removed it
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{name}", daemon=True)
 
     def start(self) -> None:
+        self.publish()  # the healthcheck sees the worker from its first moment
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop beating and remove the beacon: a worker that stopped is not alive."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        if self.beacon_folder is not None:
+            with self._beacon_lock:
+                try:
+                    beacon.remove(self.beacon_folder, os.getpid())
+                except OSError as exc:
+                    log.warning("could not remove the status file of %s: %s", self.name, exc)
 
-    def beat_now(self) -> None:
+    def _run(self) -> None:
+        while not self._stop.wait(self.lease_seconds / 3):
+            job_id, state = self.status()  # one reading for the row and the beacon
+            try:
+                self._record(job_id, state)
+            except Exception as exc:
+                if database_down(exc):  # one line when it starts, not a traceback per beat
+                    self._went_away(exc)
+                else:
+                    log.exception("heartbeat of %s failed", self.name)
+            else:
+                self._reached()
+            self.publish()
+
+    def _record(self, job_id: int | None, state: str) -> None:
         """Renew the leases of the jobs this process is running, and the worker's row, in
         one transaction. Only those jobs: a job left `running` under this name after its
         render ended (its outcome could not be recorded) must expire and go back."""
-        job_id, state = self.status()
         with session_scope(self.engine) as session:
             lifecycle.heartbeat(session, self.name, self.lease_seconds, self.holding())
             mark(session, self.name, current_job_id=job_id, state=state)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.lease_seconds / 3):
+    def _went_away(self, exc: BaseException) -> None:
+        if self.database_away:
+            return
+        self.database_away, self._away_since = True, time.monotonic()
+        said = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+        log.warning(
+            "heartbeat of %s: the database is unreachable (%s); %s",
+            self.name,
+            said,
+            beacon.WAITING_FOR_DATABASE,
+        )
+
+    def _reached(self) -> None:
+        self.reached_at = time.time()
+        if self.database_away:
+            self.database_away = False
+            away = time.monotonic() - self._away_since
+            log.info("heartbeat of %s: the database is back after %.0f s", self.name, away)
+
+    def publish(self) -> None:
+        """Write the beacon with the worker's state now: at each beat, and when the worker's
+        state changes between beats. A folder that cannot be written is said once, and never
+        stops the heartbeat (the database row still tells the Workers page)."""
+        if self.beacon_folder is None:
+            return
+        with self._beacon_lock:  # one writer at a time, so the newest state lands last
+            if self._stop.is_set():
+                return
+            job_id, state = self.status()
+            now = beacon.Beacon(
+                name=self.name,
+                pid=os.getpid(),
+                host=HOST,
+                state=beacon.shown_state(state, self.database_away),
+                job=job_id,
+                reached_at=self.reached_at,
+                beat_at=time.time(),
+            )
             try:
-                self.beat_now()
-            except Exception as exc:
-                if database_down(exc):  # one line, not a traceback every few seconds
-                    log.warning("heartbeat of %s: the database is unreachable", self.name)
-                else:
-                    log.exception("heartbeat of %s failed", self.name)
+                beacon.write(self.beacon_folder, now)
+            except OSError as exc:
+                if not self._beacon_failed:
+                    log.error(
+                        "worker %s cannot write its status file in %s (%s): its healthcheck "
+                        "will fail; set STUDIO_RUN_DIR to a folder it can write",
+                        self.name,
+                        self.beacon_folder,
+                        exc,
+                    )
+                self._beacon_failed = True
+            else:
+                self._beacon_failed = False

@@ -9,6 +9,11 @@ When Redis goes away (a restart, a network blip), RQ's loop quits; the worker th
 Redis with backoff (its state "waiting" on the Workers page and in the healthcheck, its
 heartbeat and job leases going on in the database) and starts a new loop when Redis answers.
 A Redis that came back empty is refilled from the database by the dispatchers.
+
+The heartbeat also writes the worker's beacon, a small local file (`studio.farm.beacon`),
+on every beat, whether or not the database answered: while the database is away it says
+"waiting for the database", and the container healthcheck reads it, so a worker riding out
+a database outage is not taken for a dead one. It is removed when the worker stops.
 """
 
 from __future__ import annotations
@@ -94,6 +99,7 @@ class WorkerContext:
     after_job: Callable[[], None] = lambda: None
     listening: frozenset[str] = frozenset()
     waiting: bool = False  # for Redis, which went away
+    show: Callable[[], None] = lambda: None  # rewrites the beacon now (set by run_worker)
     idle: IdleMark = field(init=False)
 
     def __post_init__(self) -> None:
@@ -105,14 +111,19 @@ class WorkerContext:
         return "busy" if self.current else "waiting" if self.waiting else "idle"
 
     def write_state(self) -> None:
-        """The worker's row as it is now: "idle", or "waiting" when Redis went away."""
-        registry.beat(
-            self.engine,
-            self.name,
-            current_job_id=self.current,
-            state=self.state,
-            pipelines=self.warm(),
-        )
+        """The worker's row as it is now: "idle", or "waiting" when Redis went away. The
+        beacon follows at once, whether or not the database answered: the healthcheck must
+        never lag behind the row."""
+        try:
+            registry.beat(
+                self.engine,
+                self.name,
+                current_job_id=self.current,
+                state=self.state,
+                pipelines=self.warm(),
+            )
+        finally:
+            self.show()
 
     def warm(self) -> list[str]:
         """Loaded pipelines this worker also listens for: only these are advertised, so the
@@ -229,7 +240,9 @@ def run_worker(
         settings.lease_seconds,
         lambda: (context.current, context.state),
         holding=lambda: set(runner.holding),
+        beacon_folder=settings.resolved_run_dir,
     )
+    context.show = heartbeat.publish
     heartbeat.start()
     _wait_for_redis(redis, context)  # started while Redis is away: wait, as after a loss
     listener = _listen_for_cancels(redis, runner)
@@ -243,7 +256,7 @@ def run_worker(
     finally:
         context.idle.cancel()
         dispatcher.stop()
-        heartbeat.stop()
+        heartbeat.stop()  # and its beacon: a stopped worker is not alive
         listener.stop()
         registry.stopped(engine, context.name)
         _context = None

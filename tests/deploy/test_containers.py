@@ -305,32 +305,67 @@ def test_app_healthcheck(
     assert healthcheck.main(["nonsense"]) == 1
 
 
-def test_worker_healthcheck_reads_the_heartbeat(
-    healthcheck: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_worker_healthcheck_reads_the_beacon(
+    healthcheck: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from studio.core.db import make_engine, upgrade
-    from studio.farm import registry
+    """The worker check reads the beacons (studio/farm/beacon.py), never the database: here
+    it names a server that does not exist. A real worker against a database that goes away:
+    tests/deploy/test_worker_health_outage.py."""
+    import time
+
+    from studio.farm import beacon
 
     for key in [k for k in os.environ if k.startswith("STUDIO_")]:
         if key != "STUDIO_REQUIRE_SERVICES":
             monkeypatch.delenv(key)
+    run = tmp_path / "run"
     monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path))
-    url = f"sqlite:///{tmp_path / 'studio.db'}"
-    upgrade(url)
+    monkeypatch.setenv("STUDIO_RUN_DIR", str(run))
+    monkeypatch.setenv("STUDIO_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+
+    def beat(pid: int = os.getpid(), ago: float = 0.0, state: str = "idle") -> None:
+        beacon.write(run, beacon.Beacon("w-test", pid, "here", state, None, None,
+                                        time.time() - ago))  # fmt: skip
+
+    def check() -> tuple[int, str, str]:
+        status = healthcheck.main(["worker"])
+        said = capsys.readouterr()
+        return status, said.out, said.err
+
     # This process stands in for the worker: its pid is "a worker process running here".
     monkeypatch.setattr(healthcheck, "local_worker_pids", lambda: {os.getpid()})
-    assert healthcheck.main(["worker"]) == 1  # nobody registered
-    engine = make_engine(url)
-    try:
-        registry.register(engine, "w-test", "redis")
-        assert healthcheck.main(["worker"]) == 0
-        monkeypatch.setattr(healthcheck, "local_worker_pids", lambda: {os.getpid() + 1})
-        assert healthcheck.main(["worker"]) == 1  # its process is not here
-        monkeypatch.setattr(healthcheck, "local_worker_pids", lambda: {os.getpid()})
-        registry.stopped(engine, "w-test")
-        assert healthcheck.main(["worker"]) == 1  # stopped cleanly
-    finally:
-        engine.dispose()
+    status, _, err = check()
+    assert status == 1 and "no status file" in err  # nothing written yet
+    beat()
+    assert check() == (0, "", "")
+    beat(state="waiting for the database")
+    assert check() == (0, "healthy, waiting for the database: w-test\n", "")
+    beat(state="waiting for Redis")
+    assert check() == (0, "healthy, waiting for Redis: w-test\n", "")
+    beat(ago=31)  # the default STUDIO_WORKER_STALE_SECONDS is 30
+    status, _, err = check()
+    assert status == 1 and "w-test" in err and "last status 31s ago" in err
+    beacon.path_for(run, os.getpid()).write_text("{not json")
+    status, _, err = check()
+    assert status == 1 and "not a worker status file" in err
+    beat()
+    monkeypatch.setattr(healthcheck, "local_worker_pids", lambda: {os.getpid() + 1})
+    status, _, err = check()
+    assert status == 1 and "no status file" in err  # its process is not here
+    monkeypatch.setattr(healthcheck, "local_worker_pids", lambda: set())
+    status, _, err = check()
+    assert status == 1 and "no `studio worker` process runs" in err
+    # Without /proc: the beacons of processes that still run.
+    monkeypatch.setattr(healthcheck, "local_worker_pids", lambda: None)
+    assert check()[0] == 0
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    beacon.remove(run, os.getpid())  # stopped cleanly
+    beat(pid=int(gone.stdout))
+    assert check()[0] == 1
 
 
 def test_local_worker_pids_finds_worker_processes(healthcheck: ModuleType, tmp_path: Path) -> None:
