@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from app import create_app
 from studio.api import Studio
 from studio.core.config import load_settings
+from studio.farm import registry
 
 
 def _studio(app: FastAPI) -> Studio:
@@ -152,6 +153,9 @@ def test_metrics_report_queue_jobs_workers_and_latency(tmp_path: Path) -> None:
         project = studio.create_project("M")
         studio.breakdown(project.id, "EXT. SEA - DAY\n\nWaves roll in. A boat sails by.\n")
         studio.preview(project.id, wait=True, progress=False)
+        # A farm worker that lost Redis says so in its row (studio.farm.worker).
+        registry.register(studio.engine, "gpu-1", "redis")
+        registry.beat(studio.engine, "gpu-1", current_job_id=None, state="waiting")
         client.get("/healthz")
         body = client.get("/metrics").text
     done = 'kind="preview",pipeline="draft",status="succeeded"'
@@ -159,6 +163,9 @@ def test_metrics_report_queue_jobs_workers_and_latency(tmp_path: Path) -> None:
     assert 'studio_jobs_active{kind="preview",status="queued"} 0.0' in body
     assert 'studio_job_duration_seconds_count{pipeline="draft"} 2.0' in body
     assert 'studio_workers{kind="inline"} 1.0' in body
+    assert 'studio_workers{kind="redis"} 1.0' in body
+    assert 'studio_workers_by_state{state="waiting"} 1.0' in body
+    assert 'studio_workers_by_state{state="busy"} 0.0' in body
     assert (
         'studio_http_request_duration_seconds_count{method="GET",route="/healthz",status="200"}'
         in body

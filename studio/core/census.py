@@ -23,6 +23,7 @@ class WorkerBeat:
     name: str
     kind: str
     age_seconds: float  # since its last heartbeat
+    state: str = "idle"  # idle, busy, or waiting (for Redis)
 
 
 @dataclass
@@ -52,6 +53,6 @@ def take_census(session: Session) -> Census:
     now = utcnow()
     for worker in session.exec(select(Worker).where(Worker.state != "stopped")).all():
         age = (now - worker.heartbeat_at).total_seconds()
-        census.workers.append(WorkerBeat(worker.name, worker.kind, age))
+        census.workers.append(WorkerBeat(worker.name, worker.kind, age, worker.state))
     census.counters = counters.read(session)
     return census

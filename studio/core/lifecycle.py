@@ -187,7 +187,8 @@ def claim_job(session: Session, job_id: int, worker: str, lease_seconds: float) 
                 lease_expires_at=now + timedelta(seconds=lease_seconds),
             )
             .returning(RenderJob),
-            execution_options={"populate_existing": True},
+            # RETURNING refreshes the row's object: nothing in the session to evaluate.
+            execution_options={"populate_existing": True, "synchronize_session": False},
         )
         .scalars()
         .first()

@@ -396,7 +396,7 @@ class WorkerBase(SQLModel):
     pipelines: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     memory_bytes: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     current_job_id: int | None = None
-    state: str = Field(default="idle", max_length=16)  # idle | busy | stopping | stopped
+    state: str = Field(default="idle", max_length=16)  # idle | busy | waiting (for Redis) | stopped
     started_at: datetime = Field(default_factory=utcnow)
     heartbeat_at: datetime = Field(default_factory=utcnow)
 

@@ -5,8 +5,8 @@ Applied when a job succeeds, rendered or served by the render cache (studio.core
 
 from __future__ import annotations
 
-from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
 
 from studio.core.models import Artifact, JobKind, JobStatus, RenderJob, Shot
 from studio.core.voices import duration_for
@@ -19,12 +19,14 @@ def link_result(session: Session, job: RenderJob) -> None:
     take stays, and so does one when the new take renders the same params."""
     if job.shot_id is None:
         return
+    if job.kind == JobKind.preview.value:  # one UPDATE, without loading the shot (hot path)
+        linked = update(Shot).where(col(Shot.id) == job.shot_id)
+        session.execute(linked.values(preview_job_id=job.id))
+        return
     shot = session.get(Shot, job.shot_id)
     if shot is None:
         return
-    if job.kind == JobKind.preview.value:
-        shot.preview_job_id = job.id
-    elif job.kind == JobKind.clip.value:
+    if job.kind == JobKind.clip.value:
         if _takes_over(session, job, shot.chosen_take_id):
             shot.chosen_take_id = job.id
     elif job.kind == JobKind.speech.value and _takes_over(session, job, shot.chosen_line_id):

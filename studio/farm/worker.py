@@ -52,39 +52,50 @@ IDLE_DELAY = 0.25  # seconds after a job before the worker writes itself idle
 class IdleMark:
     """Writes the worker's state ("idle") a moment after a job ends, unless its next job was
     claimed first (that claim writes "busy" in its own transaction): a worker going through a
-    backlog writes no state of its own between jobs, only when it runs out of work."""
+    backlog writes no state of its own between jobs, only when it runs out of work.
+
+    One thread waits for the deadline, started with the first job: a timer thread per job
+    cost ~1 ms of a tiny render (starting a thread waits for it to run)."""
 
     def __init__(self, write: Callable[[], None], delay: float = IDLE_DELAY):
         self._write, self._delay = write, delay
-        self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
+        # Held while the write runs, so a claim's `cancel` waits for it: "busy" comes last.
+        self._due_changed = threading.Condition()
+        self._due: float | None = None
+        self._closed = False
+        self._thread: threading.Thread | None = None
 
     def schedule(self) -> None:
-        with self._lock:
-            self._drop()
-            self._timer = threading.Timer(self._delay, self._fire)
-            self._timer.daemon = True
-            self._timer.start()
+        with self._due_changed:
+            self._due = time.monotonic() + self._delay
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(target=self._run, name="idle-mark", daemon=True)
+                self._thread.start()
+            self._due_changed.notify()
 
     def cancel(self) -> None:
         """Before a claim: a write already under way finishes first, so "busy" comes last."""
-        with self._lock:
-            self._drop()
+        with self._due_changed:
+            self._due = None
 
-    def _drop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def close(self) -> None:
+        """No more writes; the thread ends."""
+        with self._due_changed:
+            self._due, self._closed = None, True
+            self._due_changed.notify()
 
-    def _fire(self) -> None:
-        with self._lock:
-            if self._timer is not threading.current_thread():
-                return  # cancelled or replaced while this one waited for the lock
-            self._timer = None
-            try:
-                self._write()
-            except Exception as exc:  # noqa: BLE001 - the heartbeat writes it again soon
-                log.warning("could not mark the worker idle: %s", exc)
+    def _run(self) -> None:
+        with self._due_changed:
+            while not self._closed:
+                left = None if self._due is None else self._due - time.monotonic()
+                if left is None or left > 0:
+                    self._due_changed.wait(left)
+                    continue
+                self._due = None
+                try:
+                    self._write()
+                except Exception as exc:  # noqa: BLE001 - the heartbeat writes it again soon
+                    log.warning("could not mark the worker idle: %s", exc)
 
 
 @dataclass
@@ -254,7 +265,7 @@ def run_worker(
         _serve(lambda: SimpleWorker(queues, connection=redis, name=_rq_name(context)), redis,
                context, burst)  # fmt: skip
     finally:
-        context.idle.cancel()
+        context.idle.close()
         dispatcher.stop()
         heartbeat.stop()  # and its beacon: a stopped worker is not alive
         listener.stop()

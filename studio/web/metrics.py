@@ -18,6 +18,7 @@ from studio.core.models import JobKind
 
 PRIORITY_NAMES = {10: "high", 0: "normal", -10: "low"}
 OTHER = "other"  # the route label of a request no route matched (any 404 path)
+WORKER_STATES = ("idle", "busy", "waiting")  # what a live worker's row says
 
 # The counters: stored name → (exposed family, help, label names, divisor to its unit:
 # credits are stored in cents).
@@ -114,6 +115,14 @@ def gauges(census: Census, stale_seconds: float) -> Iterator[Any]:
     for worker_kind in sorted({w.kind for w in fresh}) or ["redis"]:
         workers.add_metric([worker_kind], sum(1 for w in fresh if w.kind == worker_kind))
     yield workers
+    states = GaugeMetricFamily(
+        "studio_workers_by_state",
+        "Workers with a recent heartbeat, by state (waiting: for Redis, which went away)",
+        labels=["state"],
+    )
+    for state in WORKER_STATES:  # zeros included: an alert on waiting > 0 needs the series
+        states.add_metric([state], sum(1 for w in fresh if w.state == state))
+    yield states
     age = GaugeMetricFamily(
         "studio_worker_heartbeat_age_seconds",
         "Seconds since each worker's last heartbeat",

@@ -42,7 +42,7 @@ def _context(studio: Studio, name: str) -> Iterator[WorkerContext]:
         yield context
     finally:
         farm_worker._context = None
-        context.idle.cancel()
+        context.idle.close()
 
 
 def _row(studio: Studio, name: str) -> Worker:
@@ -103,6 +103,13 @@ def test_idle_mark_is_written_once_unless_the_next_claim_comes_first() -> None:
     mark.schedule()  # a second job ended: one write, not two
     time.sleep(0.3)
     assert len(writes) == 1
+    mark.schedule()  # the worker ran out of work again later: written again
+    time.sleep(0.3)
+    assert len(writes) == 2
+    mark.close()
+    mark.schedule()  # a stopped worker writes nothing more
+    time.sleep(0.3)
+    assert len(writes) == 2
 
 
 def test_a_claim_waits_for_an_idle_write_under_way() -> None:
