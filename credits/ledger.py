@@ -21,8 +21,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import BigInteger, Column, func, update
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Field, Session, SQLModel, col, select
 
 
@@ -97,6 +99,12 @@ def lock_account(session: Session, owner: str) -> CreditAccount:
     """The owner's account row, created at zero if new, locked until the transaction ends
     (PostgreSQL: FOR UPDATE; SQLite transactions that write are serialised anyway). Serialises
     one owner's submissions, so checks made after this (quotas) hold at commit."""
+    transaction = session.get_transaction()
+    held = _locked.get(transaction) if transaction is not None else None
+    if held is not None and owner in held:  # already locked in this transaction (a batch)
+        already = session.get(CreditAccount, owner)  # from the session, without a query
+        if already is not None:
+            return already
     query = select(CreditAccount).where(CreditAccount.owner == owner).with_for_update()
     account = session.exec(query).first()
     if account is None:
@@ -112,7 +120,14 @@ def lock_account(session: Session, owner: str) -> CreditAccount:
             .on_conflict_do_nothing()
         )
         account = session.exec(query).one()
+    if transaction is not None:
+        _locked.setdefault(transaction, set()).add(owner)
     return account
+
+
+# The owners whose account each open transaction has locked: a batch of submissions locks
+# it once (a lock lasts until the transaction ends; the entry goes with the transaction).
+_locked: WeakKeyDictionary[SessionTransaction, set[str]] = WeakKeyDictionary()
 
 
 def _move(

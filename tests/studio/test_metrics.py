@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -193,6 +194,29 @@ def test_each_event_counts_once_and_only_when_it_commits(engine: Engine) -> None
     assert totals[key(counters.RETRIED, kind="preview")] == 1
     buckets = [v for (name, _), v in totals.items() if name == counters.DURATION_BUCKET]
     assert buckets == [1.0]  # `done` only: the rolled-back success left nothing
+
+
+def test_a_batch_of_submissions_adds_to_the_counters_in_one_statement(tmp_path: Path) -> None:
+    """The events of one transaction are summed and written as it commits: a 12-shot render
+    (one transaction, studio.api.renders) writes the counters once, by 12."""
+    with Studio.local(tmp_path / "data", start_worker=False) as studio:
+        project = studio.create_project("Batch")
+        assert project.id is not None
+        for n in range(12):
+            studio.add_shot(project.id, f"shot {n}")
+        writes: list[str] = []
+
+        def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if "farmcounter" in statement.lower():
+                writes.append(statement)
+
+        event.listen(studio.engine, "before_cursor_execute", seen)
+        try:
+            studio.render(project.id)
+        finally:
+            event.remove(studio.engine, "before_cursor_execute", seen)
+        assert len(writes) == 1
+        assert _totals(studio.engine)[key(counters.SUBMITTED, kind="clip")] == 12
 
 
 def test_concurrent_finishes_are_all_counted(engine: Engine) -> None:
