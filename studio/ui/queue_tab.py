@@ -23,7 +23,7 @@ from studio.ui.common import (
     require_project,
     shot_choices,
 )
-from studio.ui.queue_table import PAGE, TABLE_CSS, TABLE_JS, queue_state
+from studio.ui.queue_table import PAGE, TABLE_CSS, TABLE_JS, in_chunks, queue_state
 
 DONE = {"cancel": "Cancel requested", "retry": "Re-queued", "bump": "Priority raised"}
 BULK_DONE = {"cancel": "Cancelled", "retry": "Re-queued", "bump": "Raised"}
@@ -87,7 +87,7 @@ def act_on_many(view: Studio, project_id: int, job_ids: list[int], action: str) 
         raise gr.Error("Tick one or more jobs in the table first.", print_exception=False)
     order = sorted(set(job_ids))
     if action == "bump":  # the furthest back first: they keep their order, ahead of the rest
-        positions = view.queue_positions(order)
+        positions = {k: v for ids in in_chunks(order) for k, v in view.queue_positions(ids).items()}
         order.sort(key=lambda i: -positions.get(i, 0))
     done: list[int] = []
     stopping: list[int] = []

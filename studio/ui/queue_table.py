@@ -191,11 +191,11 @@ def queue_state(view: Studio, project_id: int | None, shown: int = PAGE) -> tupl
     # Positions are 0…n−1 in shot order (studio.core.shot_order), so a shot's number is
     # its position + 1: no need to read the project's other shots.
     numbers = {
-        s.id: s.position + 1 for ids in _chunks(shot_ids) for s in view.shots(project_id, ids=ids)
+        s.id: s.position + 1 for ids in in_chunks(shot_ids) for s in view.shots(project_id, ids=ids)
     }
     lab_ids = {j.id for j in lab}
     queued = [j.id for j in jobs if j.status == JobStatus.queued.value]
-    positions = {k: v for ids in _chunks(queued) for k, v in view.queue_positions(ids).items()}
+    positions = {k: v for ids in in_chunks(queued) for k, v in view.queue_positions(ids).items()}
     rows = "".join(_row(job, numbers, positions, job.id in lab_ids) for job in jobs)
     bulk = "".join(
         f"<button type='button' data-bulk='{action}' disabled>{label}</button>"
@@ -219,7 +219,7 @@ def queue_state(view: Studio, project_id: int | None, shown: int = PAGE) -> tupl
     return table, succeeded
 
 
-def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
+def in_chunks(ids: list[int], size: int = 500) -> list[list[int]]:
     """At most `size` ids per call (the API's limit): "Show older" can show more jobs."""
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
