@@ -17,8 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import and_, func, or_, update
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, select
 
 from credits import ledger
@@ -81,9 +83,15 @@ def submit(
     if billing or max_queued is not None:
         # One owner's submissions run one at a time from here: quota counts stay true.
         ledger.lock_account(session, owner)
-    same = select(RenderJob).where(RenderJob.params_hash == digest, RenderJob.owner == owner)
-    active = session.exec(same.where(col(RenderJob.status).in_(ACTIVE))).first()
-    if active is not None and active.shot_id == shot_id:
+    # One read for both questions: an identical job still active, or one that succeeded.
+    same = session.exec(
+        select(RenderJob)
+        .where(RenderJob.params_hash == digest, RenderJob.owner == owner)
+        .where(col(RenderJob.status).in_([*ACTIVE, JobStatus.succeeded.value]))
+        .order_by(col(RenderJob.id).desc())
+    ).all()
+    active = next((j for j in same if j.status in ACTIVE and j.shot_id == shot_id), None)
+    if active is not None:
         return active
     job = RenderJob(
         kind=kind.value,
@@ -98,10 +106,7 @@ def submit(
         message="Queued" if depends_on is None else f"Waits for job #{depends_on}",
         depends_on=depends_on,
     )
-    done = session.exec(
-        same.where(RenderJob.status == JobStatus.succeeded.value).order_by(col(RenderJob.id).desc())
-    ).all()
-    for earlier in done:
+    for earlier in (j for j in same if j.status == JobStatus.succeeded.value):
         artifact = session.get(Artifact, earlier.artifact_id) if earlier.artifact_id else None
         if artifact is not None and artifact_available(artifact):
             now = utcnow()
@@ -122,22 +127,40 @@ def submit(
             takes.link_result(session, job)
             return job
     if max_queued is not None:
-        queued = session.exec(
-            select(func.count())
-            .select_from(RenderJob)
-            .where(RenderJob.owner == owner, RenderJob.status == JobStatus.queued.value)
-        ).one()
-        if queued >= max_queued:
+        queued = _queued_count(session, owner)
+        if queued[0] >= max_queued:
             raise QuotaExceeded(
-                f"You have {queued} jobs waiting in the queue, the most this studio allows "
+                f"You have {queued[0]} jobs waiting in the queue, the most this studio allows "
                 f"per user ({max_queued}); wait for some to finish or cancel some"
             )
+        queued[0] += 1  # this one: the next submission of the batch counts it
     session.add(job)
     session.flush()
     if billing:
         _reserve(session, job)
     counters.job_submitted(session, job, reserved=billing)
     return job
+
+
+# The owner's queued jobs, counted once per transaction (its account is locked, so nobody
+# else adds to them meanwhile) and kept up to date by `submit`: a batch of 300 submissions
+# counts once, not 300 times. The entry goes with the transaction.
+_queued: WeakKeyDictionary[SessionTransaction, dict[str, list[int]]] = WeakKeyDictionary()
+
+
+def _queued_count(session: Session, owner: str) -> list[int]:
+    """[the owner's queued jobs now], a cell `submit` adds to as it queues more."""
+    transaction = session.get_transaction()
+    counts = _queued.setdefault(transaction, {}) if transaction is not None else {}
+    if owner not in counts:
+        counts[owner] = [
+            session.exec(
+                select(func.count())
+                .select_from(RenderJob)
+                .where(RenderJob.owner == owner, RenderJob.status == JobStatus.queued.value)
+            ).one()
+        ]
+    return counts[owner]
 
 
 def _reserve(session: Session, job: RenderJob) -> None:

@@ -113,7 +113,12 @@ def test_a_team_reviews_takes_and_the_owner_edits_the_cut(
     # Alice: the verdict and the comment are on her timeline; she uses the approved take,
     # trims it, assembles the film and exports the cut.
     log_in(page, running.url, "alice")
+    # As for bob and carol: the project and its takes are loaded before she acts (the
+    # project's refresh resets the status line; CI once saw it blank her confirmation).
+    expect(page.locator("#project-select input")).to_have_value(f"#{project_id} Harbour")
     page.get_by_role("tab", name="Review").click()
+    expect(takes).to_have_count(2)
+    expect(page.locator(f"#take-{take_id}")).to_contain_text("approved by carol")
     page.locator(f"#take-{take_id} button[data-action=use]").click()
     expect(page.locator("#review-status")).to_contain_text("now the one the film uses")
     page.get_by_role("tab", name="Film").click()

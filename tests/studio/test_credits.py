@@ -218,6 +218,14 @@ def test_queued_quota_refuses_with_a_clear_message(tmp_path: Path, database_url:
             alice.render(pid, shots[2:])
         assert len(alice.jobs()) == 2
         assert alice.balance() == pytest.approx(100 - 2 * alice.jobs()[0].cost)
+        # One call over the quota (a batch counts its own jobs): refused whole.
+        studio.create_user("bob", PASSWORD)
+        studio.grant_credits("bob", 100, "test")
+        bob = studio.as_user("bob")
+        bob_pid, _shots = project_with_shots(bob, 3)
+        with pytest.raises(QuotaExceeded, match=r"2 jobs waiting in the queue"):
+            bob.render(bob_pid)
+        assert bob.jobs() == [] and bob.balance() == 100
 
 
 def test_running_quota_holds_back_a_users_extra_jobs(studio: Studio) -> None:
