@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from studio.core import lifecycle
 from studio.core.db import session_scope
 from studio.core.models import Worker, utcnow
-from studio.core.outage import database_down
+from studio.core.outage import database_down, said
 from studio.farm import beacon
 
 HOST = socket.gethostname()
@@ -171,11 +171,10 @@ class Heartbeat:
         if self.database_away:
             return
         self.database_away, self._away_since = True, time.monotonic()
-        said = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
         log.warning(
             "heartbeat of %s: the database is unreachable (%s); %s",
             self.name,
-            said,
+            said(exc),
             beacon.WAITING_FOR_DATABASE,
         )
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from studio.core.outage import database_down, until_reachable
+from studio.core.outage import OutageLog, database_down, until_reachable
 
 
 def _closed_port() -> int:
@@ -62,3 +63,27 @@ def test_until_reachable_reports_other_errors_at_once() -> None:
     with pytest.raises(KeyError):
         until_reachable(broken, "test")
     assert len(tries) == 1
+
+
+def test_a_failure_at_every_cycle_is_logged_when_it_starts_now_and_then_and_when_it_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The dispatcher fails twice a second while Redis or the database is away: its log says
+    so when it starts, once a minute while it lasts, and when a cycle works again."""
+    now = [0.0]
+    failures = OutageLog(logging.getLogger("test.outage"), "dispatch cycle", clock=lambda: now[0])
+    refused = _refused()
+    with caplog.at_level(logging.INFO, logger="test.outage"):
+        for _ in range(260):  # 130 s of cycles every 0.5 s
+            failures.failed(refused)
+            now[0] += 0.5
+        failures.worked()
+        failures.worked()  # and again: nothing more to say
+        failures.failed(RuntimeError())  # a new outage, whose error says nothing
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 5, lines
+    assert lines[0].startswith("dispatch cycle failed: ") and "refused" in lines[0].lower()
+    assert lines[1].startswith("dispatch cycle still failing after 60 s: ")
+    assert lines[2].startswith("dispatch cycle still failing after 120 s: ")
+    assert lines[3] == "dispatch cycle works again after 130 s"
+    assert lines[4] == "dispatch cycle failed: RuntimeError"

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 
 from studio.core import dispatch, lifecycle
 from studio.core.db import session_scope
+from studio.core.outage import OutageLog
 from studio.farm import registry
 
 log = logging.getLogger(__name__)
@@ -211,12 +212,14 @@ class RedisQueue:
 
     def _loop(self) -> None:
         kicked = True  # the first cycle runs at once
+        failures = OutageLog(log, "dispatch cycle")  # not a line every 0.5 s while away
         while not self._stop.is_set():
             try:
                 if kicked or self._tick_due():
                     self.dispatch_once()
+                    failures.worked()
             except Exception as exc:  # noqa: BLE001 - Redis or the database may be down
-                log.warning("dispatch cycle failed: %s", exc)
+                failures.failed(exc)
             kicked = self._kick.wait(self.interval)
             self._kick.clear()
 
