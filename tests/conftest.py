@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
 from tests import services
+from tests.farm import RedisServer
 
 T = TypeVar("T")
 
@@ -105,3 +108,22 @@ def chromium_path() -> str:
 def s3_server() -> services.S3Server:
     """An S3-compatible server that checks signatures (credentials may create buckets)."""
     return require_service("S3", services.s3_server())
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, which it may kill and start again."""
+    server = RedisServer(require_service("Redis", shutil.which("redis-server")), tmp_path)
+    server.start()
+    yield server
+    if server.process is not None and server.process.poll() is None:
+        server.kill()
+
+
+@pytest.fixture
+def postgres_cluster() -> Iterator[services.PostgresCluster]:
+    """A PostgreSQL server of this test's own, which it may stop and start again."""
+    cluster = require_service("PostgreSQL", services.PostgresCluster.create())
+    assert cluster.start(), "the private PostgreSQL did not start"
+    yield cluster
+    cluster.remove()

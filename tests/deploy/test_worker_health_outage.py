@@ -8,39 +8,17 @@ workers' environment."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from studio.farm import beacon
-from tests.conftest import require_service
 from tests.farm import Farm, RedisServer, wait_for
 from tests.server import ROOT
 from tests.services import PostgresCluster
 
 STALE = 4.0  # Farm's STUDIO_WORKER_STALE_SECONDS (its lease is 2 s: a beat every 0.67 s)
-
-
-@pytest.fixture
-def postgres_cluster() -> Iterator[PostgresCluster]:
-    cluster = require_service("PostgreSQL", PostgresCluster.create())
-    assert cluster.start(), "the private PostgreSQL did not start"
-    yield cluster
-    cluster.remove()
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(require_service("Redis", shutil.which("redis-server")), tmp_path)
-    server.start()
-    yield server
-    if server.process is not None and server.process.poll() is None:
-        server.kill()
 
 
 def test_a_worker_waiting_for_the_database_is_healthy_and_a_dead_one_is_not(

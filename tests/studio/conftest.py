@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,9 +9,6 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from studio.core.db import make_engine, upgrade
-from tests.conftest import require_service
-from tests.farm import RedisServer
-from tests.services import PostgresCluster
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -28,21 +24,3 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
     yield engine
     engine.dispose()
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(require_service("Redis", shutil.which("redis-server")), tmp_path)
-    server.start()
-    yield server
-    if server.process is not None and server.process.poll() is None:
-        server.kill()
-
-
-@pytest.fixture
-def postgres_cluster() -> Iterator[PostgresCluster]:
-    """A PostgreSQL server of this test's own, which it may stop and start again."""
-    cluster = require_service("PostgreSQL", PostgresCluster.create())
-    assert cluster.start(), "the private PostgreSQL did not start"
-    yield cluster
-    cluster.remove()
