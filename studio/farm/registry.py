@@ -147,7 +147,7 @@ class Heartbeat:
 
     def _run(self) -> None:
         while not self._stop.wait(self.lease_seconds / 3):
-            job_id, state = self.status()  # one reading for the row and the beacon
+            job_id, state = self.status()  # the row's; `publish` reads the newest again
             try:
                 self._record(job_id, state)
             except Exception as exc:
