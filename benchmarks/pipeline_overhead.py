@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             diffusers_image._latent_preview = live_watch.wrap(latent_preview)
             if hasattr(runner, "_live_preview"):
                 live_store = runner._live_preview
-                runner._live_preview = lambda key: live_watch.wrap(live_store(key))  # type: ignore[method-assign]
+                runner._live_preview = lambda job_id: live_watch.wrap(live_store(job_id))  # type: ignore[method-assign]
             main_profiler, worker_profiler = cProfile.Profile(), cProfile.Profile()
             if args.profile:
                 attach_worker_profiler(studio, worker_profiler)

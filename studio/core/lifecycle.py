@@ -14,12 +14,13 @@ Every function takes the caller's Session and leaves committing to it (one trans
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, bindparam, func, or_, update
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, select
 
@@ -193,30 +194,50 @@ def claim_job(session: Session, job_id: int, worker: str, lease_seconds: float) 
     longer queued, or its owner paused their queue. Safe against duplicate deliveries."""
     now = utcnow()
     # Conditional update: only one claimant wins even with several workers. RETURNING hands
-    # back the claimed row in the same statement (SQLite ≥ 3.35, PostgreSQL).
-    claimed: RenderJob | None = (
-        session.execute(
-            update(RenderJob)
-            .where(col(RenderJob.id) == job_id, col(RenderJob.status) == JobStatus.queued.value)
-            .where(ready())
-            .values(
-                status=JobStatus.running.value,
-                worker=worker,
-                started_at=now,
-                attempts=RenderJob.attempts + 1,
-                progress=0.0,
-                message="Starting",
-                cancel_requested=False,
-                lease_expires_at=now + timedelta(seconds=lease_seconds),
-            )
-            .returning(RenderJob),
-            # RETURNING refreshes the row's object: nothing in the session to evaluate.
-            execution_options={"populate_existing": True, "synchronize_session": False},
+    # back the claimed row in the same statement (SQLite ≥ 3.35, PostgreSQL). Run as Core,
+    # built once: the ORM's bulk-update path cost a farm worker ~1 ms per job.
+    row = (
+        session.connection()
+        .execute(
+            _claim_statement(),
+            {
+                "job_id": job_id,
+                "claimant": worker,
+                "now": now,
+                "lease": now + timedelta(seconds=lease_seconds),
+            },
         )
-        .scalars()
         .first()
     )
-    return claimed
+    if row is None:
+        return None
+    stale = session.identity_map.get(session.identity_key(RenderJob, job_id))
+    if stale is not None:  # loaded earlier in this transaction: it must not be read as queued
+        session.expire(stale)
+    return RenderJob(**row._mapping)
+
+
+@functools.cache
+def _claim_statement() -> Any:
+    return (
+        update(RenderJob)
+        .where(
+            col(RenderJob.id) == bindparam("job_id"),
+            col(RenderJob.status) == JobStatus.queued.value,
+        )
+        .where(ready())
+        .values(
+            status=JobStatus.running.value,
+            worker=bindparam("claimant"),
+            started_at=bindparam("now"),
+            attempts=RenderJob.attempts + 1,
+            progress=0.0,
+            message="Starting",
+            cancel_requested=False,
+            lease_expires_at=bindparam("lease"),
+        )
+        .returning(*RenderJob.__table__.columns)  # type: ignore[attr-defined]
+    )
 
 
 def _running_for(session: Session, job_id: int, worker: str) -> RenderJob | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -10,8 +11,9 @@ import time
 from collections.abc import Callable, Collection
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -46,15 +48,28 @@ def mark(
     pipelines: list[str] | None = None,
 ) -> None:
     """The worker's state and heartbeat in the caller's transaction: one UPDATE, no read (a
-    claim writes "busy" with the job it claims)."""
+    claim writes "busy" with the job it claims). Run as Core, built once (a per-job cost)."""
     values: dict[str, object] = {
-        "current_job_id": current_job_id,
-        "state": state,
-        "heartbeat_at": utcnow(),
+        "worker_name": name,
+        "job": current_job_id,
+        "worker_state": state,
+        "now": utcnow(),
     }
     if pipelines is not None:
-        values["pipelines"] = list(pipelines)
-    session.execute(update(Worker).where(col(Worker.name) == name).values(**values))
+        values["warm"] = list(pipelines)
+    session.connection().execute(_mark_statement(pipelines is not None), values)
+
+
+@functools.cache
+def _mark_statement(with_pipelines: bool) -> Any:
+    values: dict[str, Any] = {
+        "current_job_id": bindparam("job"),
+        "state": bindparam("worker_state"),
+        "heartbeat_at": bindparam("now"),
+    }
+    if with_pipelines:
+        values["pipelines"] = bindparam("warm", type_=Worker.__table__.c.pipelines.type)  # type: ignore[attr-defined]
+    return update(Worker).where(col(Worker.name) == bindparam("worker_name")).values(**values)
 
 
 def beat(

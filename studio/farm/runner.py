@@ -31,7 +31,7 @@ from pipelines.errors import PipelineError
 from pipelines.requests import Cancelled, Reference, RenderRequest, RequestLora
 from storage.base import Storage, StorageError
 from studio.core import dispatch, lifecycle, logs, provenance
-from studio.core.artifacts import store_file
+from studio.core.artifacts import store_bytes, store_file
 from studio.core.db import session_scope
 from studio.core.errors import JobFailed, StudioError
 from studio.core.models import Artifact, JobKind, RenderJob, ident
@@ -129,6 +129,7 @@ class JobRunner:
         self.cancelled: set[int] = set()
         # The jobs this process is rendering now: the only leases its heartbeat renews.
         self.holding: set[int] = set()
+        self._live_shown: set[int] = set()  # jobs whose live preview this process stored
         # Live events (progress, state) for other processes; set by the Redis backend.
         self.publish: Callable[[dict[str, Any]], None] = lambda _event: None
 
@@ -221,8 +222,7 @@ class JobRunner:
             return
         for job, image, reporter in zip(jobs, images, reporters, strict=True):
             try:
-                with tempfile.TemporaryDirectory(prefix=f"job-{job.id}-") as tmp:
-                    artifact = self._store_preview(job, image, Path(tmp), reporter, pipeline)
+                artifact = self._store_preview(job, image, reporter, pipeline)
                 self._record(
                     job, functools.partial(lifecycle.succeed, job_id=ident(job), artifact=artifact)
                 )
@@ -240,10 +240,12 @@ class JobRunner:
             logs.job_id.reset(token)
             self.cancelled.discard(ident(job))
             self.publish({"job": ident(job), "finished": True})
-            if job.kind == JobKind.preview.value:
-                self._drop_live_preview(ident(job))
+            self._drop_live_preview(ident(job))  # (a render that failed or was cancelled)
 
     def _drop_live_preview(self, job_id: int) -> None:
+        if job_id not in self._live_shown:  # most renders show none: no storage call
+            return
+        self._live_shown.discard(job_id)
         try:
             self.storage.delete(live_preview_key(job_id))
         except Exception:  # noqa: BLE001 - a leftover thumbnail is harmless
@@ -252,12 +254,16 @@ class JobRunner:
     def _run(self, job: RenderJob, worker: str) -> None:
         report = ProgressReporter(self, job, worker)
         try:
-            with tempfile.TemporaryDirectory(prefix=f"job-{job.id}-") as tmp:
-                artifact, attachments = self._render(job, Path(tmp), report)
-                self._record(
-                    job,
-                    lambda s: lifecycle.succeed(s, ident(job), artifact, attachments=attachments),
-                )
+            if job.kind == JobKind.preview.value:
+                # A picture goes from memory to storage: no scratch folder, no second copy
+                # (making, writing and removing them cost ~2 ms of a tiny render).
+                artifact, attachments = self._preview(job, report), dict[str, Artifact]()
+            else:
+                with tempfile.TemporaryDirectory(prefix=f"job-{job.id}-") as tmp:
+                    artifact, attachments = self._render(job, Path(tmp), report)
+            self._record(
+                job, lambda s: lifecycle.succeed(s, ident(job), artifact, attachments=attachments)
+            )
         except Cancelled:
             self._record(job, lambda s: lifecycle.mark_cancelled(s, ident(job), worker))
         except Exception as exc:  # noqa: BLE001 - any render error fails the job, never the worker
@@ -293,12 +299,6 @@ class JobRunner:
         self, job: RenderJob, tmp: Path, report: ProgressReporter
     ) -> tuple[Artifact, dict[str, Artifact]]:
         """The job's artifact, and the files that go with it by role (a film's subtitles)."""
-        if job.kind == JobKind.preview.value:
-            image = self._frame(
-                job.params, report.stage(0.0, 0.9, "Step"), live_key=live_preview_key(ident(job))
-            )
-            pipeline = self.pipeline(job.params["pipeline"]["name"], job.params["pipeline"])
-            return self._store_preview(job, image, tmp, report, pipeline), {}
         if job.kind == JobKind.clip.value:
             return self._clip(job, tmp, report), {}
         if job.kind == JobKind.film.value:
@@ -311,19 +311,19 @@ class JobRunner:
             return render_speech(self, job, tmp, report), {}
         raise JobFailed(f"Unknown job kind {job.kind!r}")
 
+    def _preview(self, job: RenderJob, report: ProgressReporter) -> Artifact:
+        image = self._frame(job.params, report.stage(0.0, 0.9, "Step"), job_id=ident(job))
+        self._drop_live_preview(ident(job))  # before the job is done: no reader sees it then
+        pipeline = self.pipeline(job.params["pipeline"]["name"], job.params["pipeline"])
+        return self._store_preview(job, image, report, pipeline)
+
     def _store_preview(
-        self,
-        job: RenderJob,
-        image: Image.Image,
-        tmp: Path,
-        report: ProgressReporter,
-        pipeline: Any,
+        self, job: RenderJob, image: Image.Image, report: ProgressReporter, pipeline: Any
     ) -> Artifact:
         prov = self._provenance(job, pipeline)
-        path = tmp / "preview.png"
-        save_png(image, path, provenance.file_tags(prov))
+        data = png_bytes(image, provenance.file_tags(prov))
         report.milestone(0.95, "Storing")
-        return store_file(self.storage, path, "image/png", prov, job.owner)
+        return store_bytes(self.storage, data, "image/png", prov, job.owner)
 
     def _provenance(self, job: RenderJob, pipeline: Any) -> dict[str, Any]:
         prov = provenance.record(ident(job), job.params, job.params_hash)
@@ -336,12 +336,15 @@ class JobRunner:
         self,
         params: dict[str, Any],
         on_progress: Callable[[int, int], None],
-        live_key: str | None = None,
+        job_id: int | None = None,
     ) -> Image.Image:
         pipeline = self.pipeline(params["pipeline"]["name"], params["pipeline"])
         extra: dict[str, Any] = {}
-        if live_key and "on_preview" in inspect.signature(pipeline.render_frame).parameters:
-            extra["on_preview"] = self._live_preview(live_key)
+        if (
+            job_id is not None
+            and "on_preview" in inspect.signature(pipeline.render_frame).parameters
+        ):
+            extra["on_preview"] = self._live_preview(job_id)
         image: Image.Image = pipeline.render_frame(
             self._request(params), on_progress=on_progress, **extra
         )
@@ -419,7 +422,7 @@ class JobRunner:
             self._references[digest] = image
         return image
 
-    def _live_preview(self, key: str) -> Callable[[Image.Image], None]:
+    def _live_preview(self, job_id: int) -> Callable[[Image.Image], None]:
         """A low-resolution look at the latest denoising step, at most once a second, where
         the UI (any replica) can show it while the job runs."""
         last = [0.0]
@@ -433,7 +436,10 @@ class JobRunner:
             small = image.copy()
             small.thumbnail((256, 256))
             small.save(buffer, format="PNG")
-            self.storage.put_bytes(key, buffer.getvalue(), "image/png")
+            self._live_shown.add(job_id)
+            self.storage.put_bytes(
+                live_preview_key(job_id), buffer.getvalue(), "image/png", durable=False
+            )
 
         return store
 
@@ -495,8 +501,11 @@ class JobRunner:
         return self._frame(params, report.stage(0.0, 0.1, "Preview frame"))
 
 
-def save_png(image: Image.Image, path: Path, tags: dict[str, str]) -> None:
+def png_bytes(image: Image.Image, tags: dict[str, str]) -> bytes:
+    """The picture as a PNG file carrying `tags` (its provenance)."""
     info = PngInfo()
     for key, value in tags.items():
         info.add_itxt(key, value)  # iTXt: UTF-8, so non-ASCII prompts survive
-    image.save(path, format="PNG", pnginfo=info)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()

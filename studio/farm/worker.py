@@ -39,9 +39,10 @@ from studio.farm import registry
 from studio.farm.queues.redis import (
     ANY_QUEUE,
     CANCEL_CHANNEL,
+    EventSender,
+    RedisQueue,
     connect,
     pipeline_queue,
-    publish_event,
 )
 from studio.farm.runner import JobRunner
 
@@ -221,12 +222,9 @@ def run_worker(
 
     global _context
     services = build_services(settings, "worker")
-    engine, runner, catalogue, dispatcher = (
-        services.engine,
-        services.runner,
-        services.catalogue,
-        services.queue,
-    )
+    engine, runner, catalogue = services.engine, services.runner, services.catalogue
+    dispatcher = services.queue
+    assert isinstance(dispatcher, RedisQueue)  # a worker is built with the Redis queue
     # A worker restricted with `only` loads those at once: it advertises them as warm, so the
     # dispatcher routes their jobs to the pipeline queues it listens on.
     for pipeline in dict.fromkeys([*(preload or []), *(only or [])]):
@@ -237,7 +235,7 @@ def run_worker(
     )
     _context = context
     redis = connect(settings.redis_url)
-    runner.publish = lambda event: publish_event(redis, event)
+    runner.publish = events = EventSender(redis)
     registry.register(
         engine, context.name, "redis", pipelines=context.warm(), memory_bytes=machine_memory()
     )
@@ -259,7 +257,7 @@ def run_worker(
     listener = _listen_for_cancels(redis, runner)
     # Dispatch from here too, so a farm without a running app still drains its queue.
     dispatcher.start()
-    context.after_job = lambda: dispatcher.enqueue(0)
+    context.after_job = dispatcher.top_up
     log.info("worker %s listening on %s", context.name, ", ".join(queues))
     try:
         _serve(lambda: SimpleWorker(queues, connection=redis, name=_rq_name(context)), redis,
@@ -269,6 +267,7 @@ def run_worker(
         dispatcher.stop()
         heartbeat.stop()  # and its beacon: a stopped worker is not alive
         listener.stop()
+        events.close()
         registry.stopped(engine, context.name)
         _context = None
 

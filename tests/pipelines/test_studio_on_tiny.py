@@ -161,13 +161,13 @@ def test_a_running_preview_shows_its_latest_step(studio: Studio) -> None:
     from studio.core.params import shot_request
 
     params = resolve_preview_request(studio.catalogue, "tiny-sd", shot_request(project, shot, 1))
-    studio.runner._frame(params, lambda done, total: None, live_key="live/999.png")
+    studio.runner._frame(params, lambda done, total: None, job_id=999)
     assert studio.storage.exists("live/999.png")  # what the queue tab shows while it runs
     with PILImage.open(studio.storage.local_path("live/999.png")) as live:
         assert max(live.size) <= 256
     # The draft pipeline has no steps to show, and says nothing.
     draft = resolve_preview_request(studio.catalogue, "draft", shot_request(project, shot, 1))
-    studio.runner._frame(draft, lambda done, total: None, live_key="live/1000.png")
+    studio.runner._frame(draft, lambda done, total: None, job_id=1000)
     assert not studio.storage.exists("live/1000.png")
     # A finished job leaves no live image behind.
     (job,) = studio.preview(pid, [shot.id], wait=True, progress=False)

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from studio.core import lifecycle
 from studio.core.config import Settings
 from studio.core.db import session_scope
-from studio.core.models import JobKind, Project, Shot, ident
+from studio.core.models import Artifact, JobKind, Project, Shot, ident
 from studio.farm import registry
 from studio.farm.queues.redis import (
     ANY_QUEUE,
@@ -164,3 +164,58 @@ def test_idle_dispatchers_share_one_timed_cycle(engine: Engine, redis_server: Re
         for queue in dispatchers:
             queue.stop()
             queue.redis.close()
+
+
+def test_a_finished_job_tops_redis_up_only_when_it_runs_low(
+    engine: Engine, redis_server: RedisServer
+) -> None:
+    """After each job a worker nudges its dispatcher: a full cycle (database reads) runs only
+    once Redis holds half the window or less, so a worker going through a backlog of tiny
+    jobs pays for a cycle every few jobs, not after each one, and still never runs dry."""
+    registry.register(engine, "gpu-0", "redis")
+    alice = _backlog(engine, "alice", 20)
+    queue = RedisQueue(engine, redis_server.url, pipelines=[], window_per_worker=4, interval=60)
+    cycles: list[int] = []
+    real = queue.dispatch_once
+
+    def counted() -> int:
+        cycles.append(real())
+        return cycles[-1]
+
+    queue.dispatch_once = counted  # type: ignore[method-assign]
+
+    def take_one() -> None:
+        job_id = db_job_id(queue.redis.lpop(f"rq:queue:{ANY_QUEUE}").decode())
+        assert job_id is not None
+        with session_scope(engine) as session:
+            assert lifecycle.claim_job(session, job_id, "gpu-0", 30.0) is not None
+            lifecycle.succeed(session, job_id, _artifact(job_id))
+
+    def settled(count: int) -> None:
+        deadline = time.monotonic() + 5
+        while len(cycles) < count:
+            assert time.monotonic() < deadline, "no cycle ran"
+            time.sleep(0.01)
+        time.sleep(0.3)  # and no more after it
+        assert len(cycles) == count
+
+    try:
+        queue.start()
+        settled(1)  # the first cycle, at once
+        assert _handed_out(queue) == alice[:4]
+        take_one()  # 3 of 4 left
+        queue.top_up()
+        settled(1)  # Redis is not low: no cycle
+        take_one()  # 2 of 4 left: half the window
+        queue.top_up()
+        settled(2)
+        assert cycles[-1] == 2 and _handed_out(queue) == alice[2:6]
+    finally:
+        queue.stop()
+        queue.redis.close()
+
+
+def _artifact(job_id: int) -> Artifact:
+    return Artifact(
+        owner="alice", key=f"ab/{job_id}.png", content_type="image/png", bytes=1, sha256="ab"
+    )

@@ -14,6 +14,7 @@ is free and never waits for one that is not.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import secrets
@@ -42,6 +43,15 @@ RELEASE_LOCK = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 )
 EXECUTE = "studio.farm.worker.execute"
+RESULT_TTL = 60
+# Jobs waiting in the studio's RQ queues (those RQ registered), in one command.
+COUNT_WAITING = """
+local n = 0
+for _, key in ipairs(redis.call('smembers', KEYS[1])) do
+  if string.sub(key, 1, string.len(ARGV[1])) == ARGV[1] then n = n + redis.call('llen', key) end
+end
+return n
+"""
 
 
 def pipeline_queue(name: str) -> str:
@@ -89,17 +99,34 @@ class RedisQueue:
         self.window_per_worker, self.stale = window_per_worker, worker_stale_seconds
         self.lease_seconds, self.interval = lease_seconds, interval
         # Leases are reaped on a timer, not every cycle: a dead worker's job goes back within
-        # a quarter of a lease after it expired, and a cycle after each job stays cheap.
+        # a quarter of a lease after it expired, and the cycles a busy worker runs stay cheap.
         self.reap_interval = min(5.0, lease_seconds / 4)
         self._reaped_at = float("-inf")
         self.worker = worker or f"dispatcher@{registry.HOST}:{secrets.token_hex(3)}"
-        self._kick = threading.Event()
+        self._kick = threading.Event()  # wakes the loop: a full cycle or a top-up check
+        self._full = threading.Event()  # the next cycle runs whatever Redis holds
+        self._window = 0  # the last cycle's window: jobs Redis should hold for the farm
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # ---- QueueBackend ---------------------------------------------------------------------
     def enqueue(self, job_id: int) -> None:
+        self._full.set()
         self._kick.set()
+
+    def top_up(self) -> None:
+        """A job ended in this process: run a cycle if Redis holds half the window or less.
+        A cycle per job would cost more than a tiny render (it reads the database); a
+        worker going through a backlog thus tops Redis up every few jobs, before it runs
+        dry, and never waits for the next timed cycle."""
+        self._kick.set()
+
+    def running_low(self) -> bool:
+        from rq import Queue
+
+        prefix = Queue.redis_queue_namespace_prefix + PREFIX + ":"
+        waiting = int(self.redis.eval(COUNT_WAITING, 1, Queue.redis_queues_keys, prefix))
+        return waiting * 2 <= self._window
 
     def cancel(self, job_id: int) -> None:
         try:
@@ -164,8 +191,6 @@ class RedisQueue:
 
     def dispatch_once(self) -> int:
         """One cycle: reap dead leases, then top Redis up to the window. Returns ids sent."""
-        from rq import Queue
-
         if not self.redis.set(LOCK_KEY, self.worker, nx=True, px=int(self.interval * 4000)):
             return 0  # another process dispatches this cycle
         try:
@@ -185,53 +210,113 @@ class RedisQueue:
                     max_running=self.max_running_per_owner,
                 )
                 picks = [(j.id, (j.params.get("pipeline") or {}).get("name")) for j in plan.jobs]
-            # An owner's first job in flight goes before the backlog already waiting in Redis,
-            # so it starts when the next worker frees up (fair share). Pushed to the front in
-            # reverse, those keep the plan's order among themselves.
-            fronts = [pick for pick in picks if pick[0] in plan.first]
-            backs = [pick for pick in picks if pick[0] not in plan.first]
-            for (job_id, pipeline), at_front in [
-                *((pick, True) for pick in reversed(fronts)),
-                *((pick, False) for pick in backs),
-            ]:
-                assert job_id is not None
-                name = pipeline_queue(pipeline) if pipeline in warm else ANY_QUEUE
-                Queue(name, connection=self.redis).enqueue_call(
-                    EXECUTE,
-                    args=(job_id,),
-                    job_id=rq_job_id(job_id),
-                    timeout=-1,
-                    result_ttl=0,
-                    failure_ttl=24 * 3600,
-                    description=f"studio job {job_id}",
-                    at_front=at_front,
-                )
+            self._window = window
+            self._send(picks, plan.first, warm)
             return len(picks)
         finally:
             self.redis.eval(RELEASE_LOCK, 1, LOCK_KEY, self.worker)
 
+    def _send(
+        self, picks: list[tuple[int | None, str | None]], first: set[int], warm: set[str]
+    ) -> None:
+        """Hand the picks to RQ in one round trip (`enqueue_many` on one pipeline). An owner's
+        first job in flight goes before the backlog already waiting in Redis, so it starts
+        when the next worker frees up (fair share). Pushed to the front in reverse, those keep
+        the plan's order among themselves."""
+        from rq import Queue
+
+        fronts = [pick for pick in picks if pick[0] in first]
+        backs = [pick for pick in picks if pick[0] not in first]
+        by_queue: dict[str, list[Any]] = {}
+        for (job_id, pipeline), at_front in [
+            *((pick, True) for pick in reversed(fronts)),
+            *((pick, False) for pick in backs),
+        ]:
+            assert job_id is not None
+            name = pipeline_queue(pipeline) if pipeline in warm else ANY_QUEUE
+            by_queue.setdefault(name, []).append(
+                Queue.prepare_data(
+                    EXECUTE,
+                    args=(job_id,),
+                    job_id=rq_job_id(job_id),
+                    timeout=-1,
+                    result_ttl=RESULT_TTL,
+                    failure_ttl=24 * 3600,
+                    description=f"studio job {job_id}",
+                    at_front=at_front,
+                )
+            )
+        if not by_queue:
+            return
+        with self.redis.pipeline() as pipe:
+            for name, datas in by_queue.items():
+                Queue(name, connection=self.redis).enqueue_many(datas, pipeline=pipe)
+            pipe.execute()
+
     def _loop(self) -> None:
-        kicked = True  # the first cycle runs at once
+        full, nudged = True, False  # the first cycle runs at once
         failures = OutageLog(log, "dispatch cycle")  # not a line every 0.5 s while away
         while not self._stop.is_set():
             try:
-                if kicked or self._tick_due():
+                if full or (self.running_low() if nudged else self._tick_due()):
                     self.dispatch_once()
                     failures.worked()
             except Exception as exc:  # noqa: BLE001 - Redis or the database may be down
                 failures.failed(exc)
-            kicked = self._kick.wait(self.interval)
+            nudged = self._kick.wait(self.interval)
             self._kick.clear()
+            # Cleared before the cycle reads the database: a submit committed after this
+            # point sets it again, and is seen by the next cycle.
+            full = self._full.is_set()
+            self._full.clear()
 
     def _tick_due(self) -> bool:
         """A timed cycle runs in one process per interval, farm-wide, not in every process:
         16 idle workers cost the database what one does. A kick (a submit or resume in this
-        process, a job ended in this worker) always runs its cycle."""
+        process) always runs its cycle; a job ended in this worker runs one when Redis runs
+        low (`top_up`)."""
         return bool(self.redis.set(TICK_KEY, self.worker, nx=True, px=int(self.interval * 1000)))
 
 
-def publish_event(redis: Any, event: dict[str, Any]) -> None:
-    try:
-        redis.publish(EVENTS_CHANNEL, json.dumps(event))
-    except Exception:  # noqa: BLE001 - events are best effort; the database has the truth
-        log.debug("event not published: %s", event)
+class EventSender:
+    """Publishes a worker's live events (progress, "finished") on Redis from a thread of its
+    own, in order, several per round trip: a render never waits for Redis (two round trips
+    per job cost ~10 % of a tiny render). Best effort, as pub/sub is: while Redis is away
+    the oldest of `limit` waiting events are dropped; the database has the truth."""
+
+    def __init__(self, redis: Any, limit: int = 1000):
+        self._redis = redis
+        self._waiting: collections.deque[str] = collections.deque(maxlen=limit)
+        self._changed = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="event-sender", daemon=True)
+        self._thread.start()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        with self._changed:
+            self._waiting.append(json.dumps(event))
+            self._changed.notify()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Send what is waiting (a stopping worker's last "finished"), then stop."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._waiting and not self._closed:
+                    self._changed.wait()
+                batch = list(self._waiting)
+                self._waiting.clear()
+                if not batch and self._closed:
+                    return
+            try:
+                with self._redis.pipeline(transaction=False) as pipe:
+                    for message in batch:
+                        pipe.publish(EVENTS_CHANNEL, message)
+                    pipe.execute()
+            except Exception:  # noqa: BLE001 - events are best effort
+                log.debug("%d events not published (Redis unreachable)", len(batch))
