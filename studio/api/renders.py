@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from credits import ledger
 from credits.pricing import estimate_cost, job_cost
@@ -243,22 +243,32 @@ class RendersArea(FilesArea):
         self, project_id: int, shot_ids: Sequence[int] | None, job_kind: JobKind
     ) -> tuple[float, int, int]:
         """The estimate, how many of the renders the cache would serve, how many there are."""
-        total, cached_count, count = 0.0, 0, 0
         with self._session() as session:
             project = self._project(session, project_id, Access.view)
-            for _shot, params, _after in self._plan(session, job_kind, project, shot_ids, {}):
-                cost = self._price(params)
-                cached = session.exec(
-                    select(RenderJob.id).where(
-                        RenderJob.owner == project.owner,
-                        RenderJob.params_hash == params_hash(params),
-                        RenderJob.status == JobStatus.succeeded.value,
-                    )
-                ).first()
-                total += cost * self.settings.price_cache_hit if cached else cost
-                cached_count += cached is not None
-                count += 1
-        return round(total, 2), cached_count, count
+            planned = [
+                (self._price(params), params_hash(params))
+                for _shot, params, _after in self._plan(session, job_kind, project, shot_ids, {})
+            ]
+            # Which of these the render cache would serve, in one query per 500 (not one per
+            # shot: the queue tab reprices the project while renders finish).
+            digests = sorted({digest for _cost, digest in planned})
+            cached: set[str] = set()
+            for start in range(0, len(digests), 500):
+                cached.update(
+                    session.exec(
+                        select(RenderJob.params_hash).where(
+                            RenderJob.owner == project.owner,
+                            col(RenderJob.params_hash).in_(digests[start : start + 500]),
+                            RenderJob.status == JobStatus.succeeded.value,
+                        )
+                    ).all()
+                )
+        total = sum(
+            cost * self.settings.price_cache_hit if digest in cached else cost
+            for cost, digest in planned
+        )
+        hits = sum(digest in cached for _cost, digest in planned)
+        return round(total, 2), hits, len(planned)
 
     def _style_source(
         self,

@@ -4,6 +4,7 @@ table), act on a job from its row or on ticked jobs together, drag to reorder, p
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,9 @@ from studio.ui.common import (
 )
 from studio.ui.queue_table import PAGE, TABLE_CSS, TABLE_JS, in_chunks, queue_state
 
+# The estimate reprices every shot of the project (~0.1 ms each): while renders on the page
+# finish, at most this often (seconds), not at each job event; once none is left, at once.
+ESTIMATE_EVERY = 3.0
 DONE = {"cancel": "Cancel requested", "retry": "Re-queued", "bump": "Priority raised"}
 BULK_DONE = {"cancel": "Cancelled", "retry": "Re-queued", "bump": "Raised"}
 
@@ -187,7 +191,8 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     take_video = gr.Video(label="Take", interactive=False, elem_id="take-video", height=300)
     # The job events refresh the table; the timer is the fallback (a stream that dropped).
     timer = gr.Timer(5.0)
-    succeeded_seen = gr.State(None)  # succeeded jobs when the estimate was last shown
+    # (succeeded jobs on the page, when) at the estimate last shown
+    succeeded_seen = gr.State(None)
     shown = gr.State(PAGE)  # how many of the newest jobs the table shows
     failures: dict[str | None, str] = {}  # each browser session's last error (status line)
     reported = remembering(failures)
@@ -213,12 +218,15 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
         count: Any = PAGE,
     ) -> list[Any]:
         view = for_request(studio, request)
-        table_html, succeeded = queue_state(view, project_id_or_none(project_id), count)
-        if succeeded == seen:
-            return [table_html, gr.skip(), succeeded]
+        table_html, succeeded, active = queue_state(view, project_id_or_none(project_id), count)
+        last, at = seen if isinstance(seen, tuple) else (None, float("-inf"))
+        if succeeded == last or (active and time.monotonic() - at < ESTIMATE_EVERY):
+            # Nothing finished, or repriced a moment ago while renders go on: a later tick
+            # reprices (`seen` keeps the old ids), at the latest the one of the last job's end.
+            return [table_html, gr.skip(), seen]
         # Renders finished (or this is the first poll: the tab polls only once shown): the
         # cache serves them now, so the estimate changed.
-        return [table_html, cost(view, project_id, shot_ids or None), succeeded]
+        return [table_html, cost(view, project_id, shot_ids or None), (succeeded, time.monotonic())]
 
     def live_view(project_id: Any, request: gr.Request) -> Any:
         if project_id in (None, ""):

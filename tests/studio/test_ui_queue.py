@@ -17,7 +17,9 @@ import pytest
 from sqlalchemy import event
 
 from studio import Studio
-from studio.core.models import Shot
+from studio.core import lifecycle
+from studio.core.db import session_scope
+from studio.core.models import Artifact, Shot
 from studio.ui import build_ui
 from tests.studio.test_ui_accounts import UI, as_, output
 
@@ -267,6 +269,44 @@ def test_a_refresh_reads_only_the_rows_it_shows(ui: UI, studio: Studio) -> None:
         assert position == str(positions[job_id]) and positions[job_id] > 4, job_id
     shown_shots = {alice.job(j).shot_id for j in cells}
     assert len(loaded) == len(shown_shots) == 50  # not the project's 61
+
+
+def test_the_estimate_is_repriced_at_most_every_few_seconds(
+    ui: UI, studio: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each job event refreshes the table, but the estimate beside it (which reprices every
+    shot of the project) only every `ESTIMATE_EVERY` seconds while renders on the page go
+    on, and at once when the last one ends, so it ends right."""
+    from studio.ui import queue_tab
+
+    pid, jobs = _queued(studio)
+    studio.queue.stop()  # no worker: each job ends when the test says
+    studio.as_user("alice").resume_queue()
+
+    def render(job_id: int) -> None:  # what a worker records when a render succeeds
+        with session_scope(studio.engine) as session:
+            job = lifecycle.claim_job(session, job_id, "gpu-1", 30.0)
+            assert job is not None
+            artifact = Artifact(owner="alice", key=f"ab/{job_id}.mp4", content_type="video/mp4",
+                                bytes=1, sha256="ab")  # fmt: skip
+            lifecycle.succeed(session, job_id, artifact)
+
+    monkeypatch.setattr(queue_tab, "ESTIMATE_EVERY", 3600.0)
+    tick = ui("queue_tab.tick")
+    _table, before, seen = tick(pid, None, None, as_("alice"))
+    assert "Estimated cost" in before and "0.00 credits" not in before
+    render(jobs[0])
+    table, estimate, still = tick(pid, None, seen, as_("alice"))
+    assert _rows(table)[jobs[0]] == "succeeded"  # the table follows at once
+    assert estimate == gr.skip() and still == seen  # the others go on: not repriced yet
+    monkeypatch.setattr(queue_tab, "ESTIMATE_EVERY", 0.0)  # (the interval has passed)
+    _table, estimate, seen = tick(pid, None, still, as_("alice"))
+    assert "Estimated cost" in estimate and estimate != before  # one shot is cached now
+    monkeypatch.setattr(queue_tab, "ESTIMATE_EVERY", 3600.0)
+    for job_id in jobs[1:]:
+        render(job_id)
+    _table, estimate, _seen = tick(pid, None, seen, as_("alice"))
+    assert "Estimated cost: **0.00 credits**" in estimate  # none left: repriced at once
 
 
 def test_the_table_follows_the_job_events(ui: UI) -> None:
