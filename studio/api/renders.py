@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from credits import ledger
 from credits.pricing import estimate_cost, job_cost
@@ -249,20 +249,8 @@ class RendersArea(FilesArea):
                 (self._price(params), params_hash(params))
                 for _shot, params, _after in self._plan(session, job_kind, project, shot_ids, {})
             ]
-            # Which of these the render cache would serve, in one query per 500 (not one per
-            # shot: the queue tab reprices the project while renders finish).
-            digests = sorted({digest for _cost, digest in planned})
-            cached: set[str] = set()
-            for start in range(0, len(digests), 500):
-                cached.update(
-                    session.exec(
-                        select(RenderJob.params_hash).where(
-                            RenderJob.owner == project.owner,
-                            col(RenderJob.params_hash).in_(digests[start : start + 500]),
-                            RenderJob.status == JobStatus.succeeded.value,
-                        )
-                    ).all()
-                )
+            # Which of these the render cache would serve, in one query, not one per shot.
+            cached = lifecycle.succeeded_digests(session, project.owner, [d for _, d in planned])
         total = sum(
             cost * self.settings.price_cache_hit if digest in cached else cost
             for cost, digest in planned

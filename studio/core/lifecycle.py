@@ -492,6 +492,23 @@ def move_before(session: Session, job_id: int, before_id: int) -> RenderJob:
     return job
 
 
+def succeeded_digests(session: Session, owner: str, digests: Collection[str]) -> set[str]:
+    """Which of these params hashes `owner` has a succeeded job of (what the render cache
+    serves them), 500 per query (the queue tab reprices a whole project as renders end)."""
+    ordered, found = sorted(set(digests)), set[str]()
+    for start in range(0, len(ordered), 500):
+        found.update(
+            session.exec(
+                select(RenderJob.params_hash).where(
+                    RenderJob.owner == owner,
+                    col(RenderJob.params_hash).in_(ordered[start : start + 500]),
+                    RenderJob.status == JobStatus.succeeded.value,
+                )
+            ).all()
+        )
+    return found
+
+
 def succeeded_artifact(session: Session, digest: str) -> Artifact | None:
     """The artifact of the newest succeeded job with these resolved params, if any."""
     job = session.exec(
