@@ -7,7 +7,8 @@ pipeline (benchmarks/sleep_pipeline.py) is a stand-in for GPU time: its render s
 and leaves the CPU free; everything else is a normal studio preview job (the database row
 and its state changes, fair dispatch, claim, progress, lease, the PNG stored with its
 provenance and sidecar, the artifact row). One creator submits N × `--per-worker` previews
-in one call, so a perfect farm runs N / 0.5 jobs/s.
+in one call, so a perfect farm runs N / 0.5 jobs/s. `--render-seconds S` makes each render
+sleep S instead (a fast GPU's render: 0.05), the ideal rate N / S.
 
 Per N, from the job rows read back from the database at the end:
 - wall: from just before the submit to the last job's finished_at; jobs/s = jobs / wall;
@@ -59,8 +60,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import yaml
 
+from benchmarks import sleep_pipeline
 from benchmarks.queue_dispatch import percentile
-from benchmarks.sleep_pipeline import SECONDS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,7 +92,7 @@ class Round:
 
     @property
     def efficiency(self) -> float:
-        return self.rate / (self.workers / SECONDS)
+        return self.rate / (self.workers / sleep_pipeline.SECONDS)
 
 
 def utc(moment: datetime) -> datetime:
@@ -172,7 +173,7 @@ def write_catalogue(folder: Path) -> Path:
         "tasks": ["text-to-image"],
         "implementation": "benchmarks.sleep_pipeline:SleepPipeline",
         "model_id": PIPELINE,
-        "description": f"Sleeps {SECONDS} s per preview (benchmarks/farm_scaling.py).",
+        "description": f"Sleeps {sleep_pipeline.SECONDS} s per preview (farm_scaling.py).",
         "cost_factor": 0.1,
     }
     path = folder / "pipelines.yaml"
@@ -337,8 +338,8 @@ def run(args: argparse.Namespace, redis_url: str, database_url: str) -> list[Rou
 
 def report(rounds: list[Round], args: argparse.Namespace, redis: str, database: str) -> None:
     print(
-        f"{args.per_worker} jobs of {SECONDS} s per worker, one creator, dispatch window "
-        f"{args.window}, redis {redis}, database {database}"
+        f"{args.per_worker} jobs of {sleep_pipeline.SECONDS} s per worker, one creator, "
+        f"dispatch window {args.window}, redis {redis}, database {database}"
     )
     print(
         f"{'workers':>7}{'jobs':>6}{'submit s':>10}{'wall s':>8}{'jobs/s':>8}{'ideal':>7}"
@@ -348,7 +349,7 @@ def report(rounds: list[Round], args: argparse.Namespace, redis: str, database: 
     for r in rounds:
         print(
             f"{r.workers:7d}{r.jobs:6d}{r.submit:10.3f}{r.wall:8.2f}{r.rate:8.2f}"
-            f"{r.workers / SECONDS:7.1f}{r.efficiency:8.3f}"
+            f"{r.workers / sleep_pipeline.SECONDS:7.1f}{r.efficiency:8.3f}"
             f"{statistics.median(r.starts):11.3f}{percentile(r.starts, 0.99):7.3f}"
             f"{statistics.median(r.runs):9.3f}"
             f"{percentile(r.gaps, 0.5):9.3f}{percentile(r.gaps, 0.99):7.3f}{r.ramp:8.2f}"
@@ -371,9 +372,17 @@ def main() -> None:
     parser.add_argument("--database", help="a database URL to use as it is (default: temp)")
     parser.add_argument("--postgres", default=POSTGRES, help="server for the temp database")
     parser.add_argument("--window", type=int, default=2, help="dispatch window (default 2)")
+    parser.add_argument(
+        "--render-seconds", type=float, default=0.5, help="each render's sleep (default 0.5)"
+    )
     args = parser.parse_args()
     if not args.workers or min(args.workers) < 1 or args.per_worker < 1:
         parser.error("--workers and --per-worker must be positive")
+    if not 0 < args.render_seconds <= 60:
+        parser.error("--render-seconds must be in (0, 60]")
+    # For the workers (their own processes) and for this one's ideal rate.
+    os.environ["STUDIO_SLEEP_SECONDS"] = str(args.render_seconds)
+    sleep_pipeline.SECONDS = args.render_seconds
     # A SIGTERM unwinds like Ctrl-C, so every `finally` stops its processes and database.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with (

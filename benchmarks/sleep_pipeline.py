@@ -10,6 +10,7 @@ No `render_frames`, so a worker never batches these previews.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
@@ -17,7 +18,8 @@ from PIL import Image
 
 from pipelines.requests import RenderRequest
 
-SECONDS = 0.5
+# Seconds per render: 0.5 unless STUDIO_SLEEP_SECONDS says (farm_scaling.py --render-seconds).
+SECONDS = float(os.environ.get("STUDIO_SLEEP_SECONDS", "0.5"))
 STEPS = 5
 
 
