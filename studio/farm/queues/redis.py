@@ -43,8 +43,11 @@ RELEASE_LOCK = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 )
 EXECUTE = "studio.farm.worker.execute"
+# Seconds RQ keeps a finished job's hash: with 0 it deletes the job at once, in several
+# round trips of the worker's; a TTL lets Redis expire it instead. Nothing reads them.
 RESULT_TTL = 60
-# Jobs waiting in the studio's RQ queues (those RQ registered), in one command.
+# Jobs waiting in the studio's RQ queues (those RQ registered), in one command. It reads
+# keys it finds in a set: fine on one Redis server, not on a Redis Cluster.
 COUNT_WAITING = """
 local n = 0
 for _, key in ipairs(redis.call('smembers', KEYS[1])) do
@@ -268,7 +271,8 @@ class RedisQueue:
             # Cleared before the cycle reads the database: a submit committed after this
             # point sets it again, and is seen by the next cycle.
             full = self._full.is_set()
-            self._full.clear()
+            if full:  # (cleared only when seen: a submit's flag is never lost)
+                self._full.clear()
 
     def _tick_due(self) -> bool:
         """A timed cycle runs in one process per interval, farm-wide, not in every process:
