@@ -240,10 +240,15 @@ class JobRunner:
             logs.job_id.reset(token)
             self.cancelled.discard(ident(job))
             self.publish({"job": ident(job), "finished": True})
-            self._drop_live_preview(ident(job))  # (a render that failed or was cancelled)
+            self._drop_live_preview(job)  # (a render that failed or was cancelled)
 
-    def _drop_live_preview(self, job_id: int) -> None:
-        if job_id not in self._live_shown:  # most renders show none: no storage call
+    def _drop_live_preview(self, job: RenderJob) -> None:
+        """The job's live image goes: one this process stored, or one an earlier attempt
+        (another worker, stopped mid-render) may have left. Most renders show none: then
+        there is no storage call."""
+        job_id = ident(job)
+        earlier = job.kind == JobKind.preview.value and job.attempts > 1
+        if job_id not in self._live_shown and not earlier:
             return
         self._live_shown.discard(job_id)
         try:
@@ -313,7 +318,7 @@ class JobRunner:
 
     def _preview(self, job: RenderJob, report: ProgressReporter) -> Artifact:
         image = self._frame(job.params, report.stage(0.0, 0.9, "Step"), job_id=ident(job))
-        self._drop_live_preview(ident(job))  # before the job is done: no reader sees it then
+        self._drop_live_preview(job)  # before the job is done: no reader sees it then
         pipeline = self.pipeline(job.params["pipeline"]["name"], job.params["pipeline"])
         return self._store_preview(job, image, report, pipeline)
 

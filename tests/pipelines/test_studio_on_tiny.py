@@ -174,6 +174,36 @@ def test_a_running_preview_shows_its_latest_step(studio: Studio) -> None:
     assert job.status == "succeeded" and studio.live_preview(job.id) is None
 
 
+def test_a_live_image_left_by_an_earlier_attempt_goes_with_the_job(studio: Studio) -> None:
+    """A worker stopped mid-render leaves its live image behind; the worker that renders the
+    job again removes it, though it stored none itself (the draft pipeline shows no steps)."""
+    from sqlalchemy import delete
+
+    from studio.core import lifecycle
+    from studio.core.db import session_scope
+    from studio.core.models import QueuePause
+    from studio.farm.runner import live_preview_key
+
+    pid = new_project(studio, preview="draft")
+    shot = studio.shots(pid)[0]
+    studio.pause_queue()  # the job waits for the worker that will be "gone"
+    (job,) = studio.preview(pid, [shot.id])
+    assert job.id is not None
+    with session_scope(studio.engine) as session:  # resumed and claimed at once
+        session.execute(delete(QueuePause))
+        assert lifecycle.claim_job(session, job.id, "gone", 30.0) is not None
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 18)).save(buffer, format="PNG")
+    studio.storage.put_bytes(live_preview_key(job.id), buffer.getvalue(), "image/png")
+    with session_scope(studio.engine) as session:  # its worker is known dead: re-queued
+        (requeued,) = lifecycle.requeue_abandoned(session, dead_workers=lambda w: w == "gone")
+        assert requeued.id == job.id
+    studio.queue.enqueue(job.id)
+    (done,) = studio.wait([job], progress=False)
+    assert done.status == "succeeded" and done.attempts == 2
+    assert studio.live_preview(job.id) is None
+
+
 def test_a_cast_reference_conditions_the_ip_adapter_preview(
     tmp_path: Path, catalogue_file: Path
 ) -> None:
