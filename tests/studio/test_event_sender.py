@@ -15,10 +15,11 @@ from tests.farm import RedisServer
 
 
 def _listen(url: str) -> Any:
-    listener = connect(url).pubsub(ignore_subscribe_messages=True)
+    listener = connect(url).pubsub()
     listener.subscribe(EVENTS_CHANNEL)
-    while listener.get_message(timeout=1.0) is None and not listener.subscribed:
-        pass
+    # The server's answer: from here on, everything published reaches the listener.
+    confirmed = listener.get_message(timeout=5.0)
+    assert confirmed is not None and confirmed["type"] == "subscribe"
     return listener
 
 
@@ -27,7 +28,7 @@ def _received(listener: Any, count: int, timeout: float = 10.0) -> list[int]:
     deadline = time.monotonic() + timeout
     while len(jobs) < count and time.monotonic() < deadline:
         message = listener.get_message(timeout=0.2)
-        if message is not None:
+        if message is not None and message["type"] == "message":
             jobs.append(json.loads(message["data"])["job"])
     return jobs
 
