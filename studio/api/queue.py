@@ -181,7 +181,7 @@ class QueueArea(ProjectsArea):
                 "start one or wait from the process that renders"
             )
         deadline = None if timeout is None else time.monotonic() + timeout
-        bar = display.wait_bar(jobs, progress)
+        bar = display.WaitProgress(jobs, progress)
         # Where this process has the live events (the runner's, or the workers' through
         # Redis), it reads a job again when it reports, not every job every `poll` seconds:
         # no latency after the end, no polls competing with an inline render, a few reads
@@ -193,8 +193,9 @@ class QueueArea(ProjectsArea):
         try:
             while True:
                 with self._session() as session:
-                    current.update((i, public(self._job(session, i, Access.view))) for i in stale)
-                if display.advance(bar, [current[i] for i in ids]):
+                    fresh = [public(self._job(session, i, Access.view)) for i in stale]
+                current.update((job.id, job) for job in fresh)
+                if bar.update(fresh):
                     return [current[i] for i in ids]
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"Jobs still running after {timeout}s")

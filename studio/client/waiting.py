@@ -41,25 +41,26 @@ class RemoteWaiting(RemoteTimeline):
         order = list(dict.fromkeys(path_id(j.id) for j in jobs))
         current = {job_id: self._job_now(job_id) for job_id in order}
         deadline = None if timeout is None else time.monotonic() + timeout
-        bar = display.wait_bar(list(current.values()), progress)
+        bar = display.WaitProgress(list(current.values()), progress)
         projects = {job.project_id for job in current.values()}
         stream = projects.pop() if len(projects) == 1 else None
+        finished = bar.update([])
         try:
-            while not self._show(bar, order, current):
+            while not finished:
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"Jobs still running after {timeout}s")
                 if stream is not None:
                     try:
-                        self._follow(stream, order, current, bar, deadline)
+                        finished = self._follow(stream, order, current, bar, deadline)
                         continue  # ended, stalled or the deadline: look again
                     except httpx.ReadTimeout:
                         continue  # a stalled stream: open it again
                     except (httpx.HTTPError, ValueError, KeyError):
                         stream = None  # no usable stream here: poll instead
                 time.sleep(poll)
-                for job_id in order:
-                    if not _finished(current[job_id]):
-                        current[job_id] = self._job_now(job_id)
+                fresh = [self._job_now(i) for i in order if not _finished(current[i])]
+                current.update((job.id, job) for job in fresh)
+                finished = bar.update(fresh)
             return [current[job_id] for job_id in order]
         finally:
             bar.close()
@@ -67,20 +68,16 @@ class RemoteWaiting(RemoteTimeline):
     def _job_now(self, job_id: int) -> JobPublic:
         return JobPublic.model_validate(self._get(f"/jobs/{path_id(job_id)}"))
 
-    def _show(self, bar: Any, order: list[int], current: dict[int, JobPublic]) -> bool:
-        """Move the bar; whether every job has finished."""
-        return display.advance(bar, [current[i] for i in order])
-
     def _follow(
         self,
         project_id: int,
         order: list[int],
         current: dict[int, JobPublic],
-        bar: Any,
+        bar: display.WaitProgress,
         deadline: float | None,
-    ) -> None:
-        """Read the project's event stream until every job has finished, the deadline
-        passes or the stream ends or stalls (the caller opens it again)."""
+    ) -> bool:
+        """Read the project's event stream until every job has finished (True), the
+        deadline passes or the stream ends or stalls (the caller opens it again)."""
         wanted = set(order)
         limit = STALL if deadline is None else max(0.5, min(STALL, deadline - time.monotonic()))
         url = f"{API}/projects/{path_id(project_id)}/events"
@@ -90,26 +87,28 @@ class RemoteWaiting(RemoteTimeline):
                     "no event stream", request=answer.request, response=answer
                 )
             for name, data in _events(answer.iter_lines()):
+                fresh: list[JobPublic] = []
                 if name == "snapshot":  # those no longer queued or running have finished
                     active = {int(j["job"]) for j in data.get("jobs", [])}
-                    for job_id in wanted - active:
-                        if not _finished(current[job_id]):
-                            current[job_id] = self._job_now(job_id)
+                    fresh = [self._job_now(i) for i in wanted - active if not _finished(current[i])]
                 elif name == "progress" and int(data["job"]) in wanted:
                     job_id = int(data["job"])
                     if not _finished(current[job_id]):
-                        current[job_id] = current[job_id].model_copy(
-                            update={"progress": float(data["progress"]), "status": "running"}
-                        )
+                        fresh = [
+                            current[job_id].model_copy(
+                                update={"progress": float(data["progress"]), "status": "running"}
+                            )
+                        ]
                 elif name == "status" and int(data["job"]) in wanted:
-                    current[int(data["job"])] = self._job_now(int(data["job"]))
+                    fresh = [self._job_now(int(data["job"]))]
                 elif name == "gap":  # events were lost: read the jobs once
-                    for job_id in order:
-                        current[job_id] = self._job_now(job_id)
-                if self._show(bar, order, current):
-                    return
+                    fresh = [self._job_now(job_id) for job_id in order]
+                current.update((job.id, job) for job in fresh)
+                if bar.update(fresh):
+                    return True
                 if deadline is not None and time.monotonic() > deadline:
-                    return
+                    return False
+        return False
 
 
 def _events(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -197,3 +197,27 @@ def test_an_unreachable_studio_does_not_break_the_display(made: dict[str, Any]) 
     assert made["shots"][0]._repr_html_() is None
     assert made["project"]._repr_html_() is None
     assert "<video" not in made["take"]._repr_html_()
+
+
+def _job(job_id: int, status: str, progress: float = 0.0) -> JobPublic:
+    return JobPublic(
+        id=job_id, kind="preview", project_id=1, params_hash="x", status=status, progress=progress
+    )
+
+
+def test_the_wait_bar_moves_by_each_jobs_progress_and_ends_when_all_finished() -> None:
+    waiting = display.WaitProgress(
+        [_job(1, "queued"), _job(2, "running", 0.5), _job(3, "succeeded"), _job(2, "running", 0.5)],
+        progress=False,
+    )
+    assert waiting.bar.total == 3  # a job listed twice is one job
+    assert waiting.bar.n == pytest.approx(1.5)
+    assert not waiting.update([_job(1, "running", 0.25)])
+    assert waiting.bar.n == pytest.approx(1.75)
+    assert not waiting.update([_job(2, "failed")])  # a failed job has finished too
+    assert waiting.bar.n == pytest.approx(2.25)
+    assert not waiting.update([])  # nothing new: nothing moves
+    assert waiting.bar.n == pytest.approx(2.25)
+    assert waiting.update([_job(1, "succeeded"), _job(2, "running", 0.9)])  # (2 stays failed)
+    assert waiting.bar.n == 3
+    waiting.close()
