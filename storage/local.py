@@ -30,7 +30,8 @@ class LocalStorage:
         os.close(fd)
         try:
             shutil.copyfile(source, tmp)
-            _seal(tmp)
+            with open(tmp, "rb") as copied:
+                _seal(copied)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -43,7 +44,8 @@ class LocalStorage:
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-            _seal(tmp, durable)
+                handle.flush()
+                _seal(handle, durable)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -85,10 +87,10 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
-def _seal(path: str, durable: bool = True) -> None:
+def _seal(handle: BinaryIO, durable: bool = True) -> None:
     """Make a finished temp file readable like any other file (mkstemp is 0600) and, unless
-    told otherwise, durable (an fsync: the one disk flush an artifact costs)."""
-    os.chmod(path, 0o666 & ~_UMASK)
+    told otherwise, durable (an fsync: the one disk flush an artifact costs). On the open
+    file: no second lookup or open of its path."""
+    os.fchmod(handle.fileno(), 0o666 & ~_UMASK)
     if durable:
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())
+        os.fsync(handle.fileno())

@@ -314,28 +314,27 @@ def wait_bar(jobs: Sequence[JobPublic], progress: bool = True) -> Any:
 class WaitProgress:
     """`wait()`'s bar, moved by the jobs that changed: an update costs what changed, not
     how many jobs are waited on (re-summing 2,000 jobs at every event cost the waiting
-    process more CPU than the worker spent on bookkeeping). A finished job counts 1."""
+    process more CPU than the worker spent on bookkeeping). A finished job counts 1. The
+    jobs it is made with give the total only: their state comes with `update`, read fresh
+    (a job passed in as failed may have been retried since)."""
 
     def __init__(self, jobs: Sequence[JobPublic], progress: bool = True):
         distinct = list({job.id: job for job in jobs}.values())
         self.bar = wait_bar(distinct, progress)
-        self._open: dict[int, float] = {}  # unfinished job -> its progress
+        self._open: dict[int, float] = {job.id: 0.0 for job in distinct}  # unfinished: progress
         self._open_sum = 0.0
         self._finished: set[int] = set()
-        self.update(distinct)
 
     def update(self, jobs: Sequence[JobPublic]) -> bool:
         """Take these jobs' new state; whether every job has finished."""
         for job in jobs:
-            if job.id in self._finished:
-                continue  # a finished job stays finished
-            was = self._open.pop(job.id, 0.0)
+            self._open_sum -= self._open.pop(job.id, 0.0)
+            self._finished.discard(job.id)
             if JobStatus(job.status).finished:
                 self._finished.add(job.id)
-                self._open_sum -= was
             else:
                 self._open[job.id] = job.progress
-                self._open_sum += job.progress - was
+                self._open_sum += job.progress
         if not self._open:
             self._open_sum = 0.0  # (no rounding drift left behind)
         self.bar.n = len(self._finished) + max(0.0, self._open_sum)

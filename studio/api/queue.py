@@ -9,7 +9,7 @@ from sqlmodel import col, select
 
 from studio import display
 from studio.api.projects import ProjectsArea
-from studio.core import lifecycle
+from studio.core import job_reads, lifecycle
 from studio.core.census import Census, take_census
 from studio.core.errors import Forbidden, NotFound
 from studio.core.models import (
@@ -65,7 +65,7 @@ class QueueArea(ProjectsArea):
 
     def queue_position(self, job_id: int) -> int | None:
         with self._session() as session:
-            return lifecycle.queue_position(session, self._job(session, job_id, Access.view))
+            return job_reads.queue_position(session, self._job(session, job_id, Access.view))
 
     def queue_positions(self, job_ids: list[int] | None = None) -> dict[int, int]:
         """Position in the queue (1 = next) of every queued job this user can see, or only of
@@ -73,14 +73,14 @@ class QueueArea(ProjectsArea):
         wanted = None if job_ids is None else id_list(job_ids, "job_ids")
         with self._session() as session:
             if self.is_admin:
-                return lifecycle.queue_positions(session, wanted)
+                return job_reads.queue_positions(session, wanted)
             mine = select(RenderJob.id).where(
                 RenderJob.owner == self.user, RenderJob.status == JobStatus.queued.value
             )
             if wanted is not None:
                 mine = mine.where(col(RenderJob.id).in_(wanted))
             own = {i for i in session.exec(mine).all() if i is not None}
-            positions = lifecycle.queue_positions(session, own if wanted is not None else None)
+            positions = job_reads.queue_positions(session, own if wanted is not None else None)
         return {job_id: n for job_id, n in positions.items() if job_id in own}
 
     def cancel(self, job_id: int) -> JobPublic:

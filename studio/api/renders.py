@@ -12,7 +12,7 @@ from credits import ledger
 from credits.pricing import estimate_cost, job_cost
 from storage.base import StorageError
 from studio.api.files import FilesArea
-from studio.core import cast, lifecycle, scenes
+from studio.core import cast, job_reads, lifecycle, scenes
 from studio.core.artifacts import store_file
 from studio.core.errors import InvalidInput, NotFound, PaymentRequired
 from studio.core.models import (
@@ -250,7 +250,7 @@ class RendersArea(FilesArea):
                 for _shot, params, _after in self._plan(session, job_kind, project, shot_ids, {})
             ]
             # Which of these the render cache would serve, in one query, not one per shot.
-            cached = lifecycle.succeeded_digests(session, project.owner, [d for _, d in planned])
+            cached = job_reads.succeeded_digests(session, project.owner, [d for _, d in planned])
         total = sum(
             cost * self.settings.price_cache_hit if digest in cached else cost
             for cost, digest in planned
@@ -271,7 +271,7 @@ class RendersArea(FilesArea):
         renders without the style reference: preview the scene's first shot first)."""
         if kind == JobKind.preview and first.id in submitted:
             return submitted[first.id]
-        return True if lifecycle.succeeded_artifact(session, params_hash(first_params)) else None
+        return True if job_reads.succeeded_artifact(session, params_hash(first_params)) else None
 
     def _chain_source(
         self, session: Session, previous: Shot, submitted: dict[int | None, RenderJob]

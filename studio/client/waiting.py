@@ -44,7 +44,7 @@ class RemoteWaiting(RemoteTimeline):
         bar = display.WaitProgress(list(current.values()), progress)
         projects = {job.project_id for job in current.values()}
         stream = projects.pop() if len(projects) == 1 else None
-        finished = bar.update([])
+        finished = bar.update(list(current.values()))
         try:
             while not finished:
                 if deadline is not None and time.monotonic() > deadline:

@@ -7,9 +7,9 @@ age out or are deleted (breaking Prometheus's `rate()`). Instead the lifecycle a
 of `FarmCounter` at the moment of each event, in the transaction of the state change itself:
 a rolled-back change counts nothing, a repeated completion (a no-op) counts nothing, and every
 app replica reads the same totals. The events of one transaction are summed in the session
-and written as it commits, in one statement: a multi-row
+and written as it commits, one row per counter in one batch:
 `INSERT … ON CONFLICT DO UPDATE SET total = total + excluded.total` (atomic on SQLite and
-PostgreSQL alike), so a batch of 300 submissions costs one, not 300.
+PostgreSQL alike), so a batch of 300 submissions costs a few rows, not 300.
 
 The counters start at zero when migration 0015 creates the table; jobs finished before then
 are not counted. Gauges (queue depth, workers, credits held) are read at scrape time instead
@@ -18,9 +18,11 @@ are not counted. Gauges (queue depth, workers, credits held) are read at scrape 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Column, Float, event
 from sqlalchemy.orm import Session as OrmSession
@@ -124,23 +126,27 @@ _PENDING = "studio.counters.pending"
 
 @event.listens_for(OrmSession, "before_commit")
 def _write_pending(session: OrmSession) -> None:
-    """The transaction's counter additions, in one statement, just before it commits."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
+    """The transaction's counter additions, one upsert per counter in one batch (the
+    statement is built once per dialect: every finished job runs it)."""
     totals = session.info.pop(_PENDING, None)
     if not totals:
         return
     # Rows in one order in every transaction: two PostgreSQL transactions that add to the
     # same counters lock their rows in the same order, so they queue instead of deadlocking.
     rows = [{"name": n, "labels": lb, "total": t} for (n, lb), t in sorted(totals.items())]
-    dialect = session.get_bind().dialect.name
+    connection = session.connection()
+    connection.execute(_upsert(connection.dialect.name), rows)
+
+
+@functools.cache
+def _upsert(dialect: str) -> Any:
+    from sqlalchemy.dialects import postgresql, sqlite
+
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(FarmCounter).values(rows)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["name", "labels"],
-            set_={"total": col(FarmCounter.total) + statement.excluded.total},
-        )
+    statement = insert(FarmCounter)
+    return statement.on_conflict_do_update(
+        index_elements=["name", "labels"],
+        set_={"total": col(FarmCounter.total) + statement.excluded.total},
     )
 
 

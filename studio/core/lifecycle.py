@@ -211,9 +211,7 @@ def claim_job(session: Session, job_id: int, worker: str, lease_seconds: float) 
     )
     if row is None:
         return None
-    stale = session.identity_map.get(session.identity_key(RenderJob, job_id))
-    if stale is not None:  # loaded earlier in this transaction: it must not be read as queued
-        session.expire(stale)
+    _expire_loaded(session, job_id)  # it must not be read as queued
     return RenderJob(**row._mapping)
 
 
@@ -295,11 +293,8 @@ def succeed(
     worker (its lease expired): the params are the same, so the result is the one wanted, and
     the other worker's later completion becomes a no-op.
     """
-    job = get_job(session, job_id)
-    if job.status == JobStatus.succeeded.value:
-        return job
-    if job.status not in ACTIVE:
-        raise Conflict(f"Job #{job_id} is {job.status}, it cannot succeed")
+    # Rows this call adds, removed again if the job had already succeeded (a repeat).
+    added = [a for a in [*(attachments or {}).values(), artifact] if a.id is None]
     if attachments:
         session.add_all(attachments.values())
         session.flush()
@@ -307,12 +302,54 @@ def succeed(
         artifact.provenance = {**artifact.provenance, "attachments": ids}
     session.add(artifact)
     session.flush()
-    job.status, job.artifact_id, job.progress = JobStatus.succeeded.value, artifact.id, 1.0
-    job.message, job.error, job.finished_at, job.lease_expires_at = message, None, utcnow(), None
-    session.add(job)
+    # One conditional UPDATE (Core, built once) moves the job and hands it back: a farm
+    # worker runs this for every job, and loading the job first cost more than a tiny render.
+    row = (
+        session.connection()
+        .execute(
+            _succeed_statement(),
+            {"job_id": job_id, "artifact_id": artifact.id, "message": message, "now": utcnow()},
+        )
+        .first()
+    )
+    if row is None:  # not queued or running: a repeat (nothing changes), else a conflict
+        job = get_job(session, job_id)
+        if job.status != JobStatus.succeeded.value:
+            raise Conflict(f"Job #{job_id} is {job.status}, it cannot succeed")
+        for unused in added:
+            session.delete(unused)
+        session.flush()
+        return job
+    _expire_loaded(session, job_id)
+    job = RenderJob(**row._mapping)
     counters.job_finished(session, job, released=ledger.settle(session, job_id))
     takes.link_result(session, job)
     return job
+
+
+@functools.cache
+def _succeed_statement() -> Any:
+    return (
+        update(RenderJob)
+        .where(col(RenderJob.id) == bindparam("job_id"), col(RenderJob.status).in_(ACTIVE))
+        .values(
+            status=JobStatus.succeeded.value,
+            artifact_id=bindparam("artifact_id"),
+            progress=1.0,
+            message=bindparam("message"),
+            error=None,
+            finished_at=bindparam("now"),
+            lease_expires_at=None,
+        )
+        .returning(*RenderJob.__table__.columns)  # type: ignore[attr-defined]
+    )
+
+
+def _expire_loaded(session: Session, job_id: int) -> None:
+    """A copy of the job loaded earlier in this transaction must not be read as it was."""
+    stale = session.identity_map.get(session.identity_key(RenderJob, job_id))
+    if stale is not None:
+        session.expire(stale)
 
 
 def _owned_elsewhere(job: RenderJob, worker: str | None) -> bool:
@@ -381,50 +418,6 @@ def set_priority(session: Session, job_id: int, priority: int) -> RenderJob:
     return job
 
 
-def queue_position(session: Session, job: RenderJob) -> int | None:
-    """1-based position among queued jobs, in the order workers take them."""
-    if job.status != JobStatus.queued.value:
-        return None
-    ahead = session.exec(
-        select(func.count())
-        .select_from(RenderJob)
-        .where(RenderJob.status == JobStatus.queued.value)
-        .where(
-            (col(RenderJob.priority) > job.priority)
-            | (
-                (col(RenderJob.priority) == job.priority)
-                & (col(RenderJob.queued_at) < job.queued_at)
-            )
-            | (
-                (col(RenderJob.priority) == job.priority)
-                & (col(RenderJob.queued_at) == job.queued_at)
-                & (col(RenderJob.id) < job.id)
-            )
-        )
-    ).one()
-    return int(ahead) + 1
-
-
-def queue_positions(session: Session, job_ids: Collection[int] | None = None) -> dict[int, int]:
-    """1-based positions of queued jobs, in the order workers take them: of every one, or of
-    `job_ids` only (then the database numbers the queue and returns just those rows, so a
-    page of the queue table reads as much with 3,000 jobs queued as with 30)."""
-    queued = RenderJob.status == JobStatus.queued.value
-    order = (col(RenderJob.priority).desc(), col(RenderJob.queued_at), col(RenderJob.id))
-    if job_ids is None:
-        ids = session.exec(select(RenderJob.id).where(queued).order_by(*order)).all()
-        return {job_id: n for n, job_id in enumerate(ids, 1) if job_id is not None}
-    if not job_ids:
-        return {}
-    ranked = (
-        select(col(RenderJob.id).label("id"), func.row_number().over(order_by=order).label("n"))
-        .where(queued)
-        .subquery()
-    )
-    rows = session.exec(select(ranked.c.id, ranked.c.n).where(ranked.c.id.in_(list(job_ids))))
-    return {int(job_id): int(n) for job_id, n in rows.all()}
-
-
 def requeue_abandoned(
     session: Session,
     *,
@@ -490,33 +483,6 @@ def move_before(session: Session, job_id: int, before_id: int) -> RenderJob:
     job.queued_at = before.queued_at - timedelta(microseconds=1)
     session.add(job)
     return job
-
-
-def succeeded_digests(session: Session, owner: str, digests: Collection[str]) -> set[str]:
-    """Which of these params hashes `owner` has a succeeded job of (what the render cache
-    serves them), 500 per query (the queue tab reprices a whole project as renders end)."""
-    ordered, found = sorted(set(digests)), set[str]()
-    for start in range(0, len(ordered), 500):
-        found.update(
-            session.exec(
-                select(RenderJob.params_hash).where(
-                    RenderJob.owner == owner,
-                    col(RenderJob.params_hash).in_(ordered[start : start + 500]),
-                    RenderJob.status == JobStatus.succeeded.value,
-                )
-            ).all()
-        )
-    return found
-
-
-def succeeded_artifact(session: Session, digest: str) -> Artifact | None:
-    """The artifact of the newest succeeded job with these resolved params, if any."""
-    job = session.exec(
-        select(RenderJob)
-        .where(RenderJob.params_hash == digest, RenderJob.status == JobStatus.succeeded.value)
-        .order_by(col(RenderJob.id).desc())
-    ).first()
-    return session.get(Artifact, job.artifact_id) if job and job.artifact_id else None
 
 
 def fail_orphans(session: Session) -> list[RenderJob]:

@@ -5,7 +5,10 @@ Applied when a job succeeds, rendered or served by the render cache (studio.core
 
 from __future__ import annotations
 
-from sqlalchemy import func, update
+import functools
+from typing import Any
+
+from sqlalchemy import bindparam, func, update
 from sqlmodel import Session, col, select
 
 from studio.core.models import Artifact, JobKind, JobStatus, RenderJob, Shot
@@ -20,8 +23,10 @@ def link_result(session: Session, job: RenderJob) -> None:
     if job.shot_id is None:
         return
     if job.kind == JobKind.preview.value:  # one UPDATE, without loading the shot (hot path)
-        linked = update(Shot).where(col(Shot.id) == job.shot_id)
-        session.execute(linked.values(preview_job_id=job.id))
+        session.connection().execute(_preview_link(), {"shot": job.shot_id, "job": job.id})
+        loaded = session.identity_map.get(session.identity_key(Shot, job.shot_id))
+        if loaded is not None:  # read earlier in this transaction: it shows the new preview
+            session.expire(loaded)
         return
     shot = session.get(Shot, job.shot_id)
     if shot is None:
@@ -32,6 +37,16 @@ def link_result(session: Session, job: RenderJob) -> None:
     elif job.kind == JobKind.speech.value and _takes_over(session, job, shot.chosen_line_id):
         choose_line(session, shot, job)
     session.add(shot)
+
+
+@functools.cache
+def _preview_link() -> Any:
+    """Built once (Core): every finished preview runs it."""
+    return (
+        update(Shot)
+        .where(col(Shot.id) == bindparam("shot"))
+        .values(preview_job_id=bindparam("job"))
+    )
 
 
 def choose_line(session: Session, shot: Shot, job: RenderJob) -> None:

@@ -30,7 +30,7 @@ from pipelines.catalogue import Catalogue, CatalogueError, UnknownPipelineError
 from pipelines.errors import PipelineError
 from pipelines.requests import Cancelled, Reference, RenderRequest, RequestLora
 from storage.base import Storage, StorageError
-from studio.core import dispatch, lifecycle, logs, provenance
+from studio.core import dispatch, job_reads, lifecycle, logs, provenance
 from studio.core.artifacts import store_bytes, store_file
 from studio.core.db import session_scope
 from studio.core.errors import JobFailed, StudioError
@@ -401,7 +401,7 @@ class JobRunner:
     def _scene_style_image(self, digest: str) -> Image.Image:
         """The preview frame of a scene's first shot (by its params hash)."""
         with session_scope(self.engine) as session:
-            artifact = lifecycle.succeeded_artifact(session, digest)
+            artifact = job_reads.succeeded_artifact(session, digest)
         if artifact is None:
             raise JobFailed(
                 "The preview of this scene's first shot, whose look this shot takes, is not "
@@ -499,7 +499,7 @@ class JobRunner:
         """The shot's stored preview for these exact params, else a fresh render of it."""
         digest = params_hash(params)
         with session_scope(self.engine) as session:
-            artifact = lifecycle.succeeded_artifact(session, digest)
+            artifact = job_reads.succeeded_artifact(session, digest)
         if artifact is not None and self.storage.exists(artifact.key):
             with Image.open(self.storage.local_path(artifact.key)) as stored:
                 return stored.convert("RGB")

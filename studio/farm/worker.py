@@ -18,6 +18,7 @@ a database outage is not taken for a dead one. It is removed when the worker sto
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -40,6 +41,7 @@ from studio.farm.queues.redis import (
     ANY_QUEUE,
     CANCEL_CHANNEL,
     EventSender,
+    NextJob,
     RedisQueue,
     connect,
     pipeline_queue,
@@ -48,6 +50,9 @@ from studio.farm.runner import JobRunner
 
 log = logging.getLogger(__name__)
 IDLE_DELAY = 0.25  # seconds after a job before the worker writes itself idle
+# Seconds a worker runs jobs from its queues on its own before RQ's loop runs again (its
+# worker heartbeat, maintenance and `rq suspend` are checked there).
+PREFETCH_SECONDS = 30.0
 
 
 class IdleMark:
@@ -112,6 +117,8 @@ class WorkerContext:
     listening: frozenset[str] = frozenset()
     waiting: bool = False  # for Redis, which went away
     show: Callable[[], None] = lambda: None  # rewrites the beacon now (set by run_worker)
+    next_job: Callable[[], int | None] = lambda: None  # the next id in its queues (NextJob)
+    stopping: Callable[[], bool] = lambda: False  # a stop was asked for (SIGTERM, Ctrl-C)
     idle: IdleMark = field(init=False)
 
     def __post_init__(self) -> None:
@@ -148,10 +155,30 @@ _context: WorkerContext | None = None
 
 
 def execute(job_id: int) -> str:
-    """The RQ job function: claim the studio job in the database, then render it."""
+    """The RQ job function: claim the studio job in the database, then render it. Then the
+    jobs waiting in this worker's queues follow, taken in one round trip each (`NextJob`)
+    rather than through RQ's loop, which costs more than a fast render: for up to
+    PREFETCH_SECONDS, until the queues are empty or a stop is asked for. A worker that dies
+    between taking an id and claiming its job loses nothing: the job is still queued in
+    the database, and the next dispatch cycle sends it again."""
     context = _context
     if context is None:
         raise RuntimeError("studio.farm.worker.execute runs only inside `python -m studio worker`")
+    outcome = _run_job(context, job_id)
+    until = time.monotonic() + PREFETCH_SECONDS
+    while time.monotonic() < until and not context.stopping():
+        try:
+            next_id = context.next_job()
+        except Exception as exc:  # noqa: BLE001 - Redis went away: RQ's loop sees to it
+            log.debug("worker %s: no next job from Redis (%s)", context.name, exc)
+            break
+        if next_id is None:
+            break
+        _run_job(context, next_id)
+    return outcome
+
+
+def _run_job(context: WorkerContext, job_id: int) -> str:
     context.idle.cancel()
     job = until_reachable(lambda: _claim(context, job_id), f"claim of job {job_id}")
     if job is None:
@@ -258,6 +285,7 @@ def run_worker(
     # Dispatch from here too, so a farm without a running app still drains its queue.
     dispatcher.start()
     context.after_job = dispatcher.top_up
+    context.next_job = NextJob(redis, queues)
     log.info("worker %s listening on %s", context.name, ", ".join(queues))
     try:
         _serve(lambda: SimpleWorker(queues, connection=redis, name=_rq_name(context)), redis,
@@ -290,6 +318,7 @@ def _serve(make: Callable[[], Any], redis: Any, context: WorkerContext, burst: b
             # Inside the try: making RQ's worker talks to Redis too (CLIENT SETNAME), and
             # Redis may go again (or still refuse) right after a ping answered.
             rq_worker = make()
+            context.stopping = functools.partial(_stop_asked, rq_worker)
             rq_worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
         except (RedisDown, RedisSlow) as exc:  # its teardown could not reach Redis either
             log.warning("worker %s: Redis went away (%s)", context.name, exc)
@@ -305,6 +334,11 @@ def _serve(make: Callable[[], Any], redis: Any, context: WorkerContext, burst: b
             time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
         except StopRequested:  # SIGTERM while waiting: RQ's handler raises it here
             return
+
+
+def _stop_asked(rq_worker: Any) -> bool:
+    """SIGTERM or Ctrl-C reached RQ's worker: it finishes the current job, then stops."""
+    return rq_worker._shutdown_requested_date is not None
 
 
 def _reachable(redis: Any) -> bool:

@@ -11,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from studio.core import dispatch, lifecycle
+from studio.core import dispatch, job_reads, lifecycle
 from studio.core.db import session_scope
 from studio.core.errors import Conflict, NotFound
 from studio.core.models import Artifact, JobKind, JobStatus, Project, RenderJob, Shot, ident, utcnow
@@ -179,7 +179,7 @@ def test_fail_then_retry_requeues_with_error_cleared(engine: Engine) -> None:
 def test_priority_and_queue_position(engine: Engine) -> None:
     jobs = [submit(engine, i) for i in range(3)]
     with Session(engine) as session:
-        assert [lifecycle.queue_position(session, status(engine, ident(j))) for j in jobs] == [
+        assert [job_reads.queue_position(session, status(engine, ident(j))) for j in jobs] == [
             1,
             2,
             3,
@@ -187,8 +187,8 @@ def test_priority_and_queue_position(engine: Engine) -> None:
     with session_scope(engine) as session:
         lifecycle.set_priority(session, ident(jobs[2]), 5)
     with Session(engine) as session:
-        assert lifecycle.queue_position(session, status(engine, ident(jobs[2]))) == 1
-        assert lifecycle.queue_position(session, status(engine, ident(jobs[0]))) == 2
+        assert job_reads.queue_position(session, status(engine, ident(jobs[2]))) == 1
+        assert job_reads.queue_position(session, status(engine, ident(jobs[0]))) == 2
     claim(engine)
     with session_scope(engine) as session, pytest.raises(Conflict):
         lifecycle.set_priority(session, ident(jobs[2]), 1)

@@ -237,6 +237,70 @@ def test_sigterm_lets_the_worker_finish_its_job(studio: Studio, farm: Farm) -> N
     assert next(w for w in studio.workers() if w.name == "w1").state == "stopped"
 
 
+def test_sigterm_takes_no_more_jobs_from_the_queue(studio: Studio, farm: Farm) -> None:
+    """A worker goes from job to job without RQ's loop (worker.execute); a stop still ends it
+    after the current job, and the jobs left in Redis run elsewhere."""
+    import signal
+
+    worker = farm.start_worker("w1")
+    pid = project(studio, duration=20, fps=24, height=240)
+    ids = [j.id for j in studio.render(pid) if j.id is not None]
+    wait_for(
+        lambda: any(0.05 < j.progress < 0.5 for j in jobs_of(studio, ids)),
+        60,
+        "render start",
+        lambda: farm.log("w1"),
+    )
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(60) == 0, farm.log("w1")
+    statuses = sorted(j.status for j in jobs_of(studio, ids))
+    assert statuses == ["queued", "queued", "succeeded"], describe(studio, ids)
+    farm.start_worker("w2")
+    final = wait_for(lambda: finished(studio, ids), 120, "renders", lambda: farm.log("w2"))
+    assert [j.status for j in final] == ["succeeded"] * 3
+    assert all(j.attempts == 1 for j in final)
+
+
+def test_a_backlog_costs_few_redis_commands_per_job_and_leaves_no_rq_job(
+    studio: Studio, farm: Farm
+) -> None:
+    from redis import Redis
+
+    redis = Redis.from_url(farm.redis_url)
+    farm.start_worker("w1", "--preload", "draft")
+    wait_for(
+        lambda: any(w.name == "w1" and w.state == "idle" for w in studio.workers()),
+        60,
+        "worker start",
+        lambda: farm.log("w1"),
+    )
+    p = studio.create_project("Backlog", height=64)
+    assert p.id is not None
+    for n in range(30):
+        studio.add_shot(p.id, f"shot {n}", duration=1.0, seed=n)
+
+    def commands() -> int:  # server-wide: this test's Redis database is the only one busy
+        return sum(int(row["calls"]) for row in redis.info("commandstats").values())
+
+    before = commands()
+    ids = [j.id for j in studio.preview(p.id)]
+    final = wait_for(lambda: finished(studio, ids), 90, "previews", lambda: farm.log("w1"))
+    per_job = (commands() - before) / len(ids)
+    assert [j.status for j in final] == ["succeeded"] * len(ids)
+    # Through RQ's own loop a job costs ~66 commands (state, registries, heartbeats, result);
+    # the worker takes the jobs waiting in its queues in one round trip each.
+    assert per_job < 35, per_job
+    # Nothing left behind: a job taken that way has its RQ hash deleted with it (RQ's own
+    # results expire). A queued RQ job never expires: a leak would grow without end.
+    waiting = {i for q in redis.scan_iter("rq:queue:studio:*") for i in redis.lrange(q, 0, -1)}
+    kept = [
+        k
+        for k in redis.scan_iter("rq:job:studio-*")
+        if b":" not in k[len("rq:job:") :] and k[len("rq:job:") :] not in waiting
+    ]
+    assert all(redis.ttl(k) > 0 for k in kept), [(k, redis.ttl(k)) for k in kept]
+
+
 def test_a_job_that_kills_every_worker_is_quarantined(
     tmp_path: Path, fresh_postgres_url: str, redis_url: str
 ) -> None:
