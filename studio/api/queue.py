@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlmodel import col, select
 
@@ -189,11 +190,19 @@ class QueueArea(ProjectsArea):
         # seconds without news (events are best effort), and after a gap in them.
         events = self.services.events.subscribe() if self.services.events else None
         current: dict[int, JobPublic] = {}
-        stale = set(ids)
+        stale, moved = set(ids), dict[int, dict[str, Any]]()
         try:
             while True:
-                with self._session() as session:
-                    fresh = [public(self._job(session, i, Access.view)) for i in stale]
+                fresh = []
+                if stale:
+                    with self._session() as session:
+                        fresh = [public(self._job(session, i, Access.view)) for i in stale]
+                # A progress event moves the bar without a read; its job's end is read.
+                fresh += [
+                    current[i].model_copy(update={**change, "status": "running"})
+                    for i, change in moved.items()
+                    if i not in stale and not JobStatus(current[i].status).finished
+                ]
                 current.update((job.id, job) for job in fresh)
                 if bar.update(fresh):
                     return [current[i] for i in ids]
@@ -202,7 +211,7 @@ class QueueArea(ProjectsArea):
                 if events is None:
                     time.sleep(poll)
                     continue
-                stale = self._news(events, set(ids), max(poll, EVENTLESS_READ), deadline)
+                stale, moved = self._news(events, set(ids), max(poll, EVENTLESS_READ), deadline)
         finally:
             bar.close()
             if events is not None:
@@ -211,17 +220,23 @@ class QueueArea(ProjectsArea):
     @staticmethod
     def _news(
         events: Subscription, watched: set[int], longest: float, deadline: float | None
-    ) -> set[int]:
-        """The watched jobs that reported within `longest` seconds; all of them when none
-        did, or when some events were dropped (a gap)."""
+    ) -> tuple[set[int], dict[int, dict[str, Any]]]:
+        """What the watched jobs reported within `longest` seconds: those to read again
+        (all of them when none reported, or when some events were dropped: a gap), and the
+        progress of those that only reported progress."""
         until = time.monotonic() + longest
         if deadline is not None:
             until = min(until, deadline)
         while (left := until - time.monotonic()) > 0:
             got = events.get(left)
             if any(e.get("type") == "gap" for e in got):
-                return watched
-            news = {e["job"] for e in got if e.get("job") in watched}
-            if news:
-                return news
-        return watched
+                return watched, {}
+            read, moved = set[int](), dict[int, dict[str, Any]]()
+            for event in (e for e in got if e.get("job") in watched):
+                if set(event) <= {"job", "progress", "message"} and "progress" in event:
+                    moved[event["job"]] = {k: v for k, v in event.items() if k != "job"}
+                else:
+                    read.add(event["job"])
+            if read or moved:
+                return read, {i: change for i, change in moved.items() if i not in read}
+        return watched, {}

@@ -56,9 +56,10 @@ end
 return n
 """
 
-# A worker's next job straight from its queues, in its order: the first queue whose head is
-# a studio job gives it up, with RQ's hash of it (nothing else would delete that). A foreign
-# id at a head is left for RQ's own loop. Keys read from ARGV: one server, not a Cluster.
+# A worker's next job straight from its queues, in its order: the first non-empty queue
+# gives up its head, with RQ's hash of it (nothing else would delete that). A foreign id at
+# that head is left for RQ's own loop. The hash's key is built from ARGV, not declared:
+# fine on one Redis server, not on a Redis Cluster.
 TAKE_NEXT = """
 for _, key in ipairs(KEYS) do
   local rq_id = redis.call('lindex', key, 0)
