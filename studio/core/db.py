@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session, create_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -16,6 +19,8 @@ _MIGRATION_LOCK = 0x5747_4449_4F  # any constant: the advisory lock id for migra
 
 
 CONNECT_TIMEOUT = 10  # seconds for a new PostgreSQL connection (URL's connect_timeout wins)
+PING_AFTER = 1.0  # seconds a pooled PostgreSQL connection may idle before it is pinged
+_USED = "studio.last_used"
 
 
 def make_engine(url: str) -> Engine:
@@ -29,7 +34,28 @@ def make_engine(url: str) -> Engine:
     # A server that drops packets (not one that refuses) would hold a connect for minutes of
     # TCP retries: the heartbeat and the outage backoff would hang instead of retrying.
     timeout = {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT}
-    return create_engine(url, pool_pre_ping=True, connect_args=timeout)
+    engine = create_engine(url, connect_args=timeout)
+    event.listen(engine.pool, "checkout", functools.partial(_ping_if_idle, engine.dialect))
+    event.listen(engine.pool, "checkin", _mark_used)
+    return engine
+
+
+def _ping_if_idle(dialect: Any, dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    """A pooled connection idle for over PING_AFTER seconds is pinged before use, and
+    replaced when dead (a database restart): nobody sees the restart. One used moments ago is
+    not: a ping on every checkout (`pool_pre_ping`) cost a farm worker a round trip per
+    transaction, three per job. A restart within that moment fails one unit of work: a
+    worker retries it (studio.core.outage), the REST API answers 503 with Retry-After, and
+    the pool replaces its other connections."""
+    if time.monotonic() - record.info.get(_USED, float("-inf")) < PING_AFTER:
+        return
+    if not dialect.do_ping(dbapi_conn):
+        raise DisconnectionError("the pooled connection is gone")  # the pool makes a new one
+
+
+def _mark_used(_dbapi_conn: Any, record: Any) -> None:
+    if record is not None:  # (None: a connection already invalidated)
+        record.info[_USED] = time.monotonic()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

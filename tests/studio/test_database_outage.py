@@ -68,3 +68,34 @@ def report(studio: Studio, jobs: list[int], farm: Farm) -> str:
         if line and not line.startswith(" ") and "Traceback" not in line
     ]
     return f"{states}\n" + "\n".join(said[-30:])
+
+
+def test_the_api_answers_503_while_the_database_is_away(
+    tmp_path: Path, postgres_cluster: PostgresCluster
+) -> None:
+    """Not a 500: the caller did nothing wrong and may try again (the SDK does)."""
+    from fastapi.testclient import TestClient
+
+    from app import create_app
+    from studio.core.config import load_settings
+
+    settings = load_settings(
+        data_dir=tmp_path, database_url=postgres_cluster.url, auth=True, secret_key="x" * 20
+    )
+    application = create_app(settings)
+    studio: Studio = application.state.studio
+    studio.create_user("alice", "correct-horse-9")
+    _record, token = studio.as_user("alice").create_token("t")
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(application) as client:
+        assert client.get("/api/v1/projects", headers=headers).status_code == 200
+        postgres_cluster.stop()
+        try:
+            for _ in range(2):  # a connection used a moment ago, then a new one refused
+                away = client.get("/api/v1/projects", headers=headers)
+                assert away.status_code == 503, away.text
+                assert away.json()["error"]["code"] == "database_unavailable"
+                assert int(away.headers["Retry-After"]) >= 1
+        finally:
+            assert postgres_cluster.start()
+        assert client.get("/api/v1/projects", headers=headers).status_code == 200
