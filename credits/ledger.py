@@ -97,16 +97,14 @@ def balance(session: Session, owner: str) -> int:
     return account.balance_cents if account else 0
 
 
-def lock_account(session: Session, owner: str) -> CreditAccount:
-    """The owner's account row, created at zero if new, locked until the transaction ends
+def lock_account(session: Session, owner: str) -> None:
+    """Lock the owner's account row, created at zero if new, until the transaction ends
     (PostgreSQL: FOR UPDATE; SQLite transactions that write are serialised anyway). Serialises
     one owner's submissions, so checks made after this (quotas) hold at commit."""
     transaction = session.get_transaction()
     held = _locked.get(transaction) if transaction is not None else None
     if held is not None and owner in held:  # already locked in this transaction (a batch)
-        already = session.get(CreditAccount, owner)  # from the session, without a query
-        if already is not None:
-            return already
+        return
     query = select(CreditAccount).where(CreditAccount.owner == owner).with_for_update()
     account = session.exec(query).first()
     if account is None:
@@ -121,14 +119,15 @@ def lock_account(session: Session, owner: str) -> CreditAccount:
             .values(owner=owner, balance_cents=0, updated_at=_now())
             .on_conflict_do_nothing()
         )
-        account = session.exec(query).one()
+        session.exec(query).one()
     if transaction is not None:
         _locked.setdefault(transaction, set()).add(owner)
-    return account
 
 
 # The owners whose account each open transaction has locked: a batch of submissions locks
 # it once (a lock lasts until the transaction ends; the entry goes with the transaction).
+# The set is all it needs: it used to read the row again from the session, which held it
+# only weakly, so each job of a batch queried it again.
 _locked: WeakKeyDictionary[SessionTransaction, set[str]] = WeakKeyDictionary()
 
 

@@ -163,6 +163,33 @@ def test_retry_without_credits_is_refused_and_leaves_the_job_cancelled(studio: S
     books_balance(studio.engine, "alice")
 
 
+def test_a_batch_locks_and_reads_the_owners_account_once(studio: Studio) -> None:
+    """A render of 12 shots is one transaction: the owner's account is locked by its first
+    submission, not read again by each of the others (it was: 12 reads, one per job)."""
+    from sqlalchemy import event
+
+    alice = studio.as_user("alice")
+    pid, _shots = project_with_shots(alice, 12)
+    studio.grant_credits("alice", 100, "test")
+    reads: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "creditaccount" in statement:
+            reads.append(statement)
+
+    event.listen(studio.engine, "before_cursor_execute", seen)
+    try:
+        jobs = alice.render(pid)
+    finally:
+        event.remove(studio.engine, "before_cursor_execute", seen)
+    assert len(jobs) == 12
+    locks = [r for r in reads if "FOR UPDATE" in r.upper()]
+    assert len(locks) <= 1  # (SQLite has no FOR UPDATE: its write transaction is the lock)
+    # The lock, plus what each reserve reads back for its entry's balance_after.
+    assert len(reads) <= 1 + 12, len(reads)
+    books_balance(studio.engine, "alice")
+
+
 def test_an_unaffordable_batch_is_refused_whole(studio: Studio) -> None:
     alice = studio.as_user("alice")
     pid, _shots = project_with_shots(alice, 4)
