@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from credits import ledger as credit_ledger
 from studio.api.base import StudioBase
 from studio.core import accounts
-from studio.core.errors import Forbidden, InvalidInput, StudioError
+from studio.core.errors import DatabaseUnavailable, Forbidden, InvalidInput, StudioError
 from studio.core.models import RenderJob, Role, TokenPublic, User, UserPublic, public
 from studio.core.validation import plain_text
 
@@ -46,6 +46,8 @@ class AccountsArea(StudioBase):
         try:
             with self._session() as session:
                 return accounts.user_for_token(session, token)
+        except DatabaseUnavailable:
+            raise  # not "no such token": the caller may try again
         except StudioError:
             return None
 
@@ -60,6 +62,8 @@ class AccountsArea(StudioBase):
         try:
             with self._session() as session:
                 user = accounts.authenticate(session, name, password)
+        except DatabaseUnavailable:
+            raise  # no password was checked: not a failed attempt
         except Exception:
             self.throttle.failed(name, client)
             raise

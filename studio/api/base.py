@@ -5,11 +5,13 @@ exactly like a missing one (404); a member without the role a call needs gets 40
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
 from pipelines.catalogue import Catalogue
@@ -17,8 +19,9 @@ from storage.base import Storage
 from studio.core import accounts
 from studio.core.config import Settings
 from studio.core.db import session_scope
-from studio.core.errors import Forbidden, NotFound
+from studio.core.errors import DatabaseUnavailable, Forbidden, NotFound
 from studio.core.models import JobKind, JobStatus, Project, RenderJob, Shot
+from studio.core.outage import database_down
 from studio.core.team import Access, Membership, granted
 from studio.core.throttle import LoginThrottle
 
@@ -136,8 +139,20 @@ class StudioBase:
         return owner
 
     # ---- units of work and guards ---------------------------------------------------------
-    def _session(self, *, write: bool = False) -> Any:
-        return session_scope(self.engine, write=write)
+    @contextmanager
+    def _session(self, *, write: bool = False) -> Iterator[Session]:
+        """One unit of work (`session_scope`). A database that cannot be reached raises
+        DatabaseUnavailable, said for people (the REST API answers 503 with Retry-After),
+        not the driver's error."""
+        try:
+            with session_scope(self.engine, write=write) as session:
+                yield session
+        except DBAPIError as exc:
+            if not database_down(exc):
+                raise
+            raise DatabaseUnavailable(
+                "The database cannot be reached right now; try again in a few seconds"
+            ) from exc
 
     def _project(self, session: Session, project_id: int, need: Access = Access.edit) -> Project:
         project = session.get(Project, project_id) if isinstance(project_id, int) else None

@@ -20,6 +20,7 @@ from studio.core.models import (
     Shot,
     ShotBase,
     ShotPublic,
+    ident,
     public,
     utcnow,
 )
@@ -96,7 +97,7 @@ class ProjectsArea(StudioBase):
             jobs = session.exec(select(RenderJob).where(RenderJob.project_id == project_id)).all()
             for job in jobs:
                 if job.status in lifecycle.ACTIVE:
-                    lifecycle.cancel(session, job.id)
+                    lifecycle.cancel(session, ident(job))
                 session.delete(job)
             for shot in session.exec(select(Shot).where(Shot.project_id == project_id)).all():
                 session.delete(shot)

@@ -14,6 +14,7 @@ import httpx
 
 from studio.core.errors import (
     Conflict,
+    DatabaseUnavailable,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -72,6 +73,8 @@ def error_from(response: httpx.Response) -> StudioError:
         from studio.film.breakdown import ScriptError
 
         return ScriptError(message)
+    if code == "database_unavailable":  # (a proxy's own 503 stays a ServerError)
+        return DatabaseUnavailable(message)
     cls = _BY_STATUS.get(response.status_code)
     if cls is InvalidInput:
         return InvalidInput(message, field)

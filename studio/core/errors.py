@@ -61,6 +61,17 @@ class QuotaExceeded(StudioError):
         self.retry_after = retry_after
 
 
+class DatabaseUnavailable(StudioError):
+    """The database cannot be reached now (a restart, a network cut): nothing was wrong with
+    the request, and trying again in `retry_after` seconds may work."""
+
+    status = 503
+
+    def __init__(self, message: str, retry_after: int = 5):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class JobFailed(StudioError):
     """A render that cannot succeed (a missing input, a bad clip); the job fails with this
     message, shown to the creator as it is."""

@@ -29,7 +29,9 @@ def mount_web(api: FastAPI, studio: Studio) -> Identity:
 
     @api.exception_handler(StudioError)
     async def studio_error(_request: Request, exc: StudioError) -> Response:
-        return JSONResponse(error_body(exc), status_code=exc.status)
+        wait = getattr(exc, "retry_after", None)  # (the database away, too many attempts)
+        headers = {"Retry-After": str(wait)} if wait is not None else None
+        return JSONResponse(error_body(exc), status_code=exc.status, headers=headers)
 
     api.include_router(login.router(identity))
     api.include_router(files.router(identity))

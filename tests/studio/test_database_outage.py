@@ -73,11 +73,15 @@ def report(studio: Studio, jobs: list[int], farm: Farm) -> str:
 def test_the_api_answers_503_while_the_database_is_away(
     tmp_path: Path, postgres_cluster: PostgresCluster
 ) -> None:
-    """Not a 500: the caller did nothing wrong and may try again (the SDK does)."""
+    """Not a 500: the caller did nothing wrong and may try again (the SDK does). The Python
+    API says the same, as a StudioError."""
+    import pytest
     from fastapi.testclient import TestClient
 
     from app import create_app
+    from studio.client.transport import error_from
     from studio.core.config import load_settings
+    from studio.core.errors import DatabaseUnavailable
 
     settings = load_settings(
         data_dir=tmp_path, database_url=postgres_cluster.url, auth=True, secret_key="x" * 20
@@ -96,6 +100,9 @@ def test_the_api_answers_503_while_the_database_is_away(
                 assert away.status_code == 503, away.text
                 assert away.json()["error"]["code"] == "database_unavailable"
                 assert int(away.headers["Retry-After"]) >= 1
+                assert isinstance(error_from(away), DatabaseUnavailable)  # what the SDK raises
+            with pytest.raises(DatabaseUnavailable, match="cannot be reached"):
+                studio.as_user("alice").projects()
         finally:
             assert postgres_cluster.start()
         assert client.get("/api/v1/projects", headers=headers).status_code == 200

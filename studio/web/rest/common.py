@@ -14,13 +14,11 @@ from fastapi.exception_handlers import (
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from studio.api import Studio
 from studio.core.errors import InvalidInput
-from studio.core.outage import database_down
 from studio.web.rest import ratelimit
 from studio.web.rest.schemas import MAX_ID, ErrorOut
 
@@ -29,7 +27,6 @@ MAX_BODY_BYTES = 1_000_000
 MAX_UPLOAD_BYTES = 20_000_000  # a reference picture (studio.core.references)
 MAX_SOUND_BYTES = 52_428_800  # a shot's sound: the default max_audio_bytes (50 MiB)
 MAX_PAGE = 100
-DATABASE_RETRY_AFTER = 5  # seconds a client is told to wait while the database is away
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID, description="A positive id")]
 
@@ -123,19 +120,6 @@ def add_error_handlers(api: FastAPI) -> None:
             message += f" (and {len(errors) - 1} more)"
         field = loc[-1] if len(loc) > 1 else None
         return JSONResponse(body("invalid_input", message, field), status_code=422)
-
-    @api.exception_handler(DBAPIError)
-    async def database_error(request: Request, exc: DBAPIError) -> Response:
-        # The database restarting or unreachable is no bug of the caller's nor of ours:
-        # 503 with Retry-After, which clients (the SDK's retries) wait out.
-        if not request.url.path.startswith(PREFIX) or not database_down(exc):
-            raise exc
-        message = "The database cannot be reached right now; try again in a few seconds"
-        return JSONResponse(
-            body("database_unavailable", message),
-            status_code=503,
-            headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
-        )
 
     @api.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
