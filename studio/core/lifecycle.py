@@ -294,8 +294,9 @@ def succeed(
     worker (its lease expired): the params are the same, so the result is the one wanted, and
     the other worker's later completion becomes a no-op.
     """
-    # Rows this call adds, removed again if the job had already succeeded (a repeat).
-    added = [a for a in [*(attachments or {}).values(), artifact] if a.id is None]
+    # Rows this call adds (never saved: transient), removed again if the job had already
+    # succeeded (a repeat).
+    added = [a for a in [*(attachments or {}).values(), artifact] if sa_inspect(a).transient]
     if attachments:
         for attached in attachments.values():
             _artifact_row(session, attached)
@@ -318,6 +319,8 @@ def succeed(
             raise Conflict(f"Job #{job_id} is {job.status}, it cannot succeed")
         unused = [a.id for a in added]
         session.connection().execute(delete(Artifact).where(col(Artifact.id).in_(unused)))
+        for gone in added:
+            gone.id = None
         return job
     _expire_loaded(session, job_id)
     job = RenderJob(**row._mapping)
@@ -346,11 +349,13 @@ def _succeed_statement() -> Any:
 
 def _artifact_row(session: Session, artifact: Artifact) -> None:
     """A new artifact's row, inserted as Core (the ORM's flush of one object cost a farm
-    worker more than the UPDATE that completes its job); `artifact.id` is set from it."""
-    if artifact.id is not None:  # a row already (inserted here earlier, if never loaded)
-        if not sa_inspect(artifact).transient:
-            session.add(artifact)  # loaded: saved as it is now
-            session.flush()
+    worker more than the UPDATE that completes its job); `artifact.id` is set from it. It
+    stays transient, so a unit of work retried after a rollback (the database went away
+    before the commit) inserts it again, with a new id, rather than trusting one the
+    rollback took back. A row loaded from the database is saved as it is now (ORM)."""
+    if not sa_inspect(artifact).transient:
+        session.add(artifact)
+        session.flush()
         return
     table = Artifact.__table__  # type: ignore[attr-defined]
     values = {c.name: getattr(artifact, c.name) for c in table.columns if c.name != "id"}

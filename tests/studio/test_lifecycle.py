@@ -117,6 +117,26 @@ def test_succeed_is_idempotent_and_links_the_preview(engine: Engine) -> None:
         assert shot is not None and shot.preview_job_id == job.id
 
 
+def test_a_success_recorded_again_after_a_rollback_keeps_its_artifact(engine: Engine) -> None:
+    """A worker records a result again when the database went away before its commit
+    (runner._record): the artifact row the rolled-back attempt inserted is gone, so the
+    retry must insert it again, not reuse that attempt's id."""
+    job = submit(engine)
+    claim(engine)
+    artifact = _artifact()
+    with pytest.raises(RuntimeError), session_scope(engine) as session:
+        lifecycle.succeed(session, ident(job), artifact)
+        raise RuntimeError("the connection dropped before the commit")
+    with session_scope(engine) as session:
+        lifecycle.succeed(session, ident(job), artifact)
+    done = status(engine, ident(job))
+    assert done.status == JobStatus.succeeded and done.artifact_id is not None
+    with Session(engine) as session:
+        stored = session.get(Artifact, done.artifact_id)
+        assert stored is not None and stored.key == artifact.key
+        assert len(session.exec(select(Artifact)).all()) == 1
+
+
 def test_render_cache_reuses_a_succeeded_artifact(engine: Engine) -> None:
     job = submit(engine, 7)
     claim(engine)
