@@ -321,23 +321,20 @@ class WaitProgress:
     def __init__(self, jobs: Sequence[JobPublic], progress: bool = True):
         distinct = list({job.id: job for job in jobs}.values())
         self.bar = wait_bar(distinct, progress)
-        self._open: dict[int, float] = {job.id: 0.0 for job in distinct}  # unfinished: progress
+        # Unfinished jobs and their progress: every other job has finished.
+        self._open: dict[int, float] = {job.id: 0.0 for job in distinct}
         self._open_sum = 0.0
-        self._finished: set[int] = set()
 
     def update(self, jobs: Sequence[JobPublic]) -> bool:
         """Take these jobs' new state; whether every job has finished."""
         for job in jobs:
             self._open_sum -= self._open.pop(job.id, 0.0)
-            self._finished.discard(job.id)
-            if JobStatus(job.status).finished:
-                self._finished.add(job.id)
-            else:
+            if not JobStatus(job.status).finished:
                 self._open[job.id] = job.progress
                 self._open_sum += job.progress
         if not self._open:
             self._open_sum = 0.0  # (no rounding drift left behind)
-        self.bar.n = len(self._finished) + max(0.0, self._open_sum)
+        self.bar.n = self.bar.total - len(self._open) + max(0.0, self._open_sum)
         self.bar.refresh()
         return not self._open
 

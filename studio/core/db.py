@@ -58,6 +58,14 @@ def _mark_used(_dbapi_conn: Any, record: Any) -> None:
         record.info[_USED] = time.monotonic()
 
 
+def expire_loaded(session: Session, model: Any, key: Any) -> None:
+    """After a Core UPDATE of this row: a copy the session loaded earlier in the transaction
+    is read again when next used, not as it was."""
+    loaded = session.identity_map.get(session.identity_key(model, key))
+    if loaded is not None:
+        session.expire(loaded)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # WAL lets the UI read while the render thread writes; foreign keys are off by default.
     cursor = dbapi_conn.cursor()

@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 
 from credits import ledger
 from studio.core import counters, takes
+from studio.core.db import expire_loaded
 from studio.core.errors import Conflict, NotFound, PaymentRequired, QuotaExceeded
 from studio.core.models import (
     Artifact,
@@ -212,7 +213,7 @@ def claim_job(session: Session, job_id: int, worker: str, lease_seconds: float) 
     )
     if row is None:
         return None
-    _expire_loaded(session, job_id)  # it must not be read as queued
+    expire_loaded(session, RenderJob, job_id)  # it must not be read as queued
     return RenderJob(**row._mapping)
 
 
@@ -322,7 +323,7 @@ def succeed(
         for gone in added:
             gone.id = None
         return job
-    _expire_loaded(session, job_id)
+    expire_loaded(session, RenderJob, job_id)
     job = RenderJob(**row._mapping)
     counters.job_finished(session, job, released=ledger.settle(session, job_id))
     takes.link_result(session, job)
@@ -365,13 +366,6 @@ def _artifact_row(session: Session, artifact: Artifact) -> None:
 @functools.cache
 def _artifact_insert() -> Any:
     return insert(Artifact).returning(col(Artifact.id))
-
-
-def _expire_loaded(session: Session, job_id: int) -> None:
-    """A copy of the job loaded earlier in this transaction must not be read as it was."""
-    stale = session.identity_map.get(session.identity_key(RenderJob, job_id))
-    if stale is not None:
-        session.expire(stale)
 
 
 def _owned_elsewhere(job: RenderJob, worker: str | None) -> bool:

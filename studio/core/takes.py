@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, update
 from sqlmodel import Session, col, select
 
+from studio.core.db import expire_loaded
 from studio.core.models import Artifact, JobKind, JobStatus, RenderJob, Shot
 from studio.core.voices import duration_for
 
@@ -24,9 +25,7 @@ def link_result(session: Session, job: RenderJob) -> None:
         return
     if job.kind == JobKind.preview.value:  # one UPDATE, without loading the shot (hot path)
         session.connection().execute(_preview_link(), {"shot": job.shot_id, "job": job.id})
-        loaded = session.identity_map.get(session.identity_key(Shot, job.shot_id))
-        if loaded is not None:  # read earlier in this transaction: it shows the new preview
-            session.expire(loaded)
+        expire_loaded(session, Shot, job.shot_id)  # a copy read earlier shows the new preview
         return
     shot = session.get(Shot, job.shot_id)
     if shot is None:

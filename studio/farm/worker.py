@@ -324,9 +324,7 @@ def _serve(make: Callable[[], Any], redis: Any, context: WorkerContext, burst: b
             log.warning("worker %s: Redis went away (%s)", context.name, exc)
         except StopRequested:
             return
-        if rq_worker is not None and (
-            rq_worker._shutdown_requested_date is not None or (burst and _reachable(redis))
-        ):
+        if rq_worker is not None and (_stop_asked(rq_worker) or (burst and _reachable(redis))):
             return  # asked to stop, or a burst that emptied the queues
         try:
             _wait_for_redis(redis, context)
