@@ -49,7 +49,13 @@ def _ping_if_idle(dialect: Any, dbapi_conn: Any, record: Any, _proxy: Any) -> No
     the pool replaces its other connections."""
     if time.monotonic() - record.info.get(_USED, float("-inf")) < PING_AFTER:
         return
-    if not dialect.do_ping(dbapi_conn):
+    try:
+        alive = dialect.do_ping(dbapi_conn)
+    except dialect.loaded_dbapi.Error as exc:  # a dead connection raises rather than says so
+        if not dialect.is_disconnect(exc, dbapi_conn, None):
+            raise
+        alive = False
+    if not alive:
         raise DisconnectionError("the pooled connection is gone")  # the pool makes a new one
 
 

@@ -108,3 +108,24 @@ def test_the_api_answers_503_while_the_database_is_away(
         finally:
             assert postgres_cluster.start()
         assert client.get("/api/v1/projects", headers=headers).status_code == 200
+
+
+def test_a_restart_while_the_app_idled_is_invisible_to_its_next_callers(
+    tmp_path: Path, postgres_cluster: PostgresCluster
+) -> None:
+    """The pool's connections all died with the restart; each is pinged when taken after an
+    idle spell and replaced, so nobody gets a 503 for a database that is back."""
+    from studio.core.db import PING_AFTER
+
+    studio = Studio.local(tmp_path, database_url=postgres_cluster.url, start_worker=False)
+    try:
+        with studio.engine.connect() as a, studio.engine.connect() as b:  # two pooled
+            assert a is not b
+        studio.create_project("Before")
+        postgres_cluster.stop()
+        assert postgres_cluster.start()
+        time.sleep(PING_AFTER + 0.2)
+        for _ in range(3):  # each call may take another of the dead pooled connections
+            assert [p.name for p in studio.projects()] == ["Before"]
+    finally:
+        studio.close()
