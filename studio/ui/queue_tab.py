@@ -440,7 +440,7 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     ]
     table.older(on_older, [project, shown], [table, shown], show_progress="hidden")
     polled = ([project, shots, succeeded_seen, shown], [table, estimate, succeeded_seen])
-    for source in (timer.tick, table.stream):  # a job event arrived, or the fallback's time
+    for source in (timer.tick, table.jobs_changed):  # a job event arrived, or the timer's time
         source(tick, *polled, show_progress="hidden")
         source(live_view, project, live, show_progress="hidden")
     take_shot.input(on_take_shot, take_shot, [take, take_video])

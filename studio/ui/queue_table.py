@@ -3,9 +3,11 @@
 each other, and a live link to the project's job events that refreshes it.
 
 The browser side (`TABLE_JS`) sends what the creator did as the table's events: `row_action`
-`{job, action}`, `bulk` `{action, jobs}`, `reorder` `{job, before}`, `older` and `stream` (a
-job event arrived on `/api/v1/projects/{id}/events`: refresh). The ticked jobs live in the
-browser, so a refresh of the table keeps them ticked."""
+`{job, action}`, `bulk` `{action, jobs}`, `reorder` `{job, before}`, `older` and
+`jobs_changed` (a job event arrived on `/api/v1/projects/{id}/events`: refresh). Not one of
+Gradio's own event names: its `stream` is a media stream, an event that never ends and holds
+its handler's one slot, so the fallback timer's refresh (the same handler) never ran. The
+ticked jobs live in the browser, so a refresh of the table keeps them ticked."""
 
 from __future__ import annotations
 
@@ -56,7 +58,7 @@ const sync = () => {
 };
 const refresh = () => {  // at most one refresh a second, however many events arrive
   if (soon) { return; }
-  soon = setTimeout(() => { soon = null; last = Date.now(); trigger('stream', {}); },
+  soon = setTimeout(() => { soon = null; last = Date.now(); trigger('jobs_changed', {}); },
     Math.max(150, 1000 - (Date.now() - last)));
 };
 const listen = () => {

@@ -3,7 +3,8 @@ paused queue; she cancels one from its row and retries it from its row, drags on
 before another, ticks two and cancels them together, sees a failed bulk action replace the
 status line with its warning, then resumes: the project's job events bring the finished
 renders into the table, and a row's "Takes" fills the takes picker. On a phone-wide screen
-the live panel sits under the table, which scrolls sideways inside its box.
+the live panel sits under the table, which scrolls sideways inside its box. A change no job
+event reports (a reorder by a script) reaches an open table at its timed refresh.
 
 Screenshots go to the test's temporary folder; the one of the ticked rows (1400 px wide) to
 docs/images/queue.png instead when STUDIO_UPDATE_SCREENSHOTS is set."""
@@ -159,3 +160,27 @@ def test_queue_rows_cancel_retry_drag_and_bulk(
 def _docs_or(tmp_path: Path, name: str) -> Path:
     target = ROOT / "docs" / "images" if os.environ.get("STUDIO_UPDATE_SCREENSHOTS") else tmp_path
     return target / name
+
+
+def test_the_table_catches_up_with_what_no_job_event_reports(
+    server: tuple[StudioServer, list[int]], page
+) -> None:
+    """The job events bring progress and ends; a change they do not report (here alice
+    reorders her queue from a script) reaches an open table at its next timed refresh, a
+    few seconds later, while the job events keep flowing."""
+    from playwright.sync_api import expect
+
+    running, (first, *_, fourth) = server
+    log_in(page, running.url, "alice")
+    page.get_by_role("tab", name="Render queue").click()
+    row = page.locator(f"#queue-table tr.job-row[data-job='{fourth}']")
+    expect(row).to_have_attribute("data-status", "queued")
+    expect(page.locator("#queue [data-live='open']")).to_have_count(1)
+    page.wait_for_timeout(1500)  # the stream's first events have refreshed the table
+    shown = row.locator("td").nth(6)
+    expect(shown).to_have_text(str(_positions(running)[fourth]))
+    with Studio.local(running.data_dir, start_worker=False, auth=True, credits=True) as studio:
+        studio.as_user("alice").move_before(fourth, first)
+    moved = _positions(running)[fourth]
+    assert moved == 1, _positions(running)
+    expect(shown).to_have_text(str(moved), timeout=20_000)  # the timer ticks every 5 s
