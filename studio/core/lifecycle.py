@@ -316,12 +316,14 @@ def succeed(
     )
     if row is None:  # not queued or running: a repeat (nothing changes), else a conflict
         job = get_job(session, job_id)
-        if job.status != JobStatus.succeeded.value:
-            raise Conflict(f"Job #{job_id} is {job.status}, it cannot succeed")
+        # Its rows go either way, so the transaction stays whole: a batch's other results
+        # are recorded in it (`JobRunner.run_batch`) even when this one is refused.
         unused = [a.id for a in added]
         session.connection().execute(delete(Artifact).where(col(Artifact.id).in_(unused)))
         for gone in added:
             gone.id = None
+        if job.status != JobStatus.succeeded.value:
+            raise Conflict(f"Job #{job_id} is {job.status}, it cannot succeed")
         return job
     expire_loaded(session, RenderJob, job_id)
     job = RenderJob(**row._mapping)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
-import functools
 import inspect
 import io
 import logging
@@ -33,7 +32,7 @@ from storage.base import Storage, StorageError
 from studio.core import dispatch, job_reads, lifecycle, logs, provenance
 from studio.core.artifacts import store_bytes, store_file
 from studio.core.db import session_scope
-from studio.core.errors import JobFailed, StudioError
+from studio.core.errors import Conflict, JobFailed, StudioError
 from studio.core.models import Artifact, JobKind, RenderJob, ident
 from studio.core.outage import database_down, until_reachable
 from studio.core.params import (
@@ -220,16 +219,21 @@ class JobRunner:
             for job in jobs:
                 self._fail(job, worker, exc)
             return
+        stored: list[tuple[RenderJob, Artifact]] = []
         for job, image, reporter in zip(jobs, images, reporters, strict=True):
             try:
-                artifact = self._store_preview(job, image, reporter, pipeline)
-                self._record(
-                    job, functools.partial(lifecycle.succeed, job_id=ident(job), artifact=artifact)
-                )
+                stored.append((job, self._store_preview(job, image, reporter, pipeline)))
             except Exception as exc:  # noqa: BLE001
                 self._fail(job, worker, exc)
-            finally:
                 self.publish({"job": ident(job), "finished": True})
+        try:
+            for refused in self._record_successes(stored):
+                log.info("job %s: result dropped (%s)", refused.id, "it ended meanwhile")
+        except Exception as exc:  # noqa: BLE001 - not an outage (that waits): none recorded
+            for job, _artifact in stored:
+                self._fail(job, worker, exc)
+        for job, _artifact in stored:
+            self.publish({"job": ident(job), "finished": True})
 
     def run(self, job: RenderJob, worker: str) -> None:
         self.cancelled.discard(ident(job))  # a stale cancel of an earlier attempt
@@ -287,6 +291,26 @@ class JobRunner:
                 outcome(session)
 
         until_reachable(once, f"outcome of job {job.id}")
+
+    def _record_successes(self, stored: list[tuple[RenderJob, Artifact]]) -> list[RenderJob]:
+        """A batch's results in one transaction, not one each (a commit per job weighs on a
+        fast GPU's preview). A job that ended meanwhile (cancelled after its lease ran out)
+        is refused alone, as `succeed` leaves the transaction whole: the others are
+        recorded. Returns the refused jobs."""
+        refused: list[RenderJob] = []
+
+        def once() -> None:
+            refused.clear()  # (a try the database cut short is made again whole)
+            with session_scope(self.engine) as session:
+                for job, artifact in stored:
+                    try:
+                        lifecycle.succeed(session, ident(job), artifact)
+                    except Conflict:
+                        refused.append(job)
+
+        if stored:
+            until_reachable(once, f"outcome of jobs {', '.join(str(j.id) for j, _ in stored)}")
+        return refused
 
     def _fail(self, job: RenderJob, worker: str, exc: BaseException) -> None:
         log.warning("job %s failed: %s", job.id, exc)

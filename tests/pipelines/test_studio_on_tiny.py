@@ -104,6 +104,49 @@ def test_batched_previews_equal_one_at_a_time(tmp_path: Path, catalogue_file: Pa
         assert np.abs(one - batched).max() <= 1  # same seeds, same pictures
 
 
+def test_a_batch_records_its_results_together_and_a_refusal_alone(
+    tmp_path: Path, catalogue_file: Path
+) -> None:
+    """A batch of previews records its pictures in one transaction, not one each (a commit
+    per job weighs on a fast GPU's preview); one that ended while the batch rendered (its
+    lease ran out and its owner cancelled it) stays cancelled, with no artifact left
+    behind, and the others are recorded."""
+    from sqlalchemy import event
+    from sqlmodel import select
+
+    from studio.core import lifecycle
+    from studio.core.db import session_scope
+    from studio.core.models import Artifact
+
+    with make_studio(tmp_path / "data", catalogue_file, start_worker=False) as s:
+        first, *others = [j.id or 0 for j in s.preview(new_project(s))]
+        assert len(others) >= 2
+        with session_scope(s.engine) as session:
+            job = lifecycle.claim_job(session, first, "local", 60.0)
+        assert job is not None
+        pipeline = s.runner.pipeline("tiny-sd")
+        render_frames = pipeline.render_frames
+        commits: list[int] = []
+
+        def rendered(requests: list[Any], **kwargs: Any) -> Any:
+            assert len(requests) == 1 + len(others)  # one batch
+            images = render_frames(requests, **kwargs)
+            with session_scope(s.engine) as session:  # its end, while the GPU worked
+                lifecycle.mark_cancelled(session, others[0])
+            commits.clear()  # from here on: the batch's results
+            return images
+
+        event.listen(s.engine, "commit", lambda _conn: commits.append(1))
+        pipeline.render_frames = rendered
+        s.runner.execute(job, "local")
+        assert len(commits) == 1
+        statuses = [s.job(j).status for j in [first, *others]]
+        assert statuses == ["succeeded", "cancelled"] + ["succeeded"] * (len(others) - 1)
+        assert s.job(others[0]).artifact_id is None
+        with session_scope(s.engine) as session:
+            assert len(session.exec(select(Artifact)).all()) == len(others)
+
+
 def test_cancel_mid_render_and_the_pipeline_stays_usable(studio: Studio) -> None:
     pid = new_project(studio)
     shot = studio.shots(pid)[0]
