@@ -183,10 +183,10 @@ def attach_worker_profiler(studio: InStudio, profiler: cProfile.Profile) -> None
     runner = studio.studio.runner
     execute = runner.execute
 
-    def profiled(job: Any, worker: str) -> None:
+    def profiled(job: Any, worker: str, then: Any = None) -> Any:
         profiler.enable()
         try:
-            execute(job, worker)
+            return execute(job, worker, then)
         finally:
             profiler.disable()
 

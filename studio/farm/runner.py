@@ -45,6 +45,8 @@ from studio.core.params import (
 )
 
 log = logging.getLogger(__name__)
+# Runs in the transaction that records a job's success; its value comes back after the commit.
+AfterSuccess = Callable[[Session], Any]
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes: keeps the database calm
 # A milestone ("Storing") is written to the database at once only in a job running longer than
 # this (a shorter one only publishes it): a poll would hardly see it before "Done", and the
@@ -162,18 +164,20 @@ class JobRunner:
             with contextlib.suppress(Cancelled):  # the run itself stops at its first check
                 report(0.0, f"Loading {name} (its first job in this worker)", force=True)
 
-    def execute(self, job: RenderJob, worker: str) -> None:
-        """Run a claimed job; a preview also takes queued previews that can share its batch."""
+    def execute(self, job: RenderJob, worker: str, then: AfterSuccess | None = None) -> Any:
+        """Run a claimed job; a preview also takes queued previews that can share its batch.
+        `then` runs in the transaction recording a lone job's success; what it returned
+        comes back once committed, else None (a failure, a cancel, a batch)."""
         batch = [job]
         self.holding.add(ident(job))
         try:
             self._announce_load(job, worker)
             batch = self._claim_batch(job, worker)
             self.holding.update(ident(j) for j in batch)
-            if len(batch) > 1:
-                self.run_batch(batch, worker)
-            else:
-                self.run(job, worker)
+            if len(batch) == 1:
+                return self.run(job, worker, then)
+            self.run_batch(batch, worker)
+            return None
         finally:
             self.holding.difference_update(ident(j) for j in [job, *batch])
 
@@ -228,18 +232,18 @@ class JobRunner:
                 self.publish({"job": ident(job), "finished": True})
         try:
             for refused in self._record_successes(stored):
-                log.info("job %s: result dropped (%s)", refused.id, "it ended meanwhile")
+                log.info("job %s ended meanwhile: its result is dropped", refused.id)
         except Exception as exc:  # noqa: BLE001 - not an outage (that waits): none recorded
             for job, _artifact in stored:
                 self._fail(job, worker, exc)
         for job, _artifact in stored:
             self.publish({"job": ident(job), "finished": True})
 
-    def run(self, job: RenderJob, worker: str) -> None:
+    def run(self, job: RenderJob, worker: str, then: AfterSuccess | None = None) -> Any:
         self.cancelled.discard(ident(job))  # a stale cancel of an earlier attempt
         token = logs.job_id.set(ident(job))
         try:
-            self._run(job, worker)
+            return self._run(job, worker, then)
         finally:
             logs.job_id.reset(token)
             self.cancelled.discard(ident(job))
@@ -260,7 +264,7 @@ class JobRunner:
         except Exception:  # noqa: BLE001 - a leftover thumbnail is harmless
             log.debug("live preview of job %s not removed", job_id)
 
-    def _run(self, job: RenderJob, worker: str) -> None:
+    def _run(self, job: RenderJob, worker: str, then: AfterSuccess | None) -> Any:
         report = ProgressReporter(self, job, worker)
         try:
             if job.kind == JobKind.preview.value:
@@ -270,33 +274,37 @@ class JobRunner:
             else:
                 with tempfile.TemporaryDirectory(prefix=f"job-{job.id}-") as tmp:
                     artifact, attachments = self._render(job, Path(tmp), report)
-            self._record(
-                job, lambda s: lifecycle.succeed(s, ident(job), artifact, attachments=attachments)
+            return self._record(
+                job,
+                lambda s: lifecycle.succeed(s, ident(job), artifact, attachments=attachments),
+                then,
             )
         except Cancelled:
             self._record(job, lambda s: lifecycle.mark_cancelled(s, ident(job), worker))
         except Exception as exc:  # noqa: BLE001 - any render error fails the job, never the worker
             if database_down(exc):  # a read in the render: the lease hands the job back
                 log.warning("job %s: the database went away during its render", job.id)
-                return
-            self._fail(job, worker, exc)
+            else:
+                self._fail(job, worker, exc)
+        return None
 
-    def _record(self, job: RenderJob, outcome: Callable[[Session], object]) -> None:
-        """A job's outcome in one transaction, waiting for the database while it is away
-        (a restart): a finished render is never thrown away by an outage. Safe to repeat:
-        each outcome is idempotent, and ignored once the job has moved on."""
+    def _record(
+        self, job: RenderJob, outcome: Callable[[Session], object], then: AfterSuccess | None = None
+    ) -> Any:
+        """A job's outcome (and `then`) in one transaction, waiting for the database while it
+        is away: a finished render is never thrown away by an outage. Safe to repeat: each
+        outcome is idempotent, and ignored once the job has moved on."""
 
-        def once() -> None:
+        def once() -> Any:
             with session_scope(self.engine) as session:
                 outcome(session)
+                return then(session) if then is not None else None
 
-        until_reachable(once, f"outcome of job {job.id}")
+        return until_reachable(once, f"outcome of job {job.id}")
 
     def _record_successes(self, stored: list[tuple[RenderJob, Artifact]]) -> list[RenderJob]:
-        """A batch's results in one transaction, not one each (a commit per job weighs on a
-        fast GPU's preview). A job that ended meanwhile (cancelled after its lease ran out)
-        is refused alone, as `succeed` leaves the transaction whole: the others are
-        recorded. Returns the refused jobs."""
+        """A batch's results in one transaction, not one each; returns the jobs refused
+        alone (ended meanwhile: `succeed` leaves the transaction whole for the others)."""
         refused: list[RenderJob] = []
 
         def once() -> None:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from studio.core import lifecycle
 from studio.core.config import Settings
@@ -156,57 +157,100 @@ _context: WorkerContext | None = None
 
 def execute(job_id: int) -> str:
     """The RQ job function: claim the studio job in the database, then render it. Then the
-    jobs waiting in this worker's queues follow, taken in one round trip each (`NextJob`)
-    rather than through RQ's loop, which costs more than a fast render: for up to
-    PREFETCH_SECONDS, until the queues are empty or a stop is asked for. A worker that dies
-    between taking an id and claiming its job loses nothing: the job is still queued in
-    the database, and the next dispatch cycle sends it again."""
+    jobs waiting in this worker's queues follow, rather than through RQ's loop, which costs
+    more than a fast render: for up to PREFETCH_SECONDS, until the queues are empty or a
+    stop is asked for. Each is taken in one round trip (`NextJob`) and claimed in the
+    transaction that records the last one's success (`NextClaim`), not in one of its own.
+    A worker that dies between taking an id and claiming its job loses nothing: the job is
+    still queued in the database, and the next dispatch cycle sends it again."""
     context = _context
     if context is None:
         raise RuntimeError("studio.farm.worker.execute runs only inside `python -m studio worker`")
-    outcome = _run_job(context, job_id)
     until = time.monotonic() + PREFETCH_SECONDS
-    while time.monotonic() < until and not context.stopping():
-        try:
-            next_id = context.next_job()
-        except Exception as exc:  # noqa: BLE001 - Redis went away: RQ's loop sees to it
-            log.debug("worker %s: no next job from Redis (%s)", context.name, exc)
-            break
+    outcome, handed = _run_job(context, job_id, until)
+    while True:
+        if handed is None:  # the last job took no next one (it failed, or was a batch)
+            if time.monotonic() >= until or context.stopping():
+                break
+            try:
+                next_id: int | None = context.next_job()
+            except Exception as exc:  # noqa: BLE001 - Redis went away: RQ's loop sees to it
+                log.debug("worker %s: no next job from Redis (%s)", context.name, exc)
+                break
+            claimed = None
+        else:
+            next_id, claimed = handed
+            if next_id is not None and claimed is None:  # someone else's by now: the next
+                handed = None
+                continue
         if next_id is None:
             break
-        _run_job(context, next_id)
+        _outcome, handed = _run_job(context, next_id, until, claimed)
     return outcome
 
 
-def _run_job(context: WorkerContext, job_id: int) -> str:
+def _run_job(
+    context: WorkerContext, job_id: int, until: float, claimed: RenderJob | None = None
+) -> tuple[str, tuple[int | None, RenderJob | None] | None]:
+    """Claim (unless `claimed` already) and run a job; returns what happened and what its
+    success handed over (`NextClaim`), None when it handed nothing over."""
     context.idle.cancel()
-    job = until_reachable(lambda: _claim(context, job_id), f"claim of job {job_id}")
+    job = claimed or until_reachable(lambda: _claim(context, job_id), f"claim of job {job_id}")
     if job is None:
         context.idle.schedule()
-        return "skipped: no longer queued (duplicate delivery, cancelled, paused or done)"
+        return "skipped: no longer queued (duplicate delivery, cancelled, paused or done)", None
     context.current = job_id
     try:
-        context.runner.execute(job, context.name)
+        handed = context.runner.execute(job, context.name, NextClaim(context, until))
     finally:
         context.current = None
         context.idle.schedule()  # "idle", unless the next claim comes first
         context.after_job()  # a slot is free: top the queue up now, not at the next tick
-    return "done"
+    return "done", handed
+
+
+@dataclass
+class NextClaim:
+    """Run in the transaction that records a job's success: take the next id from this
+    worker's queues and claim its job there, saving a transaction per job of a backlog.
+    Returns (id, claimed job), (id, None) when that job is no longer queued, (None, None)
+    when the queues are empty, or None: too late, a stop was asked for, or Redis is away.
+    Repeatable: a transaction retried after an outage claims the id it took before."""
+
+    context: WorkerContext
+    until: float
+    taken: list[int | None] | None = None  # the id taken, once it is
+
+    def __call__(self, session: Session) -> tuple[int | None, RenderJob | None] | None:
+        context = self.context
+        if self.taken is None:
+            if time.monotonic() >= self.until or context.stopping():
+                return None
+            try:
+                self.taken = [context.next_job()]
+            except Exception as exc:  # noqa: BLE001 - the worker's loop sees to Redis
+                log.debug("worker %s: no next job from Redis (%s)", context.name, exc)
+                return None
+        (next_id,) = self.taken
+        if next_id is None:
+            return None, None
+        context.idle.cancel()  # "busy" comes last
+        return next_id, _claim_in(session, context, next_id)
 
 
 def _claim(context: WorkerContext, job_id: int) -> RenderJob | None:
     """One transaction: the claim and the worker's "busy" state with the job it holds."""
     with session_scope(context.engine) as session:
-        job = lifecycle.claim_job(session, job_id, context.name, context.lease_seconds)
-        if job is not None:
-            registry.mark(
-                session,
-                context.name,
-                current_job_id=job_id,
-                state="busy",
-                pipelines=context.warm(),
-            )
-        return job
+        return _claim_in(session, context, job_id)
+
+
+def _claim_in(session: Session, context: WorkerContext, job_id: int) -> RenderJob | None:
+    job = lifecycle.claim_job(session, job_id, context.name, context.lease_seconds)
+    if job is not None:
+        registry.mark(
+            session, context.name, current_job_id=job_id, state="busy", pipelines=context.warm()
+        )
+    return job
 
 
 def worker_name(explicit: str | None = None) -> str:

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import event
@@ -61,10 +62,10 @@ def test_a_job_costs_the_worker_two_transactions(studio: Studio) -> None:
     event.listen(studio.engine, "commit", lambda _conn: commits.append(1))
     runner_execute = studio.runner.execute
 
-    def watching(job: RenderJob, worker: str) -> None:
+    def watching(job: RenderJob, worker: str, then: Any = None) -> Any:
         row = _row(studio, worker)  # what the Workers page shows while the job renders
         seen.append((row.state, row.current_job_id))
-        runner_execute(job, worker)
+        return runner_execute(job, worker, then)
 
     studio.runner.execute = watching  # type: ignore[method-assign]
     studio.runner.preview_batch = 1  # no preview batches (their look is one more read)
@@ -83,6 +84,38 @@ def test_a_job_costs_the_worker_two_transactions(studio: Studio) -> None:
     # ran out (a moment later), with no job.
     assert _row(studio, "gpu-1").current_job_id is None
     assert context.current is None
+
+
+def test_a_backlog_costs_the_worker_one_transaction_per_job(studio: Studio) -> None:
+    """Jobs waiting in the worker's queues: each is claimed in the transaction that records
+    the last one's success, so a backlog costs one transaction per job (and the first
+    claim), not two; the Workers page still shows each job from its claim on."""
+    project = studio.create_project("film", height=64)
+    assert project.id is not None
+    for n in range(4):
+        studio.add_shot(project.id, f"shot {n}", duration=1.0, seed=n)
+    jobs = [job.id or 0 for job in studio.preview(project.id)]
+    commits: list[int] = []
+    seen: list[tuple[str, int | None]] = []
+    runner_execute = studio.runner.execute
+
+    def watching(job: RenderJob, worker: str, then: Any = None) -> Any:
+        row = _row(studio, worker)  # (a read: one commit, taken off below)
+        seen.append((row.state, row.current_job_id))
+        return runner_execute(job, worker, then)
+
+    studio.runner.execute = watching  # type: ignore[method-assign]
+    studio.runner.preview_batch = 1
+    studio.runner.pipeline("draft")
+    waiting = jobs[1:]  # what Redis holds for this worker once it took the first
+    with _context(studio, "gpu-1") as context:
+        context.next_job = lambda: waiting.pop(0) if waiting else None
+        event.listen(studio.engine, "commit", lambda _conn: commits.append(1))
+        assert farm_worker.execute(jobs[0]) == "done"
+        assert len(commits) - len(seen) == 1 + len(jobs)
+        wait_idle(studio, "gpu-1")
+    assert [studio.job(j).status for j in jobs] == ["succeeded"] * len(jobs)
+    assert seen == [("busy", j) for j in jobs]
 
 
 def wait_idle(studio: Studio, name: str) -> None:
