@@ -81,11 +81,7 @@ class RendersArea(FilesArea):
         return self.wait(jobs, progress=progress) if wait else jobs
 
     def _submit_shots(
-        self,
-        kind: JobKind,
-        project_id: int,
-        shot_ids: Sequence[int] | None,
-        priority: int,
+        self, kind: JobKind, project_id: int, shot_ids: Sequence[int] | None, priority: int
     ) -> list[JobPublic]:
         try:
             return self._submit_batch(kind, project_id, shot_ids, priority)
@@ -108,18 +104,25 @@ class RendersArea(FilesArea):
             return ledger.balance(session, owner) / 100
 
     def _submit_batch(
-        self,
-        kind: JobKind,
-        project_id: int,
-        shot_ids: Sequence[int] | None,
-        priority: int,
+        self, kind: JobKind, project_id: int, shot_ids: Sequence[int] | None, priority: int
     ) -> list[JobPublic]:
         # One transaction for the whole batch: all shots are accepted (and paid for) or none.
         with self._session(write=True) as session:
             project = self._project(session, project_id, Access.render)
             jobs: list[RenderJob] = []
             submitted: dict[int | None, RenderJob] = {}  # shot id → its job in this batch
-            for shot, params, after in self._plan(session, kind, project, shot_ids, submitted):
+            plan: Iterable[tuple[Shot, dict[str, Any], RenderJob | None]]
+            plan = self._plan(session, kind, project, shot_ids, submitted)
+            known: dict[str, list[RenderJob]] | None = None
+            digests: list[str] = []
+            chained = kind == JobKind.clip and project.chain_clips
+            if not chained and not project.scene_style_reference:
+                # No shot starts from another's job, so the plan needs no ids: one read of
+                # the twins, one INSERT (two round trips per job cost 96 previews 0.2 s).
+                plan = list(plan)
+                digests = [params_hash(params) for _shot, params, _after in plan]
+                known = lifecycle.same_jobs(session, project.owner, digests)
+            for n, (shot, params, after) in enumerate(plan):
                 jobs.append(
                     lifecycle.submit(
                         session,
@@ -135,10 +138,13 @@ class RendersArea(FilesArea):
                         depends_on=ident(after)
                         if after is not None and after.status != JobStatus.succeeded.value
                         else None,
+                        same=None if known is None else known.get(digests[n], []),
+                        flush=known is None,
                         **self._billing(),
                     )
                 )
                 submitted[shot.id] = jobs[-1]
+            session.flush()  # (ids for the answer)
         self._wake(jobs)
         return [public(j) for j in jobs]
 

@@ -76,23 +76,22 @@ def submit(
     billing: bool = False,
     cache_hit_price: float = 0.0,
     max_queued: int | None = None,
+    same: Collection[RenderJob] | None = None,
+    flush: bool = True,
 ) -> RenderJob:
     """Insert a job, or reuse: an identical active job, or a succeeded one (render cache).
 
     With `billing`, a new job reserves its cost (PaymentRequired when the balance does not
     cover it); a cache hit pays `cache_hit_price` × cost. `max_queued` caps the owner's
-    queued jobs (QuotaExceeded). A refusal raises, and the caller's transaction rolls back."""
+    queued jobs (QuotaExceeded). A refusal raises, and the caller's transaction rolls back.
+    A batch passes `same` (what `same_jobs` read for this digest, for all its jobs at once)
+    and `flush=False`: its new rows are then inserted together at its next flush."""
     digest = params_hash(params)
     if billing or max_queued is not None:
         # One owner's submissions run one at a time from here: quota counts stay true.
         ledger.lock_account(session, owner)
-    # One read for both questions: an identical job still active, or one that succeeded.
-    same = session.exec(
-        select(RenderJob)
-        .where(RenderJob.params_hash == digest, RenderJob.owner == owner)
-        .where(col(RenderJob.status).in_([*ACTIVE, JobStatus.succeeded.value]))
-        .order_by(col(RenderJob.id).desc())
-    ).all()
+    if same is None:
+        same = same_jobs(session, owner, [digest]).get(digest, [])
     active = next((j for j in same if j.status in ACTIVE and j.shot_id == shot_id), None)
     if active is not None:
         return active
@@ -138,11 +137,27 @@ def submit(
             )
         queued[0] += 1  # this one: the next submission of the batch counts it
     session.add(job)
-    session.flush()
+    if flush or billing:  # (a hold names its job: it needs the id now)
+        session.flush()
     if billing:
         _reserve(session, job)
     counters.job_submitted(session, job, reserved=billing)
     return job
+
+
+def same_jobs(session: Session, owner: str, digests: Collection[str]) -> dict[str, list[RenderJob]]:
+    """The owner's jobs with these params hashes still active or succeeded, newest first, by
+    hash: one read answers both of `submit`'s questions (an identical job under way, a
+    result the render cache serves), for one job or a whole batch."""
+    found: dict[str, list[RenderJob]] = {}
+    for job in session.exec(
+        select(RenderJob)
+        .where(col(RenderJob.params_hash).in_(set(digests)), RenderJob.owner == owner)
+        .where(col(RenderJob.status).in_([*ACTIVE, JobStatus.succeeded.value]))
+        .order_by(col(RenderJob.id).desc())
+    ):
+        found.setdefault(job.params_hash, []).append(job)
+    return found
 
 
 # The owner's queued jobs, counted once per transaction (its account is locked, so nobody

@@ -387,3 +387,31 @@ def test_a_pipelines_first_job_says_it_is_loading_it(sqlite_studio: Studio) -> N
     (again,) = studio.preview(pid, [shot.id], wait=True, progress=False)
     later = [e.get("message", "") for e in subscription.drain() if e.get("job") == again.id]
     assert later and not any(m.startswith("Loading") for m in later)
+
+
+def test_a_batch_of_renders_is_read_and_inserted_at_once(tmp_path: Path, database_url: str) -> None:
+    """Previews of 12 shots: one read for the twins of all of them (a job already queued for
+    a shot is not queued twice) and one INSERT for the new rows, not a read and an insert
+    per shot: the first render of a large batch starts that much sooner."""
+    from sqlalchemy import event
+
+    with Studio.local(tmp_path / "data", database_url=database_url, start_worker=False) as s:
+        project = s.create_project("Harbour", height=64)
+        assert project.id is not None
+        shots = [s.add_shot(project.id, f"A gull, take {n}", seed=n).id for n in range(12)]
+        (queued,) = s.preview(project.id, [shots[3]])
+        statements: list[str] = []
+        event.listen(
+            s.engine,
+            "before_cursor_execute",
+            lambda _c, _cur, sql, *_a: statements.append(" ".join(sql.split()[:3]).upper()),
+        )
+        jobs = s.preview(project.id)
+    assert [j.shot_id for j in jobs] == shots
+    assert jobs[3].id == queued.id  # the one already queued
+    assert len({j.id for j in jobs}) == 12 and {j.status for j in jobs} == {"queued"}
+    assert sum(s.startswith("SELECT RENDERJOB.OWNER") for s in statements) == 1
+    # PostgreSQL takes the 11 new rows in one statement (a round trip each was the cost);
+    # SQLAlchemy inserts them one by one into SQLite, in process, to get their ids in order.
+    postgres = database_url.startswith("postgresql")
+    assert statements.count("INSERT INTO RENDERJOB") == (1 if postgres else 11)
