@@ -23,7 +23,7 @@ from studio.core.models import (
 from studio.core.team import Access
 from studio.core.validation import id_list
 from studio.farm import registry
-from studio.farm.events import Subscription, Watch
+from studio.farm.events import Subscription, Watch, resumed_since
 from studio.farm.queues import InlineQueue
 
 EVENTLESS_READ = 2.0  # seconds between reads of the jobs while no event about them comes
@@ -128,14 +128,22 @@ class QueueArea(ProjectsArea):
         with self._session() as session:
             return take_census(session)
 
-    def watch(self, *, job_id: int | None = None, project_id: int | None = None) -> Watch:
+    def watch(
+        self,
+        *,
+        job_id: int | None = None,
+        project_id: int | None = None,
+        last_event_id: str | None = None,
+    ) -> Watch:
         """The live events of one job, or of every job of one project (the REST event
-        streams); NotFound when it is not yours."""
+        streams); NotFound when it is not yours. A project's stream given the id of the
+        last event a client got (`Last-Event-ID`) also sends what finished since."""
         if job_id is not None:
             self.job(job_id)
         if project_id is not None:
             self.project(project_id)
-        return Watch(self.events, self.engine, job_id=job_id, project_id=project_id)
+        since = resumed_since(last_event_id)
+        return Watch(self.events, self.engine, job_id=job_id, project_id=project_id, since=since)
 
     def retry(self, job_id: int) -> JobPublic:
         with self._session(write=True) as session:

@@ -3,8 +3,9 @@ polls only where there is none (jobs of several projects, an older server, a pro
 cuts streams).
 
 One stream per wait, whatever the number of jobs: a progress event moves the bar, a status
-event fetches the finished job once. A stream that ends or stalls is opened again (its
-snapshot tells what finished meanwhile: the server does not resume from Last-Event-ID).
+event fetches the finished job once. A stream that ends or stalls is opened again, without
+`Last-Event-ID`: its snapshot says which of the waited jobs no longer run, and those are read
+once, which is all the resumed stream's statuses would tell.
 """
 
 from __future__ import annotations

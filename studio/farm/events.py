@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import func
@@ -232,6 +233,7 @@ class RedisRelay:
 
 
 # ---- watching jobs: what the REST API's event streams send -----------------------------------
+RESUME_MARGIN = timedelta(seconds=5)  # a resumed stream repeats the statuses of this long
 PING_SECONDS = 15.0  # a keep-alive after this long without anything to send
 POLL_SECONDS = 1.0  # the database is read this often, for what pub/sub may have missed
 FINISH_GRACE = 1.0  # the database says finished, no `finished` event yet: wait this long for
@@ -284,8 +286,11 @@ def _jobs(
         return list(session.exec(select(RenderJob).where(where).order_by(col(RenderJob.id))))
 
 
-def _project_start(engine: Engine, project_id: int) -> tuple[list[RenderJob], int]:
-    """The project's active jobs and its newest job id."""
+def _project_start(
+    engine: Engine, project_id: int, since: datetime | None
+) -> tuple[list[RenderJob], int, list[RenderJob]]:
+    """The project's active jobs, its newest job id and the jobs that finished since `since`
+    (none without it), in the order they finished."""
     active = [JobStatus.queued.value, JobStatus.running.value]
     with session_scope(engine) as session:
         jobs = session.exec(
@@ -296,7 +301,29 @@ def _project_start(engine: Engine, project_id: int) -> tuple[list[RenderJob], in
         newest = session.exec(
             select(func.max(RenderJob.id)).where(RenderJob.project_id == project_id)
         ).one()
-    return list(jobs), int(newest or 0)
+        ended = (
+            []
+            if since is None
+            else session.exec(
+                select(RenderJob)
+                .where(RenderJob.project_id == project_id, col(RenderJob.status).not_in(active))
+                .where(col(RenderJob.finished_at) >= since)
+                .order_by(col(RenderJob.finished_at), col(RenderJob.id))
+            ).all()
+        )
+    return list(jobs), int(newest or 0), list(ended)
+
+
+def resumed_since(last_event_id: str | None) -> datetime | None:
+    """From where a project stream resumes, given the id of the last event its client got
+    (`Last-Event-ID`: the server's clock in ms when it sent it): RESUME_MARGIN earlier, as a
+    status is sent up to POLL_SECONDS + FINISH_GRACE after its job finished, and clocks
+    differ a little between machines. None (a fresh stream) for no id or one not ours."""
+    try:
+        sent = int((last_event_id or "").strip())
+        return datetime.fromtimestamp(sent / 1000, UTC) - RESUME_MARGIN
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _project_of(engine: Engine, job_id: int) -> int | None:
@@ -327,11 +354,12 @@ class Watch:
         *,
         job_id: int | None = None,
         project_id: int | None = None,
+        since: datetime | None = None,
     ):
         if (job_id is None) == (project_id is None):
             raise ValueError("Watch one job or one project")
         self.bus, self.engine = bus, engine
-        self.job_id, self.project_id = job_id, project_id
+        self.job_id, self.project_id, self.since = job_id, project_id, since
         self._member: dict[int, bool] = {}  # job id → in this project (cached lookups)
 
     async def _belongs(self, job_id: int) -> bool:
@@ -369,8 +397,12 @@ class Watch:
             newest = 0
         else:
             assert self.project_id is not None
-            jobs, newest = await asyncio.to_thread(_project_start, self.engine, self.project_id)
+            jobs, newest, ended = await asyncio.to_thread(
+                _project_start, self.engine, self.project_id, self.since
+            )
             yield "snapshot", {"project": self.project_id, "jobs": [snapshot(j) for j in jobs]}
+            for job in ended:  # a client back after a cut: what it missed the end of
+                yield "status", final(job)
             active.update(ident(j) for j in jobs)
             self._member.update((ident(j), True) for j in jobs)
         now = time.monotonic()

@@ -4,10 +4,11 @@ every job of a project for as long as the client listens. See docs/events.md."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
 from studio.farm.events import Watch
@@ -23,7 +24,11 @@ _EVENTS = (
     "`snapshot` (first: the current state from the database), `progress` (each progress "
     "report, in order), `status` (a job finished: status, error, artifact_id, cost), `gap` "
     "(this stream fell behind and lost `dropped` events), `gone` (deleted) and `: ping` "
-    "comments every 15 s. Each event has an increasing `id:`; `data:` is JSON."
+    "comments every 15 s. Each event has an `id:`, the server's clock in ms when it was "
+    "sent (increasing within a stream); `data:` is JSON. A project stream opened with "
+    "`Last-Event-ID` (an EventSource reconnecting sends it) also sends, after its "
+    "snapshot, a `status` for each job that finished since that event (those of the few "
+    "seconds before it may come again)."
 )
 
 
@@ -34,7 +39,7 @@ EVENT_SCHEMA: dict[str, Any] = {
     "properties": {
         "event": {"type": "string", "enum": ["snapshot", "progress", "status", "gap", "gone"]},
         "data": {"type": "string", "contentMediaType": "application/json"},
-        "id": {"type": "string", "description": "1, 2, 3… within one stream"},
+        "id": {"type": "string", "description": "the server's clock in ms, increasing"},
     },
 }
 
@@ -44,13 +49,15 @@ def _stream_doc(description: str) -> dict[int | str, dict[str, Any]]:
 
 
 async def frames(watch: Watch) -> AsyncIterator[bytes]:
-    """The watch's events in the text/event-stream format."""
+    """The watch's events in the text/event-stream format. An event's id is when it was
+    sent (ms), so a client back after a cut can say from when it needs the ends it missed
+    (`Last-Event-ID`); one more than the last where the clock did not move."""
     number = 0
     async for name, data in watch.events():
         if name == "ping":
             yield b": ping\n\n"
             continue
-        number += 1
+        number = max(number + 1, int(time.time() * 1000))
         payload = json.dumps(data, separators=(",", ":"))
         yield f"id: {number}\nevent: {name}\ndata: {payload}\n\n".encode()
 
@@ -76,7 +83,12 @@ def job_events(studio: StudioDep, job_id: Id) -> StreamingResponse:
     "opened included: a snapshot of its active jobs (`{project, jobs}`), then progress "
     "reports and a status per finished job. " + _EVENTS,
 )
-def project_events(studio: StudioDep, project_id: Id) -> StreamingResponse:
+def project_events(
+    studio: StudioDep,
+    project_id: Id,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
     """Live events of every job of a project, for as long as the client listens."""
-    watch = studio.watch(project_id=project_id)  # 404: a project that is not the caller's
+    # 404: a project that is not the caller's. An id that is not ours: a fresh stream.
+    watch = studio.watch(project_id=project_id, last_event_id=last_event_id)
     return StreamingResponse(frames(watch), media_type=MEDIA_TYPE, headers=HEADERS)
