@@ -440,9 +440,11 @@ def build(studio: Studio, project: gr.Dropdown) -> Refresh:
     ]
     table.older(on_older, [project, shown], [table, shown], show_progress="hidden")
     polled = ([project, shots, succeeded_seen, shown], [table, estimate, succeeded_seen])
-    for source in (timer.tick, table.jobs_changed):  # a job event arrived, or the timer's time
-        source(tick, *polled, show_progress="hidden")
-        source(live_view, project, live, show_progress="hidden")
+    # A job event arrived, or the timer's time. A job event that comes while a refresh runs
+    # refreshes again after it (the last one must show); a tick then is skipped.
+    for source, mode in ((timer.tick, "once"), (table.jobs_changed, "always_last")):
+        source(tick, *polled, show_progress="hidden", trigger_mode=mode)
+        source(live_view, project, live, show_progress="hidden", trigger_mode=mode)
     take_shot.input(on_take_shot, take_shot, [take, take_video])
     take.input(on_take, take, take_video)
     for event in actions:  # the status line says what went wrong, not an earlier success
