@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import functools
+import io
 import json
 import platform
 import sys
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
+
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from studio.core.version import __version__
 
@@ -70,3 +74,13 @@ def file_tags(provenance: dict[str, Any]) -> dict[str, str]:
         if value not in (None, ""):
             tags[f"studio_{key}"] = str(value)
     return tags
+
+
+def png_bytes(image: Image.Image, tags: dict[str, str]) -> bytes:
+    """The picture as a PNG file carrying `tags` (its provenance, `file_tags`)."""
+    info = PngInfo()
+    for key, value in tags.items():
+        info.add_itxt(key, value)  # iTXt: UTF-8, so non-ASCII prompts survive
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()

@@ -234,6 +234,7 @@ class RedisRelay:
 
 # ---- watching jobs: what the REST API's event streams send -----------------------------------
 RESUME_MARGIN = timedelta(seconds=5)  # a resumed stream repeats the statuses of this long
+RESUME_LIMIT = timedelta(hours=1)  # a stream resumes from an event at most this old
 PING_SECONDS = 15.0  # a keep-alive after this long without anything to send
 POLL_SECONDS = 1.0  # the database is read this often, for what pub/sub may have missed
 FINISH_GRACE = 1.0  # the database says finished, no `finished` event yet: wait this long for
@@ -318,12 +319,16 @@ def resumed_since(last_event_id: str | None) -> datetime | None:
     """From where a project stream resumes, given the id of the last event its client got
     (`Last-Event-ID`: the server's clock in ms when it sent it): RESUME_MARGIN earlier, as a
     status is sent up to POLL_SECONDS + FINISH_GRACE after its job finished, and clocks
-    differ a little between machines. None (a fresh stream) for no id or one not ours."""
+    differ a little between machines. None (a fresh stream) for no id, one not ours, or
+    one older than RESUME_LIMIT (its client reads the jobs again, not a flood of statuses)."""
     try:
-        sent = int((last_event_id or "").strip())
-        return datetime.fromtimestamp(sent / 1000, UTC) - RESUME_MARGIN
+        sent = datetime.fromtimestamp(int((last_event_id or "").strip()) / 1000, UTC)
     except (ValueError, OverflowError, OSError):
         return None
+    now = datetime.now(UTC)
+    if not now - RESUME_LIMIT <= sent <= now + RESUME_MARGIN:
+        return None
+    return sent - RESUME_MARGIN
 
 
 def _project_of(engine: Engine, job_id: int) -> int | None:

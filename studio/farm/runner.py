@@ -17,10 +17,9 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from PIL import Image
-from PIL.PngImagePlugin import PngInfo
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -45,8 +44,16 @@ from studio.core.params import (
 )
 
 log = logging.getLogger(__name__)
-# Runs in the transaction that records a job's success; its value comes back after the commit.
-AfterSuccess = Callable[[Session], Any]
+
+
+class AfterSuccess(Protocol):
+    """Called in the transaction recording a job's success (its value comes back after the
+    commit); `prepare` just before that transaction, for what must not hold it open."""
+
+    def prepare(self) -> None: ...
+    def __call__(self, session: Session) -> Any: ...
+
+
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes: keeps the database calm
 # A milestone ("Storing") is written to the database at once only in a job running longer than
 # this (a shorter one only publishes it): a poll would hardly see it before "Done", and the
@@ -300,6 +307,8 @@ class JobRunner:
                 outcome(session)
                 return then(session) if then is not None else None
 
+        if then is not None:
+            then.prepare()
         return until_reachable(once, f"outcome of job {job.id}")
 
     def _record_successes(self, stored: list[tuple[RenderJob, Artifact]]) -> list[RenderJob]:
@@ -358,7 +367,7 @@ class JobRunner:
         self, job: RenderJob, image: Image.Image, report: ProgressReporter, pipeline: Any
     ) -> Artifact:
         prov = self._provenance(job, pipeline)
-        data = png_bytes(image, provenance.file_tags(prov))
+        data = provenance.png_bytes(image, provenance.file_tags(prov))
         report.milestone(0.95, "Storing")
         return store_bytes(self.storage, data, "image/png", prov, job.owner)
 
@@ -536,13 +545,3 @@ class JobRunner:
             with Image.open(self.storage.local_path(artifact.key)) as stored:
                 return stored.convert("RGB")
         return self._frame(params, report.stage(0.0, 0.1, "Preview frame"))
-
-
-def png_bytes(image: Image.Image, tags: dict[str, str]) -> bytes:
-    """The picture as a PNG file carrying `tags` (its provenance)."""
-    info = PngInfo()
-    for key, value in tags.items():
-        info.add_itxt(key, value)  # iTXt: UTF-8, so non-ASCII prompts survive
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", pnginfo=info)
-    return buffer.getvalue()

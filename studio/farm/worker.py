@@ -195,7 +195,9 @@ def _run_job(
     """Claim (unless `claimed` already) and run a job; returns what happened and what its
     success handed over (`NextClaim`), None when it handed nothing over."""
     context.idle.cancel()
-    job = claimed or until_reachable(lambda: _claim(context, job_id), f"claim of job {job_id}")
+    job = claimed
+    if job is None:
+        job = until_reachable(lambda: _claim(context, job_id), f"claim of job {job_id}")
     if job is None:
         context.idle.schedule()
         return "skipped: no longer queued (duplicate delivery, cancelled, paused or done)", None
@@ -211,31 +213,34 @@ def _run_job(
 
 @dataclass
 class NextClaim:
-    """Run in the transaction that records a job's success: take the next id from this
-    worker's queues and claim its job there, saving a transaction per job of a backlog.
+    """A job's success hands over to the next: the next id is taken from this worker's
+    queues just before the transaction that records the success (Redis is never waited on
+    with it open), and its job claimed in it, saving a transaction per job of a backlog.
     Returns (id, claimed job), (id, None) when that job is no longer queued, (None, None)
     when the queues are empty, or None: too late, a stop was asked for, or Redis is away.
-    Repeatable: a transaction retried after an outage claims the id it took before."""
+    A transaction retried after an outage claims the id taken before."""
 
     context: WorkerContext
     until: float
-    taken: list[int | None] | None = None  # the id taken, once it is
+    taken: list[int | None] | None = None  # [the id taken], once asked for
+
+    def prepare(self) -> None:
+        context = self.context
+        if self.taken is not None or time.monotonic() >= self.until or context.stopping():
+            return
+        try:
+            self.taken = [context.next_job()]
+        except Exception as exc:  # noqa: BLE001 - the worker's loop sees to Redis
+            log.debug("worker %s: no next job from Redis (%s)", context.name, exc)
 
     def __call__(self, session: Session) -> tuple[int | None, RenderJob | None] | None:
-        context = self.context
         if self.taken is None:
-            if time.monotonic() >= self.until or context.stopping():
-                return None
-            try:
-                self.taken = [context.next_job()]
-            except Exception as exc:  # noqa: BLE001 - the worker's loop sees to Redis
-                log.debug("worker %s: no next job from Redis (%s)", context.name, exc)
-                return None
+            return None
         (next_id,) = self.taken
         if next_id is None:
             return None, None
-        context.idle.cancel()  # "busy" comes last
-        return next_id, _claim_in(session, context, next_id)
+        self.context.idle.cancel()  # "busy" comes last
+        return next_id, _claim_in(session, self.context, next_id)
 
 
 def _claim(context: WorkerContext, job_id: int) -> RenderJob | None:
