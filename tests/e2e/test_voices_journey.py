@@ -64,6 +64,9 @@ def test_a_voice_is_previewed_and_the_film_plays_with_subtitles(
     expect(page.locator("#voices-status")).to_contain_text("Preview:", timeout=30_000)
     player = page.locator("#voice-audio")
     expect(player.locator("#time")).to_have_text("0:00")
+    # Loaded (its length shows) before Play, as a person sees it: in its one failure (in CI,
+    # the time stayed 0:00) the click seemingly came while the waveform still loaded.
+    expect(player.locator("#duration")).not_to_have_text("0:00", timeout=10_000)
     player.locator("button[aria-label='Play']").click()
     expect(player.locator("#time")).not_to_have_text("0:00", timeout=10_000)  # it plays
     page.screenshot(path=str(tmp_path / "voices.png"), full_page=True)
