@@ -9,12 +9,12 @@ import platform
 import sys
 from datetime import UTC, datetime
 from importlib import metadata
-from typing import Any
-
-from PIL import Image
-from PIL.PngImagePlugin import PngInfo
+from typing import TYPE_CHECKING, Any
 
 from studio.core.version import __version__
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 # Libraries whose versions change pixels. torch/diffusers are reported only when already
 # imported, so provenance never pulls them into a torch-free process.
@@ -78,6 +78,8 @@ def file_tags(provenance: dict[str, Any]) -> dict[str, str]:
 
 def png_bytes(image: Image.Image, tags: dict[str, str]) -> bytes:
     """The picture as a PNG file carrying `tags` (its provenance, `file_tags`)."""
+    from PIL.PngImagePlugin import PngInfo  # (here: the rest of the module needs no Pillow)
+
     info = PngInfo()
     for key, value in tags.items():
         info.add_itxt(key, value)  # iTXt: UTF-8, so non-ASCII prompts survive

@@ -316,17 +316,16 @@ class JobRunner:
         alone (ended meanwhile: `succeed` leaves the transaction whole for the others)."""
         refused: list[RenderJob] = []
 
-        def once() -> None:
+        def succeed_all(session: Session) -> None:
             refused.clear()  # (a try the database cut short is made again whole)
-            with session_scope(self.engine) as session:
-                for job, artifact in stored:
-                    try:
-                        lifecycle.succeed(session, ident(job), artifact)
-                    except Conflict:
-                        refused.append(job)
+            for job, artifact in stored:
+                try:
+                    lifecycle.succeed(session, ident(job), artifact)
+                except Conflict:
+                    refused.append(job)
 
         if stored:
-            until_reachable(once, f"outcome of jobs {', '.join(str(j.id) for j, _ in stored)}")
+            self._record(stored[0][0], succeed_all)
         return refused
 
     def _fail(self, job: RenderJob, worker: str, exc: BaseException) -> None:

@@ -169,20 +169,11 @@ def execute(job_id: int) -> str:
     until = time.monotonic() + PREFETCH_SECONDS
     outcome, handed = _run_job(context, job_id, until)
     while True:
-        if handed is None:  # the last job took no next one (it failed, or was a batch)
-            if time.monotonic() >= until or context.stopping():
-                break
-            try:
-                next_id: int | None = context.next_job()
-            except Exception as exc:  # noqa: BLE001 - Redis went away: RQ's loop sees to it
-                log.debug("worker %s: no next job from Redis (%s)", context.name, exc)
-                break
-            claimed = None
-        else:
-            next_id, claimed = handed
-            if next_id is not None and claimed is None:  # someone else's by now: the next
-                handed = None
-                continue
+        if handed is None or (handed[0] is not None and handed[1] is None):
+            # Nothing handed over (a failure, a batch), or its job was someone else's by then.
+            taken = _take_next(context, until)
+            handed = (taken[0] if taken else None), None
+        next_id, claimed = handed
         if next_id is None:
             break
         _outcome, handed = _run_job(context, next_id, until, claimed)
@@ -225,13 +216,8 @@ class NextClaim:
     taken: list[int | None] | None = None  # [the id taken], once asked for
 
     def prepare(self) -> None:
-        context = self.context
-        if self.taken is not None or time.monotonic() >= self.until or context.stopping():
-            return
-        try:
-            self.taken = [context.next_job()]
-        except Exception as exc:  # noqa: BLE001 - the worker's loop sees to Redis
-            log.debug("worker %s: no next job from Redis (%s)", context.name, exc)
+        if self.taken is None:
+            self.taken = _take_next(self.context, self.until)
 
     def __call__(self, session: Session) -> tuple[int | None, RenderJob | None] | None:
         if self.taken is None:
@@ -241,6 +227,18 @@ class NextClaim:
             return None, None
         self.context.idle.cancel()  # "busy" comes last
         return next_id, _claim_in(session, self.context, next_id)
+
+
+def _take_next(context: WorkerContext, until: float) -> list[int | None] | None:
+    """[the next id in this worker's queues] ([None]: they are empty), or None: too late,
+    a stop was asked for, or Redis is away (RQ's loop sees to it)."""
+    if time.monotonic() >= until or context.stopping():
+        return None
+    try:
+        return [context.next_job()]
+    except Exception as exc:  # noqa: BLE001
+        log.debug("worker %s: no next job from Redis (%s)", context.name, exc)
+        return None
 
 
 def _claim(context: WorkerContext, job_id: int) -> RenderJob | None:
