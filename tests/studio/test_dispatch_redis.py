@@ -8,10 +8,12 @@ test's alone."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from redis import Redis
 from rq import Queue
 from sqlalchemy.engine import Engine
 
@@ -23,6 +25,7 @@ from studio.farm import registry
 from studio.farm.queues.redis import (
     ANY_QUEUE,
     EXECUTE,
+    NextJob,
     RedisQueue,
     db_job_id,
     pipeline_queue,
@@ -219,3 +222,60 @@ def _artifact(job_id: int) -> Artifact:
     return Artifact(
         owner="alice", key=f"ab/{job_id}.png", content_type="image/png", bytes=1, sha256="ab"
     )
+
+
+def _enqueue(redis: Redis, queue: str, rq_id: str) -> None:
+    Queue(queue, connection=redis).enqueue_call(EXECUTE, args=(0,), job_id=rq_id, result_ttl=0)
+
+
+def test_a_worker_takes_its_next_job_without_rq_and_checks_one_key_when_empty(
+    dispatcher: RedisQueue,
+) -> None:
+    """`NextJob` (the worker between jobs) takes the head of its first non-empty queue, in
+    its listening order, and deletes RQ's hash of it; empty queues cost one EXISTS, not a
+    look at each of the catalogue's 41 queues."""
+    redis = dispatcher.redis
+    take = NextJob(redis, dispatcher.queue_names())
+    _enqueue(redis, ANY_QUEUE, first := rq_job_id(5))
+    _enqueue(redis, pipeline_queue("pipeline-2"), rq_job_id(8))
+    assert take() == 8  # its pipeline's queue comes before the shared one
+    assert take() == 5
+    assert not redis.exists(f"rq:job:{first}")  # RQ's hash goes with it: no leak
+    before = redis.info("commandstats")
+    assert take() is None
+    after = redis.info("commandstats")
+    looked = {
+        name: after[name]["calls"] - before.get(name, {"calls": 0})["calls"]
+        for name in after
+        if name in ("cmdstat_exists", "cmdstat_lindex")
+    }
+    looked = {name: calls for name, calls in looked.items() if calls}
+    assert looked == {"cmdstat_exists": 1}
+
+
+def test_a_worker_that_ran_dry_waits_for_the_next_job_and_leaves_what_is_not_its(
+    dispatcher: RedisQueue,
+) -> None:
+    redis = dispatcher.redis
+    take = NextJob(redis, dispatcher.queue_names())
+    started = time.monotonic()
+    assert take(wait=0.3) is None  # nothing came
+    assert time.monotonic() - started >= 0.25
+    # A dispatch cycle's top-up arrives while it waits: taken at once, not at the timeout.
+    timer = threading.Timer(0.2, _enqueue, (redis, ANY_QUEUE, rq_job_id(12)))
+    timer.start()
+    started = time.monotonic()
+    assert take(wait=5) == 12
+    assert time.monotonic() - started < 2
+    # A stop asked for meanwhile: the id goes back to the head of its queue, for another.
+    _enqueue(redis, ANY_QUEUE, kept := rq_job_id(13))
+    _enqueue(redis, ANY_QUEUE, rq_job_id(14))
+    assert take(wait=1, keep=lambda: False) is None
+    assert redis.lindex(f"rq:queue:{ANY_QUEUE}", 0).decode() == kept
+    assert redis.exists(f"rq:job:{kept}")
+    # Someone else's RQ job (not a studio id) is left, in place, for RQ's own loop.
+    redis.delete(f"rq:queue:{ANY_QUEUE}")
+    _enqueue(redis, ANY_QUEUE, "someone-else")
+    assert take(wait=1) is None
+    assert take() is None
+    assert redis.lrange(f"rq:queue:{ANY_QUEUE}", 0, -1) == [b"someone-else"]

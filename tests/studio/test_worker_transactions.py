@@ -109,7 +109,7 @@ def test_a_backlog_costs_the_worker_one_transaction_per_job(studio: Studio) -> N
     studio.runner.pipeline("draft")
     waiting = jobs[1:]  # what Redis holds for this worker once it took the first
     with _context(studio, "gpu-1") as context:
-        context.next_job = lambda: waiting.pop(0) if waiting else None
+        context.next_job = lambda _wait, _keep: waiting.pop(0) if waiting else None
         event.listen(studio.engine, "commit", lambda _conn: commits.append(1))
         assert farm_worker.execute(jobs[0]) == "done"
         assert len(commits) - len(seen) == 1 + len(jobs)

@@ -20,6 +20,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -58,9 +59,11 @@ return n
 
 # A worker's next job straight from its queues, in its order: the first non-empty queue
 # gives up its head, with RQ's hash of it (nothing else would delete that). A foreign id at
-# that head is left for RQ's own loop. The hash's key is built from ARGV, not declared:
-# fine on one Redis server, not on a Redis Cluster.
+# that head is left for RQ's own loop. Empty queues (Redis keeps no empty list) cost one
+# EXISTS, not a look at each of the catalogue's queues. The hash's key is built from ARGV,
+# not declared: fine on one Redis server, not on a Redis Cluster.
 TAKE_NEXT = """
+if redis.call('exists', unpack(KEYS)) == 0 then return false end
 for _, key in ipairs(KEYS) do
   local rq_id = redis.call('lindex', key, 0)
   if rq_id then
@@ -101,13 +104,32 @@ class NextJob:
 
         self._keys = [Queue.redis_queue_namespace_prefix + name for name in queue_names]
         self._hash_prefix = Job.redis_job_namespace_prefix
+        self._redis = redis
         self._script = redis.register_script(TAKE_NEXT)  # EVALSHA, loaded again if need be
 
-    def __call__(self) -> int | None:
-        raw = self._script(keys=self._keys, args=[self._hash_prefix, f"{PREFIX}-"])
+    def __call__(self, wait: float = 0.0, keep: Callable[[], bool] = lambda: True) -> int | None:
+        """The next id, or with `wait` the next to arrive within so many seconds (BLPOP, then
+        the hash's DEL): a worker that drains Redis faster than a dispatch cycle refills it
+        stays out of RQ's loop. An id that arrives once `keep()` is false goes back."""
+        if wait > 0:  # (BLPOP answers at once when an id waits)
+            raw = self._wait(wait, keep)
+        else:
+            raw = self._script(keys=self._keys, args=[self._hash_prefix, f"{PREFIX}-"])
         if raw is None:
             return None
         return db_job_id(raw.decode() if isinstance(raw, bytes) else str(raw))
+
+    def _wait(self, seconds: float, keep: Callable[[], bool]) -> Any:
+        popped = self._redis.blpop(self._keys, timeout=seconds)
+        if popped is None:
+            return None
+        key, raw = popped
+        rq_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if not rq_id.startswith(f"{PREFIX}-") or not keep():
+            self._redis.lpush(key, raw)  # back to the head: for RQ's loop or another worker
+            return None
+        self._redis.delete(self._hash_prefix + rq_id)
+        return raw
 
 
 def connect(url: str) -> Any:
