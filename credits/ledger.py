@@ -20,18 +20,24 @@ caller's whole transaction (the job row included) rolls back.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import BigInteger, Column, bindparam, func, update
+from sqlalchemy import BigInteger, Column, bindparam, func, insert, update
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Field, Session, SQLModel, col, select
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+# Rows per multi-row INSERT of `reserve_many` (8 values each: under SQLite's 32,766 and
+# PostgreSQL's 65,535 parameters per statement).
+INSERT_CHUNK = 500
 
 
 class Movement(StrEnum):
@@ -143,6 +149,23 @@ def _move(
     require_cover: bool = False,
 ) -> LedgerEntry:
     """Change the balance by `cents` and append the entry, in the caller's transaction."""
+    after = _change_balance(session, owner, cents, require_cover=require_cover)
+    entry = LedgerEntry(
+        owner=owner,
+        kind=kind.value,
+        amount_cents=cents,
+        balance_after_cents=after,
+        job_id=job_id,
+        reason=reason[:300],
+        actor=actor[:64],
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def _change_balance(session: Session, owner: str, cents: int, *, require_cover: bool) -> int:
+    """Add `cents` to the owner's balance (its account locked first); returns the balance."""
     lock_account(session, owner)
     condition = [col(CreditAccount.owner) == owner]
     if require_cover:
@@ -156,19 +179,7 @@ def _move(
     )
     if changed.rowcount != 1:  # type: ignore[attr-defined]
         raise InsufficientCredits(owner, -cents, balance_of(session, owner))
-    after = balance_of(session, owner)
-    entry = LedgerEntry(
-        owner=owner,
-        kind=kind.value,
-        amount_cents=cents,
-        balance_after_cents=after,
-        job_id=job_id,
-        reason=reason[:300],
-        actor=actor[:64],
-    )
-    session.add(entry)
-    session.flush()
-    return entry
+    return balance_of(session, owner)
 
 
 def balance_of(session: Session, owner: str) -> int:
@@ -209,6 +220,38 @@ def reserve(session: Session, owner: str, cents: int, job_id: int) -> LedgerEntr
         if taken.rowcount != 1:  # type: ignore[attr-defined]
             return None
     return _move(session, owner, Movement.reserve, -cents, job_id=job_id, require_cover=True)
+
+
+def reserve_many(session: Session, owner: str, costs: Sequence[tuple[int, int]]) -> None:
+    """Hold the costs of a batch of new jobs ((job id, cents), none holding anything yet)
+    at once: one conditional UPDATE for their sum, then their holds and entries inserted
+    together, each entry with the balance after it, in order, as `reserve` one by one
+    would have written them. Raises InsufficientCredits for the sum (nothing changed) when
+    the balance does not cover it. A batch of 96 costs ~4 statements, not ~5 per job."""
+    if any(cents < 0 for _job, cents in costs):
+        raise ValueError("A cost cannot be negative")
+    if not costs:
+        return
+    total = sum(cents for _job, cents in costs)
+    after = _change_balance(session, owner, -total, require_cover=True)
+    now, running = _now(), after + total
+    holds, entries = [], []
+    for job_id, cents in costs:
+        running -= cents
+        holds.append(
+            {"job_id": job_id, "owner": owner, "cents": cents, "state": HoldState.reserved.value}
+        )
+        entries.append(
+            {"owner": owner, "kind": Movement.reserve.value, "amount_cents": -cents,
+             "balance_after_cents": running, "job_id": job_id, "reason": "", "actor": ""}
+        )  # fmt: skip
+    # Multi-row INSERTs as Core (the ORM inserts entries one by one on SQLite, to read
+    # their ids back), in chunks that stay under every database's limit on parameters.
+    for table, rows in ((CreditHold, holds), (LedgerEntry, entries)):
+        stamp = "updated_at" if table is CreditHold else "created_at"
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = [{**row, stamp: now} for row in rows[start : start + INSERT_CHUNK]]
+            session.execute(insert(table).values(chunk))
 
 
 def _release(session: Session, job_id: int, to: HoldState) -> LedgerEntry | None:

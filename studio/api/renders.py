@@ -12,7 +12,7 @@ from credits import ledger
 from credits.pricing import estimate_cost, job_cost
 from storage.base import StorageError
 from studio.api.files import FilesArea
-from studio.core import cast, job_reads, lifecycle, scenes
+from studio.core import cast, holds, job_reads, lifecycle, scenes
 from studio.core.artifacts import store_file
 from studio.core.errors import InvalidInput, NotFound, PaymentRequired
 from studio.core.models import (
@@ -144,7 +144,7 @@ class RendersArea(FilesArea):
                     )
                 )
                 submitted[shot.id] = jobs[-1]
-            session.flush()  # (ids for the answer)
+            holds.reserve_submitted(session)  # (and the jobs' ids, for the answer)
         self._wake(jobs)
         return [public(j) for j in jobs]
 

@@ -26,9 +26,9 @@ from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, select
 
 from credits import ledger
-from studio.core import counters, takes
+from studio.core import counters, holds, takes
 from studio.core.db import expire_loaded
-from studio.core.errors import Conflict, NotFound, PaymentRequired, QuotaExceeded
+from studio.core.errors import Conflict, NotFound, QuotaExceeded
 from studio.core.models import (
     Artifact,
     JobKind,
@@ -123,7 +123,7 @@ def submit(
             session.add(job)
             session.flush()
             if billing and job.cost > 0:
-                _reserve(session, job)
+                holds.reserve(session, job)
                 ledger.settle(session, ident(job))
             counters.job_submitted(session, job, reserved=billing and job.cost > 0)
             takes.link_result(session, job)
@@ -137,10 +137,12 @@ def submit(
             )
         queued[0] += 1  # this one: the next submission of the batch counts it
     session.add(job)
-    if flush or billing:  # (a hold names its job: it needs the id now)
+    if flush:
         session.flush()
-    if billing:
-        _reserve(session, job)
+        if billing:
+            holds.reserve(session, job)
+    elif billing:  # held with the rest of its batch (`holds.reserve_submitted`)
+        holds.defer(session, job)
     counters.job_submitted(session, job, reserved=billing)
     return job
 
@@ -179,13 +181,6 @@ def _queued_count(session: Session, owner: str) -> list[int]:
             ).one()
         ]
     return counts[owner]
-
-
-def _reserve(session: Session, job: RenderJob) -> None:
-    try:
-        ledger.reserve(session, job.owner, ledger.to_cents(job.cost), ident(job))
-    except ledger.InsufficientCredits as exc:
-        raise PaymentRequired(f"{exc}; ask an admin for more credits") from None
 
 
 def claim_next(session: Session, worker: str, lease_seconds: float) -> RenderJob | None:
@@ -433,7 +428,7 @@ def retry(session: Session, job_id: int, *, billing: bool = False) -> RenderJob:
         )
     if billing:
         ledger.lock_account(session, job.owner)
-        _reserve(session, job)
+        holds.reserve(session, job)
     job.status, job.error, job.progress, job.message = JobStatus.queued.value, None, 0.0, "Queued"
     job.attempts, job.cancel_requested, job.worker = 0, False, None
     job.queued_at, job.started_at, job.finished_at = utcnow(), None, None
