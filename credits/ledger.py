@@ -35,7 +35,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-# Rows per multi-row INSERT of `reserve_many` (8 values each: under SQLite's 32,766 and
+# Rows per multi-row INSERT of `reserve_many` (at most 8 values each: under SQLite's 32,766 and
 # PostgreSQL's 65,535 parameters per statement).
 INSERT_CHUNK = 500
 
@@ -239,19 +239,19 @@ def reserve_many(session: Session, owner: str, costs: Sequence[tuple[int, int]])
     for job_id, cents in costs:
         running -= cents
         holds.append(
-            {"job_id": job_id, "owner": owner, "cents": cents, "state": HoldState.reserved.value}
-        )
+            {"job_id": job_id, "owner": owner, "cents": cents,
+             "state": HoldState.reserved.value, "updated_at": now}
+        )  # fmt: skip
         entries.append(
             {"owner": owner, "kind": Movement.reserve.value, "amount_cents": -cents,
-             "balance_after_cents": running, "job_id": job_id, "reason": "", "actor": ""}
+             "balance_after_cents": running, "job_id": job_id, "reason": "", "actor": "",
+             "created_at": now}
         )  # fmt: skip
     # Multi-row INSERTs as Core (the ORM inserts entries one by one on SQLite, to read
     # their ids back), in chunks that stay under every database's limit on parameters.
     for table, rows in ((CreditHold, holds), (LedgerEntry, entries)):
-        stamp = "updated_at" if table is CreditHold else "created_at"
         for start in range(0, len(rows), INSERT_CHUNK):
-            chunk = [{**row, stamp: now} for row in rows[start : start + INSERT_CHUNK]]
-            session.execute(insert(table).values(chunk))
+            session.execute(insert(table).values(rows[start : start + INSERT_CHUNK]))
 
 
 def _release(session: Session, job_id: int, to: HoldState) -> LedgerEntry | None:
