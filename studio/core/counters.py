@@ -114,7 +114,7 @@ def pipeline_of(job: RenderJob) -> str:
 
 def add(session: Session, adds: Iterable[tuple[str, dict[str, str], float]]) -> None:
     """Add to each counter in the caller's transaction: summed in the session, written when
-    it commits (`_write_pending`), dropped if it rolls back."""
+    it commits (`write_pending`), dropped if it rolls back."""
     totals: dict[tuple[str, str], float] = session.info.setdefault(_PENDING, {})
     for name, labels, amount in adds:
         key = (name, json.dumps(labels, sort_keys=True, separators=(",", ":")))
@@ -125,9 +125,10 @@ _PENDING = "studio.counters.pending"
 
 
 @event.listens_for(OrmSession, "before_commit")
-def _write_pending(session: OrmSession) -> None:
+def write_pending(session: OrmSession) -> None:
     """The transaction's counter additions, one upsert per counter in one batch (the
-    statement is built once per dialect: every finished job runs it)."""
+    statement is built once per dialect: every finished job runs it). Run as the session
+    commits; called before, it writes what was added so far (a worker's rehearsal)."""
     totals = session.info.pop(_PENDING, None)
     if not totals:
         return

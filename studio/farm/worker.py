@@ -47,6 +47,7 @@ from studio.farm.queues.redis import (
     connect,
     pipeline_queue,
 )
+from studio.farm.rehearsal import rehearse
 from studio.farm.runner import JobRunner
 
 log = logging.getLogger(__name__)
@@ -318,6 +319,7 @@ def run_worker(
     _context = context
     redis = connect(settings.redis_url)
     runner.publish = events = EventSender(redis)
+    rehearse(engine, context.name, settings.lease_seconds)  # "idle" then means ready
     registry.register(
         engine, context.name, "redis", pipelines=context.warm(), memory_bytes=machine_memory()
     )

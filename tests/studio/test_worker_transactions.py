@@ -17,11 +17,15 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.engine.default import DefaultDialect
+from sqlmodel import Session, select
 
 from studio import Studio
-from studio.core.models import RenderJob, Worker
+from studio.core.counters import FarmCounter
+from studio.core.models import Artifact, RenderJob, Worker
 from studio.farm import registry
 from studio.farm import worker as farm_worker
+from studio.farm.rehearsal import rehearse
 from studio.farm.worker import IdleMark, WorkerContext
 from tests.farm import RedisServer
 
@@ -116,6 +120,57 @@ def test_a_backlog_costs_the_worker_one_transaction_per_job(studio: Studio) -> N
         wait_idle(studio, "gpu-1")
     assert [studio.job(j).status for j in jobs] == ["succeeded"] * len(jobs)
     assert seen == [("busy", j) for j in jobs]
+
+
+@pytest.mark.parametrize("rehearsed", [True, False], ids=["rehearsed", "not-rehearsed"])
+def test_a_rehearsed_worker_compiles_no_statement_in_its_first_job(
+    studio: Studio, rehearsed: bool
+) -> None:
+    """`python -m studio worker` rehearses a job's path before it says idle (issue 15): its
+    first job then runs only statements already compiled for its engine, as later jobs do
+    (SQLAlchemy reports each execution's cache hit or miss). Without it, the first job
+    compiles its claim, success, artifact row, hold, shot link and counters (~30 ms)."""
+    project = studio.create_project("film", height=64)
+    assert project.id is not None
+    studio.add_shot(project.id, "shot", duration=1.0, seed=1)
+    (job,) = studio.preview(project.id)
+    studio.runner.preview_batch = 1
+    studio.runner.pipeline("draft")
+    engine = studio.engine
+    before = _rows(studio)
+    if rehearsed:
+        rehearse(engine, "gpu-1", 30.0)
+    # The rehearsal left nothing behind: no artifact row, no counter moved, the job queued.
+    assert _rows(studio) == before
+    assert studio.job(job.id or 0).status == "queued"
+    compiled: list[str] = []
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *args: Any) -> None:
+        context = args[1]
+        if context is not None and context.cache_hit is DefaultDialect.CACHE_MISS:
+            compiled.append(" ".join(statement.split()[:3]))
+
+    with _context(studio, "gpu-1"):
+        event.listen(engine, "before_cursor_execute", on_execute)
+        try:
+            assert farm_worker.execute(job.id or 0) == "done"
+        finally:
+            event.remove(engine, "before_cursor_execute", on_execute)
+    assert studio.job(job.id or 0).status == "succeeded"
+    if rehearsed:
+        assert compiled == []
+    else:  # the check sees what a fresh worker compiles
+        path = {"UPDATE renderjob", "UPDATE worker", "INSERT INTO artifact", "UPDATE credithold"}
+        path |= {"UPDATE shot", "INSERT INTO farmcounter"}
+        assert path <= {c.removesuffix(" SET") for c in compiled}
+
+
+def _rows(studio: Studio) -> tuple[int, list[tuple[str, str, float]]]:
+    """Artifact rows, and every farm counter with its total."""
+    with Session(studio.engine) as session:
+        artifacts = len(session.exec(select(Artifact.id)).all())
+        counters = [(c.name, c.labels, c.total) for c in session.exec(select(FarmCounter))]
+        return artifacts, sorted(counters)
 
 
 def wait_idle(studio: Studio, name: str) -> None:
