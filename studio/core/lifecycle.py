@@ -250,45 +250,6 @@ def _claim_statement() -> Any:
     )
 
 
-def _running_for(session: Session, job_id: int, worker: str) -> RenderJob | None:
-    job = session.get(RenderJob, job_id)
-    if job is None or job.status != JobStatus.running.value or job.worker != worker:
-        return None  # lease lost: someone else owns it now, or it finished
-    return job
-
-
-def report_progress(
-    session: Session,
-    job_id: int,
-    worker: str,
-    progress: float,
-    message: str,
-    lease_seconds: float,
-) -> bool:
-    """Record progress and renew the lease; returns True when the job should stop."""
-    job = _running_for(session, job_id, worker)
-    if job is None:
-        return True
-    job.progress = max(0.0, min(1.0, progress))
-    job.message = message[:500]
-    job.lease_expires_at = utcnow() + timedelta(seconds=lease_seconds)
-    session.add(job)
-    return job.cancel_requested
-
-
-def heartbeat(session: Session, worker: str, lease_seconds: float, job_ids: Collection[int]) -> int:
-    """Renew the leases of `job_ids`, as long as `worker` still holds them."""
-    if not job_ids:
-        return 0
-    result = session.execute(
-        update(RenderJob)
-        .where(col(RenderJob.worker) == worker, col(RenderJob.status) == JobStatus.running.value)
-        .where(col(RenderJob.id).in_(list(job_ids)))
-        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
 def succeed(
     session: Session,
     job_id: int,

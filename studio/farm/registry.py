@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from studio.core import lifecycle
+from studio.core import leases
 from studio.core.db import session_scope
 from studio.core.models import Worker, utcnow
 from studio.core.outage import database_down, said
@@ -179,7 +179,7 @@ class Heartbeat:
         one transaction. Only those jobs: a job left `running` under this name after its
         render ended (its outcome could not be recorded) must expire and go back."""
         with session_scope(self.engine) as session:
-            lifecycle.heartbeat(session, self.name, self.lease_seconds, self.holding())
+            leases.heartbeat(session, self.name, self.lease_seconds, self.holding())
             mark(session, self.name, current_job_id=job_id, state=state)
 
     def _went_away(self, exc: BaseException) -> None:

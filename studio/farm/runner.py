@@ -28,7 +28,7 @@ from pipelines.catalogue import Catalogue, CatalogueError, UnknownPipelineError
 from pipelines.errors import PipelineError
 from pipelines.requests import Cancelled, Reference, RenderRequest, RequestLora
 from storage.base import Storage, StorageError
-from studio.core import dispatch, job_reads, lifecycle, logs, provenance
+from studio.core import dispatch, job_reads, leases, lifecycle, logs, provenance
 from studio.core.artifacts import store_bytes, store_file
 from studio.core.db import session_scope
 from studio.core.errors import Conflict, JobFailed, StudioError
@@ -84,7 +84,7 @@ class ProgressReporter:
         self._last = now
         try:
             with session_scope(self.runner.engine) as session:
-                stop = lifecycle.report_progress(
+                stop = leases.report_progress(
                     session, self.job_id, self.worker, fraction, message, self.runner.lease_seconds
                 )
         except Exception as exc:

@@ -11,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from studio.core import dispatch, job_reads, lifecycle
+from studio.core import dispatch, job_reads, leases, lifecycle
 from studio.core.db import session_scope
 from studio.core.errors import Conflict, NotFound
 from studio.core.models import Artifact, JobKind, JobStatus, Project, RenderJob, Shot, ident, utcnow
@@ -173,7 +173,7 @@ def test_cancel_queued_running_and_finished(engine: Engine) -> None:
         job = lifecycle.cancel(session, ident(running))
         assert job.status == JobStatus.running and job.cancel_requested
     with session_scope(engine) as session:
-        stop = lifecycle.report_progress(session, ident(running), "w1", 0.5, "half", LEASE)
+        stop = leases.report_progress(session, ident(running), "w1", 0.5, "half", LEASE)
     assert stop is True
     with session_scope(engine) as session:
         lifecycle.mark_cancelled(session, ident(running))
@@ -260,13 +260,39 @@ def test_a_worker_that_lost_its_lease_cannot_fail_the_job(engine: Engine) -> Non
     assert status(engine, ident(job)).status == JobStatus.succeeded
 
 
+def test_a_progress_write_counts_only_while_the_job_runs_for_that_worker(engine: Engine) -> None:
+    """A render's progress renews its lease and shows; from a worker that lost the job, or
+    after the job ended, it changes nothing and tells the render to stop."""
+    job = submit(engine)
+    claim(engine, "slow")
+    with session_scope(engine) as session:
+        assert leases.report_progress(session, ident(job), "slow", 0.4, "Step 2/5", LEASE) is False
+    shown = status(engine, ident(job))
+    assert (shown.progress, shown.message) == (0.4, "Step 2/5")
+    assert shown.lease_expires_at is not None
+    later = utcnow() + timedelta(seconds=LEASE + 1)
+    with session_scope(engine) as session:
+        lifecycle.requeue_abandoned(session, now=later)  # "slow" looked dead
+    claim(engine, "fresh")
+    with session_scope(engine) as session:
+        assert leases.report_progress(session, ident(job), "slow", 0.8, "Step 4/5", LEASE)
+    taken = status(engine, ident(job))
+    assert (taken.worker, taken.progress, taken.message) == ("fresh", 0.0, "Starting")
+    with session_scope(engine) as session:
+        lifecycle.succeed(session, ident(job), _artifact())
+    with session_scope(engine) as session:
+        assert leases.report_progress(session, ident(job), "fresh", 0.9, "Step 5/5", LEASE)
+    done = status(engine, ident(job))
+    assert (done.status, done.progress, done.message) == (JobStatus.succeeded, 1.0, "Done")
+
+
 def test_heartbeat_extends_the_lease(engine: Engine) -> None:
     job = submit(engine)
     claim(engine, "w1")
     before = status(engine, ident(job)).lease_expires_at
     with session_scope(engine) as session:
-        assert lifecycle.heartbeat(session, "w1", LEASE * 10, {ident(job)}) == 1
-        assert lifecycle.heartbeat(session, "someone-else", LEASE * 10, {ident(job)}) == 0
+        assert leases.heartbeat(session, "w1", LEASE * 10, {ident(job)}) == 1
+        assert leases.heartbeat(session, "someone-else", LEASE * 10, {ident(job)}) == 0
     after = status(engine, ident(job)).lease_expires_at
     assert before is not None and after is not None and after > before + timedelta(seconds=LEASE)
 
@@ -279,11 +305,11 @@ def test_heartbeat_renews_only_the_jobs_the_worker_still_runs(engine: Engine) ->
     claim(engine, "w1")
     claim(engine, "w1")
     with session_scope(engine) as session:
-        assert lifecycle.heartbeat(session, "w1", LEASE, {ident(current)}) == 1
-        assert lifecycle.heartbeat(session, "w1", LEASE, set()) == 0
+        assert leases.heartbeat(session, "w1", LEASE, {ident(current)}) == 1
+        assert leases.heartbeat(session, "w1", LEASE, set()) == 0
     later = utcnow() + timedelta(seconds=LEASE * 2)
     with session_scope(engine) as session:
-        lifecycle.heartbeat(session, "w1", LEASE * 10, {ident(current)})
+        leases.heartbeat(session, "w1", LEASE * 10, {ident(current)})
         requeued = lifecycle.requeue_abandoned(session, now=later)
     assert [job.id for job in requeued] == [ident(left)]
     assert status(engine, ident(current)).status == JobStatus.running
