@@ -19,7 +19,13 @@ def _mac(secret: str, artifact_id: int, owner: str, expires: int, filename: str)
 
 
 def sign(secret: str, artifact_id: int, owner: str, seconds: int, filename: str) -> tuple[int, str]:
-    expires = int(time.time()) + int(seconds)
+    """(expiry, signature) for a link valid for `seconds` at most, and at least 90 % of it.
+    The expiry is rounded down to a step (a minute for links of 10 minutes or more), so the
+    links signed for one file within that step are the same: a page that shows a take again
+    (a tab's refresh) hands the browser the same address, which neither reloads the video
+    nor replaces the buttons beside it while they are being clicked."""
+    step = max(1, min(60, int(seconds) // 10))
+    expires = (int(time.time()) + int(seconds)) // step * step
     return expires, _mac(secret, artifact_id, owner, expires, filename)
 
 

@@ -124,15 +124,11 @@ def test_a_team_reviews_takes_and_the_owner_edits_the_cut(
     expect(takes).to_have_count(2)
     expect(page.locator(f"#take-{take_id}")).to_contain_text("approved by carol")
     use = page.locator(f"#take-{take_id} button[data-action=use]")
+    # (A click on a take's button used to be lost now and then, in CI here and for carol's
+    # approval: the tab's refresh replaced the buttons while they were being clicked, its
+    # links signed a second later than the last. Links now stay the same for a minute.)
     use.click()
-    try:
-        expect(page.locator("#review-status")).to_contain_text("now the one the film uses")
-    except AssertionError:
-        # Twice in CI (never in 10+ local runs, even under load) nothing answered this first
-        # click, and no error showed: click again, as a user would; choosing the same take
-        # twice changes nothing. A second miss fails the test.
-        use.click()
-        expect(page.locator("#review-status")).to_contain_text("now the one the film uses")
+    expect(page.locator("#review-status")).to_contain_text("now the one the film uses")
     expect(page.locator(f"#take-{take_id}")).to_contain_text("in the film")
     page.get_by_role("tab", name="Film").click()
     strip = page.locator("#timeline-strip")

@@ -167,6 +167,30 @@ def test_signed_links_work_briefly_and_only_as_issued(
     assert client.get(expired).status_code == 404
 
 
+def test_links_signed_within_a_minute_are_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A take shown again (a tab's refresh) gets the same address, so the browser neither
+    reloads its video nor replaces the buttons beside it while they are being clicked; each
+    link still lives at most what was asked, and at least 90 % of it."""
+    from studio.core import links
+
+    clock = [1_200_000.0 - 3600]  # an hour's link expires on a whole minute
+    monkeypatch.setattr(links.time, "time", lambda: clock[0])
+
+    def link(seconds: int) -> tuple[int, str]:
+        return links.sign("secret", 7, "alice", seconds, "take-7.mp4")
+
+    first = link(3600)
+    assert first[0] == 1_200_000
+    clock[0] += 59.9
+    assert link(3600) == first
+    clock[0] += 0.1
+    later = link(3600)
+    assert later != first and later[0] == first[0] + 60
+    for seconds in (60, 600, 3600, 7 * 24 * 3600):
+        expires, _sig = link(seconds)
+        assert clock[0] + 0.9 * seconds <= expires <= clock[0] + seconds
+
+
 def test_a_password_reset_or_disable_ends_open_sessions(
     app: tuple[TestClient, dict[str, Any]],
 ) -> None:
