@@ -53,11 +53,7 @@ def report_progress(
 def _progress_statement() -> Any:
     return (
         update(RenderJob)
-        .where(
-            col(RenderJob.id) == bindparam("job_id"),
-            col(RenderJob.status) == JobStatus.running.value,
-            col(RenderJob.worker) == bindparam("holder"),
-        )
+        .where(col(RenderJob.id) == bindparam("job_id"), *_held_by(bindparam("holder")))
         .values(
             progress=bindparam("progress"),
             message=bindparam("message"),
@@ -67,14 +63,18 @@ def _progress_statement() -> Any:
     )
 
 
+def _held_by(worker: Any) -> tuple[Any, ...]:
+    """The job runs, for `worker` (a name, or a bound parameter): its lease is theirs."""
+    return (col(RenderJob.status) == JobStatus.running.value, col(RenderJob.worker) == worker)
+
+
 def heartbeat(session: Session, worker: str, lease_seconds: float, job_ids: Collection[int]) -> int:
     """Renew the leases of `job_ids`, as long as `worker` still holds them."""
     if not job_ids:
         return 0
     result = session.execute(
         update(RenderJob)
-        .where(col(RenderJob.worker) == worker, col(RenderJob.status) == JobStatus.running.value)
-        .where(col(RenderJob.id).in_(list(job_ids)))
+        .where(col(RenderJob.id).in_(list(job_ids)), *_held_by(worker))
         .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
     )
     return int(result.rowcount)  # type: ignore[attr-defined]

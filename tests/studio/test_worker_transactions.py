@@ -145,8 +145,9 @@ def test_a_rehearsed_worker_compiles_no_statement_in_its_first_job(
     assert studio.job(job.id or 0).status == "queued"
     compiled: list[str] = []
 
-    def on_execute(_conn: Any, _cursor: Any, statement: str, *args: Any) -> None:
-        context = args[1]
+    def on_execute(
+        _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
+    ) -> None:
         if context is not None and context.cache_hit is DefaultDialect.CACHE_MISS:
             compiled.append(" ".join(statement.split()[:3]))
 
