@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from studio.core import leases
 from studio.core.db import session_scope
-from studio.core.models import Worker, utcnow
+from studio.core.models import JobStatus, RenderJob, Worker, utcnow
 from studio.core.outage import database_down, said
 from studio.farm import beacon
 
@@ -104,8 +104,33 @@ def live_in(session: Session, within_seconds: float, kind: str | None = None) ->
 
 
 def all_workers(engine: Engine) -> list[Worker]:
+    """Every worker, newest heartbeat first, each busy one with the job it runs now."""
     with session_scope(engine) as session:
-        return list(session.exec(select(Worker).order_by(col(Worker.heartbeat_at).desc())).all())
+        workers = list(session.exec(select(Worker).order_by(col(Worker.heartbeat_at).desc())))
+        running = _running_jobs(session, [w.name for w in workers if w.state == "busy"])
+    for worker in workers:  # (detached now: nothing set here is written back)
+        jobs = running.get(worker.name)
+        if jobs and worker.current_job_id not in jobs:
+            worker.current_job_id = jobs[-1]
+    return workers
+
+
+def _running_jobs(session: Session, names: list[str]) -> dict[str, list[int]]:
+    """The jobs running on each of these workers, oldest start first. A worker going through
+    a backlog claims each next job in the transaction that records the last one's success
+    and does not write its own row then (a statement a job, `worker.NextClaim`): its row
+    names the job it claimed first until the next heartbeat, the jobs table the one now."""
+    if not names:
+        return {}
+    query = (
+        select(RenderJob.worker, RenderJob.id)
+        .where(RenderJob.status == JobStatus.running.value, col(RenderJob.worker).in_(names))
+        .order_by(col(RenderJob.started_at), col(RenderJob.id))
+    )
+    running: dict[str, list[int]] = {}
+    for name, job_id in session.exec(query):
+        running.setdefault(str(name), []).append(int(job_id or 0))
+    return running
 
 
 class Heartbeat:

@@ -127,6 +127,7 @@ class WorkerContext:
     # The next id in its queues (NextJob), waiting up to so long, kept while the check holds.
     next_job: Callable[[float, Callable[[], bool]], int | None] = lambda wait, keep: None
     stopping: Callable[[], bool] = lambda: False  # a stop was asked for (SIGTERM, Ctrl-C)
+    advertised: list[str] | None = None  # the warm pipelines last written to the worker's row
     idle: IdleMark = field(init=False)
 
     def __post_init__(self) -> None:
@@ -147,10 +148,16 @@ class WorkerContext:
                 self.name,
                 current_job_id=self.current,
                 state=self.state,
-                pipelines=self.warm(),
+                pipelines=self.advertise(),
             )
         finally:
             self.show()
+
+    def advertise(self) -> list[str]:
+        """`warm()`, for a write of the worker's row (remembered: a claim in a backlog writes
+        the row only when this changed)."""
+        self.advertised = self.warm()
+        return self.advertised
 
     def warm(self) -> list[str]:
         """Loaded pipelines this worker also listens for: only these are advertised, so the
@@ -233,8 +240,23 @@ class NextClaim:
         (next_id,) = self.taken
         if next_id is None:
             return None, None
-        self.context.idle.cancel()  # "busy" comes last
-        return next_id, _claim_in(session, self.context, next_id)
+        context = self.context
+        context.idle.cancel()  # (an "idle" write already under way finishes first)
+        claimed = lifecycle.claim_job(session, next_id, context.name, context.lease_seconds)
+        # The worker's row already says "busy", and its current job is read from the jobs
+        # table (`registry.all_workers`): the row is written only to advertise a pipeline the
+        # last job loaded (affinity), not for every job of a backlog (a statement a job).
+        # (Should this transaction be cut short and retried, the advertisement waits for the
+        # worker's next "idle" write.)
+        if claimed is not None and context.warm() != context.advertised:
+            registry.mark(
+                session,
+                context.name,
+                current_job_id=next_id,
+                state="busy",
+                pipelines=context.advertise(),
+            )
+        return next_id, claimed
 
 
 def _take_next(context: WorkerContext, until: float, wait: float = 0.0) -> list[int | None] | None:
@@ -253,16 +275,16 @@ def _take_next(context: WorkerContext, until: float, wait: float = 0.0) -> list[
 def _claim(context: WorkerContext, job_id: int) -> RenderJob | None:
     """One transaction: the claim and the worker's "busy" state with the job it holds."""
     with session_scope(context.engine) as session:
-        return _claim_in(session, context, job_id)
-
-
-def _claim_in(session: Session, context: WorkerContext, job_id: int) -> RenderJob | None:
-    job = lifecycle.claim_job(session, job_id, context.name, context.lease_seconds)
-    if job is not None:
-        registry.mark(
-            session, context.name, current_job_id=job_id, state="busy", pipelines=context.warm()
-        )
-    return job
+        job = lifecycle.claim_job(session, job_id, context.name, context.lease_seconds)
+        if job is not None:
+            registry.mark(
+                session,
+                context.name,
+                current_job_id=job_id,
+                state="busy",
+                pipelines=context.advertise(),
+            )
+        return job
 
 
 def worker_name(explicit: str | None = None) -> str:
@@ -321,7 +343,7 @@ def run_worker(
     runner.publish = events = EventSender(redis)
     rehearse(engine, context.name, settings.lease_seconds)  # "idle" then means ready
     registry.register(
-        engine, context.name, "redis", pipelines=context.warm(), memory_bytes=machine_memory()
+        engine, context.name, "redis", pipelines=context.advertise(), memory_bytes=machine_memory()
     )
     # A job still running under this name was left by an earlier process of the same name
     # (a supervisor restarting us): give it back now, before our heartbeat renews its lease.

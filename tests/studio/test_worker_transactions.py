@@ -25,6 +25,7 @@ from studio.core.counters import FarmCounter
 from studio.core.models import Artifact, RenderJob, Worker
 from studio.farm import registry
 from studio.farm import worker as farm_worker
+from studio.farm.queues.redis import pipeline_queue
 from studio.farm.rehearsal import rehearse
 from studio.farm.worker import IdleMark, WorkerContext
 from tests.farm import RedisServer
@@ -120,6 +121,52 @@ def test_a_backlog_costs_the_worker_one_transaction_per_job(studio: Studio) -> N
         wait_idle(studio, "gpu-1")
     assert [studio.job(j).status for j in jobs] == ["succeeded"] * len(jobs)
     assert seen == [("busy", j) for j in jobs]
+
+
+def test_a_backlog_writes_the_worker_row_only_to_advertise_a_newly_loaded_pipeline(
+    studio: Studio,
+) -> None:
+    """In a backlog the worker's row is written by its first claim, and again only when a
+    job loaded a pipeline it listens for (the dispatcher's affinity needs to know at once);
+    the Workers page still shows the job running now, read from the jobs table."""
+    project = studio.create_project("film", height=64)
+    assert project.id is not None
+    for n in range(4):
+        studio.add_shot(project.id, f"shot {n}", duration=1.0, seed=n)
+    jobs = [job.id or 0 for job in studio.preview(project.id)]
+    studio.runner.preview_batch = 1
+    writes: list[str] = []
+
+    def on_statement(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.startswith("UPDATE worker"):
+            writes.append(statement)
+
+    seen: list[tuple[int | None, list[str]]] = []
+    runner_execute = studio.runner.execute
+
+    def watching(job: RenderJob, worker: str, then: Any = None) -> Any:
+        row = _row(studio, worker)
+        seen.append((row.current_job_id, row.pipelines))
+        return runner_execute(job, worker, then)
+
+    studio.runner.execute = watching  # type: ignore[method-assign]
+    waiting = jobs[1:]
+    with _context(studio, "gpu-1") as context:
+        # It listens on draft's own queue and has not loaded it yet (no --preload).
+        context.listening = frozenset({pipeline_queue("draft")})
+        context.next_job = lambda _wait, _keep: waiting.pop(0) if waiting else None
+        event.listen(studio.engine, "before_cursor_execute", on_statement)
+        try:
+            assert farm_worker.execute(jobs[0]) == "done"
+            wait_idle(studio, "gpu-1")
+        finally:
+            event.remove(studio.engine, "before_cursor_execute", on_statement)
+    assert [studio.job(j).status for j in jobs] == ["succeeded"] * len(jobs)
+    # The first claim ("busy", nothing loaded), the claim after draft loaded, "idle" at the
+    # end: three writes for four jobs, not one a claim.
+    assert len(writes) == 3
+    assert _row(studio, "gpu-1").pipelines == ["draft"]
+    assert seen == [(jobs[0], []), (jobs[1], ["draft"]), (jobs[2], ["draft"]), (jobs[3], ["draft"])]
 
 
 @pytest.mark.parametrize("rehearsed", [True, False], ids=["rehearsed", "not-rehearsed"])
