@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import BigInteger, Column, bindparam, func, insert, update
+from sqlalchemy import BigInteger, Column, bindparam, exists, func, insert, update
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -284,6 +284,18 @@ def _release_statement() -> Any:
         )
         .values(state=bindparam("to"), updated_at=bindparam("now"))
         .returning(col(CreditHold.owner), col(CreditHold.cents))
+    )
+
+
+def holds_reserved(job_id: Any) -> Any:
+    """A boolean SQL expression: the job whose id is `job_id` (a column or a value) holds
+    credits still reserved. For a statement the caller runs anyway (a job's success): a job
+    holding nothing then costs no statement of the ledger's. Read in that statement's
+    snapshot, it is never stale for an active job: a hold is only reserved in the
+    transaction that makes its job queued (submit, retry), so a snapshot that sees the job
+    queued or running sees its hold too; a hold released since makes `settle` a no-op."""
+    return exists().where(
+        col(CreditHold.job_id) == job_id, col(CreditHold.state) == HoldState.reserved.value
     )
 
 

@@ -297,10 +297,15 @@ def succeed(
             raise Conflict(f"Job #{job_id} is {job.status}, it cannot succeed")
         return job
     expire_loaded(session, RenderJob, job_id)
-    job = RenderJob(**row._mapping)
-    counters.job_finished(session, job, released=ledger.settle(session, job_id))
+    columns = dict(row._mapping)
+    held = columns.pop(_HELD)  # (credits off at its submit: no hold, no ledger statement)
+    job = RenderJob(**columns)
+    counters.job_finished(session, job, released=ledger.settle(session, job_id) if held else None)
     takes.link_result(session, job)
     return job
+
+
+_HELD = "holds_reserved_credits"
 
 
 @functools.cache
@@ -317,7 +322,10 @@ def _succeed_statement() -> Any:
             finished_at=bindparam("now"),
             lease_expires_at=None,
         )
-        .returning(*RenderJob.__table__.columns)  # type: ignore[attr-defined]
+        .returning(
+            *RenderJob.__table__.columns,  # type: ignore[attr-defined]
+            ledger.holds_reserved(RenderJob.id).label(_HELD),
+        )
     )
 
 

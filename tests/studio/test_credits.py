@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from credits import ledger
@@ -24,13 +25,9 @@ PASSWORD = "correct-horse-9"
 def open_studio(
     tmp_path: Path, database_url: str, start_worker: bool = False, **overrides: Any
 ) -> Studio:
+    settings: dict[str, Any] = {"auth": True, "credits": True, **overrides}
     return Studio.local(
-        tmp_path / "data",
-        start_worker=start_worker,
-        database_url=database_url,
-        auth=True,
-        credits=True,
-        **overrides,
+        tmp_path / "data", start_worker=start_worker, database_url=database_url, **settings
     )
 
 
@@ -299,6 +296,52 @@ def test_credits_off_charges_nothing(tmp_path: Path) -> None:
         (job,) = studio.render(project.id)
         assert job.cost > 0  # priced, for information
         assert studio.ledger() == []
+
+
+def test_a_success_settles_by_the_jobs_hold_not_by_the_setting(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A job submitted with credits on is settled when it succeeds, even after credits were
+    switched off; one that holds nothing (credits off at its submit) costs its success no
+    statement of the ledger's (the success's own statement tells, issue 15)."""
+    with open_studio(tmp_path, database_url) as studio:
+        studio.create_user("alice", PASSWORD)
+        studio.grant_credits("alice", 100, "test")
+        alice = studio.as_user("alice")
+        pid, (held_shot,) = project_with_shots(alice, 1)
+        (held,) = alice.render(pid, [held_shot])
+    with open_studio(tmp_path, database_url, credits=False) as studio:
+        alice = studio.as_user("alice")
+        free_shot = alice.add_shot(pid, "A lighthouse, free", duration=1.0, seed=9).id
+        assert free_shot is not None
+        (free,) = alice.render(pid, [free_shot])
+        statements: list[str] = []
+
+        def on_statement(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+            statements.append(statement)
+
+        from studio.core.models import Artifact
+
+        for job in (held, free):
+            statements.clear()
+            with session_scope(studio.engine) as session:
+                claimed = lifecycle.claim_job(session, job.id, "w", 30)
+                assert claimed is not None
+            event.listen(studio.engine, "before_cursor_execute", on_statement)
+            try:
+                with session_scope(studio.engine) as session:
+                    artifact = Artifact(key=f"{job.id}.png", content_type="image/png", bytes=1,
+                                        sha256="0" * 64)  # fmt: skip
+                    lifecycle.succeed(session, job.id, artifact)
+            finally:
+                event.remove(studio.engine, "before_cursor_execute", on_statement)
+            ledger_statements = [s for s in statements if "credithold" in s.split("WHERE")[0]]
+            assert bool(ledger_statements) is (job is held)
+        kinds = [(e.kind, e.job_id) for e in alice.ledger()]
+        assert kinds.count(("settle", held.id)) == 1
+        assert not [k for k in kinds if k[1] == free.id]
+        assert alice.balance() == pytest.approx(100 - held.cost)
+        books_balance(studio.engine, "alice")
 
 
 def test_job_kinds_are_priced_from_their_params(studio: Studio) -> None:

@@ -176,7 +176,7 @@ def test_a_rehearsed_worker_compiles_no_statement_in_its_first_job(
     """`python -m studio worker` rehearses a job's path before it says idle (issue 15): its
     first job then runs only statements already compiled for its engine, as later jobs do
     (SQLAlchemy reports each execution's cache hit or miss). Without it, the first job
-    compiles its claim, success, artifact row, hold, shot link and counters (~30 ms)."""
+    compiles its claim, success, artifact row, shot link and counters (~30 ms)."""
     project = studio.create_project("film", height=64)
     assert project.id is not None
     studio.add_shot(project.id, "shot", duration=1.0, seed=1)
@@ -208,8 +208,8 @@ def test_a_rehearsed_worker_compiles_no_statement_in_its_first_job(
     if rehearsed:
         assert compiled == []
     else:  # the check sees what a fresh worker compiles
-        path = {"UPDATE renderjob", "UPDATE worker", "INSERT INTO artifact", "UPDATE credithold"}
-        path |= {"UPDATE shot", "INSERT INTO farmcounter"}
+        path = {"UPDATE renderjob", "UPDATE worker", "INSERT INTO artifact", "UPDATE shot"}
+        path |= {"INSERT INTO farmcounter"}  # (no hold to settle: credits are off)
         assert path <= {c.removesuffix(" SET") for c in compiled}
 
 
