@@ -12,7 +12,8 @@ INFO commandstats before and after: server-wide, so run it on a Redis nothing el
 bare side's count includes this script's status polling, the studio's its dispatchers and
 event publishing) for each; for the studio, SQL statements and commits per job (counted by
 SQLAlchemy events in the worker and in this process, which holds the app's dispatcher and
-`wait()`'s reads); then `dispatch_ratio` last.
+`wait()`'s reads); each worker process's CPU time per job (Linux: /proc), which moves less
+than the rates when other work shares the host; then `dispatch_ratio` last.
 
     python benchmarks/queue_dispatch.py [--jobs N] [--redis URL] [--database URL]
 """
@@ -98,6 +99,15 @@ def worker_sql(out: Path) -> tuple[int, int]:
     return int(statements), int(commits)
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process `pid` used so far; NaN where /proc is absent."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     """The q-quantile (nearest rank) of `values`; NaN when there are none."""
     if not values:
@@ -135,6 +145,7 @@ def bare_rq(redis_url: str, jobs: int) -> tuple[float, list[float], dict[str, An
             time.sleep(0.05)  # the worker is up: time dispatch, not process start (both sides)
         folder = tempfile.mkdtemp(prefix="bench-bare-")
         before = redis_calls(redis)
+        cpu = cpu_seconds(worker.pid)
         started = time.monotonic()
         enqueued = [
             queue.enqueue("benchmarks.queue_dispatch.draft_png", n, folder, result_ttl=600)
@@ -145,6 +156,7 @@ def bare_rq(redis_url: str, jobs: int) -> tuple[float, list[float], dict[str, An
                 time.sleep(0.01)
         elapsed = time.monotonic() - started
         after = redis_calls(redis)
+        cpu = cpu_seconds(worker.pid) - cpu
     finally:
         worker.terminate()
         worker.wait(30)
@@ -154,7 +166,7 @@ def bare_rq(redis_url: str, jobs: int) -> tuple[float, list[float], dict[str, An
         job.refresh()
         assert job.started_at is not None and job.enqueued_at is not None
         latencies.append((job.started_at - job.enqueued_at).total_seconds())
-    return jobs / elapsed, latencies, {"before": before, "after": after}
+    return jobs / elapsed, latencies, {"before": before, "after": after, "cpu": cpu}
 
 
 def studio_queue(
@@ -200,11 +212,13 @@ def studio_queue(
                 worker_before = worker_sql(sql_out)
                 before = redis_calls(redis)
                 app_sql = SqlCount()  # from here on: the app's share (dispatcher, wait())
+                cpu = cpu_seconds(worker.pid)
                 started = time.monotonic()
                 submitted = studio.preview(project.id)
                 done = studio.wait(submitted, progress=False, poll=0.02)
                 elapsed = time.monotonic() - started
                 after = redis_calls(redis)
+                cpu = cpu_seconds(worker.pid) - cpu
                 worker_after = worker_sql(sql_out)
                 sql = {
                     "worker": (
@@ -222,7 +236,7 @@ def studio_queue(
             for j in done
             if j.started_at and j.queued_at
         ]
-        return jobs / elapsed, latencies, {"before": before, "after": after, "sql": sql}
+        return jobs / elapsed, latencies, {"before": before, "after": after, "sql": sql, "cpu": cpu}
 
 
 def main() -> None:
@@ -252,6 +266,11 @@ def main() -> None:
             f"{name:14}{rate:10.1f}{statistics.median(lat):16.3f}"
             f"{percentile(lat, 0.99):16.3f}{calls:11.1f}   ({top})"
         )
+    bare_cpu, studio_cpu = rq_counts["cpu"] / args.jobs, st_counts["cpu"] / args.jobs
+    print(
+        f"worker CPU per job: bare RQ {bare_cpu * 1000:.1f} ms, studio {studio_cpu * 1000:.1f} ms "
+        f"(bare/studio {bare_cpu / studio_cpu:.3f}: steadier than the rates on a busy host)"
+    )
     for side, (statements, commits) in st_counts["sql"].items():
         print(
             f"studio SQL per job, {side}: {statements / args.jobs:.1f} statements, "
