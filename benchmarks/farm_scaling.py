@@ -19,7 +19,9 @@ Per N, from the job rows read back from the database at the end:
 - gap: per worker, from a job's finished_at to the started_at of its next job (the time a
   worker sat idle between two jobs with work still queued), p50 and p99;
 - ramp: from the submit to the first start on the last worker to get a job;
-- per worker: fewest–most jobs run by one worker.
+- per worker: fewest–most jobs run by one worker;
+- CPU ms/job: the CPU time all N workers used over the round (Linux: /proc), and this
+  process's (the app's submit and dispatch, and the benchmark's polling), per job.
 The last line is `scaling_efficiency_8=<efficiency at 8 workers>` (the largest N run when
 8 is not among them).
 
@@ -61,7 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import yaml
 
 from benchmarks import sleep_pipeline
-from benchmarks.queue_dispatch import percentile
+from benchmarks.queue_dispatch import cpu_seconds, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,6 +87,8 @@ class Round:
     gaps: list[float]
     ramp: float
     per_worker: tuple[int, int]
+    worker_cpu: float  # CPU seconds of all N workers over the round
+    app_cpu: float  # of this process (the app: submit, dispatch; and the polling)
 
     @property
     def rate(self) -> float:
@@ -199,6 +203,10 @@ class Workers:
                     stderr=subprocess.STDOUT,
                 )
 
+    def cpu(self) -> float:
+        """CPU seconds the running workers used so far, together (NaN without /proc)."""
+        return sum(cpu_seconds(p.pid) for p in self.processes.values())
+
     def check(self) -> None:
         for name, process in self.processes.items():
             if process.poll() is not None:
@@ -255,6 +263,7 @@ def one_round(studio: Any, workers: Workers, n: int, per_worker: int, offset: in
         wait_idle(studio, workers, names)
         print(f"  {n} workers idle after {time.monotonic() - began:.1f} s", file=sys.stderr)
         time.sleep(1.0)  # let the start-up's CPU settle
+        cpu_before = workers.cpu(), time.process_time()
         submitted_at = datetime.now(UTC)
         began = time.monotonic()
         submitted = studio.preview(project.id, progress=False)
@@ -266,6 +275,7 @@ def one_round(studio: Any, workers: Workers, n: int, per_worker: int, offset: in
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{n} workers: jobs not finished after {RUN_TIMEOUT:.0f} s")
             time.sleep(0.1)
+        worker_cpu, app_cpu = workers.cpu() - cpu_before[0], time.process_time() - cpu_before[1]
     finally:
         workers.stop()
     with Session(studio.engine) as session:
@@ -299,6 +309,8 @@ def one_round(studio: Any, workers: Workers, n: int, per_worker: int, offset: in
         # nan when a worker got no job at all
         ramp=(max(first_starts) - submitted_at).total_seconds() if len(by_worker) == n else NAN,
         per_worker=(min(counts), max(counts)),
+        worker_cpu=worker_cpu,
+        app_cpu=app_cpu,
     )
 
 
@@ -344,7 +356,7 @@ def report(rounds: list[Round], args: argparse.Namespace, redis: str, database: 
     print(
         f"{'workers':>7}{'jobs':>6}{'submit s':>10}{'wall s':>8}{'jobs/s':>8}{'ideal':>7}"
         f"{'effic.':>8}{'start p50':>11}{'p99':>7}{'run p50':>9}{'gap p50':>9}"
-        f"{'p99':>7}{'ramp s':>8}{'per worker':>12}"
+        f"{'p99':>7}{'ramp s':>8}{'per worker':>12}{'CPU ms/job: workers':>21}{'app':>6}"
     )
     for r in rounds:
         print(
@@ -354,6 +366,7 @@ def report(rounds: list[Round], args: argparse.Namespace, redis: str, database: 
             f"{statistics.median(r.runs):9.3f}"
             f"{percentile(r.gaps, 0.5):9.3f}{percentile(r.gaps, 0.99):7.3f}{r.ramp:8.2f}"
             f"{f'{r.per_worker[0]}–{r.per_worker[1]}':>12}"
+            f"{r.worker_cpu / r.jobs * 1000:21.1f}{r.app_cpu / r.jobs * 1000:6.1f}"
         )
     chosen = next((r for r in rounds if r.workers == 8), max(rounds, key=lambda r: r.workers))
     print(f"scaling_efficiency_8={chosen.efficiency:.3f}")
