@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, update
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import SessionTransaction
+from sqlalchemy.orm import SessionTransaction, aliased
 from sqlmodel import Session, col, select
 
 from credits import ledger
@@ -45,11 +45,18 @@ RETRYABLE = (JobStatus.failed.value, JobStatus.cancelled.value)
 
 
 def ready() -> Any:
-    """SQL condition: the job's owner has not paused and its dependency (if any) succeeded."""
-    succeeded = select(RenderJob.id).where(RenderJob.status == JobStatus.succeeded.value)
+    """SQL condition: the job's owner has not paused and its dependency (if any) succeeded.
+    The dependency is looked up by its id (EXISTS): `depends_on IN (succeeded jobs)` made
+    PostgreSQL hash every succeeded job of the studio's history for each claim of a chained
+    clip and each dispatch cycle that met one."""
+    dependency = aliased(RenderJob)
+    succeeded = exists().where(
+        col(dependency.id) == col(RenderJob.depends_on),
+        col(dependency.status) == JobStatus.succeeded.value,
+    )
     return and_(
         col(RenderJob.owner).not_in(select(QueuePause.owner)),
-        or_(col(RenderJob.depends_on).is_(None), col(RenderJob.depends_on).in_(succeeded)),
+        or_(col(RenderJob.depends_on).is_(None), succeeded),
     )
 
 

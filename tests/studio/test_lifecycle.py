@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -115,6 +115,46 @@ def test_succeed_is_idempotent_and_links_the_preview(engine: Engine) -> None:
         assert len(session.exec(select(Artifact)).all()) == 1
         shot = session.get(Shot, job.shot_id)
         assert shot is not None and shot.preview_job_id == job.id
+
+
+def test_a_job_waits_for_its_dependency_and_its_claim_does_not_read_the_history(
+    engine: Engine,
+) -> None:
+    """A job that depends on another (a chained clip) is claimed only once that one
+    succeeded; on PostgreSQL its claim reads a handful of job rows however many jobs the
+    studio finished before (it read every succeeded one)."""
+    first = submit(engine, 1)
+    second = submit(engine, 2, depends_on=ident(first))
+    assert ident(claim(engine)) == ident(first)
+    assert claim(engine) is None  # waits for its source
+    with session_scope(engine) as session:
+        lifecycle.succeed(session, ident(first), _artifact())
+    if engine.dialect.name != "postgresql":
+        assert ident(claim(engine)) == ident(second)
+        return
+    with session_scope(engine) as session:  # a long history of finished jobs
+        session.connection().execute(
+            text(
+                "INSERT INTO renderjob (owner, kind, project_id, shot_id, params, params_hash,"
+                " status, progress, message, attempts, max_attempts, priority, cost,"
+                " cancel_requested, cache_hit, created_at, queued_at)"
+                " SELECT owner, kind, project_id, shot_id, params, md5(n::text), 'succeeded',"
+                " 1, 'Done', 1, 3, 0, 0, false, false, now(), now()"
+                " FROM renderjob, generate_series(1, 3000) AS n WHERE renderjob.id = :job"
+            ),
+            {"job": ident(first)},
+        )
+        session.connection().execute(text("ANALYZE renderjob"))  # as autovacuum would
+    rows_read = text(
+        "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)"
+        " FROM pg_stat_xact_user_tables WHERE relname = 'renderjob'"
+    )
+    with session_scope(engine) as session:
+        before = session.connection().execute(rows_read).scalar_one()
+        claimed = lifecycle.claim_job(session, ident(second), "w1", LEASE)
+        after = session.connection().execute(rows_read).scalar_one()
+    assert claimed is not None and claimed.id == second.id
+    assert after - before < 50
 
 
 def test_a_success_recorded_again_after_a_rollback_keeps_its_artifact(engine: Engine) -> None:
