@@ -153,6 +153,13 @@ class WorkerContext:
         finally:
             self.show()
 
+    def mark_busy(self, session: Session, job_id: int) -> None:
+        """The worker's row says "busy" with `job_id` and its warm pipelines, in the
+        claim's transaction."""
+        registry.mark(
+            session, self.name, current_job_id=job_id, state="busy", pipelines=self.advertise()
+        )
+
     def advertise(self) -> list[str]:
         """`warm()`, for a write of the worker's row (remembered: a claim in a backlog writes
         the row only when this changed)."""
@@ -249,13 +256,7 @@ class NextClaim:
         # (Should this transaction be cut short and retried, the advertisement waits for the
         # worker's next "idle" write.)
         if claimed is not None and context.warm() != context.advertised:
-            registry.mark(
-                session,
-                context.name,
-                current_job_id=next_id,
-                state="busy",
-                pipelines=context.advertise(),
-            )
+            context.mark_busy(session, next_id)
         return next_id, claimed
 
 
@@ -277,13 +278,7 @@ def _claim(context: WorkerContext, job_id: int) -> RenderJob | None:
     with session_scope(context.engine) as session:
         job = lifecycle.claim_job(session, job_id, context.name, context.lease_seconds)
         if job is not None:
-            registry.mark(
-                session,
-                context.name,
-                current_job_id=job_id,
-                state="busy",
-                pipelines=context.advertise(),
-            )
+            context.mark_busy(session, job_id)
         return job
 
 
