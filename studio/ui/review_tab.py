@@ -29,10 +29,16 @@ from studio.ui.common import (
 
 CUT = 0  # the comment target meaning "the film's cut", not one take
 
+# A take's button acts when the pointer is released on the button it was pressed on, or on
+# that same button drawn again: the tab draws its takes anew when it refreshes (their links
+# signed again), and a redraw between press and release lost the click (the browser sends
+# none when the pressed element is gone; the signed links only made redraws rarer). A click
+# with no pointer behind it (a key, assistive technology: `detail` 0) acts at once.
 _TAKES_JS = """
-element.addEventListener('click', (event) => {
-  const button = event.target.closest('button[data-action]');
-  if (!button) { return; }
+let pressed = null;
+const buttonOf = (event) => event.target.closest('button[data-action]');
+const keyOf = (button) => button ? `${button.dataset.action} ${button.dataset.take}` : null;
+const act = (button) => {
   const take = Number(button.dataset.take);
   if (button.dataset.action === 'here') {
     const video = element.querySelector(`video[data-take="${take}"]`);
@@ -40,6 +46,18 @@ element.addEventListener('click', (event) => {
   } else {
     trigger('click', {take: take, action: button.dataset.action});
   }
+};
+element.addEventListener('pointerdown', (event) => {
+  pressed = event.button === 0 ? keyOf(buttonOf(event)) : null;
+});
+element.addEventListener('pointerup', (event) => {
+  const button = buttonOf(event), wanted = pressed;
+  pressed = null;
+  if (button && wanted !== null && keyOf(button) === wanted) { act(button); }
+});
+element.addEventListener('click', (event) => {
+  const button = buttonOf(event);
+  if (button && event.detail === 0) { act(button); }
 });
 """
 
@@ -49,7 +67,7 @@ _TAKES_CSS = """
   border: 2px solid #555; }
 .rv-take.approved { border-color: #16a34a; }
 .rv-take.rejected { border-color: #dc2626; }
-.rv-take video { width: 100%; border-radius: 4px; background: #000; }
+.rv-take video { width: 100%; height: auto; border-radius: 4px; background: #000; }
 .rv-take figcaption { font-size: 12px; margin: 4px 0; }
 .rv-take button { margin: 2px 4px 2px 0; padding: 2px 8px; border-radius: 4px;
   border: 1px solid #888; cursor: pointer; }
@@ -66,11 +84,16 @@ def takes_html(
         verdict = verdicts.get(take.id)
         state = f" · {verdict.verdict} by {verdict.reviewer}" if verdict else ""
         state += " · <b>in the film</b>" if take.id == chosen else ""
-        seed = take.params.get("request", {}).get("seed", "")
+        request = take.params.get("request", {})
+        seed = request.get("seed", "")
         link = view.signed_link(take.artifact_id, f"take-{take.id}.mp4") if take.artifact_id else ""
+        # Its size up front: a take drawn again keeps its place while the video loads, so
+        # the buttons under the pointer stay where they were.
+        width, height = int(request.get("width") or 16), int(request.get("height") or 9)
+        size = f'width="{width}" height="{height}"'
         cards.append(
             f'<figure class="rv-take {verdict.verdict if verdict else ""}" id="take-{take.id}">'
-            f'<video controls preload="metadata" data-take="{take.id}" src="{link}"></video>'
+            f'<video controls preload="metadata" data-take="{take.id}" {size} src="{link}"></video>'
             f"<figcaption>Take #{take.id} · seed {html.escape(str(seed))} · "
             f"{when(take.finished_at)}{state}</figcaption>"
             f'<button data-action="approved" data-take="{take.id}">Approve</button>'

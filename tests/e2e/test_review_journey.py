@@ -105,7 +105,17 @@ def test_a_team_reviews_takes_and_the_owner_edits_the_cut(
     expect(page.locator("#project-select input")).to_have_value(f"#{project_id} Harbour (alice)")
     page.get_by_role("tab", name="Review").click()
     expect(takes).to_have_count(2)
-    page.locator(f"#take-{take_id} button[data-action=approved]").click()
+    # She presses Approve, the tab draws its takes anew under the pointer (as a refresh
+    # does), and she lets go: the approval still counts (a redraw between press and
+    # release used to lose the click, in CI now and then).
+    approve = page.locator(f"#take-{take_id} button[data-action=approved]")
+    box = approve.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.evaluate("() => { const g = document.querySelector('#review-takes .rv-grid');"
+                  " g.outerHTML = g.outerHTML; }")  # fmt: skip
+    page.mouse.up()
     # A round trip that also renders the takes again (their videos): given more than the
     # 5 s default, which a machine busy with other work once exceeded.
     expect(page.locator("#review-status")).to_contain_text(
@@ -123,11 +133,9 @@ def test_a_team_reviews_takes_and_the_owner_edits_the_cut(
     page.get_by_role("tab", name="Review").click()
     expect(takes).to_have_count(2)
     expect(page.locator(f"#take-{take_id}")).to_contain_text("approved by carol")
-    use = page.locator(f"#take-{take_id} button[data-action=use]")
-    # (A click on a take's button used to be lost now and then, in CI here and for carol's
-    # approval: the tab's refresh replaced the buttons while they were being clicked, its
-    # links signed a second later than the last. Links now stay the same for a minute.)
-    use.click()
+    # With the keyboard this time (a click with no pointer behind it).
+    page.locator(f"#take-{take_id} button[data-action=use]").focus()
+    page.keyboard.press("Enter")
     expect(page.locator("#review-status")).to_contain_text("now the one the film uses")
     expect(page.locator(f"#take-{take_id}")).to_contain_text("in the film")
     page.get_by_role("tab", name="Film").click()
