@@ -15,6 +15,7 @@ import html
 
 from studio.api import Studio
 from studio.core.models import JobPublic, JobStatus
+from studio.ui.activation import ACTIVATE_JS
 
 PAGE = 50  # jobs shown at first; "Show older" adds as many again
 
@@ -27,7 +28,9 @@ STATUS_COLOURS = {
 }
 BULK = (("cancel", "Cancel selected"), ("retry", "Retry selected"), ("bump", "▲ Raise selected"))
 
-TABLE_JS = """
+TABLE_JS = (
+    ACTIVATE_JS
+    + """
 const picked = new Set();
 let focusKey = null, dragged = null, source = null, project = null, soon = null, last = 0;
 const rows = () => [...element.querySelectorAll('tr.job-row')];
@@ -79,9 +82,10 @@ element.addEventListener('focusin', (event) => { focusKey = keyOf(event.target);
 document.addEventListener('mousedown', (event) => {
   if (!element.contains(event.target)) { focusKey = null; }
 });
-element.addEventListener('click', (event) => {
-  const button = event.target.closest('button');
-  if (!button || !element.contains(button) || button.disabled) { return; }
+// Buttons act on release, even over the same button drawn again by a refresh (activation).
+const buttonKey = (b) => keyOf(b) || (b.classList.contains('show-older') ? 'older' : null);
+activate('button', buttonKey, (button) => {
+  if (button.disabled) { return; }
   if (button.dataset.action) {
     trigger('row_action', {job: Number(button.dataset.job), action: button.dataset.action});
   } else if (button.dataset.bulk) {
@@ -140,6 +144,7 @@ watch('value', () => { sync(); listen(); });
 sync();
 listen();
 """
+)
 
 TABLE_CSS = """
 .queue-bulk { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; margin: 0 0 6px; }

@@ -16,6 +16,7 @@ import gradio as gr
 from studio.api import Studio
 from studio.core.models import JobPublic
 from studio.core.team import CommentPublic
+from studio.ui.activation import ACTIVATE_JS
 from studio.ui.common import (
     Refresh,
     event_data,
@@ -29,16 +30,11 @@ from studio.ui.common import (
 
 CUT = 0  # the comment target meaning "the film's cut", not one take
 
-# A take's button acts when the pointer is released on the button it was pressed on, or on
-# that same button drawn again: the tab draws its takes anew when it refreshes (their links
-# signed again), and a redraw between press and release lost the click (the browser sends
-# none when the pressed element is gone; the signed links only made redraws rarer). A click
-# with no pointer behind it (a key, assistive technology: `detail` 0) acts at once.
-_TAKES_JS = """
-let pressed = null;
-const buttonOf = (event) => event.target.closest('button[data-action]');
-const keyOf = (button) => button ? `${button.dataset.action} ${button.dataset.take}` : null;
-const act = (button) => {
+# A take's buttons act on release, even over the same button drawn again (activation.py).
+_TAKES_JS = (
+    ACTIVATE_JS
+    + """
+activate('button[data-action]', (b) => `${b.dataset.action} ${b.dataset.take}`, (button) => {
   const take = Number(button.dataset.take);
   if (button.dataset.action === 'here') {
     const video = element.querySelector(`video[data-take="${take}"]`);
@@ -46,20 +42,9 @@ const act = (button) => {
   } else {
     trigger('click', {take: take, action: button.dataset.action});
   }
-};
-element.addEventListener('pointerdown', (event) => {
-  pressed = event.button === 0 ? keyOf(buttonOf(event)) : null;
-});
-element.addEventListener('pointerup', (event) => {
-  const button = buttonOf(event), wanted = pressed;
-  pressed = null;
-  if (button && wanted !== null && keyOf(button) === wanted) { act(button); }
-});
-element.addEventListener('click', (event) => {
-  const button = buttonOf(event);
-  if (button && event.detail === 0) { act(button); }
 });
 """
+)
 
 _TAKES_CSS = """
 .rv-grid { display: flex; flex-wrap: wrap; gap: 12px; }
