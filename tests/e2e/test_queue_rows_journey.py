@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from studio import Studio
+from tests.e2e.redraw import click_across_a_redraw
 from tests.e2e.test_accounts_journey import PASSWORD, log_in
 from tests.server import ROOT, StudioServer
 
@@ -95,13 +96,7 @@ def test_queue_rows_cancel_retry_drag_and_bulk(
     # Cancel from the row, then retry from the same row. She presses Cancel and the table is
     # drawn anew before she lets go (a job event's refresh does that): it still counts.
     cancel = row(first).get_by_role("button", name=f"Cancel job #{first}")
-    box = cancel.bounding_box()
-    assert box is not None
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.mouse.down()
-    page.evaluate("() => { const t = document.getElementById('queue-table');"
-                  " t.outerHTML = t.outerHTML; }")  # fmt: skip
-    page.mouse.up()
+    click_across_a_redraw(page, cancel, "#queue-table")
     expect(status).to_contain_text(f"Cancel requested for job #{first}.")
     expect(row(first)).to_have_attribute("data-status", "cancelled")
     assert _statuses(running, first) == ["cancelled"]

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from studio import Studio
+from tests.e2e.redraw import click_across_a_redraw
 from tests.e2e.test_accounts_journey import PASSWORD, log_in
 from tests.server import ROOT, StudioServer
 
@@ -109,13 +110,7 @@ def test_a_team_reviews_takes_and_the_owner_edits_the_cut(
     # does), and she lets go: the approval still counts (a redraw between press and
     # release used to lose the click, in CI now and then).
     approve = page.locator(f"#take-{take_id} button[data-action=approved]")
-    box = approve.bounding_box()
-    assert box is not None
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.mouse.down()
-    page.evaluate("() => { const g = document.querySelector('#review-takes .rv-grid');"
-                  " g.outerHTML = g.outerHTML; }")  # fmt: skip
-    page.mouse.up()
+    click_across_a_redraw(page, approve, "#review-takes .rv-grid")
     # A round trip that also renders the takes again (their videos): given more than the
     # 5 s default, which a machine busy with other work once exceeded.
     expect(page.locator("#review-status")).to_contain_text(
