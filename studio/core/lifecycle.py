@@ -257,6 +257,9 @@ def _claim_statement() -> Any:
     )
 
 
+_HELD = "holds_reserved_credits"  # the success's RETURNING column: a hold to settle
+
+
 def succeed(
     session: Session,
     job_id: int,
@@ -310,9 +313,6 @@ def succeed(
     counters.job_finished(session, job, released=ledger.settle(session, job_id) if held else None)
     takes.link_result(session, job)
     return job
-
-
-_HELD = "holds_reserved_credits"
 
 
 @functools.cache

@@ -64,15 +64,16 @@ NEXT_WAIT = 1.0
 
 class IdleMark:
     """Writes the worker's state ("idle") a moment after a job ends, unless its next job was
-    claimed first (that claim writes "busy" in its own transaction): a worker going through a
-    backlog writes no state of its own between jobs, only when it runs out of work.
+    claimed first (the row then still says "busy"): a worker going through a backlog writes
+    no state of its own between jobs, only when it runs out of work.
 
     One thread waits for the deadline, started with the first job: a timer thread per job
     cost ~1 ms of a tiny render (starting a thread waits for it to run)."""
 
     def __init__(self, write: Callable[[], None], delay: float = IDLE_DELAY):
         self._write, self._delay = write, delay
-        # Held while the write runs, so a claim's `cancel` waits for it: "busy" comes last.
+        # Held while the write runs, so a claim's `cancel` waits for it: the "busy" a first
+        # claim writes comes last.
         self._due_changed = threading.Condition()
         self._due: float | None = None
         self._closed = False

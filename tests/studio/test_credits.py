@@ -17,7 +17,7 @@ from studio import Studio
 from studio.core import dispatch, lifecycle
 from studio.core.db import session_scope
 from studio.core.errors import PaymentRequired, QuotaExceeded
-from studio.core.models import JobKind, JobStatus
+from studio.core.models import Artifact, JobKind, JobStatus
 
 PASSWORD = "correct-horse-9"
 
@@ -106,8 +106,6 @@ def test_success_settles_failure_and_cancel_refund_each_exactly_once(studio: Stu
     with session_scope(engine) as session:
         job = lifecycle.claim_next(session, "w", 30)
         assert job is not None and job.id == done.id
-    from studio.core.models import Artifact
-
     artifact = Artifact(key="k.png", content_type="image/png", bytes=1, sha256="0" * 64)
     for _ in range(2):  # a retried completion changes nothing
         with session_scope(engine) as session:
@@ -319,8 +317,6 @@ def test_a_success_settles_by_the_jobs_hold_not_by_the_setting(
 
         def on_statement(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
             statements.append(statement)
-
-        from studio.core.models import Artifact
 
         for job in (held, free):
             statements.clear()
