@@ -21,6 +21,7 @@ than the rates when other work shares the host; then `dispatch_ratio` last.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -75,28 +76,38 @@ class SqlCount:
 
 
 def counted_worker(out: str, *argv: str) -> None:
-    """`python -m studio worker ARGV`, writing its SQL counts so far to `out` 20 × a second."""
+    """`python -m studio worker ARGV`, writing its SQL counts so far to `out` when asked: each
+    line on its stdin (a request number) is answered with "number statements commits". The
+    thread answering sleeps on stdin in between: writing the counts 20 times a second cost
+    the measured worker CPU (and the GIL) that the bare side does not pay."""
     import threading
 
     from studio.cli import main
 
     count = SqlCount()
 
-    def write() -> None:
-        while True:
-            Path(out + ".new").write_text(f"{count.statements} {count.commits}")
+    def answer() -> None:
+        for line in sys.stdin:
+            Path(out + ".new").write_text(f"{line.strip()} {count.statements} {count.commits}")
             os.replace(out + ".new", out)
-            time.sleep(0.05)
 
-    threading.Thread(target=write, daemon=True).start()
+    threading.Thread(target=answer, daemon=True).start()
     main(["worker", *argv])
 
 
-def worker_sql(out: Path) -> tuple[int, int]:
-    """The worker's SQL counts so far (after its next write)."""
-    time.sleep(0.15)
-    statements, commits = out.read_text().split()
-    return int(statements), int(commits)
+def worker_sql(worker: subprocess.Popen[str], out: Path, request: int) -> tuple[int, int]:
+    """The worker's SQL counts now (`counted_worker` answers request number `request`)."""
+    assert worker.stdin is not None
+    worker.stdin.write(f"{request}\n")
+    worker.stdin.flush()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            answered, statements, commits = out.read_text().split()
+            if answered == str(request):
+                return int(statements), int(commits)
+        time.sleep(0.01)
+    raise RuntimeError("the worker did not report its SQL counts")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -200,6 +211,8 @@ def studio_queue(
                 [sys.executable, "-c", code],
                 cwd=ROOT,
                 env=env,
+                stdin=subprocess.PIPE,
+                text=True,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -209,7 +222,7 @@ def studio_queue(
                 from redis import Redis
 
                 redis = Redis.from_url(redis_url)
-                worker_before = worker_sql(sql_out)
+                worker_before = worker_sql(worker, sql_out, 1)
                 before = redis_calls(redis)
                 app_sql = SqlCount()  # from here on: the app's share (dispatcher, wait())
                 cpu = cpu_seconds(worker.pid)
@@ -219,7 +232,7 @@ def studio_queue(
                 elapsed = time.monotonic() - started
                 after = redis_calls(redis)
                 cpu = cpu_seconds(worker.pid) - cpu
-                worker_after = worker_sql(sql_out)
+                worker_after = worker_sql(worker, sql_out, 2)
                 sql = {
                     "worker": (
                         worker_after[0] - worker_before[0],
