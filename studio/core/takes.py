@@ -16,15 +16,18 @@ from studio.core.models import Artifact, JobKind, JobStatus, RenderJob, Shot
 from studio.core.voices import duration_for
 
 
-def link_result(session: Session, job: RenderJob) -> None:
+def link_result(session: Session, job: RenderJob, *, preview_linked: bool = False) -> None:
     """A fresh preview becomes the shot's preview. A take becomes the shot's choice when it
     is the first, or when the choice was following the newest take and the shot was edited
     since (other params: the new take is what the creator asked for). A choice of an older
-    take stays, and so does one when the new take renders the same params."""
+    take stays, and so does one when the new take renders the same params.
+    `preview_linked`: the statement that made the job succeed linked a preview already
+    (`preview_link`, PostgreSQL)."""
     if job.shot_id is None:
         return
     if job.kind == JobKind.preview.value:  # one UPDATE, without loading the shot (hot path)
-        session.connection().execute(_preview_link(), {"shot": job.shot_id, "job": job.id})
+        if not preview_linked:
+            session.connection().execute(_preview_link(), {"shot": job.shot_id, "job": job.id})
         expire_loaded(session, Shot, job.shot_id)  # a copy read earlier shows the new preview
         return
     shot = session.get(Shot, job.shot_id)
@@ -45,6 +48,17 @@ def _preview_link() -> Any:
         update(Shot)
         .where(col(Shot.id) == bindparam("shot"))
         .values(preview_job_id=bindparam("job"))
+    )
+
+
+def preview_link(succeeded: Any) -> Any:
+    """`link_result`'s rule for a preview as one UPDATE reading the jobs that just succeeded
+    from `succeeded` (a CTE with RenderJob's columns): the shot of a succeeded preview shows
+    it. For `studio.core.success_sql`, which runs it in the success's own statement."""
+    return (
+        update(Shot)
+        .where(col(Shot.id) == succeeded.c.shot_id, succeeded.c.kind == JobKind.preview.value)
+        .values(preview_job_id=succeeded.c.id)
     )
 
 

@@ -58,7 +58,10 @@ def _job_path(session: Session, worker: str, lease_seconds: float) -> None:
     leases.report_progress(session, NO_JOB, worker, 0.0, "", lease_seconds)
     unsaved = Artifact(owner="", key="", content_type="", bytes=0, sha256="", provenance={})
     with contextlib.suppress(NotFound):  # (its UPDATE found no job: "no render job #0")
-        lifecycle.succeed(session, NO_JOB, unsaved)
+        # A backlog's success with its next claim (one statement on PostgreSQL), and alone.
+        lifecycle.succeed_and_claim(session, NO_JOB, unsaved, lifecycle.Claim(-1, worker, 1))
+    with contextlib.suppress(NotFound):
+        lifecycle.succeed_and_claim(session, NO_JOB, unsaved, None)
     ledger.settle(session, NO_JOB)
     ghost = RenderJob(
         id=NO_JOB,

@@ -47,11 +47,13 @@ log = logging.getLogger(__name__)
 
 
 class AfterSuccess(Protocol):
-    """Called in the transaction recording a job's success (its value comes back after the
-    commit); `prepare` just before that transaction, for what must not hold it open."""
+    """What a lone job's success hands over to. `prepare` runs just before the transaction
+    recording it (for what must not hold it open) and names the job to claim in it (None:
+    none); the call runs in that transaction with the job claimed (None: not claimed), and
+    what it returns comes back once committed."""
 
-    def prepare(self) -> None: ...
-    def __call__(self, session: Session) -> Any: ...
+    def prepare(self) -> lifecycle.Claim | None: ...
+    def __call__(self, session: Session, claimed: RenderJob | None) -> Any: ...
 
 
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes: keeps the database calm
@@ -281,11 +283,17 @@ class JobRunner:
             else:
                 with tempfile.TemporaryDirectory(prefix=f"job-{job.id}-") as tmp:
                     artifact, attachments = self._render(job, Path(tmp), report)
-            return self._record(
-                job,
-                lambda s: lifecycle.succeed(s, ident(job), artifact, attachments=attachments),
-                then,
-            )
+            # A lone job's success with the claim `then` asks for, and `then` itself: one
+            # transaction, whose `then` value comes back.
+            claim = then.prepare() if then is not None else None
+
+            def succeeded(session: Session) -> Any:
+                _job, claimed = lifecycle.succeed_and_claim(
+                    session, ident(job), artifact, claim, attachments=attachments
+                )
+                return then(session, claimed) if then is not None else None
+
+            return self._record(job, succeeded)
         except Cancelled:
             self._record(job, lambda s: lifecycle.mark_cancelled(s, ident(job), worker))
         except Exception as exc:  # noqa: BLE001 - any render error fails the job, never the worker
@@ -295,20 +303,15 @@ class JobRunner:
                 self._fail(job, worker, exc)
         return None
 
-    def _record(
-        self, job: RenderJob, outcome: Callable[[Session], object], then: AfterSuccess | None = None
-    ) -> Any:
-        """A job's outcome (and `then`) in one transaction, waiting for the database while it
-        is away: a finished render is never thrown away by an outage. Safe to repeat: each
-        outcome is idempotent, and ignored once the job has moved on."""
+    def _record(self, job: RenderJob, outcome: Callable[[Session], Any]) -> Any:
+        """A job's outcome in one transaction, waiting for the database while it is away: a
+        finished render is never thrown away by an outage. Safe to repeat: each outcome is
+        idempotent, and ignored once the job has moved on. Returns what `outcome` did."""
 
         def once() -> Any:
             with session_scope(self.engine) as session:
-                outcome(session)
-                return then(session) if then is not None else None
+                return outcome(session)
 
-        if then is not None:
-            then.prepare()
         return until_reachable(once, f"outcome of job {job.id}")
 
     def _record_successes(self, stored: list[tuple[RenderJob, Artifact]]) -> list[RenderJob]:

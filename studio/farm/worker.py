@@ -229,7 +229,8 @@ def _run_job(
 class NextClaim:
     """A job's success hands over to the next: the next id is taken from this worker's
     queues just before the transaction that records the success (Redis is never waited on
-    with it open), and its job claimed in it, saving a transaction per job of a backlog.
+    with it open), and its job claimed with that success (`lifecycle.succeed_and_claim`: on
+    PostgreSQL in the same statement), saving a transaction per job of a backlog.
     Returns (id, claimed job), (id, None) when that job is no longer queued, (None, None)
     when the queues are empty, or None: too late, a stop was asked for, or Redis is away.
     A transaction retried after an outage claims the id taken before."""
@@ -238,19 +239,23 @@ class NextClaim:
     until: float
     taken: list[int | None] | None = None  # [the id taken], once asked for
 
-    def prepare(self) -> None:
+    def prepare(self) -> lifecycle.Claim | None:
         if self.taken is None:
             self.taken = _take_next(self.context, self.until)
+        if not self.taken or self.taken[0] is None:
+            return None
+        self.context.idle.cancel()  # (an "idle" write already under way finishes first)
+        return lifecycle.Claim(self.taken[0], self.context.name, self.context.lease_seconds)
 
-    def __call__(self, session: Session) -> tuple[int | None, RenderJob | None] | None:
+    def __call__(
+        self, session: Session, claimed: RenderJob | None
+    ) -> tuple[int | None, RenderJob | None] | None:
         if self.taken is None:
             return None
         (next_id,) = self.taken
         if next_id is None:
             return None, None
         context = self.context
-        context.idle.cancel()  # (an "idle" write already under way finishes first)
-        claimed = lifecycle.claim_job(session, next_id, context.name, context.lease_seconds)
         # The worker's row already says "busy", and its current job is read from the jobs
         # table (`registry.all_workers`): the row is written only to advertise a pipeline the
         # last job loaded (affinity), not for every job of a backlog (a statement a job).

@@ -296,12 +296,14 @@ def test_credits_off_charges_nothing(tmp_path: Path) -> None:
         assert studio.ledger() == []
 
 
+@pytest.mark.parametrize("with_claim", [False, True], ids=["succeed", "succeed-and-claim"])
 def test_a_success_settles_by_the_jobs_hold_not_by_the_setting(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str, with_claim: bool
 ) -> None:
     """A job submitted with credits on is settled when it succeeds, even after credits were
     switched off; one that holds nothing (credits off at its submit) costs its success no
-    statement of the ledger's (the success's own statement tells, issue 15)."""
+    statement of the ledger's (the success's own statement tells, issue 15). The same
+    through a farm worker's success with its next claim (one statement on PostgreSQL)."""
     with open_studio(tmp_path, database_url) as studio:
         studio.create_user("alice", PASSWORD)
         studio.grant_credits("alice", 100, "test")
@@ -328,7 +330,11 @@ def test_a_success_settles_by_the_jobs_hold_not_by_the_setting(
                 with session_scope(studio.engine) as session:
                     artifact = Artifact(key=f"{job.id}.png", content_type="image/png", bytes=1,
                                         sha256="0" * 64)  # fmt: skip
-                    lifecycle.succeed(session, job.id, artifact)
+                    if with_claim:  # (no job has id 0: the claim finds none)
+                        claiming = lifecycle.Claim(0, "w", 30)
+                        lifecycle.succeed_and_claim(session, job.id, artifact, claiming)
+                    else:
+                        lifecycle.succeed(session, job.id, artifact)
             finally:
                 event.remove(studio.engine, "before_cursor_execute", on_statement)
             ledger_statements = [s for s in statements if "credithold" in s.split("WHERE")[0]]
