@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.orm.base import manager_of_class
 from sqlmodel import Session, create_engine
+
+M = TypeVar("M")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _MIGRATION_LOCK = 0x5747_4449_4F  # any constant: the advisory lock id for migrations
@@ -70,6 +73,16 @@ def expire_loaded(session: Session, model: Any, key: Any) -> None:
     loaded = session.identity_map.get(session.identity_key(model, key))
     if loaded is not None:
         session.expire(loaded)
+
+
+def detached(model: type[M], columns: Mapping[Any, Any]) -> M:
+    """A `model` instance holding `columns`, every column of a row a statement returned
+    (UPDATE … RETURNING), in no session, built as the ORM builds a row it loads: no
+    pydantic defaults or validation, no attribute events. `model(**columns)` ran all of
+    them, ~0.15-0.3 ms a job's claim and again its success in a farm worker."""
+    instance: M = manager_of_class(model).new_instance()
+    instance.__dict__.update(columns)
+    return instance
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

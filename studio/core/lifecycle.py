@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 
 from credits import ledger
 from studio.core import counters, holds, success_sql, takes
-from studio.core.db import expire_loaded
+from studio.core.db import detached, expire_loaded
 from studio.core.errors import Conflict, NotFound, QuotaExceeded
 from studio.core.models import (
     Artifact,
@@ -232,7 +232,7 @@ def claim_job(session: Session, job_id: int, worker: str, lease_seconds: float) 
     if row is None:
         return None
     expire_loaded(session, RenderJob, job_id)  # it must not be read as queued
-    return RenderJob(**row._mapping)
+    return detached(RenderJob, row._mapping)
 
 
 @functools.cache
@@ -333,7 +333,7 @@ def succeed_and_claim(
     claimed = None
     if claim is not None and (columns := row.claimed()) is not None:
         expire_loaded(session, RenderJob, claim.job_id)
-        claimed = RenderJob(**columns)
+        claimed = detached(RenderJob, columns)
     done = row.succeeded()
     if done is None:
         return _not_succeeded(session, job_id, [artifact]), claimed
@@ -349,7 +349,7 @@ def _succeeded(
     held = columns.pop(
         success_sql.HELD
     )  # (credits off at its submit: no hold, no ledger statement)
-    job = RenderJob(**columns)
+    job = detached(RenderJob, columns)
     counters.job_finished(session, job, released=ledger.settle(session, job_id) if held else None)
     takes.link_result(session, job, preview_linked=preview_linked)
     return job

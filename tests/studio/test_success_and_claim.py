@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from studio.core import counters, lifecycle
 from studio.core.db import session_scope
 from studio.core.errors import Conflict
-from studio.core.models import Artifact, JobStatus, RenderJob, Shot, ident
+from studio.core.models import Artifact, JobStatus, RenderJob, Shot, ident, public
 from tests.studio.test_lifecycle import LEASE, claim, status, submit
 
 
@@ -155,6 +155,27 @@ def test_a_job_waiting_for_the_one_succeeding_is_claimed_by_the_next_dispatch(
         assert taken is not None and taken.id == second.id
     else:
         assert claimed is not None and claimed.id == second.id
+
+
+def test_a_claimed_or_succeeded_job_reads_as_one_loaded_from_the_database(
+    engine: Engine,
+) -> None:
+    """The jobs a claim and a success hand back are built from their RETURNING rows without
+    the model's constructor (`db.detached`): each field, and the public read model, is what
+    the database holds."""
+    first, second = submit(engine, 1), submit(engine, 2)
+    taken = claim(engine)
+    with session_scope(engine) as session:
+        claiming = lifecycle.Claim(ident(second), "w2", LEASE)
+        done, claimed = lifecycle.succeed_and_claim(session, ident(first), _artifact(), claiming)
+    assert taken is not None and claimed is not None
+    with Session(engine) as session:
+        for returned in (done, claimed):
+            loaded = session.get(RenderJob, returned.id)
+            assert loaded is not None
+            assert returned.model_dump() == loaded.model_dump()
+            assert public(returned) == public(loaded)
+    assert taken.status == "running" and taken.id == first.id
 
 
 def test_the_one_statement_stays_short_enough_for_psycopg_to_keep_it_parsed() -> None:
