@@ -140,6 +140,7 @@ class RendersArea(FilesArea):
                         else None,
                         same=None if known is None else known.get(digests[n], []),
                         flush=known is None,
+                        digest=digests[n] if digests else None,
                         **self._billing(),
                     )
                 )

@@ -86,6 +86,7 @@ def submit(
     max_queued: int | None = None,
     same: Collection[RenderJob] | None = None,
     flush: bool = True,
+    digest: str | None = None,
 ) -> RenderJob:
     """Insert a job, or reuse: an identical active job, or a succeeded one (render cache).
 
@@ -93,8 +94,9 @@ def submit(
     cover it); a cache hit pays `cache_hit_price` × cost. `max_queued` caps the owner's
     queued jobs (QuotaExceeded). A refusal raises, and the caller's transaction rolls back.
     A batch passes `same` (what `same_jobs` read for this digest, for all its jobs at once)
-    and `flush=False`: its new rows are then inserted together at its next flush."""
-    digest = params_hash(params)
+    and `flush=False`: its new rows are then inserted together at its next flush, and may
+    pass `digest`, the params' hash it computed for that read."""
+    digest = digest or params_hash(params)
     if billing or max_queued is not None:
         # One owner's submissions run one at a time from here: quota counts stay true.
         ledger.lock_account(session, owner)
